@@ -1,0 +1,1 @@
+"""polykeras' CuPy backend (NVIDIA GPUs)."""

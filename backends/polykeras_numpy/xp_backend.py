@@ -1,0 +1,351 @@
+"""The backend contract written once against an array module ``xp`` (NumPy or CuPy).
+
+Every kernel here uses only functions NumPy and CuPy share, so the CuPy backend is this
+class with ``xp = cupy`` and a handful of overrides.  Convolution and pooling are
+vectorised: one pass per kernel position (kh * kw slices), never a loop over pixels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Work on at most this many bytes of unfolded image patches at once (convolution).
+_PATCH_BUDGET = 256 * 1024 * 1024
+
+
+def _out_and_pads(size: int, k: int, stride: int, dilation: int, padding: str):
+    """Output length and (before, after) padding, as Keras/TensorFlow define them."""
+    ek = (k - 1) * dilation + 1
+    if padding == "valid":
+        return max((size - ek) // stride + 1, 0), 0, 0
+    if padding != "same":
+        raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+    out = -(-size // stride)
+    total = max((out - 1) * stride + ek - size, 0)
+    return out, total // 2, total - total // 2
+
+
+class XpBackend:
+    """The whole backend contract over ``xp``; subclasses set ``xp``, ``name``, ``device``."""
+
+    xp: Any = None
+    name = "xp"
+    device = "cpu"
+
+    def __init__(self) -> None:
+        self._rng = self.xp.random.default_rng(0)
+
+    # -- creation and conversion --------------------------------------------------------------
+    def asarray(self, x, dtype=None):
+        return self.xp.asarray(x, dtype=dtype)
+
+    def to_numpy(self, x):
+        import numpy
+
+        return numpy.asarray(x)
+
+    def zeros(self, shape, dtype):
+        return self.xp.zeros(shape, dtype=dtype)
+
+    def ones(self, shape, dtype):
+        return self.xp.ones(shape, dtype=dtype)
+
+    def cast(self, x, dtype):
+        x = self.xp.asarray(x)
+        return x if x.dtype == dtype else x.astype(dtype)
+
+    def dtype_name(self, x):
+        return self.xp.asarray(x).dtype.name if not hasattr(x, "dtype") else x.dtype.name
+
+    def shape(self, x):
+        return tuple(x.shape)
+
+    def is_native(self, x):
+        return isinstance(x, self.xp.ndarray)
+
+    def stop_gradient(self, x):
+        return x
+
+    # -- random ---------------------------------------------------------------------------------
+    def seed(self, seed):
+        self._rng = self.xp.random.default_rng(int(seed))
+
+    def random_uniform(self, shape, dtype):
+        return self._rng.random(shape, dtype=dtype) if dtype in ("float32", "float64") \
+            else self._rng.random(shape).astype(dtype)
+
+    def random_normal(self, shape, dtype):
+        return self._rng.standard_normal(shape, dtype=dtype) \
+            if dtype in ("float32", "float64") else self._rng.standard_normal(shape).astype(dtype)
+
+    # -- elementwise ------------------------------------------------------------------------------
+    def neg(self, x):
+        return -x
+
+    def exp(self, x):
+        return self.xp.exp(x)
+
+    def log(self, x):
+        return self.xp.log(x)
+
+    def tanh(self, x):
+        return self.xp.tanh(x)
+
+    def sigmoid(self, x):
+        xp = self.xp
+        z = xp.exp(-xp.abs(x))
+        return xp.where(x >= 0, 1.0 / (1.0 + z), z / (1.0 + z)).astype(x.dtype, copy=False)
+
+    def relu(self, x):
+        return self.xp.maximum(x, 0)
+
+    def sqrt(self, x):
+        return self.xp.sqrt(x)
+
+    def abs(self, x):
+        return self.xp.abs(x)
+
+    def sign(self, x):
+        return self.xp.sign(x)
+
+    def square(self, x):
+        return self.xp.square(x)
+
+    def softplus(self, x):
+        return self.xp.logaddexp(0, x).astype(x.dtype, copy=False)
+
+    def add(self, a, b):
+        return a + b
+
+    def subtract(self, a, b):
+        return a - b
+
+    def multiply(self, a, b):
+        return a * b
+
+    def divide(self, a, b):
+        return a / b
+
+    def maximum(self, a, b):
+        return self.xp.maximum(a, b)
+
+    def minimum(self, a, b):
+        return self.xp.minimum(a, b)
+
+    def power(self, a, b):
+        return self.xp.power(a, b)
+
+    def greater(self, a, b):
+        return self.xp.greater(a, b)
+
+    def greater_equal(self, a, b):
+        return self.xp.greater_equal(a, b)
+
+    def less(self, a, b):
+        return self.xp.less(a, b)
+
+    def equal(self, a, b):
+        return self.xp.equal(a, b)
+
+    def where(self, cond, a, b):
+        return self.xp.where(cond, a, b)
+
+    def clip(self, x, lo, hi):
+        return self.xp.clip(x, lo, hi)
+
+    # -- reductions -------------------------------------------------------------------------------
+    def sum(self, x, axis=None, keepdims=False):
+        return self.xp.asarray(self.xp.sum(x, axis=axis, keepdims=keepdims))
+
+    def max(self, x, axis=None, keepdims=False):
+        return self.xp.asarray(self.xp.max(x, axis=axis, keepdims=keepdims))
+
+    def argmax(self, x, axis=-1):
+        return self.xp.argmax(x, axis=axis)
+
+    # -- linear algebra and shapes -------------------------------------------------------------
+    def matmul(self, a, b):
+        return self.xp.matmul(a, b)
+
+    def reshape(self, x, shape):
+        return self.xp.reshape(x, shape)
+
+    def transpose(self, x, axes):
+        return self.xp.transpose(x, axes)
+
+    def concatenate(self, xs, axis):
+        return self.xp.concatenate(xs, axis=axis)
+
+    def getitem(self, x, key):
+        return x[key]
+
+    def scatter_slice(self, shape, key, values):
+        out = self.xp.zeros(shape, dtype=values.dtype)
+        out[key] = values
+        return out
+
+    def broadcast_to(self, x, shape):
+        return self.xp.broadcast_to(x, shape)
+
+    # -- gather -------------------------------------------------------------------------------------
+    def take(self, x, indices):
+        xp = self.xp
+        if indices.dtype.kind not in "iu":
+            raise TypeError(f"take: indices must be integers, got {indices.dtype.name}")
+        if indices.size and (int(indices.min()) < 0 or int(indices.max()) >= x.shape[0]):
+            raise IndexError(f"take: indices must lie in [0, {x.shape[0]}); got values from "
+                             f"{int(indices.min())} to {int(indices.max())}")
+        return xp.take(x, indices, axis=0)
+
+    def scatter_add(self, shape, indices, updates):
+        out = self.xp.zeros(shape, dtype=updates.dtype)
+        flat = indices.reshape(-1)
+        self.xp.add.at(out, flat, updates.reshape((flat.shape[0],) + tuple(shape[1:])))
+        return out
+
+    # -- nn -----------------------------------------------------------------------------------------
+    def softmax(self, x, axis=-1):
+        e = self.xp.exp(x - self.xp.max(x, axis=axis, keepdims=True))
+        return e / self.xp.sum(e, axis=axis, keepdims=True)
+
+    def _nhwc(self, x, data_format):
+        return x if data_format == "channels_last" else self.xp.transpose(x, (0, 2, 3, 1))
+
+    def _from_nhwc(self, x, data_format):
+        return x if data_format == "channels_last" else self.xp.transpose(x, (0, 3, 1, 2))
+
+    def _geometry(self, h, w, kh, kw, strides, padding, dilation):
+        oh, pt, pb = _out_and_pads(h, kh, strides[0], dilation[0], padding)
+        ow, pl, pr = _out_and_pads(w, kw, strides[1], dilation[1], padding)
+        return oh, ow, (pt, pb), (pl, pr)
+
+    def _window(self, i, j, oh, ow, strides, dilation):
+        """The slice of the padded input that kernel position (i, j) sees."""
+        r0, c0 = i * dilation[0], j * dilation[1]
+        return (slice(None), slice(r0, r0 + (oh - 1) * strides[0] + 1, strides[0]),
+                slice(c0, c0 + (ow - 1) * strides[1] + 1, strides[1]), slice(None))
+
+    def _pad(self, x, ph, pw, value=0.0):
+        if ph == (0, 0) and pw == (0, 0):
+            return x
+        return self.xp.pad(x, ((0, 0), ph, pw, (0, 0)), constant_values=value)
+
+    def _chunks(self, n, per_sample_bytes):
+        step = max(1, min(n, _PATCH_BUDGET // max(per_sample_bytes, 1)))
+        return [(s, min(s + step, n)) for s in range(0, n, step)]
+
+    def conv2d(self, x, kernel, strides, padding, data_format, dilation_rate=(1, 1)):
+        xp = self.xp
+        x = self._nhwc(x, data_format)
+        n, h, w, c = x.shape
+        kh, kw, _, o = kernel.shape
+        oh, ow, ph, pw = self._geometry(h, w, kh, kw, strides, padding, dilation_rate)
+        if (kh, kw) == (1, 1) and tuple(strides) == (1, 1):
+            out = xp.matmul(x, kernel.reshape(c, o))
+            return self._from_nhwc(out, data_format)
+        xpad = self._pad(x, ph, pw)
+        k2 = kernel.reshape(kh * kw * c, o)
+        out = xp.empty((n, oh, ow, o), dtype=xp.result_type(x.dtype, kernel.dtype))
+        per = oh * ow * kh * kw * c * x.itemsize
+        for s, e in self._chunks(n, per):
+            cols = xp.stack([xpad[s:e][self._window(i, j, oh, ow, strides, dilation_rate)]
+                             for i in range(kh) for j in range(kw)], axis=3)
+            out[s:e] = xp.matmul(cols.reshape(e - s, oh, ow, kh * kw * c), k2)
+        return self._from_nhwc(out, data_format)
+
+    def conv2d_input_grad(self, grad, kernel, input_shape, strides, padding, data_format,
+                          dilation_rate=(1, 1)):
+        xp = self.xp
+        g = self._nhwc(grad, data_format)
+        if data_format == "channels_last":
+            n, h, w, c = input_shape
+        else:
+            n, c, h, w = input_shape
+        kh, kw, _, o = kernel.shape
+        oh, ow, ph, pw = self._geometry(h, w, kh, kw, strides, padding, dilation_rate)
+        if (kh, kw) == (1, 1) and tuple(strides) == (1, 1):
+            return self._from_nhwc(xp.matmul(g, kernel.reshape(c, o).T), data_format)
+        k2t = kernel.reshape(kh * kw, c, o)
+        dx = xp.zeros((n, h + ph[0] + ph[1], w + pw[0] + pw[1], c), dtype=g.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                win = self._window(i, j, oh, ow, strides, dilation_rate)
+                dx[win] += xp.matmul(g, k2t[i * kw + j].T)
+        dx = dx[:, ph[0]:ph[0] + h, pw[0]:pw[0] + w, :]
+        return self._from_nhwc(xp.ascontiguousarray(dx), data_format)
+
+    def conv2d_kernel_grad(self, x, grad, kernel_shape, strides, padding, data_format,
+                           dilation_rate=(1, 1)):
+        xp = self.xp
+        x = self._nhwc(x, data_format)
+        g = self._nhwc(grad, data_format)
+        n, h, w, c = x.shape
+        kh, kw, _, o = kernel_shape
+        oh, ow, ph, pw = self._geometry(h, w, kh, kw, strides, padding, dilation_rate)
+        g2 = g.reshape(-1, o)
+        if (kh, kw) == (1, 1) and tuple(strides) == (1, 1):
+            return xp.matmul(x.reshape(-1, c).T, g2).reshape(kernel_shape)
+        xpad = self._pad(x, ph, pw)
+        dk = xp.empty((kh * kw, c, o), dtype=g.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                patch = xpad[self._window(i, j, oh, ow, strides, dilation_rate)]
+                dk[i * kw + j] = xp.matmul(patch.reshape(-1, c).T, g2)
+        return dk.reshape(kernel_shape)
+
+    def _pool_windows(self, x, pool_size, strides, padding, mode):
+        n, h, w, c = x.shape
+        oh, ow, ph, pw = self._geometry(h, w, pool_size[0], pool_size[1], strides, padding,
+                                        (1, 1))
+        fill = -self.xp.inf if mode == "max" else 0.0
+        xpad = self._pad(x, ph, pw, fill)
+        wins = [xpad[self._window(i, j, oh, ow, strides, (1, 1))]
+                for i in range(pool_size[0]) for j in range(pool_size[1])]
+        return wins, (oh, ow, ph, pw, xpad.shape)
+
+    def _avg_counts(self, h, w, pool_size, strides, padding, dtype):
+        ones = self.xp.ones((1, h, w, 1), dtype=dtype)
+        wins, _ = self._pool_windows(ones, pool_size, strides, padding, "avg")
+        total = wins[0]
+        for win in wins[1:]:
+            total = total + win
+        return total
+
+    def pool2d(self, x, pool_size, strides, padding, data_format, mode):
+        xp = self.xp
+        x = self._nhwc(x, data_format)
+        wins, _ = self._pool_windows(x, pool_size, strides, padding, mode)
+        if mode == "max":
+            out = wins[0]
+            for win in wins[1:]:
+                out = xp.maximum(out, win)
+        elif mode == "avg":
+            out = wins[0].copy()
+            for win in wins[1:]:
+                out += win
+            out = out / self._avg_counts(x.shape[1], x.shape[2], pool_size, strides, padding,
+                                         x.dtype)
+        else:
+            raise ValueError(f"pool2d mode must be 'max' or 'avg', got {mode!r}")
+        return self._from_nhwc(xp.ascontiguousarray(out), data_format)
+
+    def pool2d_grad(self, x, grad, pool_size, strides, padding, data_format, mode):
+        xp = self.xp
+        x = self._nhwc(x, data_format)
+        g = self._nhwc(grad, data_format)
+        n, h, w, c = x.shape
+        wins, (oh, ow, ph, pw, pshape) = self._pool_windows(x, pool_size, strides, padding,
+                                                            mode)
+        dx = xp.zeros(pshape, dtype=g.dtype)
+        positions = [(i, j) for i in range(pool_size[0]) for j in range(pool_size[1])]
+        if mode == "max":
+            # the gradient goes to the first maximal element of each window
+            best = xp.argmax(xp.stack(wins, axis=0), axis=0)
+            for k, (i, j) in enumerate(positions):
+                dx[self._window(i, j, oh, ow, strides, (1, 1))] += g * (best == k)
+        else:
+            share = g / self._avg_counts(h, w, pool_size, strides, padding, g.dtype)
+            for i, j in positions:
+                dx[self._window(i, j, oh, ow, strides, (1, 1))] += share
+        dx = dx[:, ph[0]:ph[0] + h, pw[0]:pw[0] + w, :]
+        return self._from_nhwc(xp.ascontiguousarray(dx), data_format)

@@ -1,0 +1,1 @@
+"""polykeras' PyTorch backend (CPU and CUDA)."""

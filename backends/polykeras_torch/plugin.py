@@ -1,0 +1,43 @@
+"""Registers the PyTorch backend; nothing here imports torch."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+
+from polykeras.plugins import hookimpl
+
+MIN_TORCH = (2, 1)
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split("+")[0].split(".")[:2]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def probe() -> str | None:
+    if importlib.util.find_spec("torch") is None:
+        return "torch is not installed (pip install 'polykeras[torch]')"
+    try:
+        version = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    if _version_tuple(version) < MIN_TORCH:
+        return (f"torch {version} is too old; polykeras needs torch >= "
+                f"{'.'.join(map(str, MIN_TORCH))}")
+    return None
+
+
+def _factory(device=None):
+    from .backend import TorchBackend
+
+    return TorchBackend(device)
+
+
+@hookimpl
+def polykeras_register_backends(register):
+    register("torch", factory=_factory, probe=probe,
+             description="PyTorch on CPU or CUDA ('torch:cpu', 'torch:cuda:0')")

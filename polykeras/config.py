@@ -1,0 +1,158 @@
+"""Settings: backend, floatx, epsilon and image_data_format.
+
+Backend precedence, highest first:
+
+1. ``polykeras.use_backend(name)`` (a context manager) or ``polykeras.set_backend(name)``
+2. the ``POLYKERAS_BACKEND`` environment variable
+3. the ``"backend"`` key of the config file ``$POLYKERAS_HOME/polykeras.json``
+   (``~/.polykeras/polykeras.json`` when ``POLYKERAS_HOME`` is unset)
+4. ``"numpy"``
+
+The config file may also set ``floatx``, ``epsilon`` and ``image_data_format`` (the same keys
+as Keras' ``keras.json``).  A malformed file is an error that names the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+ENV_BACKEND = "POLYKERAS_BACKEND"
+ENV_HOME = "POLYKERAS_HOME"
+DEFAULT_BACKEND = "numpy"
+
+_FLOATX_CHOICES = ("float16", "float32", "float64")
+_FORMAT_CHOICES = ("channels_last", "channels_first")
+
+
+class ConfigError(ValueError):
+    """A setting has a value polykeras cannot use."""
+
+
+def config_path() -> Path:
+    """Where the config file lives (it need not exist)."""
+    home = os.environ.get(ENV_HOME)
+    base = Path(home).expanduser() if home else Path.home() / ".polykeras"
+    return base / "polykeras.json"
+
+
+_file_cache: dict[str, Any] = {}
+
+
+def read_config_file() -> dict[str, Any]:
+    """The parsed config file, or {} when there is none.  Cached per path and mtime."""
+    path = config_path()
+    try:
+        stat = path.stat()
+    except OSError:
+        return {}
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if _file_cache.get("key") == key:
+        return _file_cache["value"]
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if text.strip() else {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"config file {path} must hold a JSON object such as "
+            f'{{"backend": "numpy"}}, not {type(data).__name__}'
+        )
+    _validate_file(data, path)
+    _file_cache.update(key=key, value=data)
+    return data
+
+
+def _validate_file(data: dict[str, Any], path: Path) -> None:
+    if "backend" in data and (not isinstance(data["backend"], str) or not data["backend"]):
+        raise ConfigError(f'config file {path}: "backend" must be a backend name, '
+                          f"got {data['backend']!r}")
+    if "floatx" in data and data["floatx"] not in _FLOATX_CHOICES:
+        raise ConfigError(f'config file {path}: "floatx" is {data["floatx"]!r}; '
+                          f"expected one of {', '.join(_FLOATX_CHOICES)}")
+    if "image_data_format" in data and data["image_data_format"] not in _FORMAT_CHOICES:
+        raise ConfigError(f'config file {path}: "image_data_format" is '
+                          f"{data['image_data_format']!r}; expected one of "
+                          f"{', '.join(_FORMAT_CHOICES)}")
+    if "epsilon" in data and (isinstance(data["epsilon"], bool)
+                              or not isinstance(data["epsilon"], (int, float))
+                              or data["epsilon"] <= 0):
+        raise ConfigError(f'config file {path}: "epsilon" must be a positive number, '
+                          f"got {data['epsilon']!r}")
+
+
+# Values set through the Python API (None: fall back to the file, then the default).
+_api: dict[str, Any] = {"floatx": None, "epsilon": None, "image_data_format": None}
+
+
+def _setting(key: str, default: Any) -> Any:
+    if _api[key] is not None:
+        return _api[key]
+    return read_config_file().get(key, default)
+
+
+def floatx() -> str:
+    """The default float dtype name ("float32" unless set)."""
+    return _setting("floatx", "float32")
+
+
+def set_floatx(value: str) -> None:
+    if value not in _FLOATX_CHOICES:
+        raise ConfigError(f"set_floatx({value!r}): expected one of {', '.join(_FLOATX_CHOICES)}")
+    _api["floatx"] = str(value)
+
+
+def epsilon() -> float:
+    """The fuzz factor used in numeric expressions (1e-7 unless set)."""
+    return float(_setting("epsilon", 1e-7))
+
+
+def set_epsilon(value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigError(f"set_epsilon({value!r}): expected a positive number")
+    _api["epsilon"] = float(value)
+
+
+def image_data_format() -> str:
+    """"channels_last" (the default) or "channels_first"."""
+    return _setting("image_data_format", "channels_last")
+
+
+def set_image_data_format(value: str) -> None:
+    if value not in _FORMAT_CHOICES:
+        raise ConfigError(f"set_image_data_format({value!r}): expected one of "
+                          f"{', '.join(_FORMAT_CHOICES)}")
+    _api["image_data_format"] = value
+
+
+def normalize_data_format(value: str | None) -> str:
+    """Resolve a layer's data_format (Keras 2) or dim_ordering (Keras 1: "th"/"tf")."""
+    if value is None or value == "default":
+        return image_data_format()
+    aliases = {"th": "channels_first", "tf": "channels_last"}
+    value = aliases.get(value, value)
+    if value not in _FORMAT_CHOICES:
+        raise ConfigError(f"data_format {value!r} is not valid; expected one of "
+                          f"{', '.join(_FORMAT_CHOICES)} (or Keras 1's 'th'/'tf')")
+    return value
+
+
+def requested_backend() -> tuple[str, str]:
+    """The backend name that is asked for now, and where the request came from."""
+    from . import backend as _backend  # the API override lives beside the active backend
+
+    if _backend._override:
+        return _backend._override[-1], "the Python API (set_backend/use_backend)"
+    env = os.environ.get(ENV_BACKEND)
+    if env is not None:
+        if not env.strip():
+            raise ConfigError(f"environment variable {ENV_BACKEND} is set but empty; "
+                              "unset it or name a backend")
+        return env.strip(), f"environment variable {ENV_BACKEND}"
+    name = read_config_file().get("backend")
+    if name:
+        return name, f"config file {config_path()}"
+    return DEFAULT_BACKEND, "the default"

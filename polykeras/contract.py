@@ -1,0 +1,194 @@
+"""The backend contract: everything a backend supplies to polykeras.
+
+A backend is any object with the attributes and methods of :class:`Backend` below.  Its
+arrays are its own ("native" arrays: ``numpy.ndarray``, ``cupy.ndarray``, ``torch.Tensor``);
+the core never looks inside them, it only passes them back to the backend's methods.
+
+Conventions every method follows:
+
+- dtypes are named by NumPy's strings: ``"float32"``, ``"float64"``, ``"int32"``,
+  ``"int64"``, ``"bool"``.
+- ``shape`` arguments are tuples of ints; ``axis`` is an int, a tuple of ints or None.
+- binary elementwise ops broadcast as NumPy does; python scalars are accepted as operands.
+- images are 4-D, ``"channels_last"`` (N, H, W, C) or ``"channels_first"`` (N, C, H, W);
+  conv kernels are always Keras' (kh, kw, in, out) whatever the data format.
+- ``padding`` is ``"valid"`` or ``"same"`` (Keras' meaning: "same" pads so that
+  out = ceil(in / stride), with the extra row/column at the bottom/right).
+
+Differentiation: the core differentiates every primitive below itself (reverse mode,
+see :mod:`polykeras.autodiff`).  A backend with its own differentiation may supply
+``value_and_grad``; the core then uses it, and both must agree.
+
+The tests in ``tests/test_contract.py`` and ``tests/test_gradients.py`` run against every
+usable backend; a new backend that passes them, and the conformance matrix, is complete.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+
+Array = Any
+Shape = tuple[int, ...]
+Axis = int | tuple[int, ...] | None
+
+#: The primitive ops, by family.  The core calls nothing else on a backend.
+PRIMITIVES: dict[str, tuple[str, ...]] = {
+    "create": ("asarray", "to_numpy", "zeros", "ones", "cast", "dtype_name", "shape",
+               "is_native", "stop_gradient"),
+    "random": ("seed", "random_uniform", "random_normal"),
+    "unary": ("neg", "exp", "log", "tanh", "sigmoid", "relu", "sqrt", "abs", "sign",
+              "square", "softplus"),
+    "binary": ("add", "subtract", "multiply", "divide", "maximum", "minimum", "power"),
+    "compare": ("greater", "greater_equal", "less", "equal", "where", "clip"),
+    "reduce": ("sum", "max", "argmax"),
+    "linalg": ("matmul",),
+    "shape_ops": ("reshape", "transpose", "concatenate", "getitem", "scatter_slice",
+                  "broadcast_to"),
+    "gather": ("take", "scatter_add"),
+    "nn": ("softmax", "conv2d", "conv2d_input_grad", "conv2d_kernel_grad",
+           "pool2d", "pool2d_grad"),
+}
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What a backend object provides.  See the module docstring for conventions."""
+
+    #: short name, as selected ("numpy", "torch", "cupy")
+    name: str
+    #: where arrays live, in words ("cpu", "cuda:0")
+    device: str
+
+    # -- creation and conversion -------------------------------------------------------
+    def asarray(self, x: Any, dtype: str | None = None) -> Array:
+        """A native array from a NumPy array, a native array, a list or a scalar."""
+
+    def to_numpy(self, x: Array) -> Any:
+        """A NumPy array with the same values (a copy where memory is not shared)."""
+
+    def zeros(self, shape: Shape, dtype: str) -> Array: ...
+    def ones(self, shape: Shape, dtype: str) -> Array: ...
+    def cast(self, x: Array, dtype: str) -> Array: ...
+    def dtype_name(self, x: Array) -> str:
+        """NumPy's name of the array's dtype."""
+
+    def shape(self, x: Array) -> Shape: ...
+    def is_native(self, x: Any) -> bool:
+        """Whether ``x`` is one of this backend's arrays."""
+
+    def stop_gradient(self, x: Array) -> Array:
+        """``x`` detached from any differentiation the backend itself records."""
+
+    # -- random numbers ------------------------------------------------------------------
+    def seed(self, seed: int) -> None:
+        """Re-seed the backend's generator: the same seed repeats the same numbers."""
+
+    def random_uniform(self, shape: Shape, dtype: str) -> Array:
+        """Uniform samples in [0, 1)."""
+
+    def random_normal(self, shape: Shape, dtype: str) -> Array:
+        """Standard normal samples."""
+
+    # -- elementwise -----------------------------------------------------------------------
+    def neg(self, x: Array) -> Array: ...
+    def exp(self, x: Array) -> Array: ...
+    def log(self, x: Array) -> Array: ...
+    def tanh(self, x: Array) -> Array: ...
+    def sigmoid(self, x: Array) -> Array: ...
+    def relu(self, x: Array) -> Array: ...
+    def sqrt(self, x: Array) -> Array: ...
+    def abs(self, x: Array) -> Array: ...
+    def sign(self, x: Array) -> Array: ...
+    def square(self, x: Array) -> Array: ...
+    def softplus(self, x: Array) -> Array:
+        """log(1 + exp(x)), computed without overflow."""
+
+    def add(self, a: Array, b: Array) -> Array: ...
+    def subtract(self, a: Array, b: Array) -> Array: ...
+    def multiply(self, a: Array, b: Array) -> Array: ...
+    def divide(self, a: Array, b: Array) -> Array: ...
+    def maximum(self, a: Array, b: Array) -> Array: ...
+    def minimum(self, a: Array, b: Array) -> Array: ...
+    def power(self, a: Array, b: Array) -> Array: ...
+
+    def greater(self, a: Array, b: Array) -> Array:
+        """Boolean array."""
+
+    def greater_equal(self, a: Array, b: Array) -> Array: ...
+    def less(self, a: Array, b: Array) -> Array: ...
+    def equal(self, a: Array, b: Array) -> Array: ...
+    def where(self, cond: Array, a: Array, b: Array) -> Array: ...
+    def clip(self, x: Array, lo: float, hi: float) -> Array: ...
+
+    # -- reductions --------------------------------------------------------------------------
+    def sum(self, x: Array, axis: Axis = None, keepdims: bool = False) -> Array: ...
+    def max(self, x: Array, axis: Axis = None, keepdims: bool = False) -> Array: ...
+    def argmax(self, x: Array, axis: int = -1) -> Array: ...
+
+    # -- linear algebra and shapes ----------------------------------------------------------
+    def matmul(self, a: Array, b: Array) -> Array:
+        """NumPy's matmul: batched over leading axes, broadcasting them."""
+
+    def reshape(self, x: Array, shape: Shape) -> Array: ...
+    def transpose(self, x: Array, axes: Sequence[int]) -> Array: ...
+    def concatenate(self, xs: Sequence[Array], axis: int) -> Array: ...
+    def getitem(self, x: Array, key: Any) -> Array:
+        """Basic indexing only: a tuple of ints, slices, None and Ellipsis."""
+
+    def scatter_slice(self, shape: Shape, key: Any, values: Array) -> Array:
+        """Zeros of ``shape`` with ``values`` placed at basic index ``key``."""
+
+    def broadcast_to(self, x: Array, shape: Shape) -> Array: ...
+
+    # -- gather ------------------------------------------------------------------------------
+    def take(self, x: Array, indices: Array) -> Array:
+        """Rows of ``x`` (axis 0) at integer ``indices``: out.shape = indices.shape + x.shape[1:]."""
+
+    def scatter_add(self, shape: Shape, indices: Array, updates: Array) -> Array:
+        """Zeros of ``shape`` with ``updates`` added at rows ``indices`` (repeats add up).
+
+        The gradient of :meth:`take`."""
+
+    # -- neural-network kernels ------------------------------------------------------------
+    def softmax(self, x: Array, axis: int = -1) -> Array: ...
+    def conv2d(self, x: Array, kernel: Array, strides: tuple[int, int], padding: str,
+               data_format: str, dilation_rate: tuple[int, int] = (1, 1)) -> Array:
+        """Cross-correlation as Keras' Conv2D computes it (kernel (kh, kw, in, out))."""
+
+    def conv2d_input_grad(self, grad: Array, kernel: Array, input_shape: Shape,
+                          strides: tuple[int, int], padding: str, data_format: str,
+                          dilation_rate: tuple[int, int] = (1, 1)) -> Array:
+        """d(loss)/d(x) of :meth:`conv2d` given d(loss)/d(output)."""
+
+    def conv2d_kernel_grad(self, x: Array, grad: Array, kernel_shape: Shape,
+                           strides: tuple[int, int], padding: str, data_format: str,
+                           dilation_rate: tuple[int, int] = (1, 1)) -> Array:
+        """d(loss)/d(kernel) of :meth:`conv2d` given d(loss)/d(output)."""
+
+    def pool2d(self, x: Array, pool_size: tuple[int, int], strides: tuple[int, int],
+               padding: str, data_format: str, mode: str) -> Array:
+        """Max (``mode="max"``) or average (``"avg"``, padding not counted) pooling."""
+
+    def pool2d_grad(self, x: Array, grad: Array, pool_size: tuple[int, int],
+                    strides: tuple[int, int], padding: str, data_format: str,
+                    mode: str) -> Array:
+        """d(loss)/d(x) of :meth:`pool2d` given d(loss)/d(output)."""
+
+
+class DifferentiatingBackend(Backend, Protocol):
+    """Optional: a backend that differentiates with its own machinery."""
+
+    def value_and_grad(self, fn: Callable[[list[Array]], tuple[Array, Any]],
+                       params: Sequence[Array]) -> tuple[Array, Any, list[Array]]:
+        """Call ``fn(params)`` -> ``(loss, aux)`` and return ``(loss, aux, grads)``.
+
+        ``grads[i]`` is d(loss)/d(params[i]) (zeros where the loss does not depend on it).
+        """
+
+
+def missing_methods(obj: Any) -> list[str]:
+    """The contract methods ``obj`` lacks (empty when it implements the whole contract)."""
+    names = [n for family in PRIMITIVES.values() for n in family]
+    missing = [n for n in names if not callable(getattr(obj, n, None))]
+    missing += [a for a in ("name", "device") if not hasattr(obj, a)]
+    return missing

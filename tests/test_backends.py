@@ -1,0 +1,219 @@
+"""Backend discovery through entry points, selection precedence and the errors of bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import polykeras
+from polykeras import backend as K
+from polykeras import config, plugins
+
+TINY_PLUGIN = '''
+from polykeras.plugins import hookimpl
+
+
+def _factory(device=None):
+    from polykeras_numpy.backend import NumpyBackend
+
+    class TinyBackend(NumpyBackend):
+        name = "tiny"
+
+    return TinyBackend()
+
+
+@hookimpl
+def polykeras_register_backends(register):
+    register("tiny", factory=_factory, description="a third-party test backend")
+'''
+
+
+def _install_dist(root, dist, module, source, entry_name):
+    """Lay out an installed distribution (code + dist-info with an entry point)."""
+    pkg = root / module
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "plugin.py").write_text(textwrap.dedent(source))
+    info = root / f"{dist}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[polykeras]\n{entry_name} = {module}.plugin\n")
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    """A fresh site folder on sys.path; discovery is reset before and after."""
+    root = tmp_path / "site"
+    root.mkdir()
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.delenv(config.ENV_BACKEND, raising=False)
+    monkeypatch.setenv(config.ENV_HOME, str(tmp_path / "home"))
+    K.reset_backend()
+    plugins.reset()
+    yield root
+    K.reset_backend()
+    plugins.reset()
+
+
+def test_numpy_is_discovered_usable_and_default(site):
+    infos = {b.name: b for b in polykeras.backends()}
+    assert infos["numpy"].usable
+    assert K.current().name == "numpy"
+    assert config.requested_backend() == ("numpy", "the default")
+
+
+def test_third_party_plugin_selectable_by_api_env_and_file(site, monkeypatch, tmp_path):
+    _install_dist(site, "tinybackend", "tinybackend", TINY_PLUGIN, "tiny")
+    plugins.reset()
+    assert {b.name for b in polykeras.backends()} >= {"numpy", "tiny"}
+    # API
+    with polykeras.use_backend("tiny") as b:
+        assert b.name == "tiny" and K.current().name == "tiny"
+    assert K.current().name == "numpy"
+    polykeras.set_backend("tiny")
+    assert K.backend() == "tiny"
+    K.reset_backend()
+    # environment variable
+    monkeypatch.setenv(config.ENV_BACKEND, "tiny")
+    assert K.current().name == "tiny"
+    monkeypatch.delenv(config.ENV_BACKEND)
+    # config file
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "polykeras.json").write_text(json.dumps({"backend": "tiny"}))
+    assert K.current().name == "tiny"
+
+
+def test_precedence_api_over_env_over_file(site, monkeypatch, tmp_path):
+    _install_dist(site, "tinybackend", "tinybackend", TINY_PLUGIN, "tiny")
+    plugins.reset()
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "polykeras.json").write_text(json.dumps({"backend": "tiny"}))
+    monkeypatch.setenv(config.ENV_BACKEND, "numpy")
+    assert K.current().name == "numpy"  # env beats file
+    with polykeras.use_backend("tiny"):
+        monkeypatch.setenv(config.ENV_BACKEND, "numpy")
+        assert K.current().name == "tiny"  # API beats env
+
+
+def test_unknown_backend_names_value_source_and_choices(site, monkeypatch):
+    with pytest.raises(polykeras.BackendError) as err:
+        polykeras.set_backend("jax")
+    msg = str(err.value)
+    assert "'jax'" in msg and "Python API" in msg and "numpy" in msg
+    monkeypatch.setenv(config.ENV_BACKEND, "nope")
+    with pytest.raises(polykeras.BackendError, match="environment variable POLYKERAS_BACKEND"):
+        K.current()
+
+
+def test_malformed_config_file_names_the_file(site, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    path = home / "polykeras.json"
+    path.write_text("{not json")
+    with pytest.raises(polykeras.ConfigError, match=str(path).replace("\\", "\\\\")):
+        K.current()
+    path.write_text(json.dumps({"backend": "numpy", "image_data_format": "sideways"}))
+    with pytest.raises(polykeras.ConfigError, match="image_data_format"):
+        config.image_data_format()
+    path.write_text(json.dumps(["numpy"]))
+    with pytest.raises(polykeras.ConfigError, match="JSON object"):
+        K.current()
+
+
+def test_config_file_backend_unknown_names_file(site, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "polykeras.json").write_text(json.dumps({"backend": "mxnet"}))
+    with pytest.raises(polykeras.BackendError, match="config file .*polykeras.json"):
+        K.current()
+
+
+def test_empty_env_value_is_an_error(site, monkeypatch):
+    monkeypatch.setenv(config.ENV_BACKEND, "  ")
+    with pytest.raises(polykeras.ConfigError, match="POLYKERAS_BACKEND"):
+        K.current()
+
+
+def test_broken_plugins_are_reported_and_do_not_stop_others(site):
+    _install_dist(site, "brokenimport", "brokenimport", "raise ImportError('no such thing')\n",
+                  "broken")
+    _install_dist(site, "brokenhook", "brokenhook", '''
+        from polykeras.plugins import hookimpl
+
+        @hookimpl
+        def polykeras_register_backends(register):
+            raise RuntimeError("hook exploded")
+        ''', "explodes")
+    _install_dist(site, "tinybackend", "tinybackend", TINY_PLUGIN, "tiny")
+    plugins.reset()
+    names = {b.name for b in polykeras.backends()}
+    assert {"numpy", "tiny"} <= names
+    errors = {e.plugin.split()[0]: e.error for e in plugins.plugin_errors()}
+    assert "no such thing" in errors["broken"]
+    assert "hook exploded" in errors["explodes"]
+    with pytest.raises(polykeras.BackendError) as err:
+        polykeras.set_backend("broken")
+    assert "broken" in str(err.value) and "no such thing" in str(err.value)
+
+
+def test_unusable_backend_says_why(site):
+    def probe():
+        return "installed, but no CUDA device is visible"
+
+    class Plugin:
+        @staticmethod
+        @plugins.hookimpl
+        def polykeras_register_backends(register):
+            register("fakegpu", factory=lambda device=None: None, probe=probe)
+
+    plugins.register_plugin(Plugin, name="fakegpu-plugin")
+    try:
+        info = {b.name: b for b in polykeras.backends()}["fakegpu"]
+        assert not info.usable and "no CUDA device" in info.reason
+        with pytest.raises(polykeras.BackendError, match="no CUDA device is visible"):
+            polykeras.set_backend("fakegpu")
+    finally:
+        plugins.unregister_plugin("fakegpu-plugin")
+
+
+def test_incomplete_backend_is_refused_naming_missing_methods(site):
+    class Half:
+        name = "half"
+        device = "cpu"
+
+        def asarray(self, x, dtype=None):
+            return x
+
+    class Plugin:
+        @staticmethod
+        @plugins.hookimpl
+        def polykeras_register_backends(register):
+            register("half", factory=lambda device=None: Half())
+
+    plugins.register_plugin(Plugin, name="half-plugin")
+    try:
+        with pytest.raises(polykeras.BackendError, match="missing .*matmul"):
+            polykeras.set_backend("half")
+    finally:
+        plugins.unregister_plugin("half-plugin")
+
+
+def test_import_polykeras_imports_no_framework():
+    code = ("import sys, time; t = time.perf_counter(); import polykeras; "
+            "polykeras.backends(); dt = time.perf_counter() - t; "
+            "print(dt, 'torch' in sys.modules, 'cupy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out[1:] == ["False", "False"]
+
+
+def test_cli_backends_table(site):
+    out = subprocess.run([sys.executable, "-m", "polykeras", "backends"], capture_output=True,
+                         text=True, check=True).stdout
+    assert "numpy" in out and "yes" in out and "selected: numpy" in out
