@@ -6,24 +6,27 @@ framework: a backend is imported the first time it is selected.
 
 from __future__ import annotations
 
-from . import config
-from .backend import (
-    BackendError,
-    backends,
-    reset_backend,
-    set_backend,
-    use_backend,
-)
+from . import activations, backend, config, initializers, layers, models, regularizers, utils
+from .backend import BackendError, backends, reset_backend, set_backend, use_backend
 from .config import ConfigError
+from .engine.base_layer import Input, KerasTensor, Layer
+from .engine.functional import Model
+from .engine.sequential import Sequential
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    # submodules that import more than the engine are loaded on first use
+    import importlib
+
+    if name in ("losses", "metrics", "optimizers", "callbacks"):
+        return importlib.import_module(f".training.{name}", __name__)
+    raise AttributeError(f"module 'polykeras' has no attribute {name!r}")
+
+
 __all__ = [
-    "BackendError",
-    "ConfigError",
-    "backends",
-    "config",
-    "reset_backend",
-    "set_backend",
-    "use_backend",
+    "BackendError", "ConfigError", "Input", "KerasTensor", "Layer", "Model", "Sequential",
+    "activations", "backend", "backends", "config", "initializers", "layers", "models",
+    "regularizers", "reset_backend", "set_backend", "use_backend", "utils",
 ]

@@ -1,0 +1,1 @@
+"""Symbolic tensors, nodes, layers, the functional Model and Sequential."""

@@ -1,0 +1,450 @@
+"""Symbolic tensors, nodes, the Layer base class and the Input layer.
+
+Calling a layer on symbolic tensors infers the output shapes in pure Python and records a
+:class:`Node`; calling it on arrays computes, through the active backend.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Sequence
+
+from .. import backend as _backend
+from .. import config
+from . import naming
+from .variables import Variable
+
+Shape = tuple  # a shape with None for unknown dimensions (the batch)
+
+
+class KerasTensor:
+    """A symbolic tensor: a shape, a dtype and the (layer, node, index) that made it.
+
+    Symbolic tensors compare and hash by identity, so ``lstm.output == encoded_a`` holds
+    exactly when they are the same tensor.
+    """
+
+    __slots__ = ("shape", "dtype", "name", "_keras_history", "__weakref__")
+
+    def __init__(self, shape: Shape, dtype: str, name: str, history=None):
+        self.shape = tuple(shape)
+        self.dtype = dtype
+        self.name = name
+        self._keras_history = history  # (layer, node_index, tensor_index)
+
+    @property
+    def _keras_shape(self) -> Shape:
+        return self.shape
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self) -> str:
+        return f"<KerasTensor shape={self.shape} dtype={self.dtype} name={self.name}>"
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError(f"{self.name} is a symbolic tensor (shape {self.shape}): it holds no "
+                        "data. Pass NumPy arrays to fit/evaluate/predict, or call the model "
+                        "on arrays.")
+
+    def __len__(self):
+        raise TypeError(f"{self.name} is a symbolic tensor (shape {self.shape}); it has no "
+                        "length. Pass NumPy arrays as data.")
+
+
+def is_symbolic(x: Any) -> bool:
+    return isinstance(x, KerasTensor)
+
+
+def to_list(x: Any) -> list:
+    if isinstance(x, (list, tuple)):
+        return list(x)
+    return [x]
+
+
+def unpack(xs: list) -> Any:
+    return xs[0] if len(xs) == 1 else xs
+
+
+class Node:
+    """One call of a layer: which tensors went in, which came out."""
+
+    def __init__(self, layer: "Layer", input_tensors: list[KerasTensor],
+                 output_tensors: list[KerasTensor], arguments: dict | None = None):
+        self.outbound_layer = layer
+        self.input_tensors = input_tensors
+        self.output_tensors = output_tensors
+        self.arguments = arguments or {}
+        self.inbound_layers = [t._keras_history[0] for t in input_tensors]
+        self.node_indices = [t._keras_history[1] for t in input_tensors]
+        self.tensor_indices = [t._keras_history[2] for t in input_tensors]
+        self.input_shapes = [t.shape for t in input_tensors]
+        self.output_shapes = [t.shape for t in output_tensors]
+        for inbound in self.inbound_layers:
+            inbound._outbound_nodes.append(self)
+
+    def __repr__(self) -> str:
+        return f"<Node of {self.outbound_layer.name}>"
+
+
+# Keyword arguments every layer accepts (Keras 2, plus Keras 1's spellings).
+_BASE_KWARGS = {"input_shape", "batch_input_shape", "batch_size", "input_dim", "dtype",
+                "name", "trainable", "weights", "input_length", "activity_regularizer"}
+
+
+class Layer:
+    """Base class of every layer.  Subclasses implement ``build``, ``call`` and
+    ``compute_output_shape`` (and ``get_config`` for their own arguments)."""
+
+    #: Keras 1 argument names mapped to Keras 2 ones, per class (merged along the MRO).
+    _legacy_kwargs: dict[str, str] = {}
+
+    def __init__(self, name: str | None = None, trainable: bool = True, dtype: str | None = None,
+                 **kwargs: Any):
+        unknown = set(kwargs) - _BASE_KWARGS
+        if unknown:
+            raise TypeError(f"{type(self).__name__}: keyword argument(s) not understood: "
+                            f"{', '.join(sorted(unknown))}")
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ValueError(f"{type(self).__name__}: name must be a non-empty string, "
+                             f"got {name!r}")
+        self.name = name or naming.unique(self._name_prefix())
+        self.trainable = trainable
+        self.dtype = dtype or config.floatx()
+        self.built = False
+        self._trainable_weights: list[Variable] = []
+        self._non_trainable_weights: list[Variable] = []
+        self._inbound_nodes: list[Node] = []
+        self._outbound_nodes: list[Node] = []
+        self._updates: list[tuple[Variable, Any]] = []
+        self._initial_weights = kwargs.get("weights")
+        batch_input_shape = kwargs.get("batch_input_shape")
+        if batch_input_shape is None:
+            shape = kwargs.get("input_shape")
+            if shape is None and kwargs.get("input_dim") is not None:
+                shape = (kwargs["input_dim"],)
+                if kwargs.get("input_length") is not None:
+                    shape = (kwargs["input_length"], kwargs["input_dim"])
+            if shape is not None:
+                batch_input_shape = (kwargs.get("batch_size"),) + tuple(shape)
+        self._batch_input_shape = (tuple(batch_input_shape)
+                                   if batch_input_shape is not None else None)
+        self._accepts_training = "training" in inspect.signature(self.call).parameters
+
+    @classmethod
+    def _name_prefix(cls) -> str:
+        return naming.snake_case(cls.__name__)
+
+    # -- weights ----------------------------------------------------------------------------
+    def add_weight(self, name: str, shape: Sequence[int], initializer: Any = "glorot_uniform",
+                   trainable: bool = True, dtype: str | None = None,
+                   regularizer: Any = None, constraint: Any = None) -> Variable:
+        from .. import initializers
+
+        shape = tuple(int(s) for s in shape)
+        limit = 2 ** 31
+        total = 1
+        for s in shape:
+            if s < 0:
+                raise ValueError(f"layer {self.name}: weight {name} has a negative dimension "
+                                 f"in shape {shape}")
+            total *= s
+        if total > limit:
+            raise ValueError(f"layer {self.name}: weight {name} of shape {shape} would hold "
+                             f"{total:,} values, more than polykeras allows ({limit:,})")
+        init = initializers.get(initializer)
+        value = init(shape, dtype or self.dtype)
+        var = Variable(value, f"{self.name}/{name}:0", trainable)
+        var.regularizer = regularizer
+        var.constraint = constraint
+        (self._trainable_weights if trainable else self._non_trainable_weights).append(var)
+        return var
+
+    @property
+    def trainable_weights(self) -> list[Variable]:
+        return list(self._trainable_weights) if self.trainable else []
+
+    @property
+    def non_trainable_weights(self) -> list[Variable]:
+        if self.trainable:
+            return list(self._non_trainable_weights)
+        return list(self._trainable_weights) + list(self._non_trainable_weights)
+
+    @property
+    def weights(self) -> list[Variable]:
+        return self._trainable_weights + self._non_trainable_weights
+
+    def get_weights(self) -> list:
+        return [v.numpy() for v in self.weights]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        import numpy as np
+
+        params = self.weights
+        if len(weights) != len(params):
+            raise ValueError(f"layer {self.name} ({type(self).__name__}) expects "
+                             f"{len(params)} weight arrays, got {len(weights)}")
+        arrays = []
+        for var, w in zip(params, weights):
+            w = np.asarray(w)
+            if tuple(w.shape) != var.shape:
+                raise ValueError(f"layer {self.name}: weight {var.name} has shape {var.shape}, "
+                                 f"but the array given has shape {tuple(w.shape)}")
+            arrays.append(w)
+        for var, w in zip(params, arrays):
+            var.assign(w.astype(var.dtype))
+
+    def count_params(self) -> int:
+        if not self.built:
+            raise ValueError(f"You tried to call `count_params` on {self.name}, but the layer "
+                             "isn't built. You can build it manually via: "
+                             f"`{self.name}.build(batch_input_shape)`.")
+        total = 0
+        for v in self.weights:
+            n = 1
+            for s in v.shape:
+                n *= s
+            total += n
+        return total
+
+    def add_update(self, variable: Variable, value: Any) -> None:
+        """Ask for ``variable`` to take ``value`` after the current training step."""
+        self._updates.append((variable, value))
+
+    # -- the parts subclasses write -----------------------------------------------------------
+    def build(self, input_shape: Any) -> None:
+        self.built = True
+
+    def call(self, inputs: Any, **kwargs: Any) -> Any:
+        return inputs
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+    def compute_output_dtype(self, input_dtypes: list[str]) -> str:
+        return self.dtype
+
+    def check_input(self, input_shape: Any) -> None:
+        """Raise a clear error if ``input_shape`` cannot go into this layer."""
+
+    def get_config(self) -> dict[str, Any]:
+        cfg: dict[str, Any] = {"name": self.name, "trainable": self.trainable,
+                               "dtype": self.dtype}
+        if self._batch_input_shape is not None:
+            cfg["batch_input_shape"] = list(self._batch_input_shape)
+        return cfg
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Layer":
+        return cls(**config)
+
+    # -- calling --------------------------------------------------------------------------------
+    def _maybe_build(self, input_shapes: Any) -> None:
+        if not self.built:
+            self.build(input_shapes)
+            self.built = True
+            if self._initial_weights is not None:
+                self.set_weights(self._initial_weights)
+                self._initial_weights = None
+
+    def __call__(self, inputs: Any, **kwargs: Any) -> Any:
+        flat = to_list(inputs)
+        if flat and all(is_symbolic(t) for t in flat):
+            return self._call_symbolic(inputs, flat, kwargs)
+        if any(is_symbolic(t) for t in flat):
+            raise TypeError(f"layer {self.name} was called on a mix of symbolic tensors and "
+                            "arrays; pass all symbolic (to build a model) or all arrays")
+        return self._call_concrete(inputs, kwargs)
+
+    def _call_symbolic(self, inputs, flat, kwargs):
+        for i, t in enumerate(flat):
+            if t._keras_history is None:
+                raise ValueError(f"input {i} of layer {self.name} is not the output of a "
+                                 "layer or Input(); build graphs from polykeras.Input")
+        shapes = [t.shape for t in flat]
+        shape_arg = shapes if isinstance(inputs, (list, tuple)) else shapes[0]
+        self.check_input(shape_arg)
+        self._maybe_build(shape_arg)
+        out_shapes = self.compute_output_shape(shape_arg)
+        multi_out = isinstance(out_shapes, list)
+        out_shapes = out_shapes if multi_out else [out_shapes]
+        dtype = self.compute_output_dtype([t.dtype for t in flat])
+        node_index = len(self._inbound_nodes)
+        outputs = []
+        for i, s in enumerate(out_shapes):
+            suffix = f"_{i}" if multi_out else ""
+            outputs.append(KerasTensor(tuple(s), dtype,
+                                       f"{self.name}/out{node_index}{suffix}",
+                                       (self, node_index, i)))
+        node = Node(self, flat, outputs, dict(kwargs))
+        self._inbound_nodes.append(node)
+        return outputs if multi_out else outputs[0]
+
+    def _call_concrete(self, inputs, kwargs):
+        B = _backend.current()
+        flat = to_list(inputs)
+        arrays = [x if (B.is_native(x) or _is_traced(x)) else B.asarray(_as_float(x, self))
+                  for x in flat]
+        shapes = [(None,) + tuple(_shape_of(B, a))[1:] for a in arrays]
+        shape_arg = shapes if isinstance(inputs, (list, tuple)) else shapes[0]
+        self.check_input(shape_arg)
+        self._maybe_build(shape_arg)
+        value = arrays if isinstance(inputs, (list, tuple)) else arrays[0]
+        if self._accepts_training and "training" not in kwargs:
+            kwargs = dict(kwargs, training=False)
+        return self.call(value, **kwargs)
+
+    # -- nodes ------------------------------------------------------------------------------------
+    def _node_attr(self, node_index: int, attr: str, what: str) -> Any:
+        if not self._inbound_nodes:
+            raise AttributeError(f"Layer {self.name} is not connected, no {what} to return."
+                                 if what != "input" else
+                                 f"Layer {self.name} is not connected, no input to return.")
+        if not isinstance(node_index, int) or not (0 <= node_index < len(self._inbound_nodes)):
+            raise ValueError(f"Asked to get {what} at node {node_index}, but the layer "
+                             f"{self.name} has only {len(self._inbound_nodes)} inbound "
+                             "nodes.")
+        values = getattr(self._inbound_nodes[node_index], attr)
+        return unpack(list(values))
+
+    def get_input_at(self, node_index: int) -> Any:
+        return self._node_attr(node_index, "input_tensors", "input")
+
+    def get_output_at(self, node_index: int) -> Any:
+        return self._node_attr(node_index, "output_tensors", "output")
+
+    def get_input_shape_at(self, node_index: int) -> Any:
+        return self._node_attr(node_index, "input_shapes", "input shape")
+
+    def get_output_shape_at(self, node_index: int) -> Any:
+        return self._node_attr(node_index, "output_shapes", "output shape")
+
+    def _single_node(self, attr: str, what: str, via: str) -> Any:
+        if not self._inbound_nodes:
+            raise AttributeError(f"Layer {self.name} is not connected, no {what} to return.")
+        if len(self._inbound_nodes) > 1:
+            if attr in ("input_shapes", "output_shapes"):
+                values = {repr(getattr(n, attr)) for n in self._inbound_nodes}
+                if len(values) == 1:
+                    return self._node_attr(0, attr, what)
+                raise AttributeError(
+                    f'The layer "{self.name}" has multiple inbound nodes, with different '
+                    f"{what}s. Hence the notion of \"{what}\" is ill-defined for the layer. "
+                    f"Use `{via}(node_index)` instead.")
+            raise AttributeError(
+                f"Layer {self.name} has multiple inbound nodes, hence the notion of "
+                f"\"layer {what}\" is ill-defined. Use `{via}(node_index)` instead.")
+        return self._node_attr(0, attr, what)
+
+    @property
+    def input(self) -> Any:
+        return self._single_node("input_tensors", "input", "get_input_at")
+
+    @property
+    def output(self) -> Any:
+        return self._single_node("output_tensors", "output", "get_output_at")
+
+    @property
+    def input_shape(self) -> Any:
+        return self._single_node("input_shapes", "input shape", "get_input_shape_at")
+
+    @property
+    def output_shape(self) -> Any:
+        return self._single_node("output_shapes", "output shape", "get_output_shape_at")
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}>"
+
+
+def _is_traced(x) -> bool:
+    from ..autodiff import Traced
+
+    return type(x) is Traced
+
+
+def _shape_of(B, a):
+    from ..autodiff import Traced
+
+    return B.shape(a.value if type(a) is Traced else a)
+
+
+def _as_float(x, layer):
+    import numpy as np
+
+    arr = np.asarray(x)
+    if arr.dtype == object:
+        raise TypeError(f"layer {layer.name} got an object array; expected numbers")
+    if arr.dtype.kind == "f" and arr.dtype.name != layer.dtype and layer.dtype.startswith("float"):
+        arr = arr.astype(layer.dtype)
+    return arr
+
+
+class InputLayer(Layer):
+    """The layer behind ``Input()``: it only holds the model's entry tensor."""
+
+    @classmethod
+    def _name_prefix(cls) -> str:
+        return "input"
+
+    def __init__(self, input_shape=None, batch_size=None, batch_input_shape=None,
+                 dtype=None, name=None, sparse=False, ragged=False, **kwargs):
+        if batch_input_shape is None:
+            if input_shape is None:
+                raise ValueError("Input/InputLayer needs shape= (or batch_shape=)")
+            batch_input_shape = (batch_size,) + tuple(input_shape)
+        batch_input_shape = tuple(None if d is None else _check_dim(d, name)
+                                  for d in batch_input_shape)
+        super().__init__(name=name, dtype=dtype or config.floatx(),
+                         batch_input_shape=batch_input_shape, **kwargs)
+        self.built = True
+        self.is_placeholder = True
+        tensor = KerasTensor(batch_input_shape, self.dtype, self.name, (self, 0, 0))
+        self._inbound_nodes.append(_InputNode(self, tensor))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"batch_input_shape": list(self._batch_input_shape), "dtype": self.dtype,
+                "sparse": False, "name": self.name}
+
+
+def _check_dim(d, name):
+    if isinstance(d, bool) or not isinstance(d, int) or d < 0:
+        raise ValueError(f"Input {name or ''}: every dimension of shape must be a "
+                         f"non-negative int or None, got {d!r}")
+    return d
+
+
+class _InputNode(Node):
+    def __init__(self, layer: InputLayer, tensor: KerasTensor):
+        self.outbound_layer = layer
+        self.input_tensors = [tensor]
+        self.output_tensors = [tensor]
+        self.arguments = {}
+        self.inbound_layers = []
+        self.node_indices = []
+        self.tensor_indices = []
+        self.input_shapes = [tensor.shape]
+        self.output_shapes = [tensor.shape]
+
+
+def Input(shape=None, batch_shape=None, name=None, dtype=None, sparse=False, tensor=None,
+          batch_size=None, **kwargs) -> KerasTensor:
+    """A symbolic entry point of a model: ``Input(shape=(784,))``."""
+    if "batch_input_shape" in kwargs:
+        batch_shape = kwargs.pop("batch_input_shape")
+    if kwargs:
+        raise TypeError(f"Input: keyword argument(s) not understood: {', '.join(kwargs)}")
+    if shape is None and batch_shape is None:
+        raise ValueError("Please provide to Input either a `shape` or a `batch_shape` "
+                         "argument. Note that `shape` does not include the batch dimension.")
+    if shape is not None and not isinstance(shape, (tuple, list)):
+        if isinstance(shape, int):
+            shape = (shape,)
+        else:
+            raise TypeError(f"Input: shape must be a tuple of ints, got {shape!r}")
+    layer = InputLayer(input_shape=shape, batch_size=batch_size,
+                       batch_input_shape=batch_shape, dtype=dtype, name=name)
+    return layer._inbound_nodes[0].output_tensors[0]

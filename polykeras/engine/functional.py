@@ -1,0 +1,402 @@
+"""The functional ``Model``: a graph of layers from input tensors to output tensors.
+
+The graph is walked once, when the model is made: ``self._execution`` lists the nodes in
+an order where every node comes after the nodes it reads from.  Running the model walks
+that list.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from .. import backend as _backend
+from ..saving.model_saving import SavingMixin
+from ..training.trainer import TrainingMixin
+from .base_layer import InputLayer, KerasTensor, Layer, Node, is_symbolic, to_list, unpack
+
+
+class GraphError(ValueError):
+    """The tensors given do not form a valid model graph."""
+
+
+def _history(t: Any, role: str, i: int) -> tuple:
+    if not is_symbolic(t):
+        raise TypeError(f"Model {role}s must be symbolic tensors from polykeras.Input or a "
+                        f"layer call; {role} {i} is {type(t).__name__}")
+    return t._keras_history
+
+
+def _inbound_tensors(node: Node) -> list:
+    """The tensors a node reads (none for an Input's node)."""
+    return node.input_tensors if node.inbound_layers else []
+
+
+class _OwnNode(Node):
+    """A model's node 0: its own inputs to its own outputs (reads no outer layer)."""
+
+    def __init__(self, model: "Model"):
+        self.outbound_layer = model
+        self.input_tensors = list(model.inputs)
+        self.output_tensors = list(model.outputs)
+        self.arguments = {}
+        self.inbound_layers = []
+        self.node_indices = []
+        self.tensor_indices = []
+        self.input_shapes = [t.shape for t in model.inputs]
+        self.output_shapes = [t.shape for t in model.outputs]
+
+
+class Model(TrainingMixin, SavingMixin, Layer):
+    """``Model(inputs, outputs)``; Keras 1's ``Model(input=..., output=...)`` works too."""
+
+    def __init__(self, inputs: Any = None, outputs: Any = None, name: str | None = None,
+                 **kwargs: Any):
+        if "input" in kwargs:
+            inputs = kwargs.pop("input") if inputs is None else inputs
+        if "output" in kwargs:
+            outputs = kwargs.pop("output") if outputs is None else outputs
+        trainable = kwargs.pop("trainable", True)
+        if kwargs:
+            raise TypeError(f"Model: keyword argument(s) not understood: "
+                            f"{', '.join(sorted(kwargs))}")
+        super().__init__(name=name, trainable=trainable)
+        self._is_graph_network = False
+        self._compiled = None
+        if inputs is None and outputs is None:
+            return  # Sequential (or a subclass) builds its graph later
+        if inputs is None or outputs is None:
+            raise TypeError("Model needs both inputs and outputs")
+        self._init_graph(inputs, outputs)
+
+    @classmethod
+    def _name_prefix(cls) -> str:
+        return "model"
+
+    # -- building the graph -------------------------------------------------------------------
+    def _init_graph(self, inputs: Any, outputs: Any) -> None:
+        self._nested_inputs = inputs
+        self._nested_outputs = outputs
+        self.inputs: list[KerasTensor] = to_list(inputs)
+        self.outputs: list[KerasTensor] = to_list(outputs)
+        if not self.inputs:
+            raise GraphError("Model needs at least one input")
+        if len({id(t) for t in self.inputs}) != len(self.inputs):
+            raise GraphError(f"The list of inputs passed to the model {self.name} is "
+                             "redundant: all inputs should only appear once.")
+        for i, t in enumerate(self.inputs):
+            layer, node_index, _ = _history(t, "input", i)
+            if not isinstance(layer, InputLayer):
+                raise GraphError(
+                    f"Input tensors to a Model must come from `polykeras.Input`. Received: "
+                    f"{t.name} (missing previous layer metadata) as input {i} of model "
+                    f"{self.name}: it is the output of layer {layer.name}.")
+        for i, t in enumerate(self.outputs):
+            _history(t, "output", i)
+        self.input_layers = [t._keras_history[0] for t in self.inputs]
+        self.output_layers = [t._keras_history[0] for t in self.outputs]
+        self.input_names = [layer.name for layer in self.input_layers]
+        self.output_names = [layer.name for layer in self.output_layers]
+        self._build_graph()
+        self._is_graph_network = True
+        self.built = True
+        # Node 0 is the model's own (inputs -> outputs), as in Keras 2: calls on new tensors
+        # get nodes 1, 2, ...
+        own = _OwnNode(self)
+        if self._inbound_nodes and isinstance(self._inbound_nodes[0], _OwnNode):
+            self._inbound_nodes[0] = own
+        else:
+            self._inbound_nodes.insert(0, own)
+
+    def _build_graph(self) -> None:
+        """Order nodes and layers by depth, as Keras does (so weights come in Keras' order)."""
+        nodes_in_order: list[Node] = []
+        finished: set[int] = set()
+        in_progress: set[int] = set()
+        layer_indices: dict[int, int] = {}
+        layers_by_id: dict[int, Layer] = {}
+
+        def visit(tensor: KerasTensor) -> None:
+            # iterative post-order walk (graphs can be deep)
+            stack = [(tensor, False)]
+            while stack:
+                t, done = stack.pop()
+                layer, node_index, _ = t._keras_history
+                node = layer._inbound_nodes[node_index]
+                if done:
+                    in_progress.discard(id(node))
+                    if id(node) not in finished:
+                        finished.add(id(node))
+                        nodes_in_order.append(node)
+                    continue
+                if id(node) in finished:
+                    continue
+                if id(node) in in_progress:
+                    raise GraphError(f"The tensor {t.name} at layer {layer.name} is part of a "
+                                     "cycle.")
+                in_progress.add(id(node))
+                if id(layer) not in layer_indices:
+                    layer_indices[id(layer)] = len(layer_indices)
+                    layers_by_id[id(layer)] = layer
+                stack.append((t, True))
+                for x in reversed(_inbound_tensors(node)):
+                    stack.append((x, False))
+
+        for t in self.outputs:
+            visit(t)
+
+        node_depth: dict[int, int] = {}
+        layer_depth: dict[int, int] = {}
+        nodes_by_id = {id(n): n for n in nodes_in_order}
+        for node in reversed(nodes_in_order):
+            depth = node_depth.setdefault(id(node), 0)
+            depth = max(depth, layer_depth.get(id(node.outbound_layer), 0))
+            layer_depth[id(node.outbound_layer)] = depth
+            node_depth[id(node)] = depth
+            for t in _inbound_tensors(node):
+                lay, idx, _ = t._keras_history
+                inbound = lay._inbound_nodes[idx]
+                node_depth[id(inbound)] = max(depth + 1, node_depth.get(id(inbound), 0))
+
+        by_depth: dict[int, list[Node]] = {}
+        for nid, d in node_depth.items():
+            if nid in nodes_by_id:
+                by_depth.setdefault(d, []).append(nodes_by_id[nid])
+        order_index = {id(n): i for i, n in enumerate(nodes_in_order)}
+        self._nodes_by_depth = {d: sorted(ns, key=lambda n: order_index[id(n)])
+                                for d, ns in by_depth.items()}
+        self._execution: list[Node] = []
+        for d in sorted(by_depth, reverse=True):
+            self._execution.extend(self._nodes_by_depth[d])
+
+        layers_at: dict[int, list[Layer]] = {}
+        for lid, d in layer_depth.items():
+            layers_at.setdefault(d, []).append(layers_by_id[lid])
+        self._layers: list[Layer] = []
+        for d in sorted(layers_at, reverse=True):
+            self._layers.extend(sorted(layers_at[d], key=lambda lay: layer_indices[id(lay)]))
+
+        # every tensor a node reads must be computable from the inputs
+        available = {id(t) for t in self.inputs}
+        for node in self._execution:
+            if isinstance(node.outbound_layer, InputLayer):
+                tensor = node.output_tensors[0]
+                if id(tensor) not in available:
+                    raise GraphError(
+                        f"Graph disconnected: cannot obtain value for tensor {tensor.name} "
+                        f"at layer \"{node.outbound_layer.name}\". The following previous "
+                        f"layers were accessed without issue: "
+                        f"{[n.outbound_layer.name for n in self._execution if n is not node][:5]}"
+                        f". Add {tensor.name} to the model's inputs (inputs are: "
+                        f"{[t.name for t in self.inputs]}).")
+                continue
+            for t in node.output_tensors:
+                available.add(id(t))
+        names = [lay.name for lay in self._layers]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise GraphError(f"The name {dupes[0]!r} is used {names.count(dupes[0])} times in "
+                             f"model {self.name}. All layer names should be unique.")
+
+    # -- the model's own inputs and outputs (node 0), whatever else it was called on -----
+    def _own(self, attr: str, what: str):
+        if not self._is_graph_network:
+            raise AttributeError(f"model {self.name} is not built yet, it has no {what}")
+        return unpack(list(getattr(self._inbound_nodes[0], attr)))
+
+    @property
+    def input(self):
+        return self._own("input_tensors", "input")
+
+    @property
+    def output(self):
+        return self._own("output_tensors", "output")
+
+    @property
+    def input_shape(self):
+        return self._own("input_shapes", "input shape")
+
+    @property
+    def output_shape(self):
+        return self._own("output_shapes", "output shape")
+
+    # -- layers and weights ------------------------------------------------------------------------
+    @property
+    def layers(self) -> list[Layer]:
+        return list(getattr(self, "_layers", []))
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        if index is not None and name is not None:
+            raise ValueError("Provide only a layer name or a layer index, not both.")
+        if index is not None:
+            if not -len(self.layers) <= index < len(self.layers):
+                raise ValueError(f"Was asked to retrieve layer at index {index} but model "
+                                 f"{self.name} only has {len(self.layers)} layers.")
+            return self.layers[index]
+        if name is None:
+            raise ValueError("Provide either a layer name or layer index.")
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No such layer: {name}. Existing layers are: "
+                         f"{[lay.name for lay in self.layers]}.")
+
+    def _unique(self, attr: str) -> list:
+        seen: set[int] = set()
+        out = []
+        for layer in self.layers:
+            for v in getattr(layer, attr):
+                if id(v) not in seen:
+                    seen.add(id(v))
+                    out.append(v)
+        return out
+
+    @property
+    def weights(self):
+        return self._unique("weights")
+
+    @property
+    def trainable_weights(self):
+        return self._unique("trainable_weights") if self.trainable else []
+
+    @property
+    def non_trainable_weights(self):
+        if not self.trainable:
+            return self.weights
+        trainable = {id(v) for v in self.trainable_weights}
+        return [v for v in self.weights if id(v) not in trainable]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        params = self.weights
+        if len(weights) != len(params):
+            raise ValueError(f"model {self.name} has {len(params)} weight arrays, but "
+                             f"set_weights got {len(weights)}")
+        arrays = []
+        for var, w in zip(params, weights):
+            w = np.asarray(w)
+            if tuple(w.shape) != var.shape:
+                raise ValueError(f"model {self.name}: weight {var.name} has shape {var.shape}, "
+                                 f"but the array given has shape {tuple(w.shape)}")
+            arrays.append(w)
+        for var, w in zip(params, arrays):
+            var.assign(w.astype(var.dtype))
+
+    def count_params(self) -> int:
+        total = 0
+        for v in self.weights:
+            total += int(np.prod(v.shape))
+        return total
+
+    def build(self, input_shape: Any) -> None:
+        self.built = True
+
+    # -- shapes ----------------------------------------------------------------------------------
+    def check_input(self, input_shape: Any) -> None:
+        shapes = input_shape if isinstance(input_shape, list) else [input_shape]
+        if len(shapes) != len(self.inputs):
+            raise ValueError(f"model {self.name} expects {len(self.inputs)} input(s) "
+                             f"({', '.join(self.input_names)}), but it received "
+                             f"{len(shapes)} input tensors")
+        for i, (s, t) in enumerate(zip(shapes, self.inputs)):
+            if len(s) != len(t.shape) or any(a is not None and b is not None and a != b
+                                             for a, b in zip(s[1:], t.shape[1:])):
+                raise ValueError(f"Input {i} of model {self.name} is incompatible: expected "
+                                 f"shape {t.shape} (input {self.input_names[i]}), got {s}")
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        shapes = input_shape if isinstance(input_shape, list) else [input_shape]
+        known: dict[int, Any] = {}
+        for t, s in zip(self.inputs, shapes):
+            known[id(t)] = tuple(s)
+        for node in self._execution:
+            layer = node.outbound_layer
+            if isinstance(layer, InputLayer):
+                continue
+            ins = [known[id(t)] for t in node.input_tensors]
+            out = layer.compute_output_shape(ins if len(ins) > 1 else ins[0])
+            outs = out if isinstance(out, list) else [out]
+            for t, s in zip(node.output_tensors, outs):
+                known[id(t)] = tuple(s)
+        result = [known[id(t)] for t in self.outputs]
+        return result if len(result) > 1 else result[0]
+
+    def compute_output_dtype(self, input_dtypes):
+        return self.outputs[0].dtype
+
+    # -- running ----------------------------------------------------------------------------------
+    def _move_weights(self, B) -> None:
+        for v in self.weights:
+            if v.backend is not B:
+                v.move_to(B)
+
+    def call(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
+        outs = self._run_graph(to_list(inputs), training=bool(training))
+        return unpack(outs) if not isinstance(self._nested_outputs, (list, tuple)) else outs
+
+    def _run_graph(self, values: list, training: bool = False) -> list:
+        B = _backend.current()
+        self._move_weights(B)
+        tensor_map: dict[int, Any] = {}
+        for t, v in zip(self.inputs, values):
+            tensor_map[id(t)] = v
+        for node in self._execution:
+            layer = node.outbound_layer
+            if isinstance(layer, InputLayer):
+                continue
+            ins = [tensor_map[id(t)] for t in node.input_tensors]
+            kwargs = dict(node.arguments)
+            if layer._accepts_training:
+                kwargs["training"] = training
+            out = layer.call(ins if len(ins) > 1 else ins[0], **kwargs)
+            outs = out if isinstance(out, list) else [out]
+            for t, v in zip(node.output_tensors, outs):
+                tensor_map[id(t)] = v
+        return [tensor_map[id(t)] for t in self.outputs]
+
+    def _call_concrete(self, inputs, kwargs):
+        """``model(x)`` on arrays: returns backend arrays, like a layer."""
+        B = _backend.current()
+        arrays = self._standardize_inputs(inputs)
+        values = [B.asarray(a) for a in arrays]
+        training = bool(kwargs.get("training", False))
+        outs = self._run_graph(values, training=training)
+        return unpack(outs) if not isinstance(self._nested_outputs, (list, tuple)) else outs
+
+    def _standardize_inputs(self, x: Any) -> list[np.ndarray]:
+        """Model inputs as NumPy arrays in input order, from an array, a list or a dict."""
+        from ..training.data import standardize_inputs
+
+        return standardize_inputs(self, x)
+
+    def predict(self, x: Any, batch_size: int | None = None, verbose: int = 0,
+                steps: int | None = None) -> Any:
+        """Outputs for ``x`` (NumPy in, NumPy out), computed in batches (default 32)."""
+        from ..training.data import predict_arrays
+
+        return predict_arrays(self, x, batch_size=batch_size, verbose=verbose)
+
+    def predict_on_batch(self, x: Any) -> Any:
+        from ..training.data import predict_arrays
+
+        arrays = self._standardize_inputs(x)
+        n = arrays[0].shape[0] if arrays else 0
+        return predict_arrays(self, arrays, batch_size=max(n, 1), verbose=0)
+
+    # -- summary --------------------------------------------------------------------------------
+    def summary(self, line_length: int | None = None, positions: Sequence[float] | None = None,
+                print_fn: Any = None) -> None:
+        from .summary import print_summary
+
+        print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn)
+
+    def get_config(self) -> dict[str, Any]:
+        from ..saving.config import functional_config
+
+        return functional_config(self)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], custom_objects: dict | None = None) -> "Model":
+        from ..saving.config import functional_from_config
+
+        return functional_from_config(cls, config, custom_objects)

@@ -1,0 +1,56 @@
+"""Variables: a layer's weights, held as arrays of the backend that created them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import autodiff
+from .. import backend as _backend
+
+
+class Variable:
+    """A named, assignable backend array (``dense_1/kernel:0``)."""
+
+    def __init__(self, value: Any, name: str, trainable: bool = True):
+        B = _backend.current()
+        self.value = B.asarray(value)
+        self.backend = B
+        self.name = name
+        self.trainable = trainable
+
+    def _polykeras_read(self):
+        sub = autodiff._substitutions
+        if sub:
+            v = sub.get(id(self))
+            if v is not None:
+                return v
+        return self.value
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.backend.shape(self.value))
+
+    @property
+    def dtype(self) -> str:
+        return self.backend.dtype_name(self.value)
+
+    def numpy(self):
+        return self.backend.to_numpy(self.value)
+
+    def assign(self, value: Any) -> None:
+        """Replace the value (a NumPy or backend array of the same shape)."""
+        B = self.backend
+        arr = B.asarray(value) if not B.is_native(value) else value
+        if tuple(B.shape(arr)) != self.shape:
+            raise ValueError(f"cannot assign a value of shape {tuple(B.shape(arr))} to "
+                             f"variable {self.name} of shape {self.shape}")
+        self.value = B.cast(arr, self.dtype)
+
+    def move_to(self, B: Any) -> None:
+        """Re-home the value on backend ``B`` (a copy through NumPy)."""
+        if B is not self.backend:
+            self.value = B.asarray(self.backend.to_numpy(self.value))
+            self.backend = B
+
+    def __repr__(self) -> str:
+        return f"<Variable {self.name} shape={self.shape} dtype={self.dtype}>"

@@ -1,0 +1,297 @@
+"""Core layers: Dense, Activation, Dropout, Flatten, Reshape, Permute, RepeatVector."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .. import activations, initializers, ops
+from .. import backend as _backend
+from ..engine.base_layer import Layer
+
+
+def legacy(kwargs: dict[str, Any], mapping: dict[str, str], owner: str) -> dict[str, Any]:
+    """Translate Keras 1 argument names (``init`` -> ``kernel_initializer``...)."""
+    for old, new in mapping.items():
+        if old in kwargs:
+            if new in kwargs:
+                raise TypeError(f"{owner}: give either {old} (Keras 1) or {new}, not both")
+            kwargs[new] = kwargs.pop(old)
+    return kwargs
+
+
+def positive_int(value: Any, what: str, owner: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{owner}: {what} must be a positive integer, got {value!r}")
+    if value > 2 ** 31:
+        raise ValueError(f"{owner}: {what}={value} is far too large")
+    return value
+
+
+def shape_error(layer: Layer, expected: str, got: Any) -> ValueError:
+    return ValueError(f"Input 0 of layer {layer.name} ({type(layer).__name__}) is incompatible "
+                      f"with the layer: expected {expected}, but received input with shape "
+                      f"{got}")
+
+
+class Dense(Layer):
+    """``output = activation(dot(input, kernel) + bias)``; kernel (in, units), bias (units,)."""
+
+    def __init__(self, units: int | None = None, activation: Any = None, use_bias: bool = True,
+                 kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None,
+                 kernel_constraint: Any = None, bias_constraint: Any = None, **kwargs: Any):
+        kwargs = legacy(kwargs, {"output_dim": "units", "init": "kernel_initializer",
+                                 "bias": "use_bias", "W_regularizer": "kernel_regularizer",
+                                 "b_regularizer": "bias_regularizer",
+                                 "W_constraint": "kernel_constraint",
+                                 "b_constraint": "bias_constraint"}, "Dense")
+        units = kwargs.pop("units", units)
+        kernel_initializer = kwargs.pop("kernel_initializer", kernel_initializer)
+        use_bias = kwargs.pop("use_bias", use_bias)
+        kernel_regularizer = kwargs.pop("kernel_regularizer", kernel_regularizer)
+        bias_regularizer = kwargs.pop("bias_regularizer", bias_regularizer)
+        kernel_constraint = kwargs.pop("kernel_constraint", kernel_constraint)
+        bias_constraint = kwargs.pop("bias_constraint", bias_constraint)
+        super().__init__(**kwargs)
+        self.units = positive_int(units, "units", f"Dense {self.name}")
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = _regularizer(kernel_regularizer)
+        self.bias_regularizer = _regularizer(bias_regularizer)
+        self.kernel_constraint = kernel_constraint
+        self.bias_constraint = bias_constraint
+
+    def check_input(self, input_shape):
+        if isinstance(input_shape, list) or len(input_shape) < 2:
+            raise shape_error(self, "a tensor of at least 2 dimensions", input_shape)
+        if input_shape[-1] is None:
+            raise shape_error(self, "the last dimension to be defined", input_shape)
+        if self.built and input_shape[-1] != self.kernel.shape[0]:
+            raise ValueError(f"Input 0 of layer {self.name} is incompatible with the layer: "
+                             f"expected axis -1 of input shape to have value "
+                             f"{self.kernel.shape[0]} but received input with shape "
+                             f"{tuple(input_shape)}")
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight("kernel", (input_shape[-1], self.units),
+                                      self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
+        self.bias = (self.add_weight("bias", (self.units,), self.bias_initializer,
+                                     regularizer=self.bias_regularizer,
+                                     constraint=self.bias_constraint)
+                     if self.use_bias else None)
+        self.built = True
+
+    def call(self, inputs):
+        y = ops.matmul(inputs, self.kernel)
+        if self.bias is not None:
+            y = ops.add(y, self.bias)
+        return self.activation(y)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units,
+                "activation": activations.serialize(self.activation),
+                "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": _serialize_reg(self.kernel_regularizer),
+                "bias_regularizer": _serialize_reg(self.bias_regularizer),
+                "activity_regularizer": None, "kernel_constraint": None,
+                "bias_constraint": None}
+
+
+def _regularizer(value: Any) -> Any:
+    if value is None:
+        return None
+    from .. import regularizers
+
+    return regularizers.get(value)
+
+
+def _serialize_reg(value: Any) -> Any:
+    if value is None:
+        return None
+    from .. import regularizers
+
+    return regularizers.serialize(value)
+
+
+class Activation(Layer):
+    def __init__(self, activation: Any, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+
+    def call(self, inputs):
+        return self.activation(inputs)
+
+    def get_config(self):
+        return {**super().get_config(), "activation": activations.serialize(self.activation)}
+
+
+class Dropout(Layer):
+    """Zeroes a fraction ``rate`` of inputs while training (scaling the rest by 1/(1-rate))."""
+
+    def __init__(self, rate: float | None = None, noise_shape: Any = None, seed: Any = None,
+                 **kwargs: Any):
+        if "p" in kwargs:  # Keras 1
+            rate = kwargs.pop("p")
+        super().__init__(**kwargs)
+        if rate is None or isinstance(rate, bool) or not 0 <= float(rate) < 1:
+            raise ValueError(f"Dropout {self.name}: rate must be in [0, 1), got {rate!r}")
+        self.rate = float(rate)
+        self.noise_shape = tuple(noise_shape) if noise_shape is not None else None
+        self.seed = seed
+
+    def call(self, inputs, training=None):
+        if not training or self.rate == 0:
+            return inputs
+        B = _backend.current()
+        shape = ops.shape(inputs)
+        if self.noise_shape is not None:
+            shape = tuple(s if n is None else n for s, n in zip(shape, self.noise_shape))
+        keep = B.cast(B.greater_equal(B.random_uniform(shape, ops.dtype_name(inputs)),
+                                      self.rate), ops.dtype_name(inputs))
+        return ops.multiply(inputs, B.multiply(keep, 1.0 / (1.0 - self.rate)))
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate,
+                "noise_shape": list(self.noise_shape) if self.noise_shape else None,
+                "seed": self.seed}
+
+
+class Flatten(Layer):
+    def __init__(self, data_format: str | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        from ..config import normalize_data_format
+
+        self.data_format = normalize_data_format(data_format)
+
+    def check_input(self, input_shape):
+        if isinstance(input_shape, list) or len(input_shape) < 2:
+            raise shape_error(self, "a tensor of at least 2 dimensions", input_shape)
+
+    def compute_output_shape(self, input_shape):
+        rest = input_shape[1:]
+        if any(d is None for d in rest):
+            raise ValueError(f'The shape of the input to "Flatten" ({self.name}) is not fully '
+                             f"defined (got {tuple(rest)}). Make sure to pass a complete "
+                             '"input_shape" or "batch_input_shape" argument to the first '
+                             "layer in your model.")
+        return (input_shape[0], int(math.prod(rest)))
+
+    def call(self, inputs):
+        shape = ops.shape(inputs)
+        if self.data_format == "channels_first" and len(shape) > 2:
+            inputs = ops.transpose(inputs, (0,) + tuple(range(2, len(shape))) + (1,))
+        return ops.reshape(inputs, (shape[0], int(math.prod(shape[1:]))))
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format}
+
+
+class Reshape(Layer):
+    def __init__(self, target_shape: tuple, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.target_shape = tuple(target_shape)
+        if sum(1 for d in self.target_shape if d == -1) > 1:
+            raise ValueError(f"Reshape {self.name}: at most one dimension may be -1")
+
+    def compute_output_shape(self, input_shape):
+        known = input_shape[1:]
+        target = list(self.target_shape)
+        if None in known:
+            return (input_shape[0],) + tuple(None if d == -1 else d for d in target)
+        total = math.prod(known)
+        if -1 in target:
+            rest = math.prod(d for d in target if d != -1)
+            if rest == 0 or total % rest:
+                raise ValueError(f"Reshape {self.name}: cannot reshape {tuple(known)} "
+                                 f"({total} values) into {self.target_shape}")
+            target[target.index(-1)] = total // rest
+        elif math.prod(target) != total:
+            raise ValueError(f"Reshape {self.name}: total size of the new array must be "
+                             f"unchanged: input {tuple(known)} has {total} values, target "
+                             f"{self.target_shape} has {math.prod(target)}")
+        return (input_shape[0],) + tuple(target)
+
+    def call(self, inputs):
+        shape = ops.shape(inputs)
+        out = self.compute_output_shape((None,) + tuple(shape[1:]))
+        return ops.reshape(inputs, (shape[0],) + tuple(out[1:]))
+
+    def get_config(self):
+        return {**super().get_config(), "target_shape": list(self.target_shape)}
+
+
+class Permute(Layer):
+    def __init__(self, dims: tuple, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.dims = tuple(dims)
+        if sorted(self.dims) != list(range(1, len(self.dims) + 1)):
+            raise ValueError(f"Permute {self.name}: dims must be a permutation of "
+                             f"1..{len(self.dims)}, got {self.dims}")
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != len(self.dims) + 1:
+            raise shape_error(self, f"{len(self.dims) + 1} dimensions", input_shape)
+        return (input_shape[0],) + tuple(input_shape[d] for d in self.dims)
+
+    def call(self, inputs):
+        return ops.transpose(inputs, (0,) + self.dims)
+
+    def get_config(self):
+        return {**super().get_config(), "dims": list(self.dims)}
+
+
+class RepeatVector(Layer):
+    def __init__(self, n: int, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.n = positive_int(n, "n", f"RepeatVector {self.name}")
+
+    def check_input(self, input_shape):
+        if isinstance(input_shape, list) or len(input_shape) != 2:
+            raise shape_error(self, "a 2-D tensor (batch, features)", input_shape)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.n, input_shape[1])
+
+    def call(self, inputs):
+        shape = ops.shape(inputs)
+        return ops.broadcast_to(ops.expand_dims(inputs, 1), (shape[0], self.n, shape[1]))
+
+    def get_config(self):
+        return {**super().get_config(), "n": self.n}
+
+
+class Lambda(Layer):
+    """Wraps a Python function.  It runs, but is never serialized (no code in files)."""
+
+    def __init__(self, function: Any, output_shape: Any = None, arguments: dict | None = None,
+                 **kwargs: Any):
+        super().__init__(**kwargs)
+        if not callable(function):
+            raise TypeError(f"Lambda {self.name}: function must be callable")
+        self.function = function
+        self._output_shape = output_shape
+        self.arguments = arguments or {}
+
+    def compute_output_shape(self, input_shape):
+        if self._output_shape is None:
+            return input_shape
+        if callable(self._output_shape):
+            return self._output_shape(input_shape)
+        return (input_shape[0],) + tuple(self._output_shape)
+
+    def call(self, inputs):
+        return self.function(inputs, **self.arguments)
+
+    def get_config(self):
+        raise ValueError(f"Lambda layer {self.name} wraps Python code, which polykeras never "
+                         "serializes; write a Layer subclass and register it instead")

@@ -1,0 +1,71 @@
+"""Embedding: integer indices to dense vectors; weights (input_dim, output_dim)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import initializers, ops
+from .core import legacy, positive_int, shape_error
+from ..engine.base_layer import Layer
+
+
+class Embedding(Layer):
+    def __init__(self, input_dim: int | None = None, output_dim: int | None = None,
+                 embeddings_initializer: Any = "uniform", embeddings_regularizer: Any = None,
+                 activity_regularizer: Any = None, embeddings_constraint: Any = None,
+                 mask_zero: bool = False, input_length: int | None = None, **kwargs: Any):
+        kwargs = legacy(kwargs, {"init": "embeddings_initializer",
+                                 "W_regularizer": "embeddings_regularizer",
+                                 "W_constraint": "embeddings_constraint"}, "Embedding")
+        embeddings_initializer = kwargs.pop("embeddings_initializer", embeddings_initializer)
+        embeddings_regularizer = kwargs.pop("embeddings_regularizer", embeddings_regularizer)
+        kwargs.pop("dropout", None)  # Keras 1's Embedding(dropout=) is not supported: ignored
+        if input_length is not None and "input_shape" not in kwargs \
+                and "batch_input_shape" not in kwargs:
+            kwargs["input_shape"] = (input_length,) if isinstance(input_length, int) \
+                else tuple(input_length)
+        super().__init__(**kwargs)
+        self.input_dim = positive_int(input_dim, "input_dim", f"Embedding {self.name}")
+        self.output_dim = positive_int(output_dim, "output_dim", f"Embedding {self.name}")
+        self.embeddings_initializer = initializers.get(embeddings_initializer)
+        from .core import _regularizer
+
+        self.embeddings_regularizer = _regularizer(embeddings_regularizer)
+        self.mask_zero = bool(mask_zero)
+        self.input_length = input_length
+        self.input_dtype = "int32"
+        self.index_range = (0, self.input_dim)
+
+    def check_input(self, input_shape):
+        if isinstance(input_shape, list):
+            raise shape_error(self, "one tensor of indices", input_shape)
+        if self.input_length is not None and len(input_shape) == 2 \
+                and input_shape[1] not in (None, self.input_length):
+            raise ValueError(f'"input_length" is {self.input_length}, but received input has '
+                             f"shape {tuple(input_shape)} (layer {self.name})")
+
+    def build(self, input_shape):
+        self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
+                                          self.embeddings_initializer,
+                                          regularizer=self.embeddings_regularizer)
+        self.built = True
+
+    def call(self, inputs):
+        idx = ops.stop_gradient(inputs)
+        if not ops.dtype_name(idx).startswith(("int", "uint")):
+            idx = ops.cast(idx, "int32")  # as Keras does; model data are checked integral
+        return ops.take(self.embeddings, idx)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape) + (self.output_dim,)
+
+    def compute_output_dtype(self, input_dtypes):
+        return self.dtype
+
+    def get_config(self):
+        return {**super().get_config(), "input_dim": self.input_dim,
+                "output_dim": self.output_dim,
+                "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
+                "embeddings_regularizer": None, "activity_regularizer": None,
+                "embeddings_constraint": None, "mask_zero": self.mask_zero,
+                "input_length": self.input_length}

@@ -1,0 +1,1 @@
+"""Losses, metrics, optimizers, callbacks, progress output and the fit loop."""
