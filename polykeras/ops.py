@@ -190,8 +190,10 @@ clip = _prim("clip", _clip_vjp)
 
 
 def _cast_vjp(B, g, n):
-    src = B.dtype_name(n.args[0])
-    return (B.cast(g, src) if src.startswith("float") else None, None)
+    src, dst = B.dtype_name(n.args[0]), n.args[1] if len(n.args) > 1 else n.kwargs["dtype"]
+    if not (src.startswith("float") and str(dst).startswith("float")):
+        return (None, None)  # through an integer cast nothing flows back
+    return (B.cast(g, src), None)
 
 
 cast = _prim("cast", _cast_vjp)
@@ -302,7 +304,8 @@ def concatenate(xs: Sequence[Any], axis: int = -1):
 
 getitem = _prim("getitem", lambda B, g, n: (
     B.scatter_slice(tuple(B.shape(n.args[0])), n.args[1], g), None))
-scatter_slice = _prim("scatter_slice", lambda B, g, n: (None, None, B.getitem(g, n.args[1])))
+scatter_slice = _prim("scatter_slice", lambda B, g, n: (
+    None, None, unbroadcast(B, B.getitem(g, n.args[1]), _shape(B, n.args[2]))))
 broadcast_to = _prim("broadcast_to", lambda B, g, n: (
     unbroadcast(B, g, tuple(B.shape(n.args[0]))), None))
 
