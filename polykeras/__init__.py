@@ -6,7 +6,17 @@ framework: a backend is imported the first time it is selected.
 
 from __future__ import annotations
 
-from . import activations, backend, config, initializers, layers, models, regularizers, utils
+from . import (
+    activations,
+    backend,
+    config,
+    initializers,
+    layers,
+    models,
+    ops,
+    regularizers,
+    utils,
+)
 from .backend import BackendError, backends, reset_backend, set_backend, use_backend
 from .config import ConfigError
 from .engine.base_layer import Input, KerasTensor, Layer
@@ -27,6 +37,6 @@ def __getattr__(name):
 
 __all__ = [
     "BackendError", "ConfigError", "Input", "KerasTensor", "Layer", "Model", "Sequential",
-    "activations", "backend", "backends", "config", "initializers", "layers", "models",
+    "activations", "backend", "backends", "config", "initializers", "layers", "models", "ops",
     "regularizers", "reset_backend", "set_backend", "use_backend", "utils",
 ]

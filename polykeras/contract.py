@@ -25,7 +25,8 @@ usable backend; a new backend that passes them, and the conformance matrix, is c
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
 
 Array = Any
 Shape = tuple[int, ...]
@@ -142,7 +143,10 @@ class Backend(Protocol):
 
     # -- gather ------------------------------------------------------------------------------
     def take(self, x: Array, indices: Array) -> Array:
-        """Rows of ``x`` (axis 0) at integer ``indices``: out.shape = indices.shape + x.shape[1:]."""
+        """Rows of ``x`` (axis 0) at integer ``indices``.
+
+        ``out.shape == indices.shape + x.shape[1:]``; indices outside [0, n) are an error
+        (never wrapped)."""
 
     def scatter_add(self, shape: Shape, indices: Array, updates: Array) -> Array:
         """Zeros of ``shape`` with ``updates`` added at rows ``indices`` (repeats add up).

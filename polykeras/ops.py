@@ -9,7 +9,8 @@ differentiated by the core).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from typing import Any
+from collections.abc import Callable, Sequence
 
 from . import backend as _backend
 from .autodiff import Traced, _resolve
@@ -309,7 +310,7 @@ scatter_slice = _prim("scatter_slice", lambda B, g, n: (
 broadcast_to = _prim("broadcast_to", lambda B, g, n: (
     unbroadcast(B, g, tuple(B.shape(n.args[0]))), None))
 
-# -- gather -----------------------------------------------------------------------------------------
+# -- gather
 take = _prim("take", lambda B, g, n: (
     B.scatter_add(tuple(B.shape(n.args[0])), n.args[1], g), None))
 scatter_add = _prim("scatter_add", lambda B, g, n: (None, None, B.take(g, n.args[1])))
@@ -353,7 +354,7 @@ pool2d = _prim("pool2d", _pool_vjp)
 pool2d_grad = _prim("pool2d_grad")
 
 
-# -- not differentiated: plain passthroughs ----------------------------------------------------------
+# -- not differentiated: plain passthroughs
 def _value(x):
     x = _resolve(x)
     return x.value if type(x) is Traced else x
@@ -391,7 +392,7 @@ def ones(shape, dtype: str = "float32"):
     return _backend.current().ones(tuple(shape), dtype)
 
 
-# -- composites ----------------------------------------------------------------------------------------
+# -- composites
 def expand_dims(x, axis: int):
     s = list(shape(x))
     axis = axis if axis >= 0 else len(s) + axis + 1

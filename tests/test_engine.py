@@ -90,7 +90,7 @@ def test_shared_layer_nodes_and_errors():
     assert lstm.output == encoded_a
     encoded_b = lstm(b)
     with pytest.raises(AttributeError) as err:
-        lstm.output
+        _ = lstm.output
     assert str(err.value) == (
         'Layer dense_1 has multiple inbound nodes, hence the notion of "layer output" is '
         "ill-defined. Use `get_output_at(node_index)` instead.")
@@ -102,7 +102,7 @@ def test_shared_layer_nodes_and_errors():
     # same shapes on every node: the shape is well defined
     assert lstm.output_shape == (None, 140, 32)
     with pytest.raises(AttributeError, match="not connected"):
-        Dense(3).output
+        _ = Dense(3).output
 
 
 def test_keras1_conv_input_shapes_channels_first(channels_first):
@@ -116,7 +116,7 @@ def test_keras1_conv_input_shapes_channels_first(channels_first):
     assert conv.get_input_shape_at(1) == (None, 3, 64, 64)
     assert conved_b.shape == (None, 16, 64, 64)
     with pytest.raises(AttributeError, match="get_input_shape_at"):
-        conv.input_shape
+        _ = conv.input_shape
 
 
 def test_inception_keras2_params_and_shape():

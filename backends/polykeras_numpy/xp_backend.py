@@ -187,7 +187,7 @@ class XpBackend:
     def broadcast_to(self, x, shape):
         return self.xp.broadcast_to(x, shape)
 
-    # -- gather -------------------------------------------------------------------------------------
+    # -- gather
     def take(self, x, indices):
         xp = self.xp
         if indices.dtype.kind not in "iu":
@@ -203,7 +203,7 @@ class XpBackend:
         self.xp.add.at(out, flat, updates.reshape((flat.shape[0],) + tuple(shape[1:])))
         return out
 
-    # -- nn -----------------------------------------------------------------------------------------
+    # -- nn
     def softmax(self, x, axis=-1):
         e = self.xp.exp(x - self.xp.max(x, axis=axis, keepdims=True))
         return e / self.xp.sum(e, axis=axis, keepdims=True)

@@ -451,7 +451,7 @@ class TorchBackend:
     def broadcast_to(self, x, shape):
         return torch.broadcast_to(x, shape)
 
-    # -- gather -------------------------------------------------------------------------------------
+    # -- gather
     def take(self, x, indices):
         """Rows of ``x`` at ``indices``; indices outside [0, n) raise (negatives never wrap)."""
         if not isinstance(indices, _Tensor):
@@ -479,7 +479,7 @@ class TorchBackend:
         out = torch.zeros(shape, dtype=updates.dtype, device=updates.device)
         return out.index_add_(0, flat, updates.reshape((flat.shape[0],) + tuple(shape[1:])))
 
-    # -- nn -----------------------------------------------------------------------------------------
+    # -- nn
     def softmax(self, x, axis=-1):
         if isinstance(axis, int):
             return torch.softmax(x, dim=axis)
