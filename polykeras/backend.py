@@ -7,7 +7,10 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+import os
+import time
+from typing import Any
+from collections.abc import Iterator
 
 from . import config, contract, plugins
 from .config import (  # noqa: F401  (re-exported as keras.backend.*)
@@ -91,18 +94,30 @@ def backends() -> list[plugins.BackendInfo]:
     return out
 
 
-_cache: dict[str, Any] = {"key": None, "value": None}
+# The env/file resolution is cached: the env var is re-read on every call (cheap), the
+# config file is looked at again at most once a second.
+_cache: dict[str, Any] = {"env": None, "obj": None, "checked": -1.0}
+_FILE_RECHECK_S = 1.0
 
 
 def current() -> Any:
-    """The active backend object."""
+    """The active backend object (called by every op: kept cheap)."""
     if _override:
         sel = _override[-1]
         obj = _loaded.get(sel)
         return obj if obj is not None else load(sel)
+    env = os.environ.get(config.ENV_BACKEND)
+    c = _cache
+    obj = c["obj"]
+    if obj is not None and env == c["env"]:
+        if env is not None or time.monotonic() - c["checked"] < _FILE_RECHECK_S:
+            return obj
     selection, source = config.requested_backend()
     obj = _loaded.get(selection)
-    return obj if obj is not None else load(selection, source)
+    if obj is None:
+        obj = load(selection, source)
+    c.update(env=env, obj=obj, checked=time.monotonic())
+    return obj
 
 
 def backend() -> str:
@@ -122,6 +137,7 @@ def set_backend(name: str) -> None:
 def reset_backend() -> None:
     """Drop set_backend's choice: the env var / config file / default apply again."""
     _override.clear()
+    _cache.update(env=None, obj=None, checked=-1.0)
 
 
 @contextlib.contextmanager

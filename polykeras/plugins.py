@@ -23,7 +23,8 @@ import importlib
 import importlib.metadata
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import pluggy
 
@@ -36,7 +37,7 @@ class Hookspecs:
     """Every hook a polykeras plugin may implement."""
 
     @hookspec
-    def polykeras_register_backends(self, register: "RegisterBackend") -> None:
+    def polykeras_register_backends(self, register: RegisterBackend) -> None:
         """Register zero or more backends.
 
         Call ``register(name, factory, probe=None, description="")`` once per backend:
@@ -181,6 +182,7 @@ def reset() -> None:
     with _lock:
         _registry = None
         _backend._loaded.clear()
+        _backend._cache.update(env=None, obj=None, checked=-1.0)
         importlib.invalidate_caches()
 
 

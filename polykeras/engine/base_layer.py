@@ -7,7 +7,8 @@ Calling a layer on symbolic tensors infers the output shapes in pure Python and 
 from __future__ import annotations
 
 import inspect
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from .. import backend as _backend
 from .. import config
@@ -73,7 +74,7 @@ def unpack(xs: list) -> Any:
 class Node:
     """One call of a layer: which tensors went in, which came out."""
 
-    def __init__(self, layer: "Layer", input_tensors: list[KerasTensor],
+    def __init__(self, layer: Layer, input_tensors: list[KerasTensor],
                  output_tensors: list[KerasTensor], arguments: dict | None = None):
         self.outbound_layer = layer
         self.input_tensors = input_tensors
@@ -239,7 +240,7 @@ class Layer:
         return cfg
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "Layer":
+    def from_config(cls, config: dict[str, Any]) -> Layer:
         return cls(**config)
 
     # -- calling --------------------------------------------------------------------------------
@@ -289,6 +290,7 @@ class Layer:
         flat = to_list(inputs)
         arrays = [x if (B.is_native(x) or _is_traced(x)) else B.asarray(_as_float(x, self))
                   for x in flat]
+        arrays = [_to_layer_dtype(B, a, self.dtype) for a in arrays]
         shapes = [(None,) + tuple(_shape_of(B, a))[1:] for a in arrays]
         shape_arg = shapes if isinstance(inputs, (list, tuple)) else shapes[0]
         self.check_input(shape_arg)
@@ -370,6 +372,14 @@ def _shape_of(B, a):
     from ..autodiff import Traced
 
     return B.shape(a.value if type(a) is Traced else a)
+
+
+def _to_layer_dtype(B, a, dtype):
+    """Floats of another precision become the layer's dtype (as Keras casts inputs)."""
+    if _is_traced(a) or not dtype.startswith("float"):
+        return a
+    current = B.dtype_name(a)
+    return B.cast(a, dtype) if current.startswith("float") and current != dtype else a
 
 
 def _as_float(x, layer):

@@ -37,12 +37,17 @@ from .pooling import (
     MaxPooling1D,
     MaxPooling2D,
 )
+from .normalization import BatchNormalization
+from .recurrent import GRU, LSTM, SimpleRNN
 from .wrappers import TimeDistributed
 
-try:  # written alongside; present once they land
-    from .normalization import BatchNormalization
-    from .recurrent import GRU, LSTM, SimpleRNN
-except ImportError:  # pragma: no cover
-    pass
-
-__all__ = [n for n in dir() if not n.startswith("_")]
+__all__ = [
+    "Activation", "Add", "Average", "AveragePooling1D", "AveragePooling2D", "AvgPool1D",
+    "AvgPool2D", "BatchNormalization", "Concatenate", "Conv1D", "Conv2D", "Convolution1D",
+    "Convolution2D", "Dense", "Dot", "Dropout", "Embedding", "Flatten", "GRU",
+    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D", "Input", "InputLayer", "LSTM", "Lambda", "Layer", "Maximum",
+    "MaxPool1D", "MaxPool2D", "MaxPooling1D", "MaxPooling2D", "Merge", "Minimum", "Multiply",
+    "Permute", "RepeatVector", "Reshape", "SimpleRNN", "Subtract", "TimeDistributed", "add",
+    "average", "concatenate", "dot", "maximum", "merge", "minimum", "multiply", "subtract",
+]
