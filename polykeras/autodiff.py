@@ -13,7 +13,8 @@ tests check that both give the same gradients.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
+from collections.abc import Callable, Iterator, Sequence
 
 from . import backend as _backend
 

@@ -7,7 +7,8 @@ Names and defaults follow Keras 2 (``glorot_uniform``, ``orthogonal``...); Keras
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 

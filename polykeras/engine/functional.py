@@ -7,7 +7,8 @@ that list.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -36,7 +37,7 @@ def _inbound_tensors(node: Node) -> list:
 class _OwnNode(Node):
     """A model's node 0: its own inputs to its own outputs (reads no outer layer)."""
 
-    def __init__(self, model: "Model"):
+    def __init__(self, model: Model):
         self.outbound_layer = model
         self.input_tensors = list(model.inputs)
         self.output_tensors = list(model.outputs)
@@ -396,7 +397,7 @@ class Model(TrainingMixin, SavingMixin, Layer):
         return functional_config(self)
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], custom_objects: dict | None = None) -> "Model":
+    def from_config(cls, config: dict[str, Any], custom_objects: dict | None = None) -> Model:
         from ..saving.config import functional_from_config
 
         return functional_from_config(cls, config, custom_objects)

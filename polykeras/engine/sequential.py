@@ -71,15 +71,20 @@ class Sequential(Model):
             self.built = False
 
     def _rebuild(self) -> None:
-        x = self._input_layer._inbound_nodes[0].output_tensors[0]
-        inputs = x
-        for layer in self._stack:
-            x = layer(x)
+        """Connect the stack: layers already called keep their node; new ones are called."""
+        chain = getattr(self, "_chain", None)
+        if not chain or chain[0] is not self._input_layer._inbound_nodes[0].output_tensors[0]:
+            chain = [self._input_layer._inbound_nodes[0].output_tensors[0]]
+        del chain[len(self._stack) + 1:]  # after pop()
+        for layer in self._stack[len(chain) - 1:]:
+            x = layer(chain[-1])
             if isinstance(x, list):
                 raise TypeError(f"All layers in a Sequential model should have a single "
                                 f"output tensor; {layer.name} has {len(x)}. For multi-output "
                                 "layers, use the functional API.")
-        self._init_graph(inputs, x)
+            chain.append(x)
+        self._chain = chain
+        self._init_graph(chain[0], chain[-1])
         self._layers = list(self._stack)
 
     def build(self, input_shape: Any = None) -> None:
@@ -130,7 +135,7 @@ class Sequential(Model):
         return sequential_config(self)
 
     @classmethod
-    def from_config(cls, config: Any, custom_objects: dict | None = None) -> "Sequential":
+    def from_config(cls, config: Any, custom_objects: dict | None = None) -> Sequential:
         from ..saving.config import sequential_from_config
 
         return sequential_from_config(cls, config, custom_objects)

@@ -19,6 +19,7 @@ class Embedding(Layer):
                                  "W_constraint": "embeddings_constraint"}, "Embedding")
         embeddings_initializer = kwargs.pop("embeddings_initializer", embeddings_initializer)
         embeddings_regularizer = kwargs.pop("embeddings_regularizer", embeddings_regularizer)
+        embeddings_constraint = kwargs.pop("embeddings_constraint", embeddings_constraint)
         kwargs.pop("dropout", None)  # Keras 1's Embedding(dropout=) is not supported: ignored
         if input_length is not None and "input_shape" not in kwargs \
                 and "batch_input_shape" not in kwargs:

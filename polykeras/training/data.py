@@ -185,3 +185,197 @@ def check_same_length(arrays: list[np.ndarray], role: str, names: list[str]) -> 
         raise DataError(f"All {role} arrays should have the same number of samples. Got "
                         f"array shapes: {[a.shape for a in arrays]} ({lengths})")
     return next(iter(lengths.values())) if lengths else 0
+
+
+# -- targets and sample weights (training) ---------------------------------------------------
+def _activation_name(layer: Any) -> str | None:
+    fn = getattr(layer, "activation", None)
+    if fn is None:
+        return None
+    from .. import activations
+
+    try:
+        return activations.serialize(fn)
+    except ValueError:
+        return getattr(fn, "__name__", None)
+
+
+def target_specs(model: Any, output_indices: list[int], loss_names: list[str]) -> list[DataSpec]:
+    """One target DataSpec per trained output: shape and dtype of the output, with hints
+    ``{"loss", "activation", "num_classes"}`` (sparse crossentropy targets are int32)."""
+    specs = []
+    for i, loss in zip(output_indices, loss_names):
+        t = model.outputs[i]
+        sparse = loss == "sparse_categorical_crossentropy"
+        hints = {"loss": loss, "activation": _activation_name(model.output_layers[i]),
+                 "num_classes": t.shape[-1] if len(t.shape) > 1 else None}
+        specs.append(DataSpec("target", model.output_names[i], t.shape,
+                              "int32" if sparse else t.dtype, hints=hints))
+    return specs
+
+
+def standardize_targets(model: Any, y: Any, specs: list[DataSpec],
+                        num_samples: int | None) -> list[np.ndarray]:
+    """Targets as checked NumPy arrays in the order of ``specs`` (array, list or dict)."""
+    if y is None:
+        raise DataError(f"model {model.name}: no target data given (y is None); fit and "
+                        "evaluate need targets")
+    names = [s.name for s in specs]
+    items = _split(model, y, names, "target", "target")
+    out = []
+    for item, spec in zip(items, specs):
+        if _is_lazy(item):
+            spec.num_samples = num_samples
+            item = item.__polykeras_data__(spec)
+        out.append(check_target_array(_as_array(item, spec.role, spec.name), spec))
+    return out
+
+
+def _shape_mismatch(arr: np.ndarray, expected: tuple) -> bool:
+    if arr.ndim != len(expected):
+        return True
+    return any(w is not None and w != g for w, g in zip(expected[1:], arr.shape[1:]))
+
+
+def check_target_array(arr: np.ndarray, spec: DataSpec) -> np.ndarray:
+    """Check one target against its output's shape and loss; return it in the right dtype."""
+    loss = spec.hints.get("loss")
+    out = tuple(spec.shape)
+    where = f"target {spec.name!r} (loss {loss})"
+    if arr.dtype.kind not in "fiub":
+        raise DataError(f"{where} has dtype {arr.dtype}; expected numbers")
+    if arr.ndim == 0:
+        raise DataError(f"{where} is a scalar; expected an array with one row per sample")
+    if loss == "sparse_categorical_crossentropy":
+        return _check_sparse_target(arr, spec, out, where)
+    if arr.ndim == len(out) - 1 and out[-1] == 1:
+        arr = arr.reshape(arr.shape + (1,))
+    classes = out[-1] if len(out) > 1 else None
+    if loss == "categorical_crossentropy" and classes not in (None, 1) and (
+            arr.ndim == len(out) - 1 or (arr.ndim == len(out) and arr.shape[-1] == 1)):
+        raise DataError(
+            f"You are passing a target array of shape {arr.shape} for output {spec.name!r}, "
+            f"which has {classes} classes, while using as loss `categorical_crossentropy`. "
+            "`categorical_crossentropy` expects targets to be one-hot rows of shape "
+            f"(samples, {classes}). If your targets are integer classes, convert them with "
+            "`polykeras.utils.to_categorical(y, num_classes)`, or use the loss "
+            "`sparse_categorical_crossentropy`, which expects integer targets.")
+    if _shape_mismatch(arr, out):
+        raise DataError(f"Error when checking target: expected {spec.name} to have shape "
+                        f"{out[1:]} (output shape {out}), but got array with shape "
+                        f"{arr.shape[1:]} (full shape {arr.shape})")
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        raise DataError(f"{where} contains NaN or infinite values")
+    return arr.astype(spec.dtype, copy=False)
+
+
+def _check_sparse_target(arr: np.ndarray, spec: DataSpec, out: tuple, where: str) -> np.ndarray:
+    classes = out[-1]
+    want = out[:-1]
+    if arr.ndim == len(out) and arr.shape[-1] == 1:
+        arr = arr.reshape(arr.shape[:-1])
+    if _shape_mismatch(arr, want):
+        hint = ""
+        if arr.ndim == len(out) and arr.shape[-1] == classes:
+            hint = (" These look like one-hot rows: use the loss `categorical_crossentropy` "
+                    "for them.")
+        raise DataError(f"{where} expects integer class labels of shape {want[1:] or '(n,)'} "
+                        f"per sample (or with a trailing 1) for output shape {out}, but got "
+                        f"an array of shape {arr.shape}.{hint}")
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+            raise DataError(f"{where} expects integer class labels, but the data are "
+                            f"{arr.dtype} with fractional or non-finite values")
+    if arr.size and classes is not None:
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < 0 or hi >= classes:
+            raise DataError(f"{where}: class labels must lie in [0, {classes}) for output "
+                            f"{spec.name} with {classes} units, but range from {lo} to {hi}")
+    return arr.astype("int32", copy=False)
+
+
+def check_sample_counts(inputs: list[np.ndarray], targets: list[np.ndarray],
+                        input_names: list[str], target_names: list[str]) -> int:
+    """The common number of samples; an error naming every array's count otherwise."""
+    n_in = check_same_length(inputs, "input", input_names)
+    if targets:
+        n_out = check_same_length(targets, "target", target_names)
+        if n_in != n_out:
+            raise DataError(f"Input arrays should have the same number of samples as target "
+                            f"arrays. Found {n_in} input samples and {n_out} target samples "
+                            f"(inputs {[a.shape for a in inputs]}, targets "
+                            f"{[a.shape for a in targets]})")
+    return n_in
+
+
+def standardize_sample_weights(weights: Any, names: list[str], num_samples: int,
+                               temporal: list[bool], what: str = "sample_weight"
+                               ) -> list[np.ndarray | None]:
+    """Per-output sample weights (None where not given) as checked float arrays."""
+    if weights is None:
+        return [None] * len(names)
+    if isinstance(weights, dict):
+        unknown = [k for k in weights if k not in names]
+        if unknown:
+            raise DataError(f"Unknown entries in {what} dictionary: {unknown}. Only expected "
+                            f"the following keys: {names}")
+        items = [weights.get(n) for n in names]
+    elif isinstance(weights, (list, tuple)) and len(names) > 1:
+        if len(weights) != len(names):
+            raise DataError(f"{what} must have one entry per output ({len(names)}: "
+                            f"{', '.join(names)}), got {len(weights)}")
+        items = list(weights)
+    else:
+        items = [weights] * len(names)
+    out: list[np.ndarray | None] = []
+    for item, name, temp in zip(items, names, temporal):
+        if item is None:
+            out.append(None)
+            continue
+        arr = _as_array(item, what, name)
+        want = 2 if temp else 1
+        if arr.ndim != want:
+            extra = (" (sample_weight_mode='temporal' needs (samples, timesteps))" if temp
+                     else " (use sample_weight_mode='temporal' in compile for 2-D weights)")
+            raise DataError(f"{what} for output {name} must be {want}-D, got shape "
+                            f"{arr.shape}{extra}")
+        if arr.shape[0] != num_samples:
+            raise DataError(f"{what} for output {name} has {arr.shape[0]} entries, but the "
+                            f"data have {num_samples} samples")
+        if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+            raise DataError(f"{what} for output {name} must be finite and non-negative")
+        out.append(arr.astype("float64", copy=False))
+    return out
+
+
+def class_weights_to_sample_weights(class_weight: Any, targets: list[np.ndarray],
+                                    names: list[str]) -> list[np.ndarray | None]:
+    """Per-sample weights from ``class_weight`` ({class: weight}, or by output name)."""
+    if class_weight is None:
+        return [None] * len(names)
+    if not isinstance(class_weight, dict):
+        raise DataError(f"class_weight must be a dict {{class index: weight}}, got "
+                        f"{type(class_weight).__name__}")
+    per_output = {k: class_weight[k] for k in class_weight if k in names}
+    if per_output and len(per_output) == len(class_weight):
+        maps = [per_output.get(n) for n in names]
+    else:
+        maps = [class_weight] * len(names)
+    out: list[np.ndarray | None] = []
+    for cw, y, name in zip(maps, targets, names):
+        if cw is None:
+            out.append(None)
+            continue
+        if y.ndim >= 2 and y.shape[-1] > 1:
+            classes = np.argmax(y, axis=-1)
+        else:
+            classes = np.round(y.reshape(y.shape[0], -1)[:, 0]).astype(np.int64)
+        classes = classes.reshape(classes.shape[0], -1)[:, 0] if classes.ndim > 1 else classes
+        missing = sorted(set(np.unique(classes).tolist()) - {int(k) for k in cw})
+        if missing:
+            raise DataError(f"`class_weight` must contain all classes in the data. The classes "
+                            f"{missing} exist in the data of output {name} but not in "
+                            "`class_weight`.")
+        table = {int(k): float(v) for k, v in cw.items()}
+        out.append(np.array([table[int(c)] for c in classes], dtype="float64"))
+    return out

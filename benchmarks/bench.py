@@ -1,0 +1,304 @@
+"""Training speed and memory of the guide models: polykeras vs hand-written PyTorch vs Keras 3.
+
+    python benchmarks/bench.py                  # every model x every available implementation
+    python benchmarks/bench.py --steps 30 --models mlp
+    python benchmarks/bench.py --out benchmarks/results.md
+
+Each (model, implementation) runs in its own process, so peak memory (ru_maxrss) and
+import time are its own.  Every implementation trains the same architecture with the same
+optimizer (RMSprop, lr 1e-3) and loss on the same random data, for a fixed number of steps
+after warm-up steps.  Ratios are to the hand-written PyTorch loop, measured in the same run.
+This prints numbers; it is never a timed test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+MODELS = {
+    # name: (batch size, description)
+    "mlp": (128, "MLP 784-64-64-10"),
+    "multi_io": (32, "000 multi-input: Embedding 10000x512 + LSTM(32)"),
+    "siamese": (64, "shared-vision siamese 27x27x1"),
+}
+IMPLS = ["torch-handwritten", "polykeras-torch", "polykeras-numpy", "keras3-torch"]
+
+
+def make_data(model: str, n: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    if model == "mlp":
+        x = rng.normal(size=(n, 784)).astype("float32")
+        y = np.eye(10, dtype="float32")[rng.integers(0, 10, n)]
+        return [x], [y]
+    if model == "multi_io":
+        ids = rng.integers(1, 10000, size=(n, 100)).astype("int32")
+        extra = rng.normal(size=(n, 5)).astype("float32")
+        y = rng.integers(0, 2, size=(n, 1)).astype("float32")
+        return [ids, extra], [y, y]
+    a = rng.normal(size=(n, 27, 27, 1)).astype("float32")
+    b = rng.normal(size=(n, 27, 27, 1)).astype("float32")
+    y = rng.integers(0, 2, size=(n, 1)).astype("float32")
+    return [a, b], [y]
+
+
+# -- Keras-style implementations (polykeras and Keras 3 share the code) --------------------
+def keras_model(keras, name: str):
+    L = keras.layers
+    if name == "mlp":
+        inputs = L.Input(shape=(784,))
+        x = L.Dense(64, activation="relu")(inputs)
+        x = L.Dense(64, activation="relu")(x)
+        out = L.Dense(10, activation="softmax")(x)
+        model = keras.Model(inputs, out)
+        model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=1e-3),
+                      loss="categorical_crossentropy")
+        return model
+    if name == "multi_io":
+        main_input = L.Input(shape=(100,), dtype="int32", name="main_input")
+        x = L.Embedding(output_dim=512, input_dim=10000)(main_input)
+        lstm_out = L.LSTM(32)(x)
+        aux_out = L.Dense(1, activation="sigmoid", name="aux_output")(lstm_out)
+        aux_in = L.Input(shape=(5,), name="aux_input")
+        x = L.concatenate([lstm_out, aux_in])
+        for _ in range(3):
+            x = L.Dense(64, activation="relu")(x)
+        main_out = L.Dense(1, activation="sigmoid", name="main_output")(x)
+        model = keras.Model([main_input, aux_in], [main_out, aux_out])
+        model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=1e-3),
+                      loss=["binary_crossentropy", "binary_crossentropy"],
+                      loss_weights=[1.0, 0.2])
+        return model
+    digit_input = L.Input(shape=(27, 27, 1))
+    x = L.Conv2D(64, (3, 3))(digit_input)
+    x = L.Conv2D(64, (3, 3))(x)
+    x = L.MaxPooling2D((2, 2))(x)
+    vision = keras.Model(digit_input, L.Flatten()(x))
+    a, b = L.Input(shape=(27, 27, 1)), L.Input(shape=(27, 27, 1))
+    merged = L.concatenate([vision(a), vision(b)])
+    out = L.Dense(1, activation="sigmoid")(merged)
+    model = keras.Model([a, b], out)
+    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=1e-3),
+                  loss="binary_crossentropy")
+    return model
+
+
+def run_keras_like(keras, name, batch, steps, warmup):
+    model = keras_model(keras, name)
+    xs, ys = make_data(name, batch * (steps + warmup))
+    wx = [x[: batch * warmup] for x in xs]
+    wy = [y[: batch * warmup] for y in ys]
+    model.fit(wx, wy, batch_size=batch, epochs=1, verbose=0, shuffle=False)
+    mx = [x[batch * warmup:] for x in xs]
+    my = [y[batch * warmup:] for y in ys]
+    start = time.perf_counter()
+    model.fit(mx, my, batch_size=batch, epochs=1, verbose=0, shuffle=False)
+    elapsed = time.perf_counter() - start
+    # single-sample latency of model(x)
+    sample = [x[:1] for x in xs]
+    model.predict(sample, verbose=0) if "keras3" in sys.argv else model.predict(sample)
+    t0 = time.perf_counter()
+    for _ in range(20):
+        model(sample if len(sample) > 1 else sample[0])
+    latency = (time.perf_counter() - t0) / 20
+    return batch * steps / elapsed, latency
+
+
+# -- hand-written PyTorch ---------------------------------------------------------------------
+def run_torch(name, batch, steps, warmup):
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    if name == "mlp":
+        net = nn.Sequential(nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
+                            nn.Linear(64, 10))
+
+        def loss_fn(xs, ys):
+            return nn.functional.cross_entropy(net(xs[0]), ys[0].argmax(1))
+    elif name == "multi_io":
+        class MultiIO(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.emb = nn.Embedding(10000, 512)
+                self.lstm = nn.LSTM(512, 32, batch_first=True)
+                self.aux = nn.Linear(32, 1)
+                self.mlp = nn.Sequential(nn.Linear(37, 64), nn.ReLU(), nn.Linear(64, 64),
+                                         nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
+                                         nn.Linear(64, 1))
+
+            def forward(self, ids, extra):
+                _, (h, _) = self.lstm(self.emb(ids))
+                h = h[-1]
+                return self.mlp(torch.cat([h, extra], 1)), self.aux(h)
+
+        net = MultiIO()
+        bce = nn.BCEWithLogitsLoss()
+
+        def loss_fn(xs, ys):
+            main, aux = net(xs[0].long(), xs[1])
+            return bce(main, ys[0]) + 0.2 * bce(aux, ys[1])
+    else:
+        class Siamese(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.vision = nn.Sequential(nn.Conv2d(1, 64, 3), nn.Conv2d(64, 64, 3),
+                                            nn.MaxPool2d(2), nn.Flatten())
+                self.head = nn.Linear(2 * 64 * 11 * 11, 1)
+
+            def forward(self, a, b):
+                return self.head(torch.cat([self.vision(a), self.vision(b)], 1))
+
+        net = Siamese()
+        bce = nn.BCEWithLogitsLoss()
+
+        def loss_fn(xs, ys):
+            a = xs[0].permute(0, 3, 1, 2)
+            b = xs[1].permute(0, 3, 1, 2)
+            return bce(net(a, b), ys[0])
+
+    opt = torch.optim.RMSprop(net.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
+    xs, ys = make_data(name, batch * (steps + warmup))
+    txs = [torch.from_numpy(x) for x in xs]
+    tys = [torch.from_numpy(y) for y in ys]
+
+    def step(i):
+        sl = slice(i * batch, (i + 1) * batch)
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn([x[sl] for x in txs], [y[sl] for y in tys])
+        loss.backward()
+        opt.step()
+        return loss
+
+    for i in range(warmup):
+        step(i)
+    start = time.perf_counter()
+    for i in range(warmup, warmup + steps):
+        loss = step(i)
+    float(loss)
+    elapsed = time.perf_counter() - start
+    return batch * steps / elapsed, None
+
+
+def child(impl: str, name: str, steps: int, warmup: int) -> dict:
+    batch = MODELS[name][0]
+    t0 = time.perf_counter()
+    if impl == "torch-handwritten":
+        import torch
+
+        torch.set_num_threads(os.cpu_count() or 1)
+        import_s = time.perf_counter() - t0
+        sps, latency = run_torch(name, batch, steps, warmup)
+    elif impl.startswith("polykeras-"):
+        import polykeras
+
+        import_s = time.perf_counter() - t0
+        polykeras.set_backend(impl.split("-", 1)[1])
+        polykeras.utils.set_random_seed(0)
+        sps, latency = run_keras_like(polykeras, name, batch, steps, warmup)
+    else:
+        os.environ["KERAS_BACKEND"] = "torch"
+        import keras
+
+        import_s = time.perf_counter() - t0
+        keras.utils.set_random_seed(0)
+        sps, latency = run_keras_like(keras, name, batch, steps, warmup)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"impl": impl, "model": name, "samples_per_s": sps, "peak_mb": peak_mb,
+            "import_s": import_s, "latency_ms": None if latency is None else latency * 1e3}
+
+
+def available(impl: str) -> str | None:
+    import importlib.util
+
+    need = {"torch-handwritten": "torch", "polykeras-torch": "torch",
+            "polykeras-numpy": "numpy", "keras3-torch": "keras"}[impl]
+    if importlib.util.find_spec(need) is None:
+        return f"{need} is not installed"
+    if impl == "keras3-torch" and importlib.util.find_spec("torch") is None:
+        return "torch is not installed"
+    return None
+
+
+def cold_start() -> dict:
+    """import polykeras, and the first MLP prediction on NumPy, from a fresh process."""
+    code = ("import time; t=time.perf_counter(); import polykeras as k; t1=time.perf_counter();"
+            "import numpy as np; i=k.Input(shape=(784,)); x=k.layers.Dense(64,activation='relu')(i);"
+            "x=k.layers.Dense(64,activation='relu')(x); o=k.layers.Dense(10,activation='softmax')(x);"
+            "m=k.Model(i,o); m.predict(np.zeros((1,784),'float32')); t2=time.perf_counter();"
+            "print(t1-t, t2-t)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "POLYKERAS_BACKEND": "numpy"})
+    imp, first = (float(v) for v in out.stdout.split())
+    return {"import_s": imp, "first_predict_s": first}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--models", nargs="*", default=list(MODELS))
+    parser.add_argument("--impls", nargs="*", default=IMPLS)
+    parser.add_argument("--out", default=None, help="also write the Markdown table here")
+    parser.add_argument("--child", nargs=2, metavar=("IMPL", "MODEL"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child[0], args.child[1], args.steps, args.warmup)))
+        return 0
+
+    rows = []
+    for name in args.models:
+        for impl in args.impls:
+            reason = available(impl)
+            if reason:
+                rows.append({"impl": impl, "model": name, "skipped": reason})
+                continue
+            cmd = [sys.executable, __file__, "--child", impl, name, "--steps",
+                   str(args.steps), "--warmup", str(args.warmup)]
+            if impl == "keras3-torch":
+                cmd.append("keras3")
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                rows.append({"impl": impl, "model": name,
+                             "skipped": "failed: " + proc.stderr.strip().splitlines()[-1]})
+                continue
+            rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            print(f"  {name:9s} {impl:18s} {rows[-1]['samples_per_s']:10.1f} samples/s",
+                  file=sys.stderr)
+
+    lines = ["| model | implementation | samples/s | x hand-written torch | peak MB | "
+             "x torch memory | model(x) latency ms |", "|---|---|---|---|---|---|---|"]
+    for name in args.models:
+        base = next((r for r in rows if r["model"] == name and r["impl"] == "torch-handwritten"
+                     and "skipped" not in r), None)
+        for r in (r for r in rows if r["model"] == name):
+            label = f"{name} (batch {MODELS[name][0]})"
+            if "skipped" in r:
+                lines.append(f"| {label} | {r['impl']} | skipped: {r['skipped']} | | | | |")
+                continue
+            ratio = f"{r['samples_per_s'] / base['samples_per_s']:.2f}" if base else "n/a"
+            mem = f"{r['peak_mb'] / base['peak_mb']:.2f}" if base else "n/a"
+            lat = f"{r['latency_ms']:.2f}" if r.get("latency_ms") is not None else ""
+            lines.append(f"| {label} | {r['impl']} | {r['samples_per_s']:.1f} | {ratio} | "
+                         f"{r['peak_mb']:.0f} | {mem} | {lat} |")
+    cs = cold_start()
+    lines.append("")
+    lines.append(f"`import polykeras`: {cs['import_s']:.3f} s; first MLP prediction on NumPy "
+                 f"from a cold start: {cs['first_predict_s']:.3f} s")
+    table = "\n".join(lines)
+    print(table)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(table + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""JSON and YAML text: written as plain data, read with size, depth and tag checks.
+
+YAML is read with ``yaml.safe_load`` semantics only.  Keras 2 wrote its YAML with
+``yaml.dump``, which tags tuples ``!!python/tuple``; that one tag (and Python 2's
+``!!python/unicode``) only build a list or a string, so they are read as such.  Every
+other ``!!python/...`` tag (``!!python/object/apply:os.system`` and the like) is refused
+before anything is constructed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import yaml
+
+from . import limits
+from .errors import LimitExceededError, SavingError, UnsafeContentError
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    raise TypeError(f"a config value of type {type(obj).__name__} ({obj!r:.80}) is not "
+                    "plain data and cannot be written as JSON")
+
+
+def dumps_json(obj: Any, **kwargs: Any) -> str:
+    kwargs.setdefault("default", _json_default)
+    try:
+        return json.dumps(obj, **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise SavingError(f"cannot write the config as JSON: {exc}") from None
+
+
+def to_plain(obj: Any) -> Any:
+    """``obj`` as fresh plain data (lists for tuples, Python numbers for NumPy ones)."""
+    return json.loads(dumps_json(obj))
+
+
+def _text(data: Any, what: str) -> str:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        data = bytes(data)
+        if len(data) > limits.MAX_CONFIG_BYTES:
+            raise _too_big(what, len(data))
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SavingError(f"{what} is not UTF-8 text: {exc}") from None
+    if not isinstance(data, str):
+        raise TypeError(f"{what} must be a string, got {type(data).__name__}")
+    if len(data) > limits.MAX_CONFIG_BYTES:
+        raise _too_big(what, len(data))
+    return data
+
+
+def _too_big(what: str, size: int) -> Exception:
+    return LimitExceededError(f"{what} is {size:,} bytes, more than the "
+                              f"{limits.MAX_CONFIG_BYTES:,} allowed (limits.MAX_CONFIG_BYTES)")
+
+
+def loads_json(data: Any, what: str = "the JSON config") -> Any:
+    text = _text(data, what)
+    try:
+        obj = json.loads(text)
+    except RecursionError:
+        raise LimitExceededError(f"{what} is nested too deeply to read (more than "
+                                 f"{limits.MAX_DEPTH} levels are refused)") from None
+    except json.JSONDecodeError as exc:
+        hint = ""
+        if text.lstrip()[:1] not in ("{", "["):
+            hint = " (it does not start with '{'; is it YAML, or some other file?)"
+        raise SavingError(f"{what} is not valid JSON: {exc}{hint}") from None
+    except ValueError as exc:  # e.g. an integer with too many digits
+        raise SavingError(f"{what} could not be read: {exc}") from None
+    limits.check_structure(obj, what)
+    return obj
+
+
+# -- YAML -------------------------------------------------------------------------------------
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_CORE = "tag:yaml.org,2002:"
+_PLAIN_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null", "seq", "map")}
+_DATA_ONLY_PYTHON_TAGS = {_CORE + "python/tuple", _CORE + "python/unicode",
+                          _CORE + "python/str"}
+
+
+class _Loader(_Base):  # type: ignore[misc, valid-type]
+    """safe_load, plus Keras 2's harmless tuple/unicode tags read as list/str."""
+
+
+_Loader.add_constructor(_CORE + "python/tuple",
+                        lambda loader, node: loader.construct_sequence(node))
+_Loader.add_constructor(_CORE + "python/unicode",
+                        lambda loader, node: loader.construct_scalar(node))
+_Loader.add_constructor(_CORE + "python/str",
+                        lambda loader, node: loader.construct_scalar(node))
+
+
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def dumps_yaml(obj: Any, **kwargs: Any) -> str:
+    kwargs.setdefault("default_flow_style", False)
+    kwargs.setdefault("sort_keys", False)
+    return yaml.dump(to_plain(obj), Dumper=_Dumper, **kwargs)
+
+
+def _scan_yaml_events(text: str, what: str) -> None:
+    """First pass over the event stream (libyaml's parser is iterative): refuse python
+    and other non-data tags, excessive nesting and excessive size before anything is
+    composed (composing a very deep document can overflow the C stack)."""
+    depth = 0
+    count = 0
+    try:
+        for event in yaml.parse(text, Loader=_Base):
+            count += 1
+            if count > limits.MAX_ITEMS:
+                raise LimitExceededError(f"{what} holds more than {limits.MAX_ITEMS:,} values "
+                                         "(limits.MAX_ITEMS); refused as too large")
+            tag = getattr(event, "tag", None)
+            if tag is not None and tag != "!" and tag not in _PLAIN_TAGS \
+                    and tag not in _DATA_ONLY_PYTHON_TAGS:
+                kind = ("a Python object constructor, which could run code"
+                        if "python/" in tag else "not plain data")
+                raise UnsafeContentError(
+                    f"{what} was refused: it holds the YAML tag {tag!r}, {kind}. polykeras "
+                    "reads YAML with yaml.safe_load only (plain mappings, lists, strings, "
+                    "numbers); write configs with model.to_yaml().")
+            if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                depth += 1
+                if depth > limits.MAX_DEPTH:
+                    raise LimitExceededError(f"{what} is nested more than {limits.MAX_DEPTH} "
+                                             "levels deep (limits.MAX_DEPTH); refused")
+            elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                depth -= 1
+    except yaml.YAMLError as exc:
+        raise SavingError(f"{what} is not valid YAML: {exc}") from None
+
+
+def loads_yaml(data: Any, what: str = "the YAML config") -> Any:
+    text = _text(data, what)
+    _scan_yaml_events(text, what)
+    try:
+        obj = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise LimitExceededError(f"{what} is nested too deeply to read") from None
+    except yaml.constructor.ConstructorError as exc:
+        raise UnsafeContentError(f"{what} was refused: {exc}. polykeras reads YAML with "
+                                 "yaml.safe_load only.") from None
+    except yaml.YAMLError as exc:
+        raise SavingError(f"{what} is not valid YAML: {exc}") from None
+    limits.check_structure(obj, what)
+    return obj

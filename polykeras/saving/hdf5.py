@@ -1,0 +1,802 @@
+"""Weights and whole models in Keras' legacy HDF5 layout, written atomically, read safely.
+
+Weights file (``save_weights``; also the ``model_weights`` group of a whole-model file)::
+
+    /                      attrs: layer_names [b"input_1", b"dense_1", ...],
+                                  backend b"numpy", keras_version b"2.2.4"
+    /dense_1               attrs: weight_names [b"dense_1/kernel:0", b"dense_1/bias:0"]
+    /dense_1/dense_1/kernel:0    dataset (in, units)
+    /dense_1/dense_1/bias:0      dataset (units,)
+
+Whole model (``save``): root attrs ``model_config`` (the JSON of ``to_json``'s
+``{"class_name", "config"}``), ``training_config`` (when compiled), ``keras_version``,
+``backend``, and the group ``model_weights``.
+
+Reading trusts nothing in the file: only hard links are followed (external and soft
+links are refused), datasets must be numeric, stored inside the file (no external or
+virtual storage), use only the standard HDF5 filters, hold the data they declare (no
+"shape bombs": a dataset declaring more bytes than the file stores for it), and fit the
+layer they are loaded into.  Every array is read and checked before any is assigned, so a
+failed load changes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import conversions, formats, limits
+from .config import KERAS_VERSION
+from .conversions import legacy_weights
+from .errors import (
+    FileFormatError,
+    LimitExceededError,
+    SavingError,
+    UnsafeContentError,
+    WeightsMismatchError,
+)
+from .files import atomic_path
+
+HDF5_OBJECT_HEADER_LIMIT = 64512  # bytes an attribute may take in an object header
+
+# HDF5 filters that only (de)compress or checksum: deflate, shuffle, fletcher32, szip,
+# nbit, scaleoffset, lzf.  Any other filter id would make HDF5 look for a plugin library.
+_SAFE_FILTERS = {1, 2, 3, 4, 5, 6, 32000}
+_COMPRESSING_FILTERS = {1, 4, 5, 6, 32000}
+
+
+def _h5py():
+    import h5py
+
+    return h5py
+
+
+def backend_name() -> str:
+    from .. import backend
+
+    try:
+        return backend.backend()
+    except Exception:
+        return "numpy"
+
+
+# -- writing --------------------------------------------------------------------------------------
+def _attr_strings(values: list[str]) -> np.ndarray:
+    encoded = [v.encode("utf-8") for v in values]
+    if not encoded:
+        return np.asarray([])  # as Keras writes an empty list
+    width = max(1, max(len(e) for e in encoded))
+    return np.array(encoded, dtype=f"S{width}")
+
+
+def write_attr_list(obj: Any, name: str, values: list[str]) -> None:
+    """A list of strings as an attribute, split into ``name0``, ``name1``... when it would
+    pass HDF5's object-header limit (as Keras does)."""
+    data = _attr_strings(values)
+    if data.nbytes <= HDF5_OBJECT_HEADER_LIMIT:
+        obj.attrs[name] = data
+        return
+    too_long = [v for v in values if len(v.encode("utf-8")) > HDF5_OBJECT_HEADER_LIMIT]
+    if too_long:
+        raise SavingError(f"cannot save: the name {too_long[0][:80]!r}... is longer than "
+                          f"{HDF5_OBJECT_HEADER_LIMIT} bytes")
+    chunks = 1
+    parts = np.array_split(data, chunks)
+    while any(p.nbytes > HDF5_OBJECT_HEADER_LIMIT for p in parts):
+        chunks += 1
+        parts = np.array_split(data, chunks)
+    for i, part in enumerate(parts):
+        obj.attrs[f"{name}{i}"] = part
+
+
+def write_attr_text(obj: Any, name: str, text: str) -> None:
+    """A string attribute: fixed-length bytes (what Keras 2 wrote) when small enough for an
+    object header, else a variable-length string."""
+    data = text.encode("utf-8")
+    if len(data) < HDF5_OBJECT_HEADER_LIMIT - 1024:
+        obj.attrs[name] = np.bytes_(data)
+    else:
+        h5py = _h5py()
+        obj.attrs.create(name, text, dtype=h5py.string_dtype("utf-8"))
+
+
+def _valid_path(name: str) -> bool:
+    parts = name.split("/")
+    return bool(name) and not name.startswith("/") and all(p not in ("", ".", "..")
+                                                           for p in parts)
+
+
+def _weight_names(layer: Any, variables: list) -> list[str]:
+    names = []
+    for i, v in enumerate(variables):
+        name = getattr(v, "name", None) or f"param_{i}"
+        if not _valid_path(name):
+            raise SavingError(f"cannot save layer {layer.name}: its weight name {name!r} cannot "
+                              "be an HDF5 path")
+        names.append(name)
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise SavingError(f"cannot save layer {layer.name}: two of its weights are named "
+                          f"{dupes[0]!r} (nested layers with the same name?); rename one")
+    return names
+
+
+def _check_layer_names(layers: list) -> None:
+    names = [layer.name for layer in layers]
+    for name in names:
+        if "/" in name or not name or name in (".", ".."):
+            raise SavingError(f"cannot save: the layer name {name!r} cannot be an HDF5 group "
+                              "name (no '/'); rename the layer")
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise SavingError(f"cannot save: two layers are named {dupes[0]!r}")
+
+
+def write_weights(group: Any, layers: list) -> None:
+    """Write ``layers``' weights into ``group`` in Keras' layout."""
+    _check_layer_names(layers)
+    plan = []
+    for layer in layers:
+        variables = legacy_weights(layer)
+        plan.append((layer, _weight_names(layer, variables), variables))
+    write_attr_list(group, "layer_names", [layer.name for layer in layers])
+    write_attr_text(group, "backend", backend_name())
+    write_attr_text(group, "keras_version", KERAS_VERSION)
+    for layer, names, variables in plan:
+        g = group.create_group(layer.name)
+        write_attr_list(g, "weight_names", names)
+        for name, var in zip(names, variables):
+            value = np.asarray(var.numpy())
+            ds = g.create_dataset(name, value.shape, dtype=value.dtype)
+            if value.shape:
+                ds[...] = value
+            else:
+                ds[()] = value
+
+
+def _check_path_for_writing(path: Any, what: str) -> str:
+    target = os.fspath(path)
+    if isinstance(target, bytes):
+        target = os.fsdecode(target)
+    if target.endswith(".keras"):
+        raise SavingError(f"cannot save {what} to {target!r}: polykeras writes Keras' HDF5 "
+                          "format; use a name ending in .h5 (the .keras zip format is not "
+                          "supported)")
+    return target
+
+
+def save_weights(model: Any, path: Any, overwrite: bool = True) -> None:
+    target = _check_path_for_writing(path, "weights")
+    h5py = _h5py()
+    with atomic_path(target, overwrite=overwrite) as tmp:
+        with h5py.File(tmp, "w") as f:
+            write_weights(f, model.layers)
+
+
+def save_model(model: Any, path: Any, overwrite: bool = True,
+               include_optimizer: bool = True) -> None:
+    from . import api
+
+    target = _check_path_for_writing(path, "the model")
+    model_json = api.model_to_json(model)
+    training_json = None
+    if include_optimizer:
+        tc = training_config(model)
+        if tc is not None:
+            try:
+                training_json = formats.dumps_json(tc)
+            except SavingError as exc:
+                warnings.warn(f"model {model.name}: its compile settings cannot be saved "
+                              f"({exc}); the file holds the model uncompiled", stacklevel=3)
+    h5py = _h5py()
+    with atomic_path(target, overwrite=overwrite) as tmp:
+        with h5py.File(tmp, "w") as f:
+            write_attr_text(f, "keras_version", KERAS_VERSION)
+            write_attr_text(f, "backend", backend_name())
+            write_attr_text(f, "model_config", model_json)
+            if training_json is not None:
+                write_attr_text(f, "training_config", training_json)
+            write_weights(f.create_group("model_weights"), model.layers)
+
+
+# -- compile settings ---------------------------------------------------------------------------
+def _get(obj: Any, key: str) -> Any:
+    if isinstance(obj, dict):
+        return obj.get(key)
+    return getattr(obj, key, None)
+
+
+def _loss_name(loss: Any) -> Any:
+    if loss is None or isinstance(loss, (str, int, float, bool)):
+        return loss
+    if isinstance(loss, dict):
+        return {str(k): _loss_name(v) for k, v in loss.items()}
+    if isinstance(loss, (list, tuple)):
+        return [_loss_name(v) for v in loss]
+    name = getattr(loss, "name", None) or getattr(loss, "__name__", None)
+    if isinstance(name, str):
+        return name
+    raise SavingError(f"the loss or metric {loss!r:.80} has no name")
+
+
+def training_config(model: Any) -> dict[str, Any] | None:
+    """Keras' ``training_config`` for a compiled model, or None (not compiled, or its
+    settings cannot be described; then a warning says so)."""
+    compiled = getattr(model, "_compiled", None)
+    if not compiled:
+        return None
+    try:
+        own = getattr(model, "_training_config", None)
+        if callable(own):  # the training code describes its own compile settings
+            config = own()
+            return formats.to_plain(config) if config is not None else None
+        optimizer = _get(compiled, "optimizer")
+        opt_config = None
+        if isinstance(optimizer, str):
+            opt_config = {"class_name": optimizer, "config": {}}
+        elif optimizer is not None:
+            get_config = getattr(optimizer, "get_config", None)
+            opt_config = {"class_name": type(optimizer).__name__,
+                          "config": get_config() if get_config else {}}
+        metrics = _get(compiled, "metrics")
+        if metrics is None:
+            metrics = _get(compiled, "metric_names")
+        return formats.to_plain({
+            "optimizer_config": opt_config,
+            "loss": _loss_name(_get(compiled, "loss")),
+            "metrics": _loss_name(metrics) if metrics is not None else [],
+            "sample_weight_mode": _get(compiled, "sample_weight_mode"),
+            "loss_weights": _get(compiled, "loss_weights"),
+        })
+    except Exception as exc:  # the training code is another module's: never fail a save
+        warnings.warn(f"model {model.name}: its compile settings cannot be saved ({exc}); the "
+                      "file holds the model uncompiled", stacklevel=3)
+        return None
+
+
+_PLAIN_OBJECT_KEYS = {"name", "reduction", "dtype", "fn"}
+
+
+def _by_name(value: Any, what: str) -> Any:
+    """A loss or metric as a name: strings stay; a serialized Keras object
+    (``{"class_name": "MeanMetricWrapper", "config": {"name": "accuracy", ...}}``) becomes
+    its name when its config holds nothing else that matters; lists and dicts map."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return [_by_name(v, what) for v in value]
+    if isinstance(value, dict) and "class_name" in value:
+        cfg = value.get("config")
+        if isinstance(cfg, dict) and isinstance(cfg.get("name"), str) \
+                and set(cfg) <= _PLAIN_OBJECT_KEYS | {"from_logits", "label_smoothing", "axis"} \
+                and not cfg.get("from_logits") and not cfg.get("label_smoothing") \
+                and cfg.get("axis", -1) == -1:
+            return cfg["name"]
+        raise SavingError(f"the {what} {value.get('class_name')!r} is stored with settings "
+                          "polykeras cannot rebuild by name")
+    if isinstance(value, dict):
+        return {str(k): _by_name(v, what) for k, v in value.items()}
+    raise SavingError(f"cannot read the {what} {value!r:.80}")
+
+
+def _per_output(metrics: Any, model: Any) -> Any:
+    """Keras stores metrics per output as a list of lists: a dict by output name here."""
+    if isinstance(metrics, list) and metrics and all(isinstance(m, list) for m in metrics):
+        names = list(getattr(model, "output_names", []))
+        if len(metrics) == 1 and len(names) <= 1:
+            return metrics[0]
+        if len(metrics) == len(names):
+            return {n: m for n, m in zip(names, metrics) if m}
+    return metrics
+
+
+def compile_from_training_config(model: Any, config: Any, where: str) -> None:
+    """``model.compile(...)`` from a file's training_config; a warning (and an uncompiled
+    model) when polykeras cannot rebuild those settings.  The optimizer is looked up by
+    class name among polykeras' own (a registered name such as ``"Custom>Adam"`` is read
+    as ``Adam``)."""
+    try:
+        if not isinstance(config, dict):
+            raise SavingError("training_config is not a dict")
+        import polykeras
+
+        optimizer: Any = "rmsprop"
+        opt_config = config.get("optimizer_config")
+        if isinstance(opt_config, dict):
+            name = opt_config.get("class_name")
+            if not isinstance(name, str):
+                raise SavingError("optimizer_config has no class_name")
+            clean = {"class_name": name.rsplit(">", 1)[-1],
+                     "config": dict(opt_config.get("config") or {})}
+            optimizer = polykeras.optimizers.get(clean)
+        kwargs: dict[str, Any] = {"optimizer": optimizer,
+                                  "loss": _by_name(config.get("loss"), "loss")}
+        metrics = _per_output(_by_name(config.get("metrics"), "metric"), model)
+        if metrics:
+            kwargs["metrics"] = metrics
+        if config.get("loss_weights") is not None:
+            kwargs["loss_weights"] = config["loss_weights"]
+        model.compile(**kwargs)
+    except Exception as exc:
+        warnings.warn(f"{where}: the model was loaded but not compiled: its training_config "
+                      f"could not be applied ({type(exc).__name__}: {exc}). Compile it "
+                      "yourself, or pass compile=False.", stacklevel=4)
+
+
+# -- reading: files, links, attributes, datasets ------------------------------------------------
+@dataclass
+class FileInfo:
+    path: str
+    size: int
+    keras_major: int = 2
+    backend: str | None = None
+
+
+def _describe_non_hdf5(path: str) -> str:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64)
+    except OSError:
+        head = b""
+    stripped = head.lstrip()
+    if not head:
+        return "it is empty"
+    if stripped[:1] in (b"{", b"["):
+        return ("it looks like JSON (a model architecture? read it with model_from_json, "
+                "then load the weights from an .h5 file)")
+    if head[:2] == b"PK":
+        return ("it is a zip archive (a Keras 3 .keras file?); polykeras reads the HDF5 "
+                "format: in Keras 3 save with model.save('model.h5')")
+    if head[:1] == b"\x80":
+        return "it looks like a Python pickle, which polykeras never loads"
+    if head[:4] == b"\x89HDF":
+        return "its HDF5 signature is there but the file is damaged"
+    return "it has no HDF5 signature"
+
+
+@contextlib.contextmanager
+def open_h5(path: Any, what: str) -> Iterator[tuple[Any, FileInfo]]:
+    """Open ``path`` read-only, with clear errors for a missing, non-HDF5 or damaged
+    file."""
+    h5py = _h5py()
+    if isinstance(path, (h5py.File, h5py.Group)):
+        raise TypeError(f"{what}: pass a file path, not an open h5py object")
+    target = os.fspath(path)
+    if isinstance(target, bytes):
+        target = os.fsdecode(target)
+    if not os.path.exists(target):
+        raise FileNotFoundError(f"{what}: no such file: {target!r}")
+    if os.path.isdir(target):
+        raise FileFormatError(f"{what}: {target!r} is a folder, not an HDF5 file (a "
+                              "TensorFlow SavedModel folder cannot be read; save an .h5 file)")
+    size = os.path.getsize(target)
+    try:
+        is_h5 = h5py.is_hdf5(target)
+    except OSError:
+        is_h5 = False
+    if not is_h5:
+        raise FileFormatError(f"{what}: {target!r} is not an HDF5 file: "
+                              f"{_describe_non_hdf5(target)}")
+    try:
+        f = h5py.File(target, "r")
+    except OSError as exc:
+        raise FileFormatError(f"{what}: {target!r} cannot be opened as HDF5 (truncated or "
+                              f"corrupted?): {exc}") from None
+    try:
+        yield f, FileInfo(target, size)
+    finally:
+        f.close()
+
+
+def child(group: Any, path: str, where: str) -> Any:
+    """``group[path]``, following hard links only, one component at a time."""
+    h5py = _h5py()
+    if not isinstance(path, str) or not _valid_path(path):
+        raise UnsafeContentError(f"{where}: refused the HDF5 path {path!r:.200} (absolute, "
+                                 "empty, '.' or '..' components)")
+    obj = group
+    for part in path.split("/"):
+        if not isinstance(obj, h5py.Group):
+            raise FileFormatError(f"{where}: {obj.name} is not a group (looking for {path!r})")
+        try:
+            link = obj.get(part, getlink=True)
+        except Exception as exc:  # e.g. a user-defined link type
+            raise UnsafeContentError(f"{where}: refused {obj.name}/{part}: unreadable link "
+                                     f"({exc})") from None
+        if link is None:
+            raise FileFormatError(f"{where}: the file has no {path!r} under {group.name}")
+        if isinstance(link, h5py.ExternalLink):
+            raise UnsafeContentError(
+                f"{where}: refused {obj.name.rstrip('/')}/{part}: it is an external link to "
+                f"{link.filename!r}:{link.path!r}; polykeras reads only data inside the file")
+        if isinstance(link, h5py.SoftLink):
+            raise UnsafeContentError(
+                f"{where}: refused {obj.name.rstrip('/')}/{part}: it is a soft link to "
+                f"{link.path!r}; Keras files hold no links, and polykeras follows none")
+        if not isinstance(link, h5py.HardLink):
+            raise UnsafeContentError(f"{where}: refused {obj.name}/{part}: unknown link type")
+        try:
+            obj = obj[part]
+        except (OSError, KeyError, ValueError) as exc:
+            raise FileFormatError(f"{where}: cannot open {path!r}: {exc}") from None
+    return obj
+
+
+def _attr_value(obj: Any, name: str, where: str, max_items: int) -> Any:
+    """An attribute's value after checking its size, or None when absent."""
+    h5py = _h5py()
+    try:
+        if name not in obj.attrs:
+            return None
+        aid = h5py.h5a.open(obj.id, name.encode("utf-8"))
+        shape = aid.shape
+        count = int(np.prod(shape, dtype=object)) if shape else 1
+        if count > max_items:
+            raise LimitExceededError(f"{where}: the attribute {name!r} holds {count:,} values, "
+                                     f"more than {max_items:,}")
+        try:
+            stored = aid.get_storage_size()
+        except RuntimeError:  # HDF5 reports 0 bytes (an empty attribute) as an error
+            stored = 0
+        if stored > limits.MAX_CONFIG_BYTES:
+            raise LimitExceededError(f"{where}: the attribute {name!r} is larger than "
+                                     f"{limits.MAX_CONFIG_BYTES:,} bytes")
+        return obj.attrs[name]
+    except SavingError:
+        raise
+    except (OSError, TypeError, ValueError, KeyError) as exc:
+        raise FileFormatError(f"{where}: cannot read the attribute {name!r}: {exc}") from None
+
+
+def _as_text(value: Any, where: str) -> str:
+    if isinstance(value, np.ndarray) and value.shape == ():
+        value = value[()]
+    if isinstance(value, (bytes, np.bytes_)):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            raise FileFormatError(f"{where}: a name or text attribute is not UTF-8") from None
+    if isinstance(value, str):
+        return value
+    raise FileFormatError(f"{where}: expected text, found {type(value).__name__}")
+
+
+def read_text_attr(obj: Any, name: str, where: str) -> str | None:
+    value = _attr_value(obj, name, where, 1)
+    if value is None:
+        return None
+    return _as_text(value, f"{where}, attribute {name!r}")
+
+
+def read_list_attr(obj: Any, name: str, where: str) -> list[str] | None:
+    """A list-of-names attribute, joined from ``name0``, ``name1``... if Keras split it."""
+    value = _attr_value(obj, name, where, limits.MAX_NAMES)
+    if value is None:
+        parts = []
+        i = 0
+        while True:
+            part = _attr_value(obj, f"{name}{i}", where, limits.MAX_NAMES)
+            if part is None:
+                break
+            parts.append(np.atleast_1d(part))
+            i += 1
+            if sum(len(p) for p in parts) > limits.MAX_NAMES:
+                raise LimitExceededError(f"{where}: the attribute {name!r} holds more than "
+                                         f"{limits.MAX_NAMES:,} names")
+        if not parts:
+            return None
+        value = np.concatenate(parts)
+    arr = np.atleast_1d(np.asarray(value, dtype=object) if not isinstance(value, np.ndarray)
+                        else value)
+    if arr.size == 0:
+        return []
+    if arr.ndim != 1:
+        raise FileFormatError(f"{where}: the attribute {name!r} should be a list of names")
+    out = [_as_text(v, f"{where}, attribute {name!r}") for v in arr]
+    for v in out:
+        if len(v) > limits.MAX_NAME_LENGTH:
+            raise LimitExceededError(f"{where}: a name in {name!r} is {len(v):,} characters "
+                                     "long")
+    return out
+
+
+def check_dataset(ds: Any, where: str, max_values: int, info: FileInfo) -> None:
+    """Refuse a dataset that is not plain numbers stored in this file, or that declares
+    more data than it stores or than the layer can hold."""
+    h5py = _h5py()
+    if not isinstance(ds, h5py.Dataset):
+        raise FileFormatError(f"{where} is a group, not a dataset")
+    try:
+        if ds.is_virtual:
+            raise UnsafeContentError(f"{where} is refused: it is a virtual dataset (its data "
+                                     "live in other files)")
+        if ds.external:
+            files = [e[0] for e in ds.external]
+            raise UnsafeContentError(f"{where} is refused: its data are stored in external "
+                                     f"file(s) {files[:3]}; polykeras reads only data inside "
+                                     "the file")
+        dtype = ds.dtype
+        if dtype.kind not in "fiu" or dtype.fields is not None or dtype.subdtype is not None \
+                or h5py.check_vlen_dtype(dtype) is not None:
+            raise UnsafeContentError(f"{where} is refused: its dtype is {dtype}; weights must be "
+                                     "integer or floating-point numbers")
+        if ds.shape is None:
+            raise FileFormatError(f"{where} has no shape (an empty dataspace)")
+        count = int(np.prod(ds.shape, dtype=object)) if ds.shape else 1
+        if count > max_values:
+            raise UnsafeContentError(f"{where} is refused: it declares shape {ds.shape} "
+                                     f"({count:,} values), more than the layer's weights hold "
+                                     f"({max_values:,})")
+        declared = count * dtype.itemsize
+        dcpl = ds.id.get_create_plist()
+        filters = [dcpl.get_filter(i)[0] for i in range(dcpl.get_nfilters())]
+        unknown = [f for f in filters if f not in _SAFE_FILTERS]
+        if unknown:
+            raise UnsafeContentError(f"{where} is refused: it uses HDF5 filter id(s) {unknown}, "
+                                     "which would need a plugin library; only the standard "
+                                     "compression filters are read")
+        stored = ds.id.get_storage_size()
+        if stored > info.size:
+            raise UnsafeContentError(f"{where} is refused: it claims {stored:,} stored bytes in "
+                                     f"a file of {info.size:,} bytes")
+        if declared:
+            if any(f in _COMPRESSING_FILTERS for f in filters):
+                allowed = max(stored * limits.MAX_COMPRESSION_RATIO,
+                              limits.MIN_COMPRESSED_ALLOWANCE)
+                if declared > allowed:
+                    raise UnsafeContentError(
+                        f"{where} is refused: it declares {declared:,} bytes from {stored:,} "
+                        f"compressed bytes (more than {limits.MAX_COMPRESSION_RATIO}x)")
+            elif stored < declared:
+                raise UnsafeContentError(
+                    f"{where} is refused: it declares shape {ds.shape} ({declared:,} bytes), "
+                    f"but the file holds only {stored:,} bytes of data for it (a truncated "
+                    "file, or a 'shape bomb')")
+    except SavingError:
+        raise
+    except (OSError, ValueError, TypeError) as exc:
+        raise FileFormatError(f"{where} cannot be inspected (damaged file?): {exc}") from None
+
+
+def _read_dataset(ds: Any, where: str) -> np.ndarray:
+    try:
+        return np.asarray(ds[()])
+    except (OSError, ValueError, TypeError) as exc:
+        raise FileFormatError(f"{where} cannot be read (truncated or corrupted file?): "
+                              f"{exc}") from None
+
+
+# -- reading: weights ------------------------------------------------------------------------------
+def _file_versions(f: Any, group: Any, info: FileInfo, where: str) -> None:
+    version = read_text_attr(group, "keras_version", where)
+    if version is None and group is not f:
+        version = read_text_attr(f, "keras_version", where)
+    backend = read_text_attr(group, "backend", where)
+    if backend is None and group is not f:
+        backend = read_text_attr(f, "backend", where)
+    if version is None:
+        info.keras_major = 1  # Keras 1.0/1.1 wrote no version (as Keras 2 assumed)
+    else:
+        head = version.strip().split(".")[0]
+        info.keras_major = int(head) if head.isdigit() else 2
+    info.backend = backend
+
+
+def _has_link(group: Any, name: str) -> bool:
+    """Whether ``group`` has a member ``name``, without following the link."""
+    try:
+        return group.get(name, getlink=True) is not None
+    except Exception:
+        return True  # an unreadable link: let child() refuse it with its reason
+
+
+def weights_group(f: Any, info: FileInfo, where: str) -> Any:
+    """The group holding ``layer_names``: the root of a weights file, or ``model_weights``
+    of a whole-model file."""
+    if read_list_attr(f, "layer_names", where) is not None:
+        group = f
+    elif _has_link(f, "model_weights"):
+        group = child(f, "model_weights", where)
+        if read_list_attr(group, "layer_names", where) is None:
+            raise FileFormatError(f"{where}: the group model_weights has no layer_names "
+                                  "attribute")
+    elif _has_link(f, "layers") or _has_link(f, "vars"):
+        raise FileFormatError(
+            f"{where}: this looks like a Keras 3 '.weights.h5' file (groups layers/.../vars), "
+            "which polykeras does not read; in Keras 3 save with model.save('model.h5') "
+            "(the legacy HDF5 format) instead")
+    else:
+        raise FileFormatError(f"{where}: the file holds no weights in Keras' layout (no "
+                              "layer_names attribute and no model_weights group)")
+    _file_versions(f, group, info, where)
+    return group
+
+
+def _shape_str(shape: Any) -> str:
+    return str(tuple(int(d) for d in shape))
+
+
+class _FileLayer:
+    def __init__(self, group: Any, name: str, info: FileInfo, where: str):
+        self.name = name
+        self.where = f"{where}, layer {name!r}"
+        self.group = child(group, name, where)
+        h5py = _h5py()
+        if not isinstance(self.group, h5py.Group):
+            raise FileFormatError(f"{self.where}: expected a group")
+        names = read_list_attr(self.group, "weight_names", self.where)
+        self.weight_names = names or []
+        self.info = info
+
+    def datasets(self) -> list[tuple[Any, str, str]]:
+        """(dataset, where, weight name) for each weight, links checked, nothing read."""
+        h5py = _h5py()
+        out = []
+        for wname in self.weight_names:
+            where = f"{self.where}, dataset {wname!r}"
+            ds = child(self.group, wname, where)
+            if not isinstance(ds, h5py.Dataset):
+                raise FileFormatError(f"{where} is a group, not a dataset")
+            if ds.shape is None:
+                raise FileFormatError(f"{where} has no shape (an empty dataspace)")
+            out.append((ds, where, wname))
+        return out
+
+    def read(self, datasets: list, max_values: int) -> list[np.ndarray]:
+        for ds, where, _ in datasets:
+            check_dataset(ds, where, max_values, self.info)
+        total = sum(int(ds.size) for ds, _, _ in datasets)
+        if total > max_values:
+            raise UnsafeContentError(f"{self.where}: its datasets hold {total:,} values, more "
+                                     f"than the layer's weights ({max_values:,})")
+        return [_read_dataset(ds, where) for ds, where, _ in datasets]
+
+
+def _mismatch(position: str, layer: Any, var: Any, label: str, entry: _FileLayer,
+              shape: Any) -> str:
+    return (f"{position} (named {layer.name!r} in the model): weight {var.name} has shape "
+            f"{_shape_str(var.shape)} in the model, but {label} of layer {entry.name!r} in "
+            f"the file has shape {_shape_str(shape)}")
+
+
+def _plan_layer(layer: Any, entry: _FileLayer, position: str, skip_mismatch: bool,
+                plan: list) -> None:
+    """Read, convert and check one layer's arrays; append (variable, array) pairs."""
+    variables = legacy_weights(layer)
+    info = entry.info
+    counts = conversions.accepted_counts(layer, info.keras_major)
+    n_file = len(entry.weight_names)
+    if n_file not in counts:
+        msg = (f"{position} (named {layer.name!r} in the model, {type(layer).__name__}) "
+               f"expects {len(variables)} weight array(s), but layer {entry.name!r} in the "
+               f"file holds {n_file} ({entry.weight_names[:6]})")
+        if skip_mismatch:
+            warnings.warn(f"Skipping loading of weights for {msg}", stacklevel=5)
+            return
+        raise WeightsMismatchError(msg)
+    datasets = entry.datasets()
+    direct = n_file == len(variables) and info.keras_major != 1 and info.backend != "theano"
+    if direct:  # shapes can be compared before anything is read
+        for var, (ds, _, wname) in zip(variables, datasets):
+            if tuple(ds.shape) != tuple(var.shape):
+                msg = _mismatch(position, layer, var, f"dataset {wname!r}", entry, ds.shape)
+                if skip_mismatch:
+                    warnings.warn(f"Skipping loading of weights for {msg}", stacklevel=5)
+                    return
+                raise WeightsMismatchError(msg)
+    budget = sum(int(np.prod(v.shape, dtype=object)) for v in variables)
+    arrays = entry.read(datasets, budget)
+    arrays = conversions.convert(layer, arrays, info.keras_major, info.backend)
+    if len(arrays) != len(variables):
+        raise WeightsMismatchError(f"{position} ({layer.name!r}): the file's {n_file} arrays "
+                                   f"make {len(arrays)} weights after conversion, but the "
+                                   f"layer has {len(variables)}")
+    pairs = []
+    names = entry.weight_names if n_file == len(variables) else [None] * len(arrays)
+    for var, arr, fname in zip(variables, arrays, names):
+        if tuple(arr.shape) != tuple(var.shape):
+            label = f"dataset {fname!r}" if fname else "a converted array"
+            msg = _mismatch(position, layer, var, label, entry, arr.shape)
+            if skip_mismatch:
+                warnings.warn(f"Skipping loading of weights for {msg}", stacklevel=5)
+                return
+            raise WeightsMismatchError(msg)
+        pairs.append((var, arr))
+    plan.extend(pairs)
+
+
+def plan_weights(model: Any, group: Any, info: FileInfo, by_name: bool = False,
+                 skip_mismatch: bool = False, where: str = "") -> list:
+    """Everything to assign, read and checked: [(variable, array)].  Raises on the first
+    problem (unless skip_mismatch), having changed nothing."""
+    if not getattr(model, "_is_graph_network", True) and model.layers:
+        raise SavingError(f"{where}: model {model.name} is not built yet, so its layers have no "
+                          "weights to load into; build it first (give the first layer an "
+                          "input_shape, or call the model on data)")
+    layer_names = read_list_attr(group, "layer_names", where) or []
+    dupes = sorted({n for n in layer_names if layer_names.count(n) > 1})
+    if dupes:
+        raise FileFormatError(f"{where}: the layer {dupes[0]!r} is listed twice in layer_names")
+    entries = [_FileLayer(group, name, info, where) for name in layer_names]
+    plan: list = []
+    if by_name:
+        by = {e.name: e for e in entries}
+        matched = 0
+        for k, layer in enumerate(model.layers):
+            entry = by.get(layer.name)
+            if entry is None:
+                continue
+            matched += bool(entry.weight_names or legacy_weights(layer))
+            _plan_layer(layer, entry, f"Layer #{k}", skip_mismatch, plan)
+        if not matched and any(e.weight_names for e in entries):
+            raise WeightsMismatchError(
+                f"{where}: by_name=True, but no layer with weights in the file "
+                f"({[e.name for e in entries if e.weight_names][:8]}) has the name of a layer "
+                f"of model {model.name} ({[lay.name for lay in model.layers][:8]})")
+        return plan
+    with_weights = [e for e in entries if e.weight_names]
+    layers = [layer for layer in model.layers if legacy_weights(layer)]
+    if len(with_weights) != len(layers):
+        raise WeightsMismatchError(
+            f"{where}: you are trying to load a weight file containing {len(with_weights)} "
+            f"layer(s) with weights ({[e.name for e in with_weights][:8]}) into a model with "
+            f"{len(layers)} layer(s) with weights ({[lay.name for lay in layers][:8]}). Is it "
+            "the weights file of another model? (by_name=True loads the layers whose names "
+            "match.)")
+    for k, (layer, entry) in enumerate(zip(layers, with_weights)):
+        _plan_layer(layer, entry, f"Layer #{k}", skip_mismatch, plan)
+    return plan
+
+
+def assign(plan: list) -> None:
+    """Assign every checked array (shapes were all checked before this)."""
+    for var, arr in plan:
+        var.assign(np.asarray(arr).astype(var.dtype, copy=False))
+
+
+def load_weights(model: Any, path: Any, by_name: bool = False,
+                 skip_mismatch: bool = False) -> None:
+    where = f"load_weights({os.fspath(path)!r})" if isinstance(path, (str, os.PathLike)) \
+        else "load_weights"
+    with open_h5(path, where) as (f, info):
+        group = weights_group(f, info, where)
+        plan = plan_weights(model, group, info, by_name=by_name, skip_mismatch=skip_mismatch,
+                            where=where)
+    assign(plan)
+
+
+def load_model(path: Any, custom_objects: dict | None = None, compile: bool = True) -> Any:
+    from .config import model_from_config
+
+    where = f"load_model({os.fspath(path)!r})" if isinstance(path, (str, os.PathLike)) \
+        else "load_model"
+    with open_h5(path, where) as (f, info):
+        text = read_text_attr(f, "model_config", where)
+        if text is None:
+            if read_list_attr(f, "layer_names", where) is not None:
+                raise FileFormatError(f"{where}: the file holds weights only (saved with "
+                                      "save_weights), no model config; build the model, then "
+                                      "call model.load_weights(path)")
+            raise FileFormatError(f"{where}: the file holds no model (no model_config "
+                                  "attribute)")
+        config = formats.loads_json(text, f"{where}: model_config")
+        model = model_from_config(config, custom_objects)
+        group = weights_group(f, info, where)
+        plan = plan_weights(model, group, info, where=where)
+        training_text = read_text_attr(f, "training_config", where) if compile else None
+    assign(plan)
+    if compile and training_text:
+        try:
+            tc = formats.loads_json(training_text, f"{where}: training_config")
+        except SavingError as exc:
+            warnings.warn(f"{where}: the training_config cannot be read ({exc}); the model is "
+                          "loaded uncompiled", stacklevel=3)
+        else:
+            compile_from_training_config(model, tc, where)
+    return model

@@ -1,0 +1,150 @@
+"""compile's arguments resolved against a model's outputs: losses, weights, metrics, names.
+
+Keras 2 names the logged values ``loss``, then ``<output>_loss`` per output when there are
+several, then each metric (``acc``/``accuracy`` as the user spelled it), prefixed by the
+output name when there are several outputs (``main_output_acc``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from . import data as _data
+from . import losses as _losses
+from . import metrics as _metrics
+
+
+def _by_output(value: Any, names: list[str], what: str, default: Any) -> list[Any]:
+    """A compile argument (one value, a list, or a dict by output name) per output."""
+    if isinstance(value, dict):
+        unknown = [k for k in value if k not in names]
+        if unknown:
+            raise ValueError(f"Unknown entries in {what} dictionary: {unknown}. Only expected "
+                             f"the following keys: {names}")
+        return [value.get(n, default) for n in names]
+    if isinstance(value, (list, tuple)):
+        if len(value) != len(names):
+            raise ValueError(f"When passing a list as {what}, it should have one entry per "
+                             f"model output. The model has {len(names)} output(s) "
+                             f"({', '.join(names)}), but you passed {what}={list(value)!r}")
+        return list(value)
+    return [value] * len(names)
+
+
+def _walk_layers(layers: list[Any], seen: set[int], out: list[Any]) -> None:
+    for layer in layers:
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        out.append(layer)
+        inner = list(getattr(layer, "layers", None) or []) if hasattr(layer, "_execution") \
+            else []
+        for attr in ("layer", "forward_layer", "backward_layer", "cell"):
+            sub = getattr(layer, attr, None)
+            if sub is not None and hasattr(sub, "_updates"):
+                inner.append(sub)
+        _walk_layers(inner, seen, out)
+
+
+class Compiled:
+    """What compile was given, resolved against the model's outputs."""
+
+    def __init__(self, optimizer, loss, metrics, loss_weights, sample_weight_mode,
+                 weighted_metrics):
+        self.optimizer = optimizer
+        self.loss = loss
+        self.metrics = metrics
+        self.loss_weights = loss_weights
+        self.sample_weight_mode = sample_weight_mode
+        self.weighted_metrics = weighted_metrics
+        self.resolved = False
+
+    def resolve(self, model: Any) -> None:
+        names = list(model.output_names)
+        multi = len(names) > 1
+        if self.loss is None:
+            raise ValueError("compile needs a loss (e.g. loss='categorical_crossentropy')")
+        raw_losses = _by_output(self.loss, names, "loss", None)
+        if isinstance(self.loss, dict):
+            for n, fn in zip(names, raw_losses):
+                if fn is None:
+                    warnings.warn(f"Output {n} missing from loss dictionary. We assume this "
+                                  "was done on purpose: it will not be trained or given "
+                                  "targets.", stacklevel=4)
+        self.trained = [i for i, fn in enumerate(raw_losses) if fn is not None]
+        if not self.trained:
+            raise ValueError(f"compile: no output of model {model.name} has a loss")
+        self.loss_fns = [_losses.get(fn) if fn is not None else None for fn in raw_losses]
+        self.loss_names = [_losses.name_of(fn) if fn is not None else None
+                           for fn in self.loss_fns]
+        weights = _by_output(1.0 if self.loss_weights is None else self.loss_weights, names,
+                             "loss_weights", 1.0)
+        self.weights = [float(w) for w in weights]
+        modes = _by_output(self.sample_weight_mode, names, "sample_weight_mode", None)
+        for m in modes:
+            if m not in (None, "temporal"):
+                raise ValueError(f"sample_weight_mode must be None or 'temporal', got {m!r}")
+        self.temporal = [m == "temporal" for m in modes]
+        self.metric_fns = self._metric_table(model, self.metrics, "metrics", names)
+        self.weighted_fns = self._metric_table(model, self.weighted_metrics,
+                                               "weighted_metrics", names)
+        # names as Keras 2 shows them
+        self.names = ["loss"]
+        if multi:
+            self.names += [f"{names[i]}_loss" for i in self.trained]
+        used = set(self.names)
+        self.metric_keys: list[list[str]] = []
+        self.weighted_keys: list[list[str]] = []
+        for i in self.trained:
+            prefix = f"{names[i]}_" if multi else ""
+            for table, keys, extra in ((self.metric_fns, self.metric_keys, ""),
+                                       (self.weighted_fns, self.weighted_keys, "weighted_")):
+                row = []
+                for display, _fn in table[i]:
+                    key = base = prefix + extra + display
+                    k = 1
+                    while key in used:
+                        key = f"{base}_{k}"
+                        k += 1
+                    used.add(key)
+                    row.append(key)
+                keys.append(row)
+            self.names += self.metric_keys[-1] + self.weighted_keys[-1]
+        self.output_names = [names[i] for i in self.trained]
+        self.specs = _data.target_specs(model, self.trained,
+                                        [self.loss_names[i] for i in self.trained])
+        self.refresh(model)
+        self.resolved = True
+
+    def _metric_table(self, model, given, what, names):
+        if given is None:
+            return [[] for _ in names]
+        if isinstance(given, (str,)) or callable(given):
+            given = [given]
+        if isinstance(given, dict):
+            per = _by_output(given, names, what, [])
+        else:
+            per = [list(given)] * len(names)
+        table = []
+        for i, items in enumerate(per):
+            if isinstance(items, str) or callable(items):
+                items = [items]
+            fn_loss = self.loss_fns[i]
+            row = []
+            for item in items or []:
+                if fn_loss is None:
+                    continue
+                row.append((_metrics.display_name(item),
+                            _metrics.resolve(item, fn_loss, model.outputs[i].shape)))
+            table.append(row)
+        return table
+
+    def refresh(self, model: Any) -> None:
+        """Re-read the variables to train, the regularized ones and the layers to update."""
+        self.trainable = list(model.trainable_weights)
+        self.regularized = [v for v in model.weights
+                            if getattr(v, "regularizer", None) is not None]
+        layers: list[Any] = []
+        _walk_layers(list(model.layers), set(), layers)
+        self.update_layers = layers

@@ -1,0 +1,245 @@
+"""Loss functions by name, as Keras 2 names them (numbers as tf.keras 2 / Keras 3 compute).
+
+A loss is a function ``loss(y_true, y_pred)`` of backend arrays returning one value per
+sample (the last axis is reduced).  Probabilities are clipped to ``[eps, 1 - eps]`` with
+``eps = polykeras.config.epsilon()`` (1e-7) before any logarithm, as Keras does.
+All math goes through :mod:`polykeras.ops`, so every loss is differentiable on every backend.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+from collections.abc import Callable
+
+import numpy as np
+
+from .. import backend as _backend
+from .. import config, ops
+
+
+def _eps() -> float:
+    return config.epsilon()
+
+
+def mean_squared_error(y_true, y_pred):
+    return ops.mean(ops.square(ops.subtract(y_pred, y_true)), axis=-1)
+
+
+def mean_absolute_error(y_true, y_pred):
+    return ops.mean(ops.abs(ops.subtract(y_pred, y_true)), axis=-1)
+
+
+def mean_absolute_percentage_error(y_true, y_pred):
+    denom = ops.maximum(ops.abs(y_true), _eps())
+    diff = ops.abs(ops.divide(ops.subtract(y_true, y_pred), denom))
+    return ops.multiply(ops.mean(diff, axis=-1), 100.0)
+
+
+def mean_squared_logarithmic_error(y_true, y_pred):
+    first = ops.log(ops.add(ops.maximum(y_pred, _eps()), 1.0))
+    second = ops.log(ops.add(ops.maximum(y_true, _eps()), 1.0))
+    return ops.mean(ops.square(ops.subtract(first, second)), axis=-1)
+
+
+def _signed_labels(y_true):
+    """0/1 labels become -1/+1 (Keras 3's hinge convention); other labels pass unchanged.
+
+    Decided on the device (no host round trip): where every label is 0 or 1, convert."""
+    B = _backend.current()
+    t = ops.stop_gradient(y_true)
+    dtype = B.dtype_name(t)
+    binary = B.add(B.cast(B.equal(t, 0), dtype), B.cast(B.equal(t, 1), dtype))
+    all_binary = B.equal(B.sum(B.subtract(1.0, binary)), 0)
+    return B.where(all_binary, B.subtract(B.multiply(t, 2.0), 1.0), t)
+
+
+def hinge(y_true, y_pred):
+    y_true = _signed_labels(y_true)
+    return ops.mean(ops.maximum(ops.subtract(1.0, ops.multiply(y_true, y_pred)), 0.0), axis=-1)
+
+
+def squared_hinge(y_true, y_pred):
+    y_true = _signed_labels(y_true)
+    margin = ops.maximum(ops.subtract(1.0, ops.multiply(y_true, y_pred)), 0.0)
+    return ops.mean(ops.square(margin), axis=-1)
+
+
+def categorical_hinge(y_true, y_pred):
+    pos = ops.sum(ops.multiply(y_true, y_pred), axis=-1)
+    neg = ops.max(ops.multiply(ops.subtract(1.0, y_true), y_pred), axis=-1)
+    return ops.maximum(ops.add(ops.subtract(neg, pos), 1.0), 0.0)
+
+
+def logcosh(y_true, y_pred):
+    x = ops.subtract(y_pred, y_true)
+    # log(cosh(x)) = x + softplus(-2x) - log(2), with no overflow
+    value = ops.subtract(ops.add(x, ops.softplus(ops.multiply(x, -2.0))), math.log(2.0))
+    return ops.mean(value, axis=-1)
+
+
+def _clip_probs(p):
+    eps = _eps()
+    return ops.clip(p, eps, 1.0 - eps)
+
+
+def categorical_crossentropy(y_true, y_pred):
+    """-sum(y_true * log(p)) with p = y_pred / sum(y_pred), clipped to [eps, 1 - eps]."""
+    p = ops.divide(y_pred, ops.sum(y_pred, axis=-1, keepdims=True))
+    return ops.neg(ops.sum(ops.multiply(y_true, ops.log(_clip_probs(p))), axis=-1))
+
+
+_eye_cache: dict[tuple, Any] = {}
+
+
+def one_hot(indices, num_classes: int, dtype: str):
+    """Rows of an identity matrix (kept on the backend, cached per size and dtype)."""
+    B = _backend.current()
+    key = (id(B), num_classes, dtype)
+    eye = _eye_cache.get(key)
+    if eye is None:
+        eye = B.asarray(np.eye(num_classes, dtype=dtype))
+        _eye_cache[key] = eye
+    idx = ops.stop_gradient(indices)
+    if not B.dtype_name(idx).startswith(("int", "uint")):
+        idx = B.cast(idx, "int64")
+    return B.take(eye, idx)
+
+
+def sparse_categorical_crossentropy(y_true, y_pred):
+    """Categorical crossentropy with integer class labels (shape (n,) or (n, 1))."""
+    pred_shape = ops.shape(y_pred)
+    true_shape = ops.shape(y_true)
+    if len(true_shape) == len(pred_shape) and true_shape[-1] == 1:
+        y_true = ops.reshape(ops.stop_gradient(y_true), tuple(true_shape[:-1]))
+    target = one_hot(y_true, pred_shape[-1], ops.dtype_name(y_pred))
+    return categorical_crossentropy(target, y_pred)
+
+
+def binary_crossentropy(y_true, y_pred):
+    """mean(-(t log p + (1 - t) log(1 - p))) over the last axis, p clipped."""
+    p = _clip_probs(y_pred)
+    pos = ops.multiply(y_true, ops.log(p))
+    neg = ops.multiply(ops.subtract(1.0, y_true), ops.log(ops.subtract(1.0, p)))
+    return ops.neg(ops.mean(ops.add(pos, neg), axis=-1))
+
+
+def kullback_leibler_divergence(y_true, y_pred):
+    eps = _eps()
+    t = ops.clip(y_true, eps, 1.0)
+    p = ops.clip(y_pred, eps, 1.0)
+    return ops.sum(ops.multiply(t, ops.log(ops.divide(t, p))), axis=-1)
+
+
+def poisson(y_true, y_pred):
+    return ops.mean(ops.subtract(y_pred, ops.multiply(y_true, ops.log(ops.add(y_pred, _eps())))),
+                    axis=-1)
+
+
+def cosine_proximity(y_true, y_pred):
+    """-sum(l2_normalize(y_true) * l2_normalize(y_pred)) (Keras 3's cosine_similarity)."""
+    t = ops.l2_normalize(y_true, axis=-1)
+    p = ops.l2_normalize(y_pred, axis=-1)
+    return ops.neg(ops.sum(ops.multiply(t, p), axis=-1))
+
+
+def huber(y_true, y_pred, delta: float = 1.0):
+    err = ops.subtract(y_pred, y_true)
+    abs_err = ops.abs(err)
+    quad = ops.multiply(ops.square(err), 0.5)
+    lin = ops.subtract(ops.multiply(abs_err, delta), 0.5 * delta * delta)
+    small = ops.less(ops.stop_gradient(abs_err), delta)
+    return ops.mean(ops.where(small, quad, lin), axis=-1)
+
+
+#: canonical name -> function; aliases below
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "mean_squared_error": mean_squared_error,
+    "mean_absolute_error": mean_absolute_error,
+    "mean_absolute_percentage_error": mean_absolute_percentage_error,
+    "mean_squared_logarithmic_error": mean_squared_logarithmic_error,
+    "hinge": hinge,
+    "squared_hinge": squared_hinge,
+    "categorical_hinge": categorical_hinge,
+    "logcosh": logcosh,
+    "categorical_crossentropy": categorical_crossentropy,
+    "sparse_categorical_crossentropy": sparse_categorical_crossentropy,
+    "binary_crossentropy": binary_crossentropy,
+    "kullback_leibler_divergence": kullback_leibler_divergence,
+    "poisson": poisson,
+    "cosine_proximity": cosine_proximity,
+    "huber_loss": huber,
+}
+
+ALIASES: dict[str, str] = {
+    "mse": "mean_squared_error", "MSE": "mean_squared_error",
+    "mae": "mean_absolute_error", "MAE": "mean_absolute_error",
+    "mape": "mean_absolute_percentage_error", "MAPE": "mean_absolute_percentage_error",
+    "msle": "mean_squared_logarithmic_error", "MSLE": "mean_squared_logarithmic_error",
+    "kld": "kullback_leibler_divergence", "KLD": "kullback_leibler_divergence",
+    "kl_divergence": "kullback_leibler_divergence",
+    "log_cosh": "logcosh", "cosine": "cosine_proximity",
+    "cosine_similarity": "cosine_proximity", "huber": "huber_loss",
+}
+
+# Keras-style short names as module attributes (``polykeras.losses.mse``)
+mse = MSE = mean_squared_error
+mae = MAE = mean_absolute_error
+mape = MAPE = mean_absolute_percentage_error
+msle = MSLE = mean_squared_logarithmic_error
+kld = KLD = kl_divergence = kullback_leibler_divergence
+log_cosh = logcosh
+cosine = cosine_similarity = cosine_proximity
+
+
+def canonical_name(name: str) -> str | None:
+    """The canonical name for a loss name or alias (None if unknown)."""
+    name = ALIASES.get(name, name)
+    return name if name in FUNCTIONS else None
+
+
+def get(identifier: Any) -> Callable[..., Any]:
+    """A loss function from a name, a callable, or ``{"class_name": name}``."""
+    if isinstance(identifier, dict):
+        identifier = identifier.get("config", {}).get("name") or identifier.get("class_name")
+    if isinstance(identifier, str):
+        name = canonical_name(identifier)
+        if name is None:
+            name = canonical_name(_snake(identifier))
+        if name is None:
+            raise ValueError(f"Unknown loss function: {identifier!r}. Known losses: "
+                             f"{', '.join(sorted(set(FUNCTIONS) | set(ALIASES)))}")
+        return FUNCTIONS[name]
+    if callable(identifier):
+        return identifier
+    raise ValueError(f"Could not interpret loss function identifier: {identifier!r}")
+
+
+def _snake(name: str) -> str:
+    out = []
+    for i, ch in enumerate(name):
+        if ch.isupper() and i and not name[i - 1].isupper():
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
+
+
+def name_of(fn: Callable[..., Any]) -> str:
+    """The canonical name of a built-in loss, or the function's ``__name__``."""
+    for name, f in FUNCTIONS.items():
+        if f is fn:
+            return name
+    return getattr(fn, "__name__", type(fn).__name__)
+
+
+def serialize(fn: Any) -> str:
+    """A loss as Keras 2 stores it in ``training_config``: its name."""
+    if isinstance(fn, str):
+        return fn
+    return name_of(fn)
+
+
+def deserialize(name: Any, custom_objects: dict | None = None) -> Callable[..., Any]:
+    if custom_objects and isinstance(name, str) and name in custom_objects:
+        return custom_objects[name]
+    return get(name)

@@ -1,0 +1,139 @@
+"""Metrics by name, as Keras 2 names them.
+
+A metric is a function ``metric(y_true, y_pred)`` of backend arrays returning one value per
+sample; the trainer averages it over batches and epochs.  Metrics are computed on values
+detached from differentiation.  ``'accuracy'``/``'acc'`` and ``'crossentropy'``/``'ce'``
+are resolved per output by :func:`resolve`, the way Keras 2 chooses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from collections.abc import Callable
+
+from .. import ops
+from . import losses as _losses
+from .losses import (  # noqa: F401  (Keras exposes the losses as metrics too)
+    binary_crossentropy,
+    categorical_crossentropy,
+    cosine_proximity,
+    kullback_leibler_divergence,
+    logcosh,
+    mean_absolute_error,
+    mean_absolute_percentage_error,
+    mean_squared_error,
+    mean_squared_logarithmic_error,
+    poisson,
+    sparse_categorical_crossentropy,
+)
+
+
+def _float(x, like):
+    return ops.cast(x, ops.dtype_name(like))
+
+
+def binary_accuracy(y_true, y_pred, threshold: float = 0.5):
+    pred = _float(ops.greater(y_pred, threshold), y_pred)
+    return ops.mean(_float(ops.equal(y_true, pred), y_pred), axis=-1)
+
+
+def categorical_accuracy(y_true, y_pred):
+    return _float(ops.equal(ops.argmax(y_true, axis=-1), ops.argmax(y_pred, axis=-1)), y_pred)
+
+
+def _labels(y_true, y_pred):
+    """Integer labels shaped like y_pred without its class axis."""
+    t_shape, p_shape = ops.shape(y_true), ops.shape(y_pred)
+    if len(t_shape) == len(p_shape) and t_shape[-1] == 1:
+        y_true = ops.reshape(y_true, tuple(t_shape[:-1]))
+    return y_true
+
+
+def sparse_categorical_accuracy(y_true, y_pred):
+    labels = _labels(y_true, y_pred)
+    pred = ops.cast(ops.argmax(y_pred, axis=-1), ops.dtype_name(labels))
+    return _float(ops.equal(labels, pred), y_pred)
+
+
+def _in_top_k(true_score, y_pred, k):
+    """Whether fewer than k classes score strictly higher than the true class."""
+    higher = ops.sum(_float(ops.greater(y_pred, ops.expand_dims(true_score, -1)), y_pred),
+                     axis=-1)
+    return _float(ops.less(higher, float(k)), y_pred)
+
+
+def top_k_categorical_accuracy(y_true, y_pred, k: int = 5):
+    true_score = ops.sum(ops.multiply(y_true, y_pred), axis=-1)
+    return _in_top_k(true_score, y_pred, k)
+
+
+def sparse_top_k_categorical_accuracy(y_true, y_pred, k: int = 5):
+    labels = _labels(y_true, y_pred)
+    onehot = _losses.one_hot(labels, ops.shape(y_pred)[-1], ops.dtype_name(y_pred))
+    return _in_top_k(ops.sum(ops.multiply(onehot, y_pred), axis=-1), y_pred, k)
+
+
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "binary_accuracy": binary_accuracy,
+    "categorical_accuracy": categorical_accuracy,
+    "sparse_categorical_accuracy": sparse_categorical_accuracy,
+    "top_k_categorical_accuracy": top_k_categorical_accuracy,
+    "sparse_top_k_categorical_accuracy": sparse_top_k_categorical_accuracy,
+}
+
+# short names
+mse = MSE = mean_squared_error
+mae = MAE = mean_absolute_error
+mape = MAPE = mean_absolute_percentage_error
+msle = MSLE = mean_squared_logarithmic_error
+cosine = cosine_proximity
+
+
+def resolve(identifier: Any, loss_fn: Callable[..., Any], output_shape: tuple) -> Callable:
+    """The metric function for ``identifier`` on an output with ``loss_fn`` and shape.
+
+    ``'accuracy'``/``'acc'``: binary when the loss is binary crossentropy or the output has
+    one unit, sparse categorical for sparse crossentropy, categorical otherwise; the same
+    rule picks the crossentropy for ``'crossentropy'``/``'ce'``.
+    """
+    if isinstance(identifier, str):
+        if identifier in ("accuracy", "acc", "crossentropy", "ce"):
+            acc = identifier in ("accuracy", "acc")
+            if loss_fn is _losses.binary_crossentropy or output_shape[-1] == 1:
+                return binary_accuracy if acc else _losses.binary_crossentropy
+            if loss_fn is _losses.sparse_categorical_crossentropy:
+                return (sparse_categorical_accuracy if acc
+                        else _losses.sparse_categorical_crossentropy)
+            return categorical_accuracy if acc else _losses.categorical_crossentropy
+        return get(identifier)
+    return get(identifier)
+
+
+def get(identifier: Any) -> Callable[..., Any]:
+    """A metric function from a name (a metric or a loss name) or a callable."""
+    if isinstance(identifier, str):
+        if identifier in FUNCTIONS:
+            return FUNCTIONS[identifier]
+        name = _losses.canonical_name(identifier)
+        if name is not None:
+            return _losses.FUNCTIONS[name]
+        raise ValueError(f"Unknown metric function: {identifier!r}. Known metrics: 'accuracy', "
+                         f"'acc', 'crossentropy', {', '.join(repr(n) for n in FUNCTIONS)} and "
+                         "every loss name")
+    if callable(identifier):
+        return identifier
+    raise ValueError(f"Could not interpret metric function identifier: {identifier!r}")
+
+
+def display_name(identifier: Any) -> str:
+    """The name Keras 2 shows for a metric: the string given, or the function's name."""
+    if isinstance(identifier, str):
+        return identifier
+    name = getattr(identifier, "name", None)
+    if isinstance(name, str):
+        return name
+    return getattr(identifier, "__name__", type(identifier).__name__)
+
+
+def serialize(identifier: Any) -> str:
+    return display_name(identifier)

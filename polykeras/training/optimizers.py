@@ -1,0 +1,428 @@
+"""Optimizers with Keras 2 names and arguments, computing as tf.keras 2 / Keras 3 do.
+
+An optimizer updates variables in place from their gradients, through the active backend's
+primitives on raw arrays (nothing here is differentiated).  Every optimizer takes
+``learning_rate`` (Keras 1/2 alias ``lr``), ``decay`` (Keras 2's time-based decay:
+``lr / (1 + decay * iterations)``), ``clipnorm`` (per gradient), ``clipvalue`` and
+``global_clipnorm``.  Formulas (g is the gradient, t the step counted from 1):
+
+- SGD: ``v = momentum * v - lr * g``; ``w += v`` (nesterov: ``w += momentum * v - lr * g``)
+- RMSprop: ``a = rho * a + (1 - rho) * g^2``; ``w -= lr * g / sqrt(a + epsilon)``
+- Adam: ``m += (1 - beta_1) (g - m)``; ``v += (1 - beta_2) (g^2 - v)``;
+  ``w -= lr * sqrt(1 - beta_2^t) / (1 - beta_1^t) * m / (sqrt(v) + epsilon)``
+- Adagrad: ``a += g^2`` (a starts at initial_accumulator_value); ``w -= lr g / sqrt(a + eps)``
+- Adadelta, Adamax, Nadam: as Keras 3.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+from collections.abc import Sequence
+
+from .. import backend as _backend
+
+
+class Optimizer:
+    """Base class: holds the learning rate, the step count and per-variable slots."""
+
+    _slot_names: tuple[str, ...] = ()
+    _defaults: dict[str, Any] = {}
+
+    def __init__(self, learning_rate: float = 0.001, decay: float = 0.0,
+                 clipnorm: float | None = None, clipvalue: float | None = None,
+                 global_clipnorm: float | None = None, name: str | None = None,
+                 **kwargs: Any):
+        if "lr" in kwargs:
+            learning_rate = kwargs.pop("lr")
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}: keyword argument(s) not understood: "
+                            f"{', '.join(sorted(kwargs))}")
+        if sum(c is not None for c in (clipnorm, clipvalue, global_clipnorm)) > 1:
+            raise ValueError("Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be "
+                             "set")
+        self.learning_rate = learning_rate
+        self.decay = _non_negative(decay, "decay", self)
+        self.clipnorm = clipnorm
+        self.clipvalue = clipvalue
+        self.global_clipnorm = global_clipnorm
+        self.name = name or _snake(type(self).__name__)
+        self.iterations = 0
+        self._slots: dict[int, list[Any]] = {}
+        self._order: list[Any] = []  # variables with slots, in the order they were seen
+
+    # -- the learning rate ---------------------------------------------------------------------
+    @property
+    def learning_rate(self) -> float:
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        if hasattr(value, "numpy"):
+            value = value.numpy()
+        value = float(value)
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"{type(self).__name__}: learning_rate must be a non-negative "
+                             f"number, got {value!r}")
+        self._learning_rate = value
+
+    lr = learning_rate  # Keras 1/2 spelling, same property
+
+    def current_learning_rate(self) -> float:
+        """The learning rate this step uses (after Keras 2's time-based ``decay``)."""
+        if self.decay:
+            return self._learning_rate / (1.0 + self.decay * self.iterations)
+        return self._learning_rate
+
+    # -- slots ----------------------------------------------------------------------------------
+    def _initial_slot(self, B, var, name: str):
+        return B.zeros(var.shape, var.dtype)
+
+    def build(self, variables: Sequence[Any]) -> None:
+        """Create the slots (accumulators...) of ``variables`` if they have none yet."""
+        B = _backend.current()
+        for var in variables:
+            if id(var) not in self._slots:
+                self._slots[id(var)] = [self._initial_slot(B, var, n) for n in self._slot_names]
+                self._order.append(var)
+
+    @property
+    def weights(self) -> list[Any]:
+        """The optimizer's state as arrays: iterations, then each variable's slots."""
+        B = _backend.current()
+        out = [B.asarray(self.iterations, "int64")]
+        for var in self._order:
+            out.extend(self._slots[id(var)])
+        return out
+
+    def get_weights(self) -> list[Any]:
+        B = _backend.current()
+        return [B.to_numpy(w) for w in self.weights]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Restore the state from :meth:`get_weights` (call :meth:`build` first)."""
+        B = _backend.current()
+        expected = 1 + len(self._order) * len(self._slot_names)
+        if len(weights) != expected:
+            raise ValueError(f"{type(self).__name__}: expected {expected} weight arrays "
+                             f"(iterations + {len(self._slot_names)} per variable for "
+                             f"{len(self._order)} variables), got {len(weights)}")
+        self.iterations = int(B.to_numpy(B.asarray(weights[0])))
+        k = 1
+        for var in self._order:
+            slots = []
+            for _ in self._slot_names:
+                slots.append(B.asarray(weights[k], var.dtype))
+                k += 1
+            self._slots[id(var)] = slots
+
+    # -- applying gradients ---------------------------------------------------------------------
+    def _clip(self, B, grads: list[Any]) -> list[Any]:
+        if self.clipvalue is not None:
+            v = float(self.clipvalue)
+            return [B.clip(g, -v, v) for g in grads]
+        if self.clipnorm is not None:
+            c = float(self.clipnorm)
+            return [B.divide(B.multiply(g, c), B.maximum(B.sqrt(B.sum(B.square(g))), c))
+                    for g in grads]
+        if self.global_clipnorm is not None:
+            c = float(self.global_clipnorm)
+            total = None
+            for g in grads:
+                s = B.sum(B.square(g))
+                total = s if total is None else B.add(total, s)
+            if total is None:
+                return grads
+            scale = B.divide(c, B.maximum(B.sqrt(total), c))
+            return [B.multiply(g, scale) for g in grads]
+        return grads
+
+    def apply_gradients(self, grads_and_vars: Sequence[tuple[Any, Any]]) -> None:
+        """Keras' spelling: a list of (gradient, variable) pairs."""
+        pairs = list(grads_and_vars)
+        self.apply([g for g, _ in pairs], [v for _, v in pairs])
+
+    def apply(self, grads: Sequence[Any], variables: Sequence[Any]) -> None:
+        """One step: update every variable from its gradient, then count the step."""
+        B = _backend.current()
+        self.build(variables)
+        grads = self._clip(B, [g if B.is_native(g) else B.asarray(g) for g in grads])
+        lr = self.current_learning_rate()
+        self._before_step(B)
+        for g, var in zip(grads, variables):
+            g = B.cast(g, var.dtype) if B.dtype_name(g) != var.dtype else g
+            new = self._update(B, var.value, g, self._slots[id(var)], lr)
+            constraint = getattr(var, "constraint", None)
+            if constraint is not None and callable(constraint):
+                new = constraint(new)
+            var.value = new
+        self.iterations += 1
+
+    def _before_step(self, B) -> None:
+        """Hook for state shared by all variables in a step (Nadam's momentum product)."""
+
+    def _update(self, B, w, g, slots: list[Any], lr: float):  # pragma: no cover
+        raise NotImplementedError
+
+    # -- config ----------------------------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        cfg = {"name": self.name, "learning_rate": self._learning_rate, "decay": self.decay}
+        for key in ("clipnorm", "clipvalue", "global_clipnorm"):
+            if getattr(self, key) is not None:
+                cfg[key] = getattr(self, key)
+        for key in self._defaults:
+            cfg[key] = getattr(self, key)
+        return cfg
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], custom_objects: dict | None = None):
+        return cls(**dict(config))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} learning_rate={self._learning_rate}>"
+
+
+def _non_negative(value: Any, what: str, owner: Any) -> float:
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{type(owner).__name__}: {what} must be a non-negative number, "
+                         f"got {value!r}")
+    return value
+
+
+def _snake(name: str) -> str:
+    return {"RMSprop": "rmsprop", "SGD": "sgd"}.get(name, name.lower())
+
+
+def _setup(opt: Optimizer, given: dict[str, Any]) -> None:
+    for key, default in opt._defaults.items():
+        value = given.get(key, default)
+        setattr(opt, key, value if isinstance(value, bool) else float(value))
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum. lr 0.01."""
+
+    _defaults = {"momentum": 0.0, "nesterov": False}
+
+    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0,
+                 nesterov: bool = False, **kwargs: Any):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        _setup(self, {"momentum": momentum, "nesterov": bool(nesterov)})
+        if not 0 <= self.momentum <= 1:
+            raise ValueError(f"SGD: momentum must be in [0, 1], got {momentum!r}")
+        self._slot_names = ("momentum",) if self.momentum else ()
+
+    def _update(self, B, w, g, slots, lr):
+        step = B.multiply(g, lr)
+        if not self.momentum:
+            return B.subtract(w, step)
+        v = B.subtract(B.multiply(slots[0], self.momentum), step)
+        slots[0] = v
+        if self.nesterov:
+            return B.add(w, B.subtract(B.multiply(v, self.momentum), step))
+        return B.add(w, v)
+
+
+class RMSprop(Optimizer):
+    """Divides the step by a running root mean square of gradients. lr 0.001, rho 0.9."""
+
+    _defaults = {"rho": 0.9, "momentum": 0.0, "epsilon": 1e-7, "centered": False}
+
+    def __init__(self, learning_rate: float = 0.001, rho: float = 0.9, momentum: float = 0.0,
+                 epsilon: float | None = 1e-7, centered: bool = False, **kwargs: Any):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        _setup(self, {"rho": rho, "momentum": momentum,
+                      "epsilon": 1e-7 if epsilon is None else epsilon,
+                      "centered": bool(centered)})
+        names = ["velocity"]
+        if self.momentum:
+            names.append("momentum")
+        if self.centered:
+            names.append("average_gradient")
+        self._slot_names = tuple(names)
+
+    def _update(self, B, w, g, slots, lr):
+        rho = self.rho
+        v = B.add(B.multiply(slots[0], rho), B.multiply(B.square(g), 1.0 - rho))
+        slots[0] = v
+        if self.centered:
+            i = len(slots) - 1
+            avg = B.add(B.multiply(slots[i], rho), B.multiply(g, 1.0 - rho))
+            slots[i] = avg
+            denom = B.add(B.subtract(v, B.square(avg)), self.epsilon)
+        else:
+            denom = B.add(v, self.epsilon)
+        step = B.divide(B.multiply(g, lr), B.sqrt(denom))
+        if self.momentum:
+            m = B.add(B.multiply(slots[1], self.momentum), step)
+            slots[1] = m
+            step = m
+        return B.subtract(w, step)
+
+
+class Adam(Optimizer):
+    """Adaptive moment estimation. lr 0.001, beta_1 0.9, beta_2 0.999, epsilon 1e-7."""
+
+    _defaults = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7, "amsgrad": False}
+
+    def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float | None = 1e-7, amsgrad: bool = False,
+                 **kwargs: Any):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        _setup(self, {"beta_1": beta_1, "beta_2": beta_2,
+                      "epsilon": 1e-7 if epsilon is None else epsilon,
+                      "amsgrad": bool(amsgrad)})
+        self._slot_names = ("momentum", "velocity") + (("velocity_hat",) if self.amsgrad
+                                                       else ())
+
+    def _update(self, B, w, g, slots, lr):
+        t = self.iterations + 1
+        alpha = lr * math.sqrt(1.0 - self.beta_2 ** t) / (1.0 - self.beta_1 ** t)
+        m = B.add(slots[0], B.multiply(B.subtract(g, slots[0]), 1.0 - self.beta_1))
+        v = B.add(slots[1], B.multiply(B.subtract(B.square(g), slots[1]), 1.0 - self.beta_2))
+        slots[0], slots[1] = m, v
+        if self.amsgrad:
+            v = B.maximum(slots[2], v)
+            slots[2] = v
+        return B.subtract(w, B.divide(B.multiply(m, alpha), B.add(B.sqrt(v), self.epsilon)))
+
+
+class Adagrad(Optimizer):
+    """Per-coordinate rates from accumulated squared gradients. lr 0.001."""
+
+    _defaults = {"initial_accumulator_value": 0.1, "epsilon": 1e-7}
+
+    def __init__(self, learning_rate: float = 0.001, initial_accumulator_value: float = 0.1,
+                 epsilon: float | None = 1e-7, **kwargs: Any):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        _setup(self, {"initial_accumulator_value": initial_accumulator_value,
+                      "epsilon": 1e-7 if epsilon is None else epsilon})
+        self._slot_names = ("accumulator",)
+
+    def _initial_slot(self, B, var, name):
+        return B.add(B.zeros(var.shape, var.dtype), self.initial_accumulator_value)
+
+    def _update(self, B, w, g, slots, lr):
+        acc = B.add(slots[0], B.square(g))
+        slots[0] = acc
+        return B.subtract(w, B.divide(B.multiply(g, lr), B.sqrt(B.add(acc, self.epsilon))))
+
+
+class Adadelta(Optimizer):
+    """Step sizes from running averages of squared gradients and updates. lr 0.001."""
+
+    _defaults = {"rho": 0.95, "epsilon": 1e-7}
+
+    def __init__(self, learning_rate: float = 0.001, rho: float = 0.95,
+                 epsilon: float | None = 1e-7, **kwargs: Any):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        _setup(self, {"rho": rho, "epsilon": 1e-7 if epsilon is None else epsilon})
+        self._slot_names = ("accumulated_grad", "accumulated_delta_var")
+
+    def _update(self, B, w, g, slots, lr):
+        rho, eps = self.rho, self.epsilon
+        acc_g = B.add(B.multiply(slots[0], rho), B.multiply(B.square(g), 1.0 - rho))
+        delta = B.neg(B.divide(B.multiply(B.sqrt(B.add(slots[1], eps)), g),
+                               B.sqrt(B.add(acc_g, eps))))
+        slots[0] = acc_g
+        slots[1] = B.add(B.multiply(slots[1], rho), B.multiply(B.square(delta), 1.0 - rho))
+        return B.add(w, B.multiply(delta, lr))
+
+
+class Adamax(Optimizer):
+    """Adam with the infinity norm. lr 0.001."""
+
+    _defaults = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}
+
+    def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float | None = 1e-7, **kwargs: Any):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        _setup(self, {"beta_1": beta_1, "beta_2": beta_2,
+                      "epsilon": 1e-7 if epsilon is None else epsilon})
+        self._slot_names = ("m", "u")
+
+    def _update(self, B, w, g, slots, lr):
+        t = self.iterations + 1
+        m = B.add(slots[0], B.multiply(B.subtract(g, slots[0]), 1.0 - self.beta_1))
+        u = B.maximum(B.multiply(slots[1], self.beta_2), B.abs(g))
+        slots[0], slots[1] = m, u
+        scale = lr / (1.0 - self.beta_1 ** t)
+        return B.subtract(w, B.divide(B.multiply(m, scale), B.add(u, self.epsilon)))
+
+
+class Nadam(Optimizer):
+    """Adam with Nesterov momentum (Keras 3's momentum schedule). lr 0.001."""
+
+    _defaults = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}
+
+    def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float | None = 1e-7, **kwargs: Any):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        _setup(self, {"beta_1": beta_1, "beta_2": beta_2,
+                      "epsilon": 1e-7 if epsilon is None else epsilon})
+        self._slot_names = ("momentum", "velocity")
+        self._u_product = 1.0
+
+    def _mu(self, t: int) -> float:
+        return self.beta_1 * (1.0 - 0.5 * 0.96 ** t)
+
+    def _before_step(self, B) -> None:
+        self._u_product *= self._mu(self.iterations + 1)
+
+    def _update(self, B, w, g, slots, lr):
+        t = self.iterations + 1
+        u_t, u_next = self._mu(t), self._mu(t + 1)
+        prod, prod_next = self._u_product, self._u_product * u_next
+        m = B.add(slots[0], B.multiply(B.subtract(g, slots[0]), 1.0 - self.beta_1))
+        v = B.add(slots[1], B.multiply(B.subtract(B.square(g), slots[1]), 1.0 - self.beta_2))
+        slots[0], slots[1] = m, v
+        m_hat = B.add(B.multiply(m, u_next / (1.0 - prod_next)),
+                      B.multiply(g, (1.0 - u_t) / (1.0 - prod)))
+        v_hat = B.divide(v, 1.0 - self.beta_2 ** t)
+        return B.subtract(w, B.divide(B.multiply(m_hat, lr), B.add(B.sqrt(v_hat), self.epsilon)))
+
+
+CLASSES: dict[str, type[Optimizer]] = {
+    "sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adagrad": Adagrad, "adadelta": Adadelta,
+    "adamax": Adamax, "nadam": Nadam,
+}
+
+
+def serialize(optimizer: Optimizer) -> dict[str, Any]:
+    """``{"class_name": "RMSprop", "config": {...}}`` as Keras stores it."""
+    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+
+
+def deserialize(config: dict[str, Any], custom_objects: dict | None = None) -> Optimizer:
+    name = config.get("class_name")
+    cls = (custom_objects or {}).get(name) or CLASSES.get(str(name).lower())
+    if cls is None:
+        raise ValueError(f"Unknown optimizer: {name!r}. Known optimizers: "
+                         f"{', '.join(c.__name__ for c in CLASSES.values())}")
+    cfg = dict(config.get("config", {}))
+    if not cfg.get("name"):
+        cfg.pop("name", None)
+    allowed = {"learning_rate", "lr", "decay", "clipnorm", "clipvalue", "global_clipnorm",
+               "name"} | set(cls._defaults)
+    return cls.from_config({k: v for k, v in cfg.items() if k in allowed})
+
+
+def get(identifier: Any) -> Optimizer:
+    """An optimizer from a name (``'rmsprop'``, ``'Adam'``), a config dict, or an instance."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if isinstance(identifier, str):
+        cls = CLASSES.get(identifier.lower())
+        if cls is None:
+            raise ValueError(f"Unknown optimizer: {identifier!r}. Known optimizers: "
+                             f"{', '.join(sorted(CLASSES))}")
+        return cls()
+    raise ValueError(f"Could not interpret optimizer identifier: {identifier!r}")
+
+
+# Keras' lower-case aliases
+sgd, rmsprop, adam, adagrad, adadelta, adamax, nadam = (SGD, RMSprop, Adam, Adagrad, Adadelta,
+                                                        Adamax, Nadam)

@@ -1,0 +1,183 @@
+"""get_config / from_config for every layer class polykeras has, the class registry, and the
+Keras 1 / Keras 3 layer arguments read from configs."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+import polykeras as keras
+from polykeras import layers as L
+from polykeras.models import Model, Sequential, model_from_json
+from polykeras.saving import SavingError, UnknownLayerError, registry
+from polykeras.saving.config import deserialize_layer, serialize_layer
+
+# class name -> (make the layer, input shape(s) without the batch axis, input dtype)
+CASES = {
+    "Activation": (lambda: L.Activation("tanh"), (3,)),
+    "Add": (lambda: L.Add(), [(3,), (3,)]),
+    "Average": (lambda: L.Average(), [(3,), (3,)]),
+    "AveragePooling1D": (lambda: L.AveragePooling1D(2, padding="same"), (5, 2)),
+    "AveragePooling2D": (lambda: L.AveragePooling2D((2, 2), strides=(1, 1)), (4, 4, 2)),
+    "BatchNormalization": (lambda: L.BatchNormalization(momentum=0.9, epsilon=1e-4), (3,)),
+    "Concatenate": (lambda: L.Concatenate(axis=1), [(3,), (2,)]),
+    "Conv1D": (lambda: L.Conv1D(2, 3, padding="causal", dilation_rate=2,
+                                activation="relu"), (6, 2)),
+    "Conv2D": (lambda: L.Conv2D(2, (3, 2), strides=(2, 1), padding="same", use_bias=False,
+                                kernel_initializer="he_normal"), (5, 5, 3)),
+    "Dense": (lambda: L.Dense(4, activation="softmax", kernel_initializer="lecun_uniform",
+                              bias_initializer=keras.initializers.Constant(0.5),
+                              kernel_regularizer="l2"), (3,)),
+    "Dot": (lambda: L.Dot(axes=1, normalize=True), [(3,), (3,)]),
+    "Dropout": (lambda: L.Dropout(0.3, seed=4), (3,)),
+    "Embedding": (lambda: L.Embedding(10, 3, mask_zero=False), (4,), "int32"),
+    "Flatten": (lambda: L.Flatten(), (2, 3)),
+    "GRU": (lambda: L.GRU(3, return_sequences=True, go_backwards=True, reset_after=False,
+                          recurrent_activation="hard_sigmoid"), (4, 2)),
+    "GlobalAveragePooling1D": (lambda: L.GlobalAveragePooling1D(), (4, 2)),
+    "GlobalAveragePooling2D": (lambda: L.GlobalAveragePooling2D(), (3, 3, 2)),
+    "GlobalMaxPooling1D": (lambda: L.GlobalMaxPooling1D(), (4, 2)),
+    "GlobalMaxPooling2D": (lambda: L.GlobalMaxPooling2D(), (3, 3, 2)),
+    "LSTM": (lambda: L.LSTM(3, unit_forget_bias=False, dropout=0.1, return_state=False),
+             (4, 2)),
+    "MaxPooling1D": (lambda: L.MaxPooling1D(2), (4, 2)),
+    "MaxPooling2D": (lambda: L.MaxPooling2D((2, 2), padding="same"), (3, 3, 2)),
+    "Maximum": (lambda: L.Maximum(), [(3,), (3,)]),
+    "Minimum": (lambda: L.Minimum(), [(3,), (3,)]),
+    "Multiply": (lambda: L.Multiply(), [(3,), (3,)]),
+    "Permute": (lambda: L.Permute((2, 1)), (2, 3)),
+    "RepeatVector": (lambda: L.RepeatVector(3), (2,)),
+    "Reshape": (lambda: L.Reshape((3, -1)), (6,)),
+    "SimpleRNN": (lambda: L.SimpleRNN(2, activation="relu"), (4, 2)),
+    "Subtract": (lambda: L.Subtract(), [(3,), (3,)]),
+    "TimeDistributed": (lambda: L.TimeDistributed(L.Dense(2, name="inner")), (4, 3)),
+}
+CONTAINERS = {"InputLayer", "Model", "Sequential", "MergeLayerConfig"}
+
+
+def test_every_registered_layer_class_has_a_config_test():
+    classes = {cls.__name__ for cls in registry.builtin_classes().values()}
+    missing = sorted(classes - set(CASES) - CONTAINERS)
+    assert not missing, f"add get_config/from_config cases for {missing}"
+
+
+def _inputs(shapes, dtype):
+    if isinstance(shapes, list):
+        return [keras.Input(shape=s) for s in shapes]
+    return keras.Input(shape=shapes, dtype=dtype)
+
+
+def _data(shapes, dtype, n=2):
+    rng = np.random.default_rng(0)
+    if isinstance(shapes, list):
+        return [rng.normal(size=(n,) + s).astype("float32") for s in shapes]
+    if dtype == "int32":
+        return rng.integers(0, 10, size=(n,) + shapes).astype("int32")
+    return rng.normal(size=(n,) + shapes).astype("float32")
+
+
+@pytest.mark.parametrize("class_name", sorted(CASES))
+def test_layer_config_round_trip(class_name):
+    make, shapes, *rest = CASES[class_name]
+    dtype = rest[0] if rest else "float32"
+    layer = make()
+    inputs = _inputs(shapes, dtype)
+    model = Model(inputs, layer(inputs))
+    config = layer.get_config()
+    json.dumps(config)  # plain data
+    again = deserialize_layer(serialize_layer(layer))
+    assert type(again) is type(layer)
+    assert again.get_config() == config
+    assert type(layer).from_config(json.loads(json.dumps(config))).get_config() == config
+    loaded = model_from_json(model.to_json())
+    loaded.set_weights(model.get_weights())
+    x = _data(shapes, dtype)
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+
+
+def test_registry_names():
+    known = registry.builtin_classes()
+    assert known["Functional"] is Model and known["Model"] is Model
+    assert known["Sequential"] is Sequential
+    assert known["Convolution2D"] is L.Conv2D and known["MaxPool2D"] is L.MaxPooling2D
+    assert "Lambda" not in known and "Layer" not in known
+    with pytest.raises(UnknownLayerError, match="custom_objects"):
+        registry.lookup("NoSuchLayer")
+    with pytest.raises(SavingError):
+        registry.lookup("")
+
+
+def test_keras3_layer_config_with_policies_and_modules():
+    doc = {"module": "keras.layers", "class_name": "Dense", "registered_name": None,
+           "config": {"name": "dense", "trainable": True,
+                      "dtype": {"module": "keras", "class_name": "DTypePolicy",
+                                "config": {"name": "float32"}, "registered_name": None},
+                      "units": 3, "activation": "relu", "use_bias": True,
+                      "kernel_initializer": {"module": "keras.initializers",
+                                             "class_name": "GlorotUniform",
+                                             "config": {"seed": None, "input_axes": None},
+                                             "registered_name": None},
+                      "bias_initializer": {"module": "keras.initializers",
+                                           "class_name": "Zeros", "config": {},
+                                           "registered_name": None},
+                      "kernel_regularizer": {"module": "keras.regularizers", "class_name": "L2",
+                                             "config": {"l2": 0.01}, "registered_name": None},
+                      "bias_regularizer": None, "kernel_constraint": None,
+                      "bias_constraint": None, "quantization_config": None, "lora_rank": None}}
+    layer = deserialize_layer(doc)
+    assert isinstance(layer, L.Dense) and layer.units == 3 and layer.dtype == "float32"
+    assert layer.kernel_regularizer.l2 == pytest.approx(0.01)
+
+
+def test_unsupported_keras3_arguments_are_clear_errors():
+    doc = {"class_name": "Conv2D", "config": {"name": "c", "filters": 2, "kernel_size": 3,
+                                              "groups": 2}}
+    with pytest.raises(SavingError, match="groups"):
+        deserialize_layer(doc)
+    doc = {"class_name": "Dense", "config": {"name": "d", "units": 2, "dtype": {
+        "class_name": "DTypePolicy", "config": {"name": "mixed_float16"}}}}
+    with pytest.raises(SavingError, match="mixed_float16"):
+        deserialize_layer(doc)
+    doc = {"class_name": "Dense", "config": {"name": "d", "units": 2, "dtype": "object"}}
+    with pytest.raises(SavingError, match="dtype"):
+        deserialize_layer(doc)
+
+
+def test_constraints_load_without_effect_and_say_so():
+    doc = {"class_name": "Dense", "config": {"name": "d", "units": 2, "kernel_constraint": {
+        "class_name": "MaxNorm", "config": {"max_value": 2}}}}
+    with pytest.warns(UserWarning, match="MaxNorm"):
+        layer = deserialize_layer(doc)
+    assert layer.units == 2
+
+
+def test_custom_activation_by_name():
+    def twice(x):
+        return keras.ops.multiply(x, 2.0)
+
+    doc = {"class_name": "Dense", "config": {"name": "d", "units": 2, "activation": "twice"}}
+    layer = deserialize_layer(doc, custom_objects={"twice": twice})
+    assert layer.activation is twice
+
+
+def test_keras1_layer_arguments():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        conv = deserialize_layer({"class_name": "Convolution2D", "config": {
+            "name": "c", "nb_filter": 4, "nb_row": 3, "nb_col": 2, "border_mode": "same",
+            "subsample": [2, 2], "dim_ordering": "tf", "init": "he_normal", "bias": False,
+            "W_constraint": None}})
+    assert (conv.filters, conv.kernel_size, conv.padding, conv.strides) == (4, (3, 2), "same",
+                                                                            (2, 2))
+    assert conv.use_bias is False and conv.data_format == "channels_last"
+    dense = deserialize_layer({"class_name": "Dense", "config": {
+        "name": "d", "output_dim": 5, "init": "uniform", "input_dim": 3, "input_dtype": "float32"}})
+    assert dense.units == 5
+    merge = deserialize_layer({"class_name": "Merge", "config": {
+        "name": "m", "mode": "sum", "mode_type": "raw", "concat_axis": -1, "dot_axes": -1}})
+    assert isinstance(merge, L.Add) and merge.name == "m"
+    gru = deserialize_layer({"class_name": "GRU", "config": {"name": "g", "output_dim": 2}})
+    assert gru.reset_after is False
