@@ -176,7 +176,7 @@ KERAS_SCRIPT = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def keras3_losses(tmp_path_factory):
-    from tests.test_optimizers import keras3_available
+    from helpers import keras3_available
 
     if not keras3_available():
         pytest.skip("Keras 3 (with torch) is not installed: no reference to compare with")

@@ -14,6 +14,8 @@ import polykeras
 from polykeras import optimizers
 from polykeras.engine.variables import Variable
 
+from helpers import keras3_available
+
 RNG = np.random.default_rng(7)
 W0 = RNG.normal(size=(3, 4))
 GRADS = [RNG.normal(size=(3, 4)) for _ in range(4)]
@@ -236,13 +238,6 @@ OURS = {
     "clipnorm": lambda: optimizers.SGD(learning_rate=0.1, clipnorm=0.5),
     "clipvalue": lambda: optimizers.Adam(learning_rate=0.01, clipvalue=0.3),
 }
-
-
-def keras3_available() -> bool:
-    import importlib.util
-
-    return (importlib.util.find_spec("keras") is not None
-            and importlib.util.find_spec("torch") is not None)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 from polykeras import optimizers
 from polykeras.layers import Dense, Input
 from polykeras.models import Model
-from tests.test_optimizers import keras3_available
+from helpers import keras3_available
 
 RNG = np.random.default_rng(5)
 X = RNG.normal(size=(48, 6)).astype("float32")
