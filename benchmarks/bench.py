@@ -24,11 +24,12 @@ import time
 import numpy as np
 
 MODELS = {
-    # name: (batch size, description)
-    "mlp": (128, "MLP 784-64-64-10"),
-    "multi_io": (32, "000 multi-input: Embedding 10000x512 + LSTM(32)"),
-    "siamese": (64, "shared-vision siamese 27x27x1"),
+    # name: (batch size, description, timed steps per repeat)
+    "mlp": (128, "MLP 784-64-64-10", 300),
+    "multi_io": (32, "000 multi-input: Embedding 10000x512 + LSTM(32)", 30),
+    "siamese": (64, "shared-vision siamese 27x27x1", 30),
 }
+REPEATS = 3  # timed passes per measurement; the best one counts (the machine is shared)
 IMPLS = ["torch-handwritten", "polykeras-torch", "polykeras-numpy", "keras3-torch"]
 
 
@@ -98,12 +99,14 @@ def run_keras_like(keras, name, batch, steps, warmup):
     model.fit(wx, wy, batch_size=batch, epochs=1, verbose=0, shuffle=False)
     mx = [x[batch * warmup:] for x in xs]
     my = [y[batch * warmup:] for y in ys]
-    start = time.perf_counter()
-    model.fit(mx, my, batch_size=batch, epochs=1, verbose=0, shuffle=False)
-    elapsed = time.perf_counter() - start
+    elapsed = float("inf")
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        model.fit(mx, my, batch_size=batch, epochs=1, verbose=0, shuffle=False)
+        elapsed = min(elapsed, time.perf_counter() - start)
     # single-sample latency of model(x)
     sample = [x[:1] for x in xs]
-    model.predict(sample, verbose=0) if "keras3" in sys.argv else model.predict(sample)
+    model.predict(sample, verbose=0)
     t0 = time.perf_counter()
     for _ in range(20):
         model(sample if len(sample) > 1 else sample[0])
@@ -179,16 +182,19 @@ def run_torch(name, batch, steps, warmup):
 
     for i in range(warmup):
         step(i)
-    start = time.perf_counter()
-    for i in range(warmup, warmup + steps):
-        loss = step(i)
-    float(loss)
-    elapsed = time.perf_counter() - start
+    elapsed = float("inf")
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        for i in range(warmup, warmup + steps):
+            loss = step(i)
+        float(loss)
+        elapsed = min(elapsed, time.perf_counter() - start)
     return batch * steps / elapsed, None
 
 
-def child(impl: str, name: str, steps: int, warmup: int) -> dict:
+def child(impl: str, name: str, steps: int | None, warmup: int) -> dict:
     batch = MODELS[name][0]
+    steps = steps or MODELS[name][2]
     t0 = time.perf_counter()
     if impl == "torch-handwritten":
         import torch
@@ -242,7 +248,8 @@ def cold_start() -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--steps", type=int, default=None,
+                        help="timed steps per repeat (default: per model)")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--models", nargs="*", default=list(MODELS))
     parser.add_argument("--impls", nargs="*", default=IMPLS)
@@ -260,10 +267,8 @@ def main() -> int:
             if reason:
                 rows.append({"impl": impl, "model": name, "skipped": reason})
                 continue
-            cmd = [sys.executable, __file__, "--child", impl, name, "--steps",
-                   str(args.steps), "--warmup", str(args.warmup)]
-            if impl == "keras3-torch":
-                cmd.append("keras3")
+            cmd = [sys.executable, __file__, "--child", impl, name, "--warmup",
+                   str(args.warmup)] + (["--steps", str(args.steps)] if args.steps else [])
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:
                 rows.append({"impl": impl, "model": name,

@@ -39,11 +39,20 @@ def config_path() -> Path:
 
 
 _file_cache: dict[str, Any] = {}
+_paths: dict[str | None, Path] = {}
 
 
 def read_config_file() -> dict[str, Any]:
-    """The parsed config file, or {} when there is none.  Cached per path and mtime."""
-    path = config_path()
+    """The parsed config file, or {} when there is none.  Cached per path, mtime and size
+    (settings are read on hot paths: a stat per call, a parse only when the file changes)."""
+    home = os.environ.get(ENV_HOME)
+    path = _paths.get(home)
+    if path is None:
+        path = _paths[home] = config_path()
+    return _read_config_file(path)
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
     try:
         stat = path.stat()
     except OSError:

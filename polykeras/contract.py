@@ -190,6 +190,33 @@ class DifferentiatingBackend(Backend, Protocol):
         """
 
 
+class FusedKernels(Protocol):
+    """Optional kernels a backend may add for speed.  The core uses one only when the
+    backend differentiates by itself (``value_and_grad``) and nothing is being recorded by
+    the core's tape; otherwise it runs the same computation from the primitives above.
+    Tests check that both paths give the same outputs and gradients."""
+
+    def lstm_sequence(self, x: Array, h0: Array, c0: Array, kernel: Array,
+                      recurrent_kernel: Array, bias: Array | None, go_backwards: bool = False,
+                      return_sequences: bool = False) -> tuple[Array, Array, Array]:
+        """A whole LSTM layer (Keras layout: gates i, f, c, o; tanh and sigmoid).
+
+        ``x`` is (batch, steps, features); returns ``(sequence, h, c)`` where ``sequence`` is
+        (batch, steps, units) when ``return_sequences`` (else the final ``h``), in the order
+        the steps were processed (reversed when ``go_backwards``)."""
+
+
+    def rmsprop_update(self, w: Array, g: Array, v: Array, lr: float, rho: float,
+                       epsilon: float) -> tuple[Array, Array]:
+        """One RMSprop step (no momentum, not centered), Keras 3's math:
+        ``v = rho * v + (1 - rho) * g**2``; ``w = w - lr * g / sqrt(v + epsilon)``.
+        May update ``w`` and ``v`` in place; returns the new ``(w, v)``."""
+
+
+#: Optional methods a backend may supply (see :class:`FusedKernels`).
+OPTIONAL = ("value_and_grad", "lstm_sequence", "rmsprop_update")
+
+
 def missing_methods(obj: Any) -> list[str]:
     """The contract methods ``obj`` lacks (empty when it implements the whole contract)."""
     names = [n for family in PRIMITIVES.values() for n in family]

@@ -360,6 +360,12 @@ def _value(x):
     return x.value if type(x) is Traced else x
 
 
+def raw_or_none(x):
+    """The backend array behind ``x``, or None while the core's tape records ``x``."""
+    x = _resolve(x)
+    return None if type(x) is Traced else x
+
+
 def shape(x) -> tuple[int, ...]:
     return tuple(_backend.current().shape(_value(x)))
 

@@ -51,3 +51,21 @@ def get(identifier: Any) -> L1L2:
 
 def serialize(reg: L1L2) -> dict[str, Any]:
     return {"class_name": "L1L2", "config": reg.get_config()}
+
+
+def get_optional(identifier: Any) -> L1L2 | None:
+    """``get``, with None meaning "no regularizer"."""
+    return None if identifier is None else get(identifier)
+
+
+def serialize_optional(reg: L1L2 | None) -> dict[str, Any] | None:
+    return None if reg is None else serialize(reg)
+
+
+def serialize_constraint(constraint: Any) -> None:
+    """Constraints are callables applied after each update; none can be written to a file."""
+    if constraint is not None:
+        raise ValueError(f"the constraint {constraint!r} cannot be serialized: polykeras "
+                         "writes no code to files; drop the constraint before saving the "
+                         "architecture")
+    return None

@@ -604,6 +604,32 @@ class TorchBackend:
             (dx,) = torch.autograd.grad(out, leaf, grad.to(out.dtype))
         return dx
 
+    # -- fused kernels (optional part of the contract) -----------------------------------------
+    def lstm_sequence(self, x, h0, c0, kernel, recurrent_kernel, bias, go_backwards=False,
+                      return_sequences=False):
+        """A Keras LSTM layer as torch's own LSTM kernel (same gate order i, f, c/g, o).
+
+        Keras' kernel (in, 4u) is torch's weight_ih transposed; its single bias becomes
+        bias_ih with a zero bias_hh.  Autograd differentiates through it."""
+        if go_backwards:
+            x = torch.flip(x, (1,))
+        w_ih, w_hh = kernel.t(), recurrent_kernel.t()
+        params = [w_ih, w_hh]
+        if bias is not None:
+            params += [bias, torch.zeros_like(bias)]
+        seq, h, c = torch.lstm(x, (h0.unsqueeze(0), c0.unsqueeze(0)), params,
+                               bias is not None, 1, 0.0, torch.is_grad_enabled(), False, True)
+        h, c = h.squeeze(0), c.squeeze(0)
+        return (seq if return_sequences else h), h, c
+
+    @torch.no_grad()
+    def rmsprop_update(self, w, g, v, lr, rho, epsilon):
+        """RMSprop without momentum, in place: v = rho v + (1 - rho) g^2;
+        w -= lr g / sqrt(v + epsilon).  Returns (w, v)."""
+        v.mul_(rho).addcmul_(g, g, value=1.0 - rho)
+        w.addcdiv_(g, v.add(epsilon).sqrt_(), value=-lr)
+        return w, v
+
     # -- own differentiation (optional part of the contract) ----------------------------------
     def value_and_grad(self, fn, params):
         """``fn(params) -> (loss, aux)`` differentiated by torch's autograd.

@@ -108,19 +108,15 @@ class Dense(Layer):
 
 
 def _regularizer(value: Any) -> Any:
-    if value is None:
-        return None
     from .. import regularizers
 
-    return regularizers.get(value)
+    return regularizers.get_optional(value)
 
 
 def _serialize_reg(value: Any) -> Any:
-    if value is None:
-        return None
     from .. import regularizers
 
-    return regularizers.serialize(value)
+    return regularizers.serialize_optional(value)
 
 
 class Activation(Layer):

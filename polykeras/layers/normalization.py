@@ -12,33 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from .. import autodiff, initializers, ops
+from .. import regularizers
 from ..engine.base_layer import Layer
-
-
-def _resolve_optional(module_name: str, value: Any) -> Any:
-    if value is None:
-        return None
-    import importlib
-
-    try:
-        module = importlib.import_module(f"polykeras.{module_name}")
-    except ImportError:
-        return value
-    get = getattr(module, "get", None)
-    return get(value) if get is not None else value
-
-
-def _serialize_optional(module_name: str, value: Any) -> Any:
-    if value is None:
-        return None
-    import importlib
-
-    try:
-        module = importlib.import_module(f"polykeras.{module_name}")
-    except ImportError:
-        return value
-    serialize = getattr(module, "serialize", None)
-    return serialize(value) if serialize is not None else value
 
 
 _LEGACY: dict[str, str] = {"beta_init": "beta_initializer", "gamma_init": "gamma_initializer"}
@@ -101,10 +76,10 @@ class BatchNormalization(Layer):
         self.gamma_initializer = initializers.get(gamma_initializer)
         self.moving_mean_initializer = initializers.get(moving_mean_initializer)
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
-        self.beta_regularizer = _resolve_optional("regularizers", beta_regularizer)
-        self.gamma_regularizer = _resolve_optional("regularizers", gamma_regularizer)
-        self.beta_constraint = _resolve_optional("constraints", beta_constraint)
-        self.gamma_constraint = _resolve_optional("constraints", gamma_constraint)
+        self.beta_regularizer = regularizers.get_optional(beta_regularizer)
+        self.gamma_regularizer = regularizers.get_optional(gamma_regularizer)
+        self.beta_constraint = (beta_constraint)
+        self.gamma_constraint = (gamma_constraint)
         self.gamma = self.beta = self.moving_mean = self.moving_variance = None
 
     # -- shapes ------------------------------------------------------------------------------
@@ -240,10 +215,10 @@ class BatchNormalization(Layer):
             "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
             "moving_variance_initializer":
                 initializers.serialize(self.moving_variance_initializer),
-            "beta_regularizer": _serialize_optional("regularizers", self.beta_regularizer),
-            "gamma_regularizer": _serialize_optional("regularizers", self.gamma_regularizer),
-            "beta_constraint": _serialize_optional("constraints", self.beta_constraint),
-            "gamma_constraint": _serialize_optional("constraints", self.gamma_constraint),
+            "beta_regularizer": regularizers.serialize_optional(self.beta_regularizer),
+            "gamma_regularizer": regularizers.serialize_optional(self.gamma_regularizer),
+            "beta_constraint": regularizers.serialize_constraint(self.beta_constraint),
+            "gamma_constraint": regularizers.serialize_constraint(self.gamma_constraint),
         })
         return cfg
 

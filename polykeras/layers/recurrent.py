@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import activations, initializers, ops
+from .. import activations, initializers, ops, regularizers
 from .. import backend as _backend
 from ..engine.base_layer import Layer
 
@@ -32,34 +32,6 @@ _ALL = slice(None)
 def _cols(start: int, stop: int) -> tuple:
     """Index key for columns ``start:stop`` of a 2-D array."""
     return (_ALL, slice(start, stop))
-
-
-def _resolve_optional(module_name: str, value: Any) -> Any:
-    """A regularizer/constraint from its identifier, through polykeras.<module>.get when that
-    module exists; otherwise the value as given (None stays None)."""
-    if value is None:
-        return None
-    import importlib
-
-    try:
-        module = importlib.import_module(f"polykeras.{module_name}")
-    except ImportError:
-        return value
-    get = getattr(module, "get", None)
-    return get(value) if get is not None else value
-
-
-def _serialize_optional(module_name: str, value: Any) -> Any:
-    if value is None:
-        return None
-    import importlib
-
-    try:
-        module = importlib.import_module(f"polykeras.{module_name}")
-    except ImportError:
-        return value
-    serialize = getattr(module, "serialize", None)
-    return serialize(value) if serialize is not None else value
 
 
 def _check_rate(layer: str, name: str, value: Any) -> float:
@@ -184,14 +156,12 @@ class _RNN(Layer):
         self.kernel_initializer = initializers.get(given["kernel_initializer"])
         self.recurrent_initializer = initializers.get(given["recurrent_initializer"])
         self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = _resolve_optional("regularizers", given["kernel_regularizer"])
-        self.recurrent_regularizer = _resolve_optional("regularizers",
-                                                       given["recurrent_regularizer"])
-        self.bias_regularizer = _resolve_optional("regularizers", given["bias_regularizer"])
-        self.kernel_constraint = _resolve_optional("constraints", given["kernel_constraint"])
-        self.recurrent_constraint = _resolve_optional("constraints",
-                                                      given["recurrent_constraint"])
-        self.bias_constraint = _resolve_optional("constraints", given["bias_constraint"])
+        self.kernel_regularizer = regularizers.get_optional(given["kernel_regularizer"])
+        self.recurrent_regularizer = regularizers.get_optional(given["recurrent_regularizer"])
+        self.bias_regularizer = regularizers.get_optional(given["bias_regularizer"])
+        self.kernel_constraint = (given["kernel_constraint"])
+        self.recurrent_constraint = (given["recurrent_constraint"])
+        self.bias_constraint = (given["bias_constraint"])
         self.dropout = _check_rate(cls, "dropout", given["dropout"])
         self.recurrent_dropout = _check_rate(cls, "recurrent_dropout",
                                              given["recurrent_dropout"])
@@ -315,6 +285,11 @@ class _RNN(Layer):
         rec_mask = None
         if training and 0.0 < self.recurrent_dropout < 1.0:
             rec_mask = self._dropout_mask((batch, units), dtype, self.recurrent_dropout)
+        if rec_mask is None:
+            fused = self._fused_sequence(x, states)
+            if fused is not None:
+                output, states = fused
+                return [output] + list(states) if self.return_state else output
 
         # The input projection of every timestep at once.
         width = self._gates * units
@@ -336,6 +311,10 @@ class _RNN(Layer):
         if self.return_state:
             return [output] + list(states)
         return output
+
+    def _fused_sequence(self, x: Any, states: list) -> tuple[Any, list] | None:
+        """Hook: the whole sequence in one backend kernel, or None to run the time loop."""
+        return None
 
     def _prepare_step(self) -> None:
         """Hook: precompute per-call values (weight slices) before the time loop."""
@@ -363,14 +342,12 @@ class _RNN(Layer):
         })
         cfg.update(self._extra_config())
         cfg.update({
-            "kernel_regularizer": _serialize_optional("regularizers", self.kernel_regularizer),
-            "recurrent_regularizer": _serialize_optional("regularizers",
-                                                         self.recurrent_regularizer),
-            "bias_regularizer": _serialize_optional("regularizers", self.bias_regularizer),
-            "kernel_constraint": _serialize_optional("constraints", self.kernel_constraint),
-            "recurrent_constraint": _serialize_optional("constraints",
-                                                        self.recurrent_constraint),
-            "bias_constraint": _serialize_optional("constraints", self.bias_constraint),
+            "kernel_regularizer": regularizers.serialize_optional(self.kernel_regularizer),
+            "recurrent_regularizer": regularizers.serialize_optional(self.recurrent_regularizer),
+            "bias_regularizer": regularizers.serialize_optional(self.bias_regularizer),
+            "kernel_constraint": regularizers.serialize_constraint(self.kernel_constraint),
+            "recurrent_constraint": regularizers.serialize_constraint(self.recurrent_constraint),
+            "bias_constraint": regularizers.serialize_constraint(self.bias_constraint),
             "return_sequences": self.return_sequences,
             "return_state": self.return_state,
             "go_backwards": self.go_backwards,
@@ -485,6 +462,27 @@ class LSTM(_RNN):
         c = ops.add(ops.multiply(f, c_prev), ops.multiply(i, g))
         h = ops.multiply(o, self.activation(c))
         return h, [h, c]
+
+    def _fused_sequence(self, x, states):
+        """Use the backend's optional ``lstm_sequence`` kernel (see polykeras.contract).
+
+        Only for the standard cell (tanh, sigmoid) and only when nothing is traced by the
+        core: the kernel is differentiated by the backend's own machinery."""
+        fused = getattr(_backend.current(), "lstm_sequence", None)
+        if fused is None or self.activation is not ops.tanh \
+                or self.recurrent_activation is not ops.sigmoid:
+            return None
+        args = [x, states[0], states[1], self.kernel, self.recurrent_kernel]
+        if self.use_bias:
+            args.append(self.bias)
+        values = [ops.raw_or_none(a) for a in args]
+        if any(v is None for v in values):
+            return None  # the core's tape is recording: run the differentiable loop
+        if not self.use_bias:
+            values.append(None)
+        seq, h, c = fused(*values, go_backwards=self.go_backwards,
+                          return_sequences=self.return_sequences)
+        return (seq if self.return_sequences else h), [h, c]
 
     def _extra_config(self):
         return {"unit_forget_bias": self.unit_forget_bias}

@@ -149,9 +149,10 @@ class Optimizer:
         grads = self._clip(B, [g if B.is_native(g) else B.asarray(g) for g in grads])
         lr = self.current_learning_rate()
         self._before_step(B)
+        update = self._fused_update(B) or self._update
         for g, var in zip(grads, variables):
             g = B.cast(g, var.dtype) if B.dtype_name(g) != var.dtype else g
-            new = self._update(B, var.value, g, self._slots[id(var)], lr)
+            new = update(B, var.value, g, self._slots[id(var)], lr)
             constraint = getattr(var, "constraint", None)
             if constraint is not None and callable(constraint):
                 new = constraint(new)
@@ -160,6 +161,10 @@ class Optimizer:
 
     def _before_step(self, B) -> None:
         """Hook for state shared by all variables in a step (Nadam's momentum product)."""
+
+    def _fused_update(self, B):
+        """An update with the same math from the backend's optional fused kernels, or None."""
+        return None
 
     def _update(self, B, w, g, slots: list[Any], lr: float):  # pragma: no cover
         raise NotImplementedError
@@ -241,6 +246,16 @@ class RMSprop(Optimizer):
         if self.centered:
             names.append("average_gradient")
         self._slot_names = tuple(names)
+
+    def _fused_update(self, B):
+        kernel = getattr(B, "rmsprop_update", None)
+        if kernel is None or self.centered or self.momentum:
+            return None
+
+        def update(B, w, g, slots, lr):
+            w, slots[0] = kernel(w, g, slots[0], lr, self.rho, self.epsilon)
+            return w
+        return update
 
     def _update(self, B, w, g, slots, lr):
         rho = self.rho
