@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 from . import backend as _backend
 from .autodiff import Traced, _resolve
+from .engine.variables import Variable as _Variable
 
 VJP = Callable[..., tuple]
 
@@ -30,22 +31,21 @@ class Primitive:
         self.differentiable = vjp is not None
 
     def __call__(self, *args, **kwargs):
+        # hot path: every layer computation goes through here once per op
         B = _backend.current()
-        args = tuple(_resolve(a) for a in args)
+        args = [a._polykeras_read() if type(a) is _Variable else a for a in args]
+        raws = args
         traced = False
-        raws = []
         for a in args:
             if type(a) is Traced:
                 traced = True
-                raws.append(a.value)
-            else:
-                raws.append(a)
-        if self.fwd is not None:
-            out = self.fwd(B, *raws, **kwargs)
-        else:
-            out = getattr(B, self.name)(*raws, **kwargs)
+                raws = [x.value if type(x) is Traced else x for x in args]
+                break
+        fwd = self.fwd
+        out = fwd(B, *raws, **kwargs) if fwd is not None else \
+            getattr(B, self.name)(*raws, **kwargs)
         if traced and self.vjp is not None:
-            return Traced(out, args, raws, kwargs, self.vjp)
+            return Traced(out, tuple(args), raws, kwargs, self.vjp)
         return out
 
 
@@ -262,9 +262,12 @@ def _swap_last(B, x):
 
 def _matmul_vjp(B, g, n):
     a, b = n.args
-    ga = B.matmul(g, _swap_last(B, b))
-    gb = B.matmul(_swap_last(B, a), g)
-    return unbroadcast(B, ga, _shape(B, a)), unbroadcast(B, gb, _shape(B, b))
+    ga = gb = None
+    if type(n.parents[0]) is Traced:
+        ga = unbroadcast(B, B.matmul(g, _swap_last(B, b)), _shape(B, a))
+    if type(n.parents[1]) is Traced:
+        gb = unbroadcast(B, B.matmul(_swap_last(B, a), g), _shape(B, b))
+    return ga, gb
 
 
 matmul = _prim("matmul", _matmul_vjp)
@@ -331,10 +334,14 @@ softmax = _prim("softmax", _softmax_vjp)
 def _conv_vjp(B, g, n):
     x, k = n.args
     kw = n.kwargs
-    gx = B.conv2d_input_grad(g, k, tuple(B.shape(x)), kw["strides"], kw["padding"],
-                             kw["data_format"], kw.get("dilation_rate", (1, 1)))
-    gk = B.conv2d_kernel_grad(x, g, tuple(B.shape(k)), kw["strides"], kw["padding"],
-                              kw["data_format"], kw.get("dilation_rate", (1, 1)))
+    gx = gk = None
+    # the expensive halves are computed only for inputs that are recorded (need gradients)
+    if type(n.parents[0]) is Traced:
+        gx = B.conv2d_input_grad(g, k, tuple(B.shape(x)), kw["strides"], kw["padding"],
+                                 kw["data_format"], kw.get("dilation_rate", (1, 1)))
+    if type(n.parents[1]) is Traced:
+        gk = B.conv2d_kernel_grad(x, g, tuple(B.shape(k)), kw["strides"], kw["padding"],
+                                  kw["data_format"], kw.get("dilation_rate", (1, 1)))
     return gx, gk
 
 

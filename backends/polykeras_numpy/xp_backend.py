@@ -241,7 +241,8 @@ class XpBackend:
         kh, kw, _, o = kernel.shape
         oh, ow, ph, pw = self._geometry(h, w, kh, kw, strides, padding, dilation_rate)
         if (kh, kw) == (1, 1) and tuple(strides) == (1, 1):
-            out = xp.matmul(x, kernel.reshape(c, o))
+            # one 2-D GEMM (a batched matmul over N*H slices would be many small ones)
+            out = xp.matmul(x.reshape(-1, c), kernel.reshape(c, o)).reshape(n, h, w, o)
             return self._from_nhwc(out, data_format)
         xpad = self._pad(x, ph, pw)
         k2 = kernel.reshape(kh * kw * c, o)
@@ -250,7 +251,7 @@ class XpBackend:
         for s, e in self._chunks(n, per):
             cols = xp.stack([xpad[s:e][self._window(i, j, oh, ow, strides, dilation_rate)]
                              for i in range(kh) for j in range(kw)], axis=3)
-            out[s:e] = xp.matmul(cols.reshape(e - s, oh, ow, kh * kw * c), k2)
+            out[s:e] = xp.matmul(cols.reshape(-1, kh * kw * c), k2).reshape(e - s, oh, ow, o)
         return self._from_nhwc(out, data_format)
 
     def conv2d_input_grad(self, grad, kernel, input_shape, strides, padding, data_format,
@@ -263,14 +264,17 @@ class XpBackend:
             n, c, h, w = input_shape
         kh, kw, _, o = kernel.shape
         oh, ow, ph, pw = self._geometry(h, w, kh, kw, strides, padding, dilation_rate)
+        g2 = g.reshape(-1, o)
         if (kh, kw) == (1, 1) and tuple(strides) == (1, 1):
-            return self._from_nhwc(xp.matmul(g, kernel.reshape(c, o).T), data_format)
-        k2t = kernel.reshape(kh * kw, c, o)
+            dx = xp.matmul(g2, kernel.reshape(c, o).T).reshape(n, h, w, c)
+            return self._from_nhwc(dx, data_format)
+        # one GEMM for every kernel position at once, then scatter the patches back
+        cols = xp.matmul(g2, kernel.reshape(kh * kw * c, o).T).reshape(n, oh, ow, kh * kw, c)
         dx = xp.zeros((n, h + ph[0] + ph[1], w + pw[0] + pw[1], c), dtype=g.dtype)
         for i in range(kh):
             for j in range(kw):
                 win = self._window(i, j, oh, ow, strides, dilation_rate)
-                dx[win] += xp.matmul(g, k2t[i * kw + j].T)
+                dx[win] += cols[:, :, :, i * kw + j, :]
         dx = dx[:, ph[0]:ph[0] + h, pw[0]:pw[0] + w, :]
         return self._from_nhwc(xp.ascontiguousarray(dx), data_format)
 
@@ -340,9 +344,14 @@ class XpBackend:
         positions = [(i, j) for i in range(pool_size[0]) for j in range(pool_size[1])]
         if mode == "max":
             # the gradient goes to the first maximal element of each window
-            best = xp.argmax(xp.stack(wins, axis=0), axis=0)
-            for k, (i, j) in enumerate(positions):
-                dx[self._window(i, j, oh, ow, strides, (1, 1))] += g * (best == k)
+            best = wins[0]
+            for win in wins[1:]:
+                best = xp.maximum(best, win)
+            unclaimed = xp.ones(best.shape, dtype=bool)
+            for win, (i, j) in zip(wins, positions):
+                first = (win == best) & unclaimed
+                unclaimed &= ~first
+                dx[self._window(i, j, oh, ow, strides, (1, 1))] += g * first
         else:
             share = g / self._avg_counts(h, w, pool_size, strides, padding, g.dtype)
             for i, j in positions:
