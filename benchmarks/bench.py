@@ -236,8 +236,10 @@ def available(impl: str) -> str | None:
 def cold_start() -> dict:
     """import polykeras, and the first MLP prediction on NumPy, from a fresh process."""
     code = ("import time; t=time.perf_counter(); import polykeras as k; t1=time.perf_counter();"
-            "import numpy as np; i=k.Input(shape=(784,)); x=k.layers.Dense(64,activation='relu')(i);"
-            "x=k.layers.Dense(64,activation='relu')(x); o=k.layers.Dense(10,activation='softmax')(x);"
+            "import numpy as np; i=k.Input(shape=(784,));"
+            "x=k.layers.Dense(64,activation='relu')(i);"
+            "x=k.layers.Dense(64,activation='relu')(x);"
+            "o=k.layers.Dense(10,activation='softmax')(x);"
             "m=k.Model(i,o); m.predict(np.zeros((1,784),'float32')); t2=time.perf_counter();"
             "print(t1-t, t2-t)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -13,5 +13,6 @@ def __getattr__(name):
     raise AttributeError(f"module 'polykeras.models' has no attribute {name!r}")
 
 
-__all__ = ["Model", "Sequential", "model_from_json", "model_from_yaml", "model_from_config",
-           "load_model", "save_model"]
+# model_from_json, model_from_yaml, model_from_config, load_model, save_model and
+# clone_model are loaded on first use (above), so that `import polykeras` stays light.
+__all__ = ["Model", "Sequential"]

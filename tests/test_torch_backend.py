@@ -8,12 +8,12 @@ import pytest
 torch = pytest.importorskip(
     "torch", reason="the torch backend needs PyTorch (pip install 'polykeras[torch]')")
 
-from polykeras_numpy.backend import NumpyBackend
-from polykeras_torch.backend import TorchBackend
+from polykeras_numpy.backend import NumpyBackend  # noqa: E402
+from polykeras_torch.backend import TorchBackend  # noqa: E402
 
-import polykeras
-from polykeras import autodiff, contract, ops
-from polykeras import backend as K
+import polykeras  # noqa: E402
+from polykeras import autodiff, contract, ops  # noqa: E402
+from polykeras import backend as K  # noqa: E402
 
 NB = NumpyBackend()
 TB = TorchBackend()  # CUDA where there is one, so that a GPU machine tests its kernels
@@ -454,7 +454,8 @@ def _log_softmax(p):
 def _ties(p):
     a, b = p
     y = ops.add(ops.maximum(a, b), ops.minimum(a, b))
-    return ops.sum(ops.add(ops.max(ops.multiply(y, y), axis=1, keepdims=True), ops.relu(a))), {"y": y}
+    total = ops.add(ops.max(ops.multiply(y, y), axis=1, keepdims=True), ops.relu(a))
+    return ops.sum(total), {"y": y}
 
 
 _X16 = np.array([[1.0, 2.0, 0.0, 2.0], [0.5, 0.5, -1.0, 3.0]])

@@ -185,16 +185,17 @@ class Layer:
     def set_weights(self, weights: Sequence[Any]) -> None:
         import numpy as np
 
-        params = self.weights
+        params = self.weights  # a model's: every layer's, each variable once
         if len(weights) != len(params):
-            raise ValueError(f"layer {self.name} ({type(self).__name__}) expects "
-                             f"{len(params)} weight arrays, got {len(weights)}")
-        arrays = []
+            raise ValueError(f"{type(self).__name__} {self.name} has {len(params)} weight "
+                             f"arrays, but set_weights got {len(weights)}")
+        arrays = []  # check everything before assigning anything
         for var, w in zip(params, weights):
             w = np.asarray(w)
             if tuple(w.shape) != var.shape:
-                raise ValueError(f"layer {self.name}: weight {var.name} has shape {var.shape}, "
-                                 f"but the array given has shape {tuple(w.shape)}")
+                raise ValueError(f"{type(self).__name__} {self.name}: weight {var.name} has "
+                                 f"shape {var.shape}, but the array given has shape "
+                                 f"{tuple(w.shape)}")
             arrays.append(w)
         for var, w in zip(params, arrays):
             var.assign(w.astype(var.dtype))

@@ -268,27 +268,6 @@ class Model(TrainingMixin, SavingMixin, Layer):
         trainable = {id(v) for v in self.trainable_weights}
         return [v for v in self.weights if id(v) not in trainable]
 
-    def set_weights(self, weights: Sequence[Any]) -> None:
-        params = self.weights
-        if len(weights) != len(params):
-            raise ValueError(f"model {self.name} has {len(params)} weight arrays, but "
-                             f"set_weights got {len(weights)}")
-        arrays = []
-        for var, w in zip(params, weights):
-            w = np.asarray(w)
-            if tuple(w.shape) != var.shape:
-                raise ValueError(f"model {self.name}: weight {var.name} has shape {var.shape}, "
-                                 f"but the array given has shape {tuple(w.shape)}")
-            arrays.append(w)
-        for var, w in zip(params, arrays):
-            var.assign(w.astype(var.dtype))
-
-    def count_params(self) -> int:
-        total = 0
-        for v in self.weights:
-            total += int(np.prod(v.shape))
-        return total
-
     def build(self, input_shape: Any) -> None:
         self.built = True
 
