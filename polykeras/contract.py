@@ -45,7 +45,7 @@ PRIMITIVES: dict[str, tuple[str, ...]] = {
     "linalg": ("matmul",),
     "shape_ops": ("reshape", "transpose", "concatenate", "getitem", "scatter_slice",
                   "broadcast_to"),
-    "gather": ("take", "scatter_add"),
+    "gather": ("take", "scatter_add", "index_update"),
     "nn": ("softmax", "conv2d", "conv2d_input_grad", "conv2d_kernel_grad",
            "pool2d", "pool2d_grad"),
 }
@@ -152,6 +152,11 @@ class Backend(Protocol):
         """Zeros of ``shape`` with ``updates`` added at rows ``indices`` (repeats add up).
 
         The gradient of :meth:`take`."""
+
+    def index_update(self, x: Array, indices: Array, values: Array) -> Array:
+        """``x`` with rows ``indices`` (distinct) replaced by ``values``; may write ``x`` in
+        place and return it.  Optimizers use it to update only the embedding rows a batch
+        touched."""
 
     # -- neural-network kernels ------------------------------------------------------------
     def softmax(self, x: Array, axis: int = -1) -> Array: ...

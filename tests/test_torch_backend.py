@@ -199,6 +199,8 @@ case("take", "empty", _r(4, 2), np.zeros((0,), dtype=np.int64))
 case("scatter_add", "repeats", (5, 3), np.array([1, 4, 1]), _r(3, 3))
 case("scatter_add", "2d-indices", (4, 2), np.array([[0, 3], [3, 3]]), _r(2, 2, 2))
 case("scatter_add", "int32", (6,), np.array([5, 0, 5], dtype=np.int32), _r(3))
+case("index_update", "rows", _r(5, 3), np.array([4, 0]), _r(2, 3))
+case("index_update", "int32", _r(6), np.array([5, 1], dtype=np.int32), _r(2))
 
 # nn
 case("softmax", "last", _r(3, 5) * 10)

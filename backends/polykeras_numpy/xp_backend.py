@@ -198,10 +198,24 @@ class XpBackend:
         return xp.take(x, indices, axis=0)
 
     def scatter_add(self, shape, indices, updates):
-        out = self.xp.zeros(shape, dtype=updates.dtype)
+        """Sums rows of ``updates`` into their indices: sort once, then one ``add.reduceat``
+        (``ufunc.at`` would be row by row)."""
+        xp = self.xp
+        out = xp.zeros(shape, dtype=updates.dtype)
         flat = indices.reshape(-1)
-        self.xp.add.at(out, flat, updates.reshape((flat.shape[0],) + tuple(shape[1:])))
+        if flat.size == 0:
+            return out
+        rows = updates.reshape((flat.shape[0],) + tuple(shape[1:]))
+        order = xp.argsort(flat, kind="stable")
+        ordered = flat[order]
+        starts = xp.concatenate([xp.zeros(1, dtype=xp.int64),
+                                 xp.flatnonzero(ordered[1:] != ordered[:-1]) + 1])
+        out[ordered[starts]] = xp.add.reduceat(rows[order], starts, axis=0)
         return out
+
+    def index_update(self, x, indices, values):
+        x[indices] = values
+        return x
 
     # -- nn
     def softmax(self, x, axis=-1):

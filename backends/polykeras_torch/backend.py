@@ -604,6 +604,10 @@ class TorchBackend:
             (dx,) = torch.autograd.grad(out, leaf, grad.to(out.dtype))
         return dx
 
+    @torch.no_grad()
+    def index_update(self, x, indices, values):
+        return x.index_copy_(0, indices.to(torch.int64), values.to(x.dtype))
+
     # -- fused kernels (optional part of the contract) -----------------------------------------
     def lstm_sequence(self, x, h0, c0, kernel, recurrent_kernel, bias, go_backwards=False,
                       return_sequences=False):

@@ -36,6 +36,9 @@ class Embedding(Layer):
         self.input_length = input_length
         self.input_dtype = "int32"
         self.index_range = (0, self.input_dim)
+        # Set by the training step for one call: the table then reads as the batch's distinct
+        # rows, and these are the positions of each index among them.
+        self._sparse_inverse = None
 
     def check_input(self, input_shape):
         if isinstance(input_shape, list):
@@ -52,6 +55,8 @@ class Embedding(Layer):
         self.built = True
 
     def call(self, inputs):
+        if self._sparse_inverse is not None:
+            return ops.take(self.embeddings, self._sparse_inverse)
         idx = ops.stop_gradient(inputs)
         if not ops.dtype_name(idx).startswith(("int", "uint")):
             idx = ops.cast(idx, "int32")  # as Keras does; model data are checked integral

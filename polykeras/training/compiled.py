@@ -143,8 +143,48 @@ class Compiled:
     def refresh(self, model: Any) -> None:
         """Re-read the variables to train, the regularized ones and the layers to update."""
         self.trainable = list(model.trainable_weights)
+        self.row_sparse = row_sparse_plan(model, self.optimizer, self.trainable)
         self.regularized = [v for v in model.weights
                             if getattr(v, "regularizer", None) is not None]
         layers: list[Any] = []
         _walk_layers(list(model.layers), set(), layers)
         self.update_layers = layers
+
+
+#: Update embedding tables row by row where the optimizer's math allows (see
+#: :func:`row_sparse_plan`); tests switch it off to compare with the dense update.
+ROW_SPARSE_UPDATES = True
+
+
+def row_sparse_plan(model: Any, optimizer: Any, trainable: list) -> list[tuple[int, Any, int]]:
+    """``(variable position, Embedding layer, model input position)`` for each embedding table
+    whose gradient is non-zero only on the rows a batch looks up, and whose update with a
+    zero gradient can be skipped exactly (``optimizer.supports_row_updates``).
+
+    The table must be read by one Embedding call fed straight from a model input, used by
+    no other layer, and have no regularizer or constraint (those touch every row)."""
+    if not ROW_SPARSE_UPDATES or not getattr(optimizer, "supports_row_updates", False):
+        return []
+    from ..layers.embeddings import Embedding
+
+    position = {id(v): i for i, v in enumerate(trainable)}
+    owners: dict[int, int] = {}
+    for layer in model.layers:
+        for v in layer.weights:
+            owners[id(v)] = owners.get(id(v), 0) + 1
+    plan = []
+    for layer in model.layers:
+        if not isinstance(layer, Embedding) or not getattr(layer, "built", False):
+            continue
+        var = layer.embeddings
+        nodes = [n for n in model._execution if n.outbound_layer is layer]
+        if len(nodes) != 1 or id(var) not in position or owners.get(id(var)) != 1:
+            continue
+        if getattr(var, "regularizer", None) is not None or \
+                getattr(var, "constraint", None) is not None:
+            continue
+        source = nodes[0].input_tensors[0]
+        pos = next((i for i, t in enumerate(model.inputs) if t is source), None)
+        if pos is not None:
+            plan.append((position[id(var)], layer, pos))
+    return plan

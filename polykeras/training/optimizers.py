@@ -17,6 +17,8 @@ primitives on raw arrays (nothing here is differentiated).  Every optimizer take
 from __future__ import annotations
 
 import math
+
+import numpy as np
 from typing import Any
 from collections.abc import Sequence
 
@@ -50,6 +52,8 @@ class Optimizer:
         self.iterations = 0
         self._slots: dict[int, list[Any]] = {}
         self._order: list[Any] = []  # variables with slots, in the order they were seen
+        # per row-sparse variable: the step at which each row was last updated
+        self._last_update: dict[int, np.ndarray] = {}
 
     # -- the learning rate ---------------------------------------------------------------------
     @property
@@ -97,6 +101,8 @@ class Optimizer:
 
     def get_weights(self) -> list[Any]:
         B = _backend.current()
+        for var in self._order:
+            self._catch_up(B, var)
         return [B.to_numpy(w) for w in self.weights]
 
     def set_weights(self, weights: Sequence[Any]) -> None:
@@ -108,6 +114,7 @@ class Optimizer:
                              f"(iterations + {len(self._slot_names)} per variable for "
                              f"{len(self._order)} variables), got {len(weights)}")
         self.iterations = int(B.to_numpy(B.asarray(weights[0])))
+        self._last_update.clear()
         k = 1
         for var in self._order:
             slots = []
@@ -142,22 +149,56 @@ class Optimizer:
         pairs = list(grads_and_vars)
         self.apply([g for g, _ in pairs], [v for _, v in pairs])
 
-    def apply(self, grads: Sequence[Any], variables: Sequence[Any]) -> None:
-        """One step: update every variable from its gradient, then count the step."""
+    def apply(self, grads: Sequence[Any], variables: Sequence[Any],
+              rows: dict[int, tuple[Any, np.ndarray]] | None = None) -> None:
+        """One step: update every variable from its gradient, then count the step.
+
+        ``rows`` maps a variable's position to ``(indices, indices_as_numpy)``: its gradient
+        then holds only those (distinct) rows, and only they are updated (see
+        :attr:`supports_row_updates`)."""
         B = _backend.current()
         self.build(variables)
         grads = self._clip(B, [g if B.is_native(g) else B.asarray(g) for g in grads])
         lr = self.current_learning_rate()
         self._before_step(B)
         update = self._fused_update(B) or self._update
-        for g, var in zip(grads, variables):
+        for k, (g, var) in enumerate(zip(grads, variables)):
             g = B.cast(g, var.dtype) if B.dtype_name(g) != var.dtype else g
-            new = update(B, var.value, g, self._slots[id(var)], lr)
+            slots = self._slots[id(var)]
+            if rows is not None and k in rows:
+                self._update_rows(B, var, g, slots, lr, *rows[k])
+                continue
+            self._catch_up(B, var)
+            new = update(B, var.value, g, slots, lr)
             constraint = getattr(var, "constraint", None)
             if constraint is not None and callable(constraint):
                 new = constraint(new)
             var.value = new
         self.iterations += 1
+
+    # -- row-sparse updates (embedding tables) ---------------------------------------------------
+    @property
+    def supports_row_updates(self) -> bool:
+        """Whether rows with a zero gradient can be left untouched with the same result:
+        true where a zero gradient leaves the weight unchanged and the state changes in a
+        way that can be applied later, exactly (plain SGD; RMSprop without momentum)."""
+        return False
+
+    def _update_rows(self, B, var, g, slots, lr, indices, indices_np) -> None:
+        """Update only rows ``indices`` of ``var`` (its gradient ``g`` has just those)."""
+        w_rows = B.take(var.value, indices)
+        row_slots = [B.take(s, indices) for s in slots]
+        self._decay_rows(B, var, row_slots, indices_np)
+        new_rows = self._update(B, w_rows, g, row_slots, lr)
+        var.value = B.index_update(var.value, indices, new_rows)
+        for i, s in enumerate(row_slots):
+            slots[i] = B.index_update(slots[i], indices, s)
+
+    def _decay_rows(self, B, var, row_slots, indices_np) -> None:
+        """Bring the rows' state up to date (the steps they skipped had zero gradient)."""
+
+    def _catch_up(self, B, var) -> None:
+        """Bring every row's state up to date before a dense update or a read."""
 
     def _before_step(self, B) -> None:
         """Hook for state shared by all variables in a step (Nadam's momentum product)."""
@@ -218,6 +259,10 @@ class SGD(Optimizer):
             raise ValueError(f"SGD: momentum must be in [0, 1], got {momentum!r}")
         self._slot_names = ("momentum",) if self.momentum else ()
 
+    @property
+    def supports_row_updates(self) -> bool:
+        return not self.momentum  # momentum keeps moving rows whose gradient is zero
+
     def _update(self, B, w, g, slots, lr):
         step = B.multiply(g, lr)
         if not self.momentum:
@@ -246,6 +291,40 @@ class RMSprop(Optimizer):
         if self.centered:
             names.append("average_gradient")
         self._slot_names = tuple(names)
+
+    @property
+    def supports_row_updates(self) -> bool:
+        # a zero gradient leaves w unchanged and multiplies v by rho: k skipped steps are
+        # one multiplication by rho**k, applied when the row is next touched or read
+        return not self.momentum and not self.centered
+
+    def _rows_last(self, var) -> np.ndarray:
+        last = self._last_update.get(id(var))
+        if last is None:
+            # every row's state is current as of the previous step
+            last = np.full(var.shape[0], self.iterations - 1, dtype=np.int64)
+            self._last_update[id(var)] = last
+        return last
+
+    def _decay_rows(self, B, var, row_slots, indices_np) -> None:
+        last = self._rows_last(var)
+        skipped = (self.iterations - 1) - last[indices_np]
+        if skipped.any():
+            decay = np.power(self.rho, skipped).astype(var.dtype)
+            shape = (-1,) + (1,) * (len(var.shape) - 1)
+            row_slots[0] = B.multiply(row_slots[0], B.asarray(decay.reshape(shape)))
+        last[indices_np] = self.iterations
+
+    def _catch_up(self, B, var) -> None:
+        last = self._last_update.pop(id(var), None)
+        if last is None:
+            return
+        skipped = (self.iterations - 1) - last
+        if skipped.any():
+            decay = np.power(self.rho, skipped).astype(var.dtype)
+            shape = (-1,) + (1,) * (len(var.shape) - 1)
+            slots = self._slots[id(var)]
+            slots[0] = B.multiply(slots[0], B.asarray(decay.reshape(shape)))
 
     def _fused_update(self, B):
         kernel = getattr(B, "rmsprop_update", None)

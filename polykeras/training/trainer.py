@@ -216,15 +216,35 @@ class TrainingMixin:
                    [autodiff.detach(o) for o in outs], updates)
             return total, aux
 
-        loss, (per_output, outs, updates), grads = autodiff.value_and_grad(
-            loss_fn, [v.value for v in variables])
-        c.optimizer.apply(grads, variables)
+        values = [v.value for v in variables]
+        rows = self._sparse_rows(B, c, xs, values) if c.row_sparse else None
+        try:
+            loss, (per_output, outs, updates), grads = autodiff.value_and_grad(loss_fn, values)
+        finally:
+            for _, layer, _ in c.row_sparse:
+                layer._sparse_inverse = None
+        c.optimizer.apply(grads, variables, rows)
         for var, value in updates:
             var.assign(value)
         for layer in layers:
             layer._updates = []
         scalars = [loss] + (per_output if len(self.outputs) > 1 else [])
         return self._read(B, scalars + self._metric_values(c, outs, ys, sws))
+
+    @staticmethod
+    def _sparse_rows(B, c: Compiled, xs: list, values: list) -> dict:
+        """For each row-sparse embedding table: differentiate with respect to the batch's
+        distinct rows only (``values[k]`` becomes those rows, the layer looks up positions
+        among them), so the gradient and the optimizer touch nothing else."""
+        rows = {}
+        for k, layer, pos in c.row_sparse:
+            idx = np.asarray(B.to_numpy(xs[pos]))
+            distinct, inverse = np.unique(idx, return_inverse=True)
+            indices = B.asarray(distinct.astype(np.int64))
+            layer._sparse_inverse = B.asarray(inverse.reshape(idx.shape).astype(np.int64))
+            values[k] = B.take(values[k], indices)
+            rows[k] = (indices, distinct)
+        return rows
 
     def _test_batch(self, c: Compiled, xs: list, ys: list, sws: list) -> list[float]:
         B = _backend.current()
