@@ -195,6 +195,21 @@ class DifferentiatingBackend(Backend, Protocol):
         """
 
 
+def out_and_pads(size: int, k: int, stride: int, dilation: int, padding: str
+                 ) -> tuple[int, int, int]:
+    """Output length and (before, after) padding along one axis, as Keras/TensorFlow define
+    them: "same" gives ceil(size / stride) with the extra padding after.  Backends use it
+    so that every one pads alike."""
+    ek = (k - 1) * dilation + 1
+    if padding == "valid":
+        return max((size - ek) // stride + 1, 0), 0, 0
+    if padding != "same":
+        raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+    out = -(-size // stride)
+    total = max((out - 1) * stride + ek - size, 0)
+    return out, total // 2, total - total // 2
+
+
 class FusedKernels(Protocol):
     """Optional kernels a backend may add for speed.  The core uses one only when the
     backend differentiates by itself (``value_and_grad``) and nothing is being recorded by

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -176,23 +174,12 @@ KERAS_SCRIPT = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def keras3_losses(tmp_path_factory):
-    from helpers import keras3_available
+    from helpers import run_keras3_script
 
-    if not keras3_available():
-        pytest.skip("Keras 3 (with torch) is not installed: no reference to compare with")
-    folder = tmp_path_factory.mktemp("keras3_losses")
     arrays = {}
     for name, (t, p) in CASES.items():
         arrays[name + "__t"], arrays[name + "__p"] = t, p
-    np.savez(folder / "in.npz", **arrays)
-    script = folder / "ref.py"
-    script.write_text(KERAS_SCRIPT)
-    proc = subprocess.run([sys.executable, str(script), str(folder / "in.npz"),
-                           str(folder / "out.npz")], capture_output=True, text=True,
-                          timeout=120)
-    if proc.returncode != 0:
-        pytest.skip(f"Keras 3 reference run failed: {proc.stderr[-500:]}")
-    return dict(np.load(folder / "out.npz"))
+    return run_keras3_script(tmp_path_factory.mktemp("keras3_losses"), KERAS_SCRIPT, arrays)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

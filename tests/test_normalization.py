@@ -19,20 +19,10 @@ from polykeras import backend as K
 from polykeras.engine.base_layer import Input
 from polykeras.layers.normalization import BatchNormalization
 
-
-def _torch_usable() -> str | None:
-    if importlib.util.find_spec("torch") is None:
-        return "torch is not installed"
-    try:
-        if importlib.util.find_spec("polykeras_torch.backend") is None:
-            return "polykeras_torch.backend is not written yet"
-        K.load("torch")
-    except Exception as exc:  # the torch backend is being written by someone else
-        return f"the torch backend does not load: {type(exc).__name__}: {exc}"
-    return None
+from helpers import torch_unusable_reason
 
 
-_TORCH_REASON = _torch_usable()
+_TORCH_REASON = torch_unusable_reason()
 BACKENDS = [
     "numpy",
     pytest.param("torch", marks=pytest.mark.skipif(_TORCH_REASON is not None,

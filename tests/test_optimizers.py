@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -14,7 +12,7 @@ import polykeras
 from polykeras import optimizers
 from polykeras.engine.variables import Variable
 
-from helpers import keras3_available
+from helpers import run_keras3_script
 
 RNG = np.random.default_rng(7)
 W0 = RNG.normal(size=(3, 4))
@@ -242,18 +240,8 @@ OURS = {
 
 @pytest.fixture(scope="module")
 def keras3_results(tmp_path_factory):
-    if not keras3_available():
-        pytest.skip("Keras 3 (with torch) is not installed: no reference to compare with")
-    folder = tmp_path_factory.mktemp("keras3")
-    np.savez(folder / "in.npz", w0=W0, grads=np.stack(GRADS))
-    script = folder / "ref.py"
-    script.write_text(KERAS_SCRIPT)
-    proc = subprocess.run([sys.executable, str(script), str(folder / "in.npz"),
-                           str(folder / "out.npz")], capture_output=True, text=True,
-                          timeout=120)
-    if proc.returncode != 0:
-        pytest.skip(f"Keras 3 reference run failed: {proc.stderr[-500:]}")
-    return dict(np.load(folder / "out.npz"))
+    return run_keras3_script(tmp_path_factory.mktemp("keras3"), KERAS_SCRIPT,
+                             {"w0": W0, "grads": np.stack(GRADS)})
 
 
 @pytest.mark.parametrize("key", sorted(OURS))

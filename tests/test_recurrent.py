@@ -19,22 +19,11 @@ from polykeras import backend as K
 from polykeras.engine.base_layer import Input
 from polykeras.layers.recurrent import GRU, LSTM, SimpleRNN, convert_keras1_weights
 
+from helpers import torch_unusable_reason
+
 
 # -- backends ---------------------------------------------------------------------------------
-def _torch_usable() -> str | None:
-    """None when the torch backend can be loaded, else why not."""
-    if importlib.util.find_spec("torch") is None:
-        return "torch is not installed"
-    try:
-        if importlib.util.find_spec("polykeras_torch.backend") is None:
-            return "polykeras_torch.backend is not written yet"
-        K.load("torch")
-    except Exception as exc:  # the torch backend is being written by someone else
-        return f"the torch backend does not load: {type(exc).__name__}: {exc}"
-    return None
-
-
-_TORCH_REASON = _torch_usable()
+_TORCH_REASON = torch_unusable_reason()
 BACKENDS = [
     "numpy",
     pytest.param("torch", marks=pytest.mark.skipif(_TORCH_REASON is not None,

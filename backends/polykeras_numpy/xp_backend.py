@@ -9,20 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from polykeras.contract import out_and_pads as _out_and_pads
+
 # Work on at most this many bytes of unfolded image patches at once (convolution).
 _PATCH_BUDGET = 256 * 1024 * 1024
-
-
-def _out_and_pads(size: int, k: int, stride: int, dilation: int, padding: str):
-    """Output length and (before, after) padding, as Keras/TensorFlow define them."""
-    ek = (k - 1) * dilation + 1
-    if padding == "valid":
-        return max((size - ek) // stride + 1, 0), 0, 0
-    if padding != "same":
-        raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
-    out = -(-size // stride)
-    total = max((out - 1) * stride + ek - size, 0)
-    return out, total // 2, total - total // 2
 
 
 class XpBackend:

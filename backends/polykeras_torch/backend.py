@@ -20,6 +20,8 @@ import torch.nn.functional as F
 
 from .plugin import MIN_TORCH, _version_tuple
 
+from polykeras.contract import out_and_pads as _out_and_pads
+
 _Tensor = torch.Tensor
 _NUMPY_TYPES = (np.ndarray, np.generic)
 _conv_backward = torch.ops.aten.convolution_backward
@@ -37,18 +39,6 @@ for _name in ("uint16", "uint32", "uint64"):  # torch >= 2.3
 _DTYPE_NAMES: dict[torch.dtype, str] = {v: k for k, v in _TORCH_DTYPES.items()}
 _TORCH_DTYPES.update({v: v for v in _DTYPE_NAMES})  # torch dtypes pass through
 _INDEX_DTYPES = (torch.int32, torch.int64)
-
-
-def _out_and_pads(size: int, k: int, stride: int, dilation: int, padding: str):
-    """Output length and (before, after) padding, as Keras/TensorFlow define them."""
-    ek = (k - 1) * dilation + 1
-    if padding == "valid":
-        return max((size - ek) // stride + 1, 0), 0, 0
-    if padding != "same":
-        raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
-    out = -(-size // stride)
-    total = max((out - 1) * stride + ek - size, 0)
-    return out, total // 2, total - total // 2
 
 
 def _window_counts(size: int, k: int, stride: int, before: int, out: int) -> list[int]:

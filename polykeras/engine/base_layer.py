@@ -101,7 +101,7 @@ class Layer:
     """Base class of every layer.  Subclasses implement ``build``, ``call`` and
     ``compute_output_shape`` (and ``get_config`` for their own arguments)."""
 
-    #: Keras 1 argument names mapped to Keras 2 ones, per class (merged along the MRO).
+    #: Keras 1 argument names mapped to Keras 2 ones, for layers that translate them.
     _legacy_kwargs: dict[str, str] = {}
 
     def __init__(self, name: str | None = None, trainable: bool = True, dtype: str | None = None,

@@ -10,6 +10,7 @@ from typing import Any
 
 from .. import activations, initializers, ops
 from ..config import normalize_data_format
+from ..contract import out_and_pads
 from ..engine.base_layer import Layer
 from .core import _regularizer, _serialize_reg, legacy, positive_int, shape_error
 
@@ -42,12 +43,10 @@ def padding_of(value: Any, owner: str, allowed=("valid", "same")) -> str:
 
 
 def conv_length(size, k, stride, padding, dilation=1):
+    """Output length along one axis (None stays None); "causal" pads like "same"."""
     if size is None:
         return None
-    ek = (k - 1) * dilation + 1
-    if padding == "same" or padding == "causal":
-        return -(-size // stride)
-    return max((size - ek) // stride + 1, 0)
+    return out_and_pads(size, k, stride, dilation, "same" if padding == "causal" else padding)[0]
 
 
 class _Conv(Layer):
