@@ -7,7 +7,10 @@
 Each (model, implementation) runs in its own process, so peak memory (ru_maxrss) and
 import time are its own.  Every implementation trains the same architecture with the same
 optimizer (RMSprop, lr 1e-3) and loss on the same random data, for a fixed number of steps
-after warm-up steps.  Ratios are to the hand-written PyTorch loop, measured in the same run.
+after warm-up steps.  The implementations of a model run in interleaved rounds (three by
+default, each in a rotated order), so that a slow spell of the shared machine hits all of
+them; the table shows each one's median over the rounds and its ratio to the hand-written
+PyTorch loop of the same round (the median, and the range over the rounds).
 This prints numbers; it is never a timed test.
 """
 
@@ -17,6 +20,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -253,6 +257,8 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=None,
                         help="timed steps per repeat (default: per model)")
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved rounds; the table shows medians over them")
     parser.add_argument("--models", nargs="*", default=list(MODELS))
     parser.add_argument("--impls", nargs="*", default=IMPLS)
     parser.add_argument("--out", default=None, help="also write the Markdown table here")
@@ -262,39 +268,59 @@ def main() -> int:
         print(json.dumps(child(args.child[0], args.child[1], args.steps, args.warmup)))
         return 0
 
-    rows = []
+    runs: dict[tuple[str, str], list[dict]] = {}
+    skipped: dict[tuple[str, str], str] = {}
     for name in args.models:
+        impls = []
         for impl in args.impls:
             reason = available(impl)
             if reason:
-                rows.append({"impl": impl, "model": name, "skipped": reason})
-                continue
-            cmd = [sys.executable, __file__, "--child", impl, name, "--warmup",
-                   str(args.warmup)] + (["--steps", str(args.steps)] if args.steps else [])
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            if proc.returncode != 0:
-                rows.append({"impl": impl, "model": name,
-                             "skipped": "failed: " + proc.stderr.strip().splitlines()[-1]})
-                continue
-            rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-            print(f"  {name:9s} {impl:18s} {rows[-1]['samples_per_s']:10.1f} samples/s",
-                  file=sys.stderr)
+                skipped[(name, impl)] = reason
+            else:
+                impls.append(impl)
+        for r in range(args.rounds):
+            # interleaved rounds, each in a rotated order: a slow spell of the (shared)
+            # machine then hits every implementation, not one
+            shift = r % max(len(impls), 1)
+            for impl in impls[shift:] + impls[:shift]:
+                if (name, impl) in skipped:
+                    continue
+                cmd = [sys.executable, __file__, "--child", impl, name, "--warmup",
+                       str(args.warmup)] + (["--steps", str(args.steps)] if args.steps else [])
+                proc = subprocess.run(cmd, capture_output=True, text=True)
+                if proc.returncode != 0:
+                    skipped[(name, impl)] = "failed: " + proc.stderr.strip().splitlines()[-1]
+                    continue
+                row = json.loads(proc.stdout.strip().splitlines()[-1])
+                row["round"] = r
+                runs.setdefault((name, impl), []).append(row)
+                print(f"  round {r + 1}: {name:9s} {impl:18s} "
+                      f"{row['samples_per_s']:10.1f} samples/s", file=sys.stderr)
 
-    lines = ["| model | implementation | samples/s | x hand-written torch | peak MB | "
-             "x torch memory | model(x) latency ms |", "|---|---|---|---|---|---|---|"]
+    lines = ["| model | implementation | samples/s (median) | x hand-written torch (median) | "
+             "ratio range over rounds | peak MB | x torch memory | model(x) latency ms |",
+             "|---|---|---|---|---|---|---|---|"]
     for name in args.models:
-        base = next((r for r in rows if r["model"] == name and r["impl"] == "torch-handwritten"
-                     and "skipped" not in r), None)
-        for r in (r for r in rows if r["model"] == name):
-            label = f"{name} (batch {MODELS[name][0]})"
-            if "skipped" in r:
-                lines.append(f"| {label} | {r['impl']} | skipped: {r['skipped']} | | | | |")
+        base = {row["round"]: row for row in runs.get((name, "torch-handwritten"), [])}
+        base_mb = max((row["peak_mb"] for row in base.values()), default=None)
+        label = f"{name} (batch {MODELS[name][0]})"
+        for impl in args.impls:
+            if (name, impl) in skipped and (name, impl) not in runs:
+                lines.append(f"| {label} | {impl} | skipped: {skipped[(name, impl)]} "
+                             "| | | | | |")
                 continue
-            ratio = f"{r['samples_per_s'] / base['samples_per_s']:.2f}" if base else "n/a"
-            mem = f"{r['peak_mb'] / base['peak_mb']:.2f}" if base else "n/a"
-            lat = f"{r['latency_ms']:.2f}" if r.get("latency_ms") is not None else ""
-            lines.append(f"| {label} | {r['impl']} | {r['samples_per_s']:.1f} | {ratio} | "
-                         f"{r['peak_mb']:.0f} | {mem} | {lat} |")
+            rows = runs[(name, impl)]
+            sps = statistics.median(row["samples_per_s"] for row in rows)
+            ratios = [row["samples_per_s"] / base[row["round"]]["samples_per_s"]
+                      for row in rows if row["round"] in base]
+            ratio = f"{statistics.median(ratios):.2f}" if ratios else "n/a"
+            spread = f"{min(ratios):.2f}-{max(ratios):.2f}" if ratios else ""
+            peak = max(row["peak_mb"] for row in rows)
+            mem = f"{peak / base_mb:.2f}" if base_mb else "n/a"
+            lat = [row["latency_ms"] for row in rows if row.get("latency_ms") is not None]
+            lat_s = f"{statistics.median(lat):.2f}" if lat else ""
+            lines.append(f"| {label} | {impl} | {sps:.1f} | {ratio} | {spread} | {peak:.0f} "
+                         f"| {mem} | {lat_s} |")
     cs = cold_start()
     lines.append("")
     lines.append(f"`import polykeras`: {cs['import_s']:.3f} s; first MLP prediction on NumPy "

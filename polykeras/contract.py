@@ -226,11 +226,12 @@ class FusedKernels(Protocol):
         the steps were processed (reversed when ``go_backwards``)."""
 
 
-    def rmsprop_update(self, w: Array, g: Array, v: Array, lr: float, rho: float,
-                       epsilon: float) -> tuple[Array, Array]:
-        """One RMSprop step (no momentum, not centered), Keras 3's math:
-        ``v = rho * v + (1 - rho) * g**2``; ``w = w - lr * g / sqrt(v + epsilon)``.
-        May update ``w`` and ``v`` in place; returns the new ``(w, v)``."""
+    def rmsprop_update(self, ws: Sequence[Array], gs: Sequence[Array], vs: Sequence[Array],
+                       lr: float, rho: float, epsilon: float
+                       ) -> tuple[Sequence[Array], Sequence[Array]]:
+        """One RMSprop step (no momentum, not centered) for several variables at once, Keras
+        3's math: ``v = rho * v + (1 - rho) * g**2``; ``w = w - lr * g / sqrt(v + epsilon)``.
+        May update the ``ws`` and ``vs`` in place; returns the new ``(ws, vs)``."""
 
 
 #: Optional methods a backend may supply (see :class:`FusedKernels`).

@@ -12,6 +12,8 @@ from typing import Any
 from polykeras.contract import out_and_pads as _out_and_pads
 
 # Work on at most this many bytes of unfolded image patches at once (convolution).
+#: scatter_add: indices repeated more often than this are summed by add.reduceat
+_MAX_REPEAT_LEVELS = 8
 _PATCH_BUDGET = 256 * 1024 * 1024
 
 
@@ -188,19 +190,41 @@ class XpBackend:
         return xp.take(x, indices, axis=0)
 
     def scatter_add(self, shape, indices, updates):
-        """Sums rows of ``updates`` into their indices: sort once, then one ``add.reduceat``
-        (``ufunc.at`` would be row by row)."""
+        """Sums rows of ``updates`` into their indices (repeats add up).
+
+        One stable sort groups equal indices.  The k-th repeat of every index is then
+        added in one vectorised step (its targets are distinct), for k up to a few;
+        indices repeated more often (padding, say) are summed with one ``add.reduceat``.
+        ``ufunc.at`` would go row by row."""
         xp = self.xp
         out = xp.zeros(shape, dtype=updates.dtype)
         flat = indices.reshape(-1)
-        if flat.size == 0:
+        n = flat.shape[0]
+        if n == 0:
             return out
-        rows = updates.reshape((flat.shape[0],) + tuple(shape[1:]))
+        rows = updates.reshape((n,) + tuple(shape[1:]))
         order = xp.argsort(flat, kind="stable")
         ordered = flat[order]
-        starts = xp.concatenate([xp.zeros(1, dtype=xp.int64),
-                                 xp.flatnonzero(ordered[1:] != ordered[:-1]) + 1])
-        out[ordered[starts]] = xp.add.reduceat(rows[order], starts, axis=0)
+        rows = rows[order]
+        first = xp.empty(n, dtype=bool)
+        first[0] = True
+        xp.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+        starts = xp.flatnonzero(first)
+        lengths = xp.diff(xp.append(starts, n))
+        segment = xp.cumsum(first) - 1
+        rank = xp.arange(n) - starts[segment]
+        many = lengths > _MAX_REPEAT_LEVELS
+        if bool(many.any()):
+            in_many = many[segment]
+            pos = xp.flatnonzero(in_many)
+            sub_starts = xp.flatnonzero(first[pos])
+            out[ordered[starts[many]]] = xp.add.reduceat(rows[pos], sub_starts, axis=0)
+            rank = xp.where(in_many, -1, rank)
+        few = starts[~many]
+        out[ordered[few]] = rows[few]
+        for k in range(1, int(rank.max()) + 1):
+            at = xp.flatnonzero(rank == k)
+            out[ordered[at]] += rows[at]
         return out
 
     def index_update(self, x, indices, values):
@@ -238,6 +262,17 @@ class XpBackend:
         step = max(1, min(n, _PATCH_BUDGET // max(per_sample_bytes, 1)))
         return [(s, min(s + step, n)) for s in range(0, n, step)]
 
+    def _im2col(self, xpad, kh, kw, oh, ow, strides, dilation):
+        """(n * oh * ow, kh * kw * c): every output position's receptive field, in the
+        kernel's (kh, kw, c) order."""
+        n, c = xpad.shape[0], xpad.shape[3]
+        cols = self.xp.empty((n, oh, ow, kh * kw, c), dtype=xpad.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                cols[:, :, :, i * kw + j, :] = xpad[self._window(i, j, oh, ow, strides,
+                                                                 dilation)]
+        return cols.reshape(n * oh * ow, kh * kw * c)
+
     def conv2d(self, x, kernel, strides, padding, data_format, dilation_rate=(1, 1)):
         xp = self.xp
         x = self._nhwc(x, data_format)
@@ -253,9 +288,8 @@ class XpBackend:
         out = xp.empty((n, oh, ow, o), dtype=xp.result_type(x.dtype, kernel.dtype))
         per = oh * ow * kh * kw * c * x.itemsize
         for s, e in self._chunks(n, per):
-            cols = xp.stack([xpad[s:e][self._window(i, j, oh, ow, strides, dilation_rate)]
-                             for i in range(kh) for j in range(kw)], axis=3)
-            out[s:e] = xp.matmul(cols.reshape(-1, kh * kw * c), k2).reshape(e - s, oh, ow, o)
+            cols = self._im2col(xpad[s:e], kh, kw, oh, ow, strides, dilation_rate)
+            out[s:e] = xp.matmul(cols, k2).reshape(e - s, oh, ow, o)
         return self._from_nhwc(out, data_format)
 
     def conv2d_input_grad(self, grad, kernel, input_shape, strides, padding, data_format,
@@ -272,7 +306,18 @@ class XpBackend:
         if (kh, kw) == (1, 1) and tuple(strides) == (1, 1):
             dx = xp.matmul(g2, kernel.reshape(c, o).T).reshape(n, h, w, c)
             return self._from_nhwc(dx, data_format)
-        # one GEMM for every kernel position at once, then scatter the patches back
+        if oh == 0 or ow == 0:  # the kernel is larger than the input: nothing flowed
+            return self._from_nhwc(xp.zeros((n, h, w, c), dtype=g.dtype), data_format)
+        if tuple(strides) == (1, 1):
+            # a "full" correlation of the gradient with the flipped kernel: one im2col and
+            # one GEMM, where scattering patches back would be kh * kw strided additions
+            ek = [(k - 1) * d + 1 for k, d in zip((kh, kw), dilation_rate)]
+            gpad = self._pad(g, (ek[0] - 1 - ph[0], ek[0] - 1 - ph[1]),
+                             (ek[1] - 1 - pw[0], ek[1] - 1 - pw[1]))
+            flipped = xp.ascontiguousarray(xp.transpose(kernel[::-1, ::-1], (0, 1, 3, 2)))
+            dx = self.conv2d(gpad, flipped, (1, 1), "valid", "channels_last", dilation_rate)
+            return self._from_nhwc(dx, data_format)
+        # strided: one GEMM for every kernel position at once, then scatter the patches back
         cols = xp.matmul(g2, kernel.reshape(kh * kw * c, o).T).reshape(n, oh, ow, kh * kw, c)
         dx = xp.zeros((n, h + ph[0] + ph[1], w + pw[0] + pw[1], c), dtype=g.dtype)
         for i in range(kh):
@@ -294,11 +339,12 @@ class XpBackend:
         if (kh, kw) == (1, 1) and tuple(strides) == (1, 1):
             return xp.matmul(x.reshape(-1, c).T, g2).reshape(kernel_shape)
         xpad = self._pad(x, ph, pw)
-        dk = xp.empty((kh * kw, c, o), dtype=g.dtype)
-        for i in range(kh):
-            for j in range(kw):
-                patch = xpad[self._window(i, j, oh, ow, strides, dilation_rate)]
-                dk[i * kw + j] = xp.matmul(patch.reshape(-1, c).T, g2)
+        # the forward pass's im2col, in chunks, each with one GEMM
+        dk = xp.zeros((kh * kw * c, o), dtype=g.dtype)
+        per = oh * ow * kh * kw * c * x.itemsize
+        for s, e in self._chunks(n, per):
+            cols = self._im2col(xpad[s:e], kh, kw, oh, ow, strides, dilation_rate)
+            dk += xp.matmul(cols.T, g[s:e].reshape(-1, o))
         return dk.reshape(kernel_shape)
 
     def _pool_windows(self, x, pool_size, strides, padding, mode):
@@ -337,11 +383,31 @@ class XpBackend:
             raise ValueError(f"pool2d mode must be 'max' or 'avg', got {mode!r}")
         return self._from_nhwc(xp.ascontiguousarray(out), data_format)
 
+    def _tiled_max_pool_grad(self, x, g, pool_size):
+        """Max pooling's gradient where the windows tile the input (stride = pool size, no
+        padding): each window becomes a row, one argmax picks its first maximal element."""
+        xp = self.xp
+        n, h, w, c = x.shape
+        kh, kw = pool_size
+        oh, ow = h // kh, w // kw
+        tiles = x[:, :oh * kh, :ow * kw, :].reshape(n, oh, kh, ow, kw, c)
+        tiles = xp.transpose(tiles, (0, 1, 3, 5, 2, 4)).reshape(n, oh, ow, c, kh * kw)
+        first = xp.argmax(tiles, axis=-1)
+        picked = xp.arange(kh * kw) == first[..., None]
+        d = xp.multiply(picked, g[..., None], dtype=g.dtype).reshape(n, oh, ow, c, kh, kw)
+        dx = xp.zeros((n, h, w, c), dtype=g.dtype)
+        dx[:, :oh * kh, :ow * kw, :] = xp.transpose(d, (0, 1, 4, 2, 5, 3)).reshape(
+            n, oh * kh, ow * kw, c)
+        return dx
+
     def pool2d_grad(self, x, grad, pool_size, strides, padding, data_format, mode):
         xp = self.xp
         x = self._nhwc(x, data_format)
         g = self._nhwc(grad, data_format)
         n, h, w, c = x.shape
+        if mode == "max" and tuple(strides) == tuple(pool_size) and (
+                padding == "valid" or (h % pool_size[0] == 0 and w % pool_size[1] == 0)):
+            return self._from_nhwc(self._tiled_max_pool_grad(x, g, pool_size), data_format)
         wins, (oh, ow, ph, pw, pshape) = self._pool_windows(x, pool_size, strides, padding,
                                                             mode)
         dx = xp.zeros(pshape, dtype=g.dtype)

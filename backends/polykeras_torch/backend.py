@@ -617,12 +617,16 @@ class TorchBackend:
         return (seq if return_sequences else h), h, c
 
     @torch.no_grad()
-    def rmsprop_update(self, w, g, v, lr, rho, epsilon):
-        """RMSprop without momentum, in place: v = rho v + (1 - rho) g^2;
-        w -= lr g / sqrt(v + epsilon).  Returns (w, v)."""
-        v.mul_(rho).addcmul_(g, g, value=1.0 - rho)
-        w.addcdiv_(g, v.add(epsilon).sqrt_(), value=-lr)
-        return w, v
+    def rmsprop_update(self, ws, gs, vs, lr, rho, epsilon):
+        """RMSprop without momentum for all variables at once, in place, with torch's
+        multi-tensor ops: v = rho v + (1 - rho) g^2; w -= lr g / sqrt(v + epsilon)."""
+        ws, gs, vs = list(ws), list(gs), list(vs)
+        torch._foreach_mul_(vs, rho)
+        torch._foreach_addcmul_(vs, gs, gs, value=1.0 - rho)
+        denom = torch._foreach_add(vs, epsilon)
+        torch._foreach_sqrt_(denom)
+        torch._foreach_addcdiv_(ws, gs, denom, value=-lr)
+        return ws, vs
 
     # -- own differentiation (optional part of the contract) ----------------------------------
     def value_and_grad(self, fn, params):

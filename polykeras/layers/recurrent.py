@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import activations, initializers, ops, regularizers
+from .. import activations, fused, initializers, ops, regularizers
 from .. import backend as _backend
 from ..engine.base_layer import Layer
 
@@ -464,25 +464,32 @@ class LSTM(_RNN):
         return h, [h, c]
 
     def _fused_sequence(self, x, states):
-        """Use the backend's optional ``lstm_sequence`` kernel (see polykeras.contract).
+        """The whole sequence as one op, for the standard cell (tanh, sigmoid).
 
-        Only for the standard cell (tanh, sigmoid) and only when nothing is traced by the
-        core: the kernel is differentiated by the backend's own machinery."""
-        fused = getattr(_backend.current(), "lstm_sequence", None)
-        if fused is None or self.activation is not ops.tanh \
-                or self.recurrent_activation is not ops.sigmoid:
+        The backend's optional ``lstm_sequence`` kernel (see polykeras.contract) when it
+        differentiates by itself and nothing is traced by the core; otherwise
+        :func:`polykeras.fused.lstm_sequence`, one node on the core's tape."""
+        if self.activation is not ops.tanh or self.recurrent_activation is not ops.sigmoid:
             return None
-        args = [x, states[0], states[1], self.kernel, self.recurrent_kernel]
-        if self.use_bias:
-            args.append(self.bias)
-        values = [ops.raw_or_none(a) for a in args]
-        if any(v is None for v in values):
-            return None  # the core's tape is recording: run the differentiable loop
-        if not self.use_bias:
-            values.append(None)
-        seq, h, c = fused(*values, go_backwards=self.go_backwards,
-                          return_sequences=self.return_sequences)
-        return (seq if self.return_sequences else h), [h, c]
+        args = [x, states[0], states[1], self.kernel, self.recurrent_kernel,
+                self.bias if self.use_bias else None]
+        kernel = getattr(_backend.current(), "lstm_sequence", None)
+        if kernel is not None:
+            values = [None if a is None else ops.raw_or_none(a) for a in args]
+            if all(v is not None for a, v in zip(args, values) if a is not None):
+                seq, h, c = kernel(*values, go_backwards=self.go_backwards,
+                                   return_sequences=self.return_sequences)
+                return (seq if self.return_sequences else h), [h, c]
+        if not fused.ENABLED:
+            return None
+        u = self.units
+        packed = fused.lstm_sequence(*args, go_backwards=self.go_backwards)
+        last = ops.getitem(packed, (_ALL, -1))
+        h = ops.getitem(last, (_ALL, slice(0, u)))
+        c = ops.getitem(last, (_ALL, slice(u, 2 * u)))
+        if self.return_sequences:
+            return ops.getitem(packed, (_ALL, _ALL, slice(0, u))), [h, c]
+        return h, [h, c]
 
     def _extra_config(self):
         return {"unit_forget_bias": self.unit_forget_bias}

@@ -161,7 +161,7 @@ class Optimizer:
         grads = self._clip(B, [g if B.is_native(g) else B.asarray(g) for g in grads])
         lr = self.current_learning_rate()
         self._before_step(B)
-        update = self._fused_update(B) or self._update
+        dense = []
         for k, (g, var) in enumerate(zip(grads, variables)):
             g = B.cast(g, var.dtype) if B.dtype_name(g) != var.dtype else g
             slots = self._slots[id(var)]
@@ -169,7 +169,17 @@ class Optimizer:
                 self._update_rows(B, var, g, slots, lr, *rows[k])
                 continue
             self._catch_up(B, var)
-            new = update(B, var.value, g, slots, lr)
+            dense.append((var, g, slots))
+        if not dense:
+            self.iterations += 1
+            return
+        fused = self._fused_update(B)
+        if fused is not None:  # every variable in one call of the backend's kernel
+            news = fused([var.value for var, _, _ in dense], [g for _, g, _ in dense],
+                         [slots for _, _, slots in dense], lr)
+        else:
+            news = [self._update(B, var.value, g, slots, lr) for var, g, slots in dense]
+        for (var, _, _), new in zip(dense, news):
             constraint = getattr(var, "constraint", None)
             if constraint is not None and callable(constraint):
                 new = constraint(new)
@@ -204,7 +214,8 @@ class Optimizer:
         """Hook for state shared by all variables in a step (Nadam's momentum product)."""
 
     def _fused_update(self, B):
-        """An update with the same math from the backend's optional fused kernels, or None."""
+        """The same math from the backend's optional fused kernel, or None: a function
+        ``(weights, grads, slots per variable, lr) -> new weights`` for all variables."""
         return None
 
     def _update(self, B, w, g, slots: list[Any], lr: float):  # pragma: no cover
@@ -331,9 +342,11 @@ class RMSprop(Optimizer):
         if kernel is None or self.centered or self.momentum:
             return None
 
-        def update(B, w, g, slots, lr):
-            w, slots[0] = kernel(w, g, slots[0], lr, self.rho, self.epsilon)
-            return w
+        def update(ws, gs, slots, lr):
+            ws, vs = kernel(ws, gs, [s[0] for s in slots], lr, self.rho, self.epsilon)
+            for s, v in zip(slots, vs):
+                s[0] = v
+            return ws
         return update
 
     def _update(self, B, w, g, slots, lr):
