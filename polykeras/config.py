@@ -14,8 +14,11 @@ as Keras' ``keras.json``).  A malformed file is an error that names the file.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -96,11 +99,36 @@ def _validate_file(data: dict[str, Any], path: Path) -> None:
 # Values set through the Python API (None: fall back to the file, then the default).
 _api: dict[str, Any] = {"floatx": None, "epsilon": None, "image_data_format": None}
 
+# The config file's contents, held by ``held()`` (innermost last).
+_held: list[dict[str, Any]] = []
+
+
+@contextlib.contextmanager
+def held() -> Iterator[None]:
+    """Within, the config file is looked at once, on entry: training loops hold it, since
+    settings such as epsilon are read once per step and cannot change during a fit.
+    Settings made through the Python API still apply at once."""
+    _held.append(read_config_file())
+    try:
+        yield
+    finally:
+        _held.pop()
+
+
+def holding(method: Callable) -> Callable:
+    """Decorator: run ``method`` inside :func:`held`."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with held():
+            return method(*args, **kwargs)
+    return wrapper
+
 
 def _setting(key: str, default: Any) -> Any:
     if _api[key] is not None:
         return _api[key]
-    return read_config_file().get(key, default)
+    return (_held[-1] if _held else read_config_file()).get(key, default)
 
 
 def floatx() -> str:

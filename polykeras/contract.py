@@ -226,6 +226,12 @@ class FusedKernels(Protocol):
         the steps were processed (reversed when ``go_backwards``)."""
 
 
+    def conv2d_bias(self, x: Array, kernel: Array, bias: Array, strides: tuple[int, int],
+                    padding: str, data_format: str, dilation_rate: tuple[int, int] = (1, 1)
+                    ) -> Array:
+        """:meth:`Backend.conv2d` plus ``bias`` (one value per output channel), in one
+        kernel."""
+
     def rmsprop_update(self, ws: Sequence[Array], gs: Sequence[Array], vs: Sequence[Array],
                        lr: float, rho: float, epsilon: float
                        ) -> tuple[Sequence[Array], Sequence[Array]]:
@@ -235,7 +241,7 @@ class FusedKernels(Protocol):
 
 
 #: Optional methods a backend may supply (see :class:`FusedKernels`).
-OPTIONAL = ("value_and_grad", "lstm_sequence", "rmsprop_update")
+OPTIONAL = ("value_and_grad", "lstm_sequence", "conv2d_bias", "rmsprop_update")
 
 
 def missing_methods(obj: Any) -> list[str]:

@@ -367,6 +367,23 @@ def _value(x):
     return x.value if type(x) is Traced else x
 
 
+def fused_kernel(name: str, *args):
+    """The backend's optional fused kernel ``name`` (see polykeras.contract.FusedKernels) and
+    the raw arrays of ``args``, or None: where the backend has no such kernel, or the core's
+    tape is recording one of ``args`` (the kernel has no VJP; the caller then composes the
+    same computation from primitives).  ``None`` arguments stay None."""
+    kernel = getattr(_backend.current(), name, None)
+    if kernel is None:
+        return None
+    raws = []
+    for a in args:
+        a = _resolve(a)
+        if type(a) is Traced:
+            return None
+        raws.append(a)
+    return kernel, raws
+
+
 def raw_or_none(x):
     """The backend array behind ``x``, or None while the core's tape records ``x``."""
     x = _resolve(x)

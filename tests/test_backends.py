@@ -217,3 +217,20 @@ def test_cli_backends_table(site):
     out = subprocess.run([sys.executable, "-m", "polykeras", "backends"], capture_output=True,
                          text=True, check=True).stdout
     assert "numpy" in out and "yes" in out and "selected: numpy" in out
+
+
+def test_held_settings_read_the_config_file_once(site, tmp_path):
+    """Training loops hold the config file: one read on entry, then no file access per step;
+    the Python API still applies at once, and the file counts again afterwards."""
+    home = tmp_path / "home"
+    home.mkdir()
+    path = home / "polykeras.json"
+    path.write_text(json.dumps({"epsilon": 1e-3}))
+    assert config.epsilon() == 1e-3
+    with config.held():
+        path.write_text(json.dumps({"epsilon": 1e-5, "floatx": "float64"}))
+        assert config.epsilon() == 1e-3 and config.floatx() == "float32"
+        config.set_epsilon(1e-4)
+        assert config.epsilon() == 1e-4
+    config._api["epsilon"] = None
+    assert config.epsilon() == 1e-5 and config.floatx() == "float64"

@@ -483,6 +483,15 @@ class TorchBackend:
 
     def conv2d(self, x, kernel, strides, padding, data_format, dilation_rate=(1, 1)):
         """Cross-correlation as Keras' Conv2D computes it (kernel (kh, kw, in, out))."""
+        return self._convolve(x, kernel, None, strides, padding, data_format, dilation_rate)
+
+    def conv2d_bias(self, x, kernel, bias, strides, padding, data_format,
+                    dilation_rate=(1, 1)):
+        """conv2d with the bias added by torch's convolution (a fused kernel: see
+        polykeras.contract.FusedKernels)."""
+        return self._convolve(x, kernel, bias, strides, padding, data_format, dilation_rate)
+
+    def _convolve(self, x, kernel, bias, strides, padding, data_format, dilation_rate):
         x = self._nchw(x, data_format)
         n, _, h, w = x.shape
         kh, kw, _, o = kernel.shape
@@ -490,13 +499,15 @@ class TorchBackend:
                                                        dilation_rate)
         if x.dtype != kernel.dtype:
             x, kernel = self._promote(x, kernel)
+        if bias is not None and bias.dtype != kernel.dtype:
+            bias = bias.to(kernel.dtype)
         if oh == 0 or ow == 0:
             out = x.new_zeros((n, o, oh, ow))
         elif pt == pb and pl == pr:
-            out = F.conv2d(x, kernel.permute(3, 2, 0, 1), None, strides, (pt, pl),
+            out = F.conv2d(x, kernel.permute(3, 2, 0, 1), bias, strides, (pt, pl),
                            dilation_rate)
         else:
-            out = F.conv2d(F.pad(x, (pl, pr, pt, pb)), kernel.permute(3, 2, 0, 1), None,
+            out = F.conv2d(F.pad(x, (pl, pr, pt, pb)), kernel.permute(3, 2, 0, 1), bias,
                            strides, 0, dilation_rate)
         return self._from_nchw(out, data_format)
 

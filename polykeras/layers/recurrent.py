@@ -473,13 +473,12 @@ class LSTM(_RNN):
             return None
         args = [x, states[0], states[1], self.kernel, self.recurrent_kernel,
                 self.bias if self.use_bias else None]
-        kernel = getattr(_backend.current(), "lstm_sequence", None)
-        if kernel is not None:
-            values = [None if a is None else ops.raw_or_none(a) for a in args]
-            if all(v is not None for a, v in zip(args, values) if a is not None):
-                seq, h, c = kernel(*values, go_backwards=self.go_backwards,
-                                   return_sequences=self.return_sequences)
-                return (seq if self.return_sequences else h), [h, c]
+        found = ops.fused_kernel("lstm_sequence", *args)
+        if found is not None:
+            kernel, values = found
+            seq, h, c = kernel(*values, go_backwards=self.go_backwards,
+                               return_sequences=self.return_sequences)
+            return (seq if self.return_sequences else h), [h, c]
         if not fused.ENABLED:
             return None
         u = self.units

@@ -199,7 +199,11 @@ class Optimizer:
         w_rows = B.take(var.value, indices)
         row_slots = [B.take(s, indices) for s in slots]
         self._decay_rows(B, var, row_slots, indices_np)
-        new_rows = self._update(B, w_rows, g, row_slots, lr)
+        fused = self._fused_update(B)
+        if fused is not None:
+            new_rows = fused([w_rows], [g], [row_slots], lr)[0]
+        else:
+            new_rows = self._update(B, w_rows, g, row_slots, lr)
         var.value = B.index_update(var.value, indices, new_rows)
         for i, s in enumerate(row_slots):
             slots[i] = B.index_update(slots[i], indices, s)

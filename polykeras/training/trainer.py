@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import autodiff
+from .. import autodiff, config
 from .. import backend as _backend
 from .. import ops
 from . import data as _data
@@ -255,6 +255,7 @@ class TrainingMixin:
         return self._read(B, [autodiff.detach(s) for s in scalars])
 
     # -- the loops --------------------------------------------------------------------------------
+    @config.holding
     def _evaluate_arrays(self, c: Compiled, data: _Arrays, batch_size: int, verbose: int = 0,
                          callbacks: CallbackList | None = None) -> list[float]:
         B = _backend.current()
@@ -342,6 +343,7 @@ class TrainingMixin:
         cb.call("on_train_end", {})
         return self.history
 
+    @config.holding
     def _train_epoch(self, c: Compiled, data: _Arrays, batches: list,
                      cb: CallbackList) -> dict[str, float]:
         """Train on each batch; return the epoch's averages (weighted by batch size)."""
