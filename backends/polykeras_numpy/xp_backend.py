@@ -11,10 +11,10 @@ from typing import Any
 
 from polykeras.contract import out_and_pads as _out_and_pads
 
-# Work on at most this many bytes of unfolded image patches at once (convolution).
+#: Work on at most this many bytes of unfolded image patches at once (convolution).
+_PATCH_BUDGET = 256 * 1024 * 1024
 #: scatter_add: indices repeated more often than this are summed by add.reduceat
 _MAX_REPEAT_LEVELS = 8
-_PATCH_BUDGET = 256 * 1024 * 1024
 
 
 class XpBackend:
@@ -383,31 +383,11 @@ class XpBackend:
             raise ValueError(f"pool2d mode must be 'max' or 'avg', got {mode!r}")
         return self._from_nhwc(xp.ascontiguousarray(out), data_format)
 
-    def _tiled_max_pool_grad(self, x, g, pool_size):
-        """Max pooling's gradient where the windows tile the input (stride = pool size, no
-        padding): each window becomes a row, one argmax picks its first maximal element."""
-        xp = self.xp
-        n, h, w, c = x.shape
-        kh, kw = pool_size
-        oh, ow = h // kh, w // kw
-        tiles = x[:, :oh * kh, :ow * kw, :].reshape(n, oh, kh, ow, kw, c)
-        tiles = xp.transpose(tiles, (0, 1, 3, 5, 2, 4)).reshape(n, oh, ow, c, kh * kw)
-        first = xp.argmax(tiles, axis=-1)
-        picked = xp.arange(kh * kw) == first[..., None]
-        d = xp.multiply(picked, g[..., None], dtype=g.dtype).reshape(n, oh, ow, c, kh, kw)
-        dx = xp.zeros((n, h, w, c), dtype=g.dtype)
-        dx[:, :oh * kh, :ow * kw, :] = xp.transpose(d, (0, 1, 4, 2, 5, 3)).reshape(
-            n, oh * kh, ow * kw, c)
-        return dx
-
     def pool2d_grad(self, x, grad, pool_size, strides, padding, data_format, mode):
         xp = self.xp
         x = self._nhwc(x, data_format)
         g = self._nhwc(grad, data_format)
         n, h, w, c = x.shape
-        if mode == "max" and tuple(strides) == tuple(pool_size) and (
-                padding == "valid" or (h % pool_size[0] == 0 and w % pool_size[1] == 0)):
-            return self._from_nhwc(self._tiled_max_pool_grad(x, g, pool_size), data_format)
         wins, (oh, ow, ph, pw, pshape) = self._pool_windows(x, pool_size, strides, padding,
                                                             mode)
         dx = xp.zeros(pshape, dtype=g.dtype)
