@@ -10,7 +10,9 @@ Weights file (``save_weights``; also the ``model_weights`` group of a whole-mode
 
 Whole model (``save``): root attrs ``model_config`` (the JSON of ``to_json``'s
 ``{"class_name", "config"}``), ``training_config`` (when compiled), ``keras_version``,
-``backend``, and the group ``model_weights``.
+``backend``, the group ``model_weights``, and (when compiled) the group
+``optimizer_weights``: the optimizer's state, named and ordered as Keras 3 writes it
+(``rmsprop/iteration``, ``rmsprop/learning_rate``, ``rmsprop/dense_1_kernel_velocity``...).
 
 Reading trusts nothing in the file: only hard links are followed (external and soft
 links are refused), datasets must be numeric, stored inside the file (no external or
@@ -203,6 +205,68 @@ def save_model(model: Any, path: Any, overwrite: bool = True,
             if training_json is not None:
                 write_attr_text(f, "training_config", training_json)
             write_weights(f.create_group("model_weights"), model.layers)
+            if training_json is not None:
+                write_optimizer_weights(f, model)
+
+
+# -- optimizer state ----------------------------------------------------------------------------
+def write_optimizer_weights(f: Any, model: Any) -> None:
+    """The group ``optimizer_weights``: attr ``weight_names`` and one dataset per name, named
+    and ordered as Keras 3 writes them (so either can resume the other's training)."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or not hasattr(optimizer, "file_state"):
+        return
+    state = optimizer.file_state(list(model.trainable_weights))
+    names = [name for name, _ in state]
+    if len(set(names)) != len(names) or not all(_valid_path(n) for n in names):
+        names = [f"{optimizer.name}/param_{i}" for i in range(len(state))]  # read by position
+    group = f.create_group("optimizer_weights")
+    write_attr_list(group, "weight_names", names)
+    for name, (_, value) in zip(names, state):
+        ds = group.create_dataset(name, value.shape, dtype=value.dtype)
+        if value.shape:
+            ds[...] = value
+        else:
+            ds[()] = value
+
+
+def read_optimizer_weights(f: Any, info: FileInfo, model: Any, where: str
+                           ) -> list[tuple[str, np.ndarray]] | None:
+    """The ``(name, array)`` pairs of ``optimizer_weights``, each checked like a weight
+    (no links, no external data, no more values than the model's largest weight); None
+    when the file has none."""
+    if not _has_link(f, "optimizer_weights"):
+        return None
+    group = child(f, "optimizer_weights", where)
+    names = read_list_attr(group, "weight_names", where)
+    if not names:
+        return None
+    weights = list(model.weights)
+    if len(names) > 8 * (len(weights) + 2):
+        raise LimitExceededError(f"{where}: optimizer_weights lists {len(names):,} arrays for "
+                                 f"a model with {len(weights)} weights")
+    largest = max([int(np.prod(v.shape, dtype=np.int64)) for v in weights] + [1])
+    out = []
+    for name in names:
+        label = f"{where}: optimizer_weights/{name}"
+        ds = child(group, name, where)
+        check_dataset(ds, label, largest, info)
+        out.append((name, _read_dataset(ds, label)))
+    return out
+
+
+def restore_optimizer(model: Any, entries: list[tuple[str, np.ndarray]], where: str) -> None:
+    """Give a compiled model's optimizer the file's state; a warning (and a fresh optimizer,
+    as Keras does) when it does not fit."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or not hasattr(optimizer, "restore_file_state"):
+        return
+    try:
+        optimizer.restore_file_state(list(model.trainable_weights), entries)
+    except ValueError as exc:
+        warnings.warn(f"{where}: Error in loading the saved optimizer state ({exc}). As a "
+                      "result, your model is starting with a freshly initialized optimizer.",
+                      stacklevel=4)
 
 
 # -- compile settings ---------------------------------------------------------------------------
@@ -790,6 +854,8 @@ def load_model(path: Any, custom_objects: dict | None = None, compile: bool = Tr
         group = weights_group(f, info, where)
         plan = plan_weights(model, group, info, where=where)
         training_text = read_text_attr(f, "training_config", where) if compile else None
+        optimizer_state = read_optimizer_weights(f, info, model, where) if training_text \
+            else None
     assign(plan)
     if compile and training_text:
         try:
@@ -799,4 +865,6 @@ def load_model(path: Any, custom_objects: dict | None = None, compile: bool = Tr
                           "loaded uncompiled", stacklevel=3)
         else:
             compile_from_training_config(model, tc, where)
+            if optimizer_state and getattr(model, "_compiled", None) is not None:
+                restore_optimizer(model, optimizer_state, where)
     return model

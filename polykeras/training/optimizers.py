@@ -30,6 +30,13 @@ class Optimizer:
 
     _slot_names: tuple[str, ...] = ()
     _defaults: dict[str, Any] = {}
+    #: How Keras 3 orders the slots in an optimizer's variables (and so in an HDF5 file's
+    #: ``optimizer_weights``): groups of slot names, each group created for one variable
+    #: after another (its names interleaved per variable), the groups one after another.
+    #: None: one group per slot name (all variables' first slot, then the second...).
+    _keras_groups: tuple[tuple[str, ...], ...] | None = None
+    #: Our slot names that Keras 3 spells differently.
+    _keras_slot_names: dict[str, str] = {}
 
     def __init__(self, learning_rate: float = 0.001, decay: float = 0.0,
                  clipnorm: float | None = None, clipvalue: float | None = None,
@@ -105,6 +112,93 @@ class Optimizer:
             self._catch_up(B, var)
         return [B.to_numpy(w) for w in self.weights]
 
+    # -- state in files (Keras 3's layout of ``optimizer_weights``) ------------------------------
+    def _slot_order(self) -> list[tuple[str, ...]]:
+        if self._keras_groups is None:
+            return [(name,) for name in self._slot_names]
+        return [tuple(n for n in group if n in self._slot_names)
+                for group in self._keras_groups]
+
+    def file_state(self, variables: Sequence[Any]) -> list[tuple[str, Any]]:
+        """``(name, NumPy array)`` for the whole state, as Keras 3 names and orders its
+        optimizer variables: iteration, learning_rate, then the slots of ``variables``
+        (``<optimizer>/<layer>_<weight>_<slot>``), then any extra state.  Builds the slots
+        of variables that have none yet (zeros, as a fresh optimizer has)."""
+        B = _backend.current()
+        self.build(variables)
+        for var in variables:
+            self._catch_up(B, var)
+        out: list[tuple[str, Any]] = [
+            (f"{self.name}/iteration", np.asarray(self.iterations, dtype=np.int64)),
+            (f"{self.name}/learning_rate", np.asarray(self._learning_rate, dtype=np.float32))]
+        for group in self._slot_order():
+            for var in variables:
+                for slot in group:
+                    value = self._slots[id(var)][self._slot_names.index(slot)]
+                    keras_slot = self._keras_slot_names.get(slot, slot)
+                    out.append((f"{self.name}/{_variable_key(var)}_{keras_slot}",
+                                np.asarray(B.to_numpy(value))))
+        out.extend(self._extra_file_state())
+        return out
+
+    def _extra_file_state(self) -> list[tuple[str, Any]]:
+        return []
+
+    def restore_file_state(self, variables: Sequence[Any],
+                           entries: Sequence[tuple[str, Any]]) -> None:
+        """Restore what :meth:`file_state` (or Keras 3) wrote.  Entries are matched by name
+        (the optimizer's own prefix before the first "/" is ignored: Keras 3 names its
+        RMSprop "rm_sprop"), else by position when the names are unknown but the count
+        matches.  Raises ValueError, changing nothing, when the state does not fit."""
+        expected = self.file_state(variables)
+
+        def key(name: str) -> str:
+            return name.split("/", 1)[1] if "/" in name else name
+
+        found = {key(n): a for n, a in entries}
+        wanted = [key(n) for n, _ in expected]
+        if len(found) == len(entries) and all(k in found for k in wanted[2:]) \
+                and "iteration" in found:
+            values = [found.get(k) for k in wanted]
+        elif len(entries) == len(expected):
+            values = [a for _, a in entries]
+        else:
+            raise ValueError(f"the file holds {len(entries)} optimizer arrays, "
+                             f"{type(self).__name__} on this model has {len(expected)} "
+                             f"({', '.join(wanted[:4])}{', ...' if len(wanted) > 4 else ''})")
+        arrays = []
+        for (name, want), got in zip(expected, values):
+            if got is None:  # learning_rate may be missing
+                arrays.append(None)
+                continue
+            got = np.asarray(got)
+            if got.shape != want.shape:
+                raise ValueError(f"optimizer array {name} has shape {got.shape} in the "
+                                 f"file, {want.shape} here")
+            if not np.all(np.isfinite(got)):
+                raise ValueError(f"optimizer array {name} holds NaN or infinite values")
+            arrays.append(got)
+        B = _backend.current()
+        iterations = int(arrays[0])
+        if iterations < 0:
+            raise ValueError(f"the optimizer's iteration count is negative ({iterations})")
+        self.iterations = iterations
+        lr = arrays[1]
+        if lr is not None and np.float32(self._learning_rate) != np.float32(lr):
+            self.learning_rate = float(lr)  # changed during training (a callback, say)
+        self._last_update.clear()
+        k = 2
+        for group in self._slot_order():
+            for var in variables:
+                for slot in group:
+                    self._slots[id(var)][self._slot_names.index(slot)] = \
+                        B.asarray(arrays[k].astype(var.dtype, copy=False))
+                    k += 1
+        self._after_restore()
+
+    def _after_restore(self) -> None:
+        """Hook: recompute state derived from the step count."""
+
     def set_weights(self, weights: Sequence[Any]) -> None:
         """Restore the state from :meth:`get_weights` (call :meth:`build` first)."""
         B = _backend.current()
@@ -122,6 +216,7 @@ class Optimizer:
                 slots.append(B.asarray(weights[k], var.dtype))
                 k += 1
             self._slots[id(var)] = slots
+        self._after_restore()
 
     # -- applying gradients ---------------------------------------------------------------------
     def _clip(self, B, grads: list[Any]) -> list[Any]:
@@ -241,6 +336,14 @@ class Optimizer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} learning_rate={self._learning_rate}>"
+
+
+def _variable_key(var: Any) -> str:
+    """A variable as Keras 3 names it in slot names: ``dense_1/kernel:0`` -> ``dense_1_kernel``."""
+    name = str(getattr(var, "path", None) or var.name)
+    if name.endswith(":0"):
+        name = name[:-2]
+    return name.replace("/", "_")
 
 
 def _non_negative(value: Any, what: str, owner: Any) -> float:
@@ -375,6 +478,7 @@ class RMSprop(Optimizer):
 class Adam(Optimizer):
     """Adaptive moment estimation. lr 0.001, beta_1 0.9, beta_2 0.999, epsilon 1e-7."""
 
+    _keras_groups = (("momentum", "velocity"), ("velocity_hat",))
     _defaults = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7, "amsgrad": False}
 
     def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9,
@@ -423,6 +527,7 @@ class Adagrad(Optimizer):
 class Adadelta(Optimizer):
     """Step sizes from running averages of squared gradients and updates. lr 0.001."""
 
+    _keras_groups = (("accumulated_grad", "accumulated_delta_var"),)
     _defaults = {"rho": 0.95, "epsilon": 1e-7}
 
     def __init__(self, learning_rate: float = 0.001, rho: float = 0.95,
@@ -444,6 +549,8 @@ class Adadelta(Optimizer):
 class Adamax(Optimizer):
     """Adam with the infinity norm. lr 0.001."""
 
+    _keras_groups = (("m", "u"),)
+    _keras_slot_names = {"m": "momentum", "u": "norm"}
     _defaults = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}
 
     def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9,
@@ -465,6 +572,7 @@ class Adamax(Optimizer):
 class Nadam(Optimizer):
     """Adam with Nesterov momentum (Keras 3's momentum schedule). lr 0.001."""
 
+    _keras_groups = (("momentum", "velocity"),)
     _defaults = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}
 
     def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9,
@@ -480,6 +588,13 @@ class Nadam(Optimizer):
 
     def _before_step(self, B) -> None:
         self._u_product *= self._mu(self.iterations + 1)
+
+    def _after_restore(self) -> None:
+        self._u_product = math.prod(self._mu(t) for t in range(1, self.iterations + 1))
+
+    def _extra_file_state(self):
+        # Keras 3 keeps the product of the momentum schedule as a variable (the last one)
+        return [(f"{self.name}/u_product", np.asarray(self._u_product, dtype=np.float32))]
 
     def _update(self, B, w, g, slots, lr):
         t = self.iterations + 1
