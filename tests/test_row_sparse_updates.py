@@ -76,3 +76,23 @@ def test_momentum_and_adam_keep_the_dense_update():
         model = _model(opt)
         model._compiled.refresh(model)
         assert model._compiled.row_sparse == []
+
+
+@pytest.mark.parametrize("case", ["distinct", "few repeats", "padding-like", "one index",
+                                  "empty"])
+def test_scatter_add_sums_every_repeat(case):
+    """The active backend's scatter_add against np.add.at: distinct indices, a few repeats
+    (summed level by level), an index repeated many times (summed by reduceat)."""
+    rng = np.random.default_rng(7)
+    n = {"empty": 0, "one index": 40}.get(case, 300)
+    indices = {"distinct": rng.permutation(500)[:n],
+               "few repeats": rng.integers(0, 200, n),
+               "padding-like": np.where(rng.random(n) < 0.6, 0, rng.integers(1, 500, n)),
+               "one index": np.full(n, 3),
+               "empty": np.zeros(0, dtype=np.int64)}[case].astype("int32")
+    updates = rng.normal(size=(n, 4)).astype("float32")
+    expected = np.zeros((500, 4), "float32")
+    np.add.at(expected, indices, updates)
+    B = polykeras.backend.current()
+    got = B.to_numpy(B.scatter_add((500, 4), B.asarray(indices), B.asarray(updates)))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
