@@ -91,8 +91,9 @@ def test_test_hooks_on_evaluate():
 
 
 def test_early_stopping_stops_when_nothing_improves():
-    m = model(lr=0.0)  # the loss never changes
-    stop = callbacks.EarlyStopping(monitor="loss", patience=2, min_delta=1e-6)
+    m = model(lr=0.0)  # the loss never changes (beyond float32 rounding: the shuffled
+    # batches are summed in a different order each epoch)
+    stop = callbacks.EarlyStopping(monitor="loss", patience=2, min_delta=1e-3)
     history = m.fit(X, Y, epochs=20, verbose=0, callbacks=[stop])
     assert history.epoch == [0, 1, 2]
     assert stop.stopped_epoch == 2

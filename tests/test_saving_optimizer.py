@@ -278,3 +278,29 @@ def test_polykeras_resumes_keras3_training(keras3_resumed, name):
     _fit(loaded, 1)
     for i, w in enumerate(loaded.get_weights()):
         np.testing.assert_allclose(w, outputs[f"{name}_k3_cont_{i}"], rtol=1e-4, atol=1e-5)
+
+
+def test_state_of_an_optimizer_that_never_stepped_loads_without_warning(tmp_path):
+    """Keras writes only the step count (tf.keras 2: ``iteration:0``; Keras 3: also
+    ``learning_rate``) for an optimizer that made no slots yet: the slots start afresh."""
+    model = _model("adam")
+    _fit(model, 1)
+    for names in (["iteration:0"], ["adam/iteration", "adam/learning_rate"]):
+        model.save(tmp_path / "m.h5")
+        with h5py.File(tmp_path / "m.h5", "r+") as f:
+            del f["optimizer_weights"]
+            group = f.create_group("optimizer_weights")
+            group.attrs["weight_names"] = [n.encode() for n in names]
+            group[names[0]] = np.int64(7)
+            if len(names) > 1:
+                group[names[1]] = np.float32(0.001)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            loaded = load_model(tmp_path / "m.h5")
+        assert loaded.optimizer.iterations == 7
+        fresh = _model("adam", loaded.get_weights())
+        fresh.optimizer.iterations = 7
+        _fit(loaded, 1)
+        _fit(fresh, 1)
+        for a, b in zip(loaded.get_weights(), fresh.get_weights()):
+            np.testing.assert_array_equal(a, b)

@@ -153,11 +153,18 @@ class Optimizer:
         expected = self.file_state(variables)
 
         def key(name: str) -> str:
-            return name.split("/", 1)[1] if "/" in name else name
+            name = name.split("/", 1)[1] if "/" in name else name
+            name = name[:-2] if name.endswith(":0") else name
+            return {"iter": "iteration"}.get(name, name)
 
         found = {key(n): a for n, a in entries}
         wanted = [key(n) for n, _ in expected]
-        if len(found) == len(entries) and all(k in found for k in wanted[2:]) \
+        if entries and set(found) <= {"iteration", "learning_rate"} and \
+                len(found) == len(entries) and "iteration" in found:
+            # an optimizer saved before it made any slots (compiled, never trained)
+            values = [found["iteration"], found.get("learning_rate")]
+            expected = expected[:2]
+        elif len(found) == len(entries) and all(k in found for k in wanted[2:]) \
                 and "iteration" in found:
             values = [found.get(k) for k in wanted]
         elif len(entries) == len(expected):
@@ -187,8 +194,12 @@ class Optimizer:
         if lr is not None and np.float32(self._learning_rate) != np.float32(lr):
             self.learning_rate = float(lr)  # changed during training (a callback, say)
         self._last_update.clear()
+        if len(arrays) == 2:  # no slots in the file: they start afresh
+            for var in variables:
+                self._slots[id(var)] = [self._initial_slot(B, var, n)
+                                        for n in self._slot_names]
         k = 2
-        for group in self._slot_order():
+        for group in self._slot_order() if len(arrays) > 2 else []:
             for var in variables:
                 for slot in group:
                     self._slots[id(var)][self._slot_names.index(slot)] = \
