@@ -469,7 +469,8 @@ class LSTM(_RNN):
         The backend's optional ``lstm_sequence`` kernel (see polykeras.contract) when it
         differentiates by itself and nothing is traced by the core; otherwise
         :func:`polykeras.fused.lstm_sequence`, one node on the core's tape."""
-        if self.activation is not ops.tanh or self.recurrent_activation is not ops.sigmoid:
+        if self.activation is not ops.tanh or self.recurrent_activation is not ops.sigmoid \
+                or ops.shape(x)[1] == 0:
             return None
         args = [x, states[0], states[1], self.kernel, self.recurrent_kernel,
                 self.bias if self.use_bias else None]
