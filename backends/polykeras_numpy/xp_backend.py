@@ -7,6 +7,7 @@ vectorised: one pass per kernel position (kh * kw slices), never a loop over pix
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from polykeras.contract import out_and_pads as _out_and_pads
@@ -26,6 +27,7 @@ class XpBackend:
 
     def __init__(self) -> None:
         self._rng = self.xp.random.default_rng(0)
+        self._local = threading.local()
 
     # -- creation and conversion --------------------------------------------------------------
     def asarray(self, x, dtype=None):
@@ -262,11 +264,26 @@ class XpBackend:
         step = max(1, min(n, _PATCH_BUDGET // max(per_sample_bytes, 1)))
         return [(s, min(s + step, n)) for s in range(0, n, step)]
 
+    def _scratch(self, shape, dtype):
+        """A work array for patches, reused from call to call (per thread): each im2col
+        is consumed by the matrix product that follows it, and a fresh array of this size
+        (tens of MB) would cost a page fault per 4 KB on every training step."""
+        dtype = self.xp.dtype(dtype)
+        size = 1
+        for d in shape:
+            size *= int(d)
+        nbytes = size * dtype.itemsize
+        buf = getattr(self._local, "scratch", None)
+        if buf is None or buf.nbytes < nbytes:
+            buf = self.xp.empty(max(nbytes, 1), dtype=self.xp.uint8)
+            self._local.scratch = buf
+        return buf[:nbytes].view(dtype).reshape(shape)
+
     def _im2col(self, xpad, kh, kw, oh, ow, strides, dilation):
         """(n * oh * ow, kh * kw * c): every output position's receptive field, in the
         kernel's (kh, kw, c) order."""
         n, c = xpad.shape[0], xpad.shape[3]
-        cols = self.xp.empty((n, oh, ow, kh * kw, c), dtype=xpad.dtype)
+        cols = self._scratch((n, oh, ow, kh * kw, c), xpad.dtype)
         for i in range(kh):
             for j in range(kw):
                 cols[:, :, :, i * kw + j, :] = xpad[self._window(i, j, oh, ow, strides,
@@ -392,6 +409,8 @@ class XpBackend:
                                                             mode)
         dx = xp.zeros(pshape, dtype=g.dtype)
         positions = [(i, j) for i in range(pool_size[0]) for j in range(pool_size[1])]
+        # windows that do not overlap write each element once: assign, no read-modify-write
+        disjoint = strides[0] >= pool_size[0] and strides[1] >= pool_size[1]
         if mode == "max":
             # the gradient goes to the first maximal element of each window
             best = wins[0]
@@ -401,7 +420,11 @@ class XpBackend:
             for win, (i, j) in zip(wins, positions):
                 first = (win == best) & unclaimed
                 unclaimed &= ~first
-                dx[self._window(i, j, oh, ow, strides, (1, 1))] += g * first
+                window = self._window(i, j, oh, ow, strides, (1, 1))
+                if disjoint:
+                    xp.multiply(g, first, out=dx[window])
+                else:
+                    dx[window] += g * first
         else:
             share = g / self._avg_counts(h, w, pool_size, strides, padding, g.dtype)
             for i, j in positions:
