@@ -28,6 +28,7 @@ _ALL = slice(None)
 
 
 def _cols(start: int, stop: int) -> tuple:
+    """Index key for columns ``start:stop`` of a 2-D array (the LSTM layer uses it too)."""
     return (_ALL, slice(start, stop))
 
 

@@ -23,16 +23,9 @@ from typing import Any
 import numpy as np
 
 from .. import activations, fused, initializers, ops, regularizers
+from ..fused import _ALL, _cols
 from .. import backend as _backend
 from ..engine.base_layer import Layer
-
-_ALL = slice(None)
-
-
-def _cols(start: int, stop: int) -> tuple:
-    """Index key for columns ``start:stop`` of a 2-D array."""
-    return (_ALL, slice(start, stop))
-
 
 def _check_rate(layer: str, name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:

@@ -119,26 +119,43 @@ class Optimizer:
         return [tuple(n for n in group if n in self._slot_names)
                 for group in self._keras_groups]
 
+    def _file_layout(self, variables: Sequence[Any]) -> list[tuple[str, tuple, Any]]:
+        """``(name, shape, (variable, slot index) or None)`` for each array of the state,
+        as Keras 3 names and orders its optimizer variables: iteration, learning_rate, then
+        the slots of ``variables`` (``<optimizer>/<layer>_<weight>_<slot>``), then any
+        extra state."""
+        rows: list[tuple[str, tuple, Any]] = [(f"{self.name}/iteration", (), None),
+                                              (f"{self.name}/learning_rate", (), None)]
+        for group in self._slot_order():
+            for var in variables:
+                for slot in group:
+                    keras_slot = self._keras_slot_names.get(slot, slot)
+                    rows.append((f"{self.name}/{_variable_key(var)}_{keras_slot}",
+                                 tuple(var.shape), (var, self._slot_names.index(slot))))
+        rows += [(name, np.shape(value), None) for name, value in self._extra_file_state()]
+        return rows
+
     def file_state(self, variables: Sequence[Any]) -> list[tuple[str, Any]]:
-        """``(name, NumPy array)`` for the whole state, as Keras 3 names and orders its
-        optimizer variables: iteration, learning_rate, then the slots of ``variables``
-        (``<optimizer>/<layer>_<weight>_<slot>``), then any extra state.  Builds the slots
-        of variables that have none yet (zeros, as a fresh optimizer has)."""
+        """``(name, NumPy array)`` for the whole state, laid out by :meth:`_file_layout`.
+        Builds the slots of variables that have none yet (zeros, as a fresh optimizer
+        has)."""
         B = _backend.current()
         self.build(variables)
         for var in variables:
             self._catch_up(B, var)
-        out: list[tuple[str, Any]] = [
-            (f"{self.name}/iteration", np.asarray(self.iterations, dtype=np.int64)),
-            (f"{self.name}/learning_rate", np.asarray(self._learning_rate, dtype=np.float32))]
-        for group in self._slot_order():
-            for var in variables:
-                for slot in group:
-                    value = self._slots[id(var)][self._slot_names.index(slot)]
-                    keras_slot = self._keras_slot_names.get(slot, slot)
-                    out.append((f"{self.name}/{_variable_key(var)}_{keras_slot}",
-                                np.asarray(B.to_numpy(value))))
-        out.extend(self._extra_file_state())
+        extra = dict(self._extra_file_state())
+        out = []
+        for name, _, where in self._file_layout(variables):
+            if where is not None:
+                var, i = where
+                value = np.asarray(B.to_numpy(self._slots[id(var)][i]))
+            elif name == f"{self.name}/iteration":
+                value = np.asarray(self.iterations, dtype=np.int64)
+            elif name == f"{self.name}/learning_rate":
+                value = np.asarray(self._learning_rate, dtype=np.float32)
+            else:
+                value = extra[name]
+            out.append((name, value))
         return out
 
     def _extra_file_state(self) -> list[tuple[str, Any]]:
@@ -150,7 +167,8 @@ class Optimizer:
         (the optimizer's own prefix before the first "/" is ignored: Keras 3 names its
         RMSprop "rm_sprop"), else by position when the names are unknown but the count
         matches.  Raises ValueError, changing nothing, when the state does not fit."""
-        expected = self.file_state(variables)
+        self.build(variables)
+        expected = self._file_layout(variables)
 
         def key(name: str) -> str:
             name = name.split("/", 1)[1] if "/" in name else name
@@ -158,7 +176,7 @@ class Optimizer:
             return {"iter": "iteration"}.get(name, name)
 
         found = {key(n): a for n, a in entries}
-        wanted = [key(n) for n, _ in expected]
+        wanted = [key(n) for n, _, _ in expected]
         if entries and set(found) <= {"iteration", "learning_rate"} and \
                 len(found) == len(entries) and "iteration" in found:
             # an optimizer saved before it made any slots (compiled, never trained)
@@ -174,14 +192,14 @@ class Optimizer:
                              f"{type(self).__name__} on this model has {len(expected)} "
                              f"({', '.join(wanted[:4])}{', ...' if len(wanted) > 4 else ''})")
         arrays = []
-        for (name, want), got in zip(expected, values):
+        for (name, shape, _), got in zip(expected, values):
             if got is None:  # learning_rate may be missing
                 arrays.append(None)
                 continue
             got = np.asarray(got)
-            if got.shape != want.shape:
+            if got.shape != shape:
                 raise ValueError(f"optimizer array {name} has shape {got.shape} in the "
-                                 f"file, {want.shape} here")
+                                 f"file, {shape} here")
             if not np.all(np.isfinite(got)):
                 raise ValueError(f"optimizer array {name} holds NaN or infinite values")
             arrays.append(got)
@@ -198,13 +216,10 @@ class Optimizer:
             for var in variables:
                 self._slots[id(var)] = [self._initial_slot(B, var, n)
                                         for n in self._slot_names]
-        k = 2
-        for group in self._slot_order() if len(arrays) > 2 else []:
-            for var in variables:
-                for slot in group:
-                    self._slots[id(var)][self._slot_names.index(slot)] = \
-                        B.asarray(arrays[k].astype(var.dtype, copy=False))
-                    k += 1
+        for (_, _, where), array in zip(expected, arrays):
+            if where is not None:
+                var, i = where
+                self._slots[id(var)][i] = B.asarray(array.astype(var.dtype, copy=False))
         self._after_restore()
 
     def _after_restore(self) -> None:
