@@ -10,6 +10,7 @@ from . import (
     activations,
     backend,
     config,
+    constraints,
     initializers,
     layers,
     models,
@@ -37,6 +38,6 @@ def __getattr__(name):
 
 __all__ = [
     "BackendError", "ConfigError", "Input", "KerasTensor", "Layer", "Model", "Sequential",
-    "activations", "backend", "backends", "config", "initializers", "layers", "models", "ops",
-    "regularizers", "reset_backend", "set_backend", "use_backend", "utils",
+    "activations", "backend", "backends", "config", "constraints", "initializers", "layers",
+    "models", "ops", "regularizers", "reset_backend", "set_backend", "use_backend", "utils",
 ]

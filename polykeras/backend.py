@@ -54,7 +54,8 @@ def load(selection: str, source: str = "the Python API") -> Any:
     name, device = _split(selection)
     spec = plugins.registry().backends.get(name)
     if spec is None:
-        raise BackendError(f"unknown backend {selection!r} (from {source}). "
+        hint = config.did_you_mean(name, plugins.registry().backends)
+        raise BackendError(f"unknown backend {selection!r} (from {source}){hint}. "
                            f"Discovered backends:\n{_table()}")
     reason = _probe(spec)
     if reason:

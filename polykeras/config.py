@@ -15,10 +15,11 @@ as Keras' ``keras.json``).  A malformed file is an error that names the file.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import functools
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +176,16 @@ def normalize_data_format(value: str | None) -> str:
         raise ConfigError(f"data_format {value!r} is not valid; expected one of "
                           f"{', '.join(_FORMAT_CHOICES)} (or Keras 1's 'th'/'tf')")
     return value
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """``" (did you mean 'numpy'?)"`` for a mistyped backend name, or ``""`` when no
+    discovered name is close.  The part after a colon ("torch:cuda:0") is ignored."""
+    base = str(name).partition(":")[0].strip()
+    close = difflib.get_close_matches(base, sorted(set(choices)), n=1, cutoff=0.6)
+    if not close:
+        close = [c for c in sorted(set(choices)) if c.lower() == base.lower()][:1]
+    return f" (did you mean {close[0]!r}?)" if close and close[0] != base else ""
 
 
 def requested_backend() -> tuple[str, str]:

@@ -159,18 +159,33 @@ def _save_and_reload(model: Any, x: np.ndarray, out_dir: str) -> str:
 
 
 def run(backend: str | None = None, epochs: int | None = None, out_dir: str | None = None,
-        verbose: int = 1) -> dict[str, Any]:
-    """Train both models; return their held-out accuracies and timings."""
+        verbose: int = 1, source: str = "the Python API (polykeras.demo.run)"
+        ) -> dict[str, Any]:
+    """Train both models; return their held-out accuracies and timings.
+
+    The model files go to ``out_dir``, which is kept; without one they go to a temporary
+    folder that is removed before this returns.  ``source`` says where ``backend`` came
+    from, for the error when it cannot be used."""
     import polykeras as keras
     from polykeras.utils import to_categorical
 
+    if backend:
+        keras.backend.load(backend, source)  # fails here, naming where the name came from
     digits = _load_digits()
     if digits is None:
         raise MissingDependency("the demo needs scikit-learn (for its bundled digits data set): "
-                          "pip install -e '.[demo]'")
+                                "from a polykeras checkout, pip install -e '.[demo]'")
     ctx = keras.use_backend(backend) if backend else contextlib.nullcontext()
     results: dict[str, Any] = {}
-    with ctx, _single_threaded_blas():
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(ctx)
+        stack.enter_context(_single_threaded_blas())
+        if out_dir:
+            os.makedirs(out_dir, exist_ok=True)
+            folder = out_dir
+        else:
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="polykeras-demo-"))
+        results["folder"] = folder
         B = keras.backend.current()
         print(f"polykeras demo on backend {B.name} ({B.device})")
         keras.backend.clear_session()
@@ -206,10 +221,10 @@ def run(backend: str | None = None, epochs: int | None = None, out_dir: str | No
               f"{TEST_PAIRS} pairs of held-out digits (half the same digit; chance is 0.5)\n")
 
         print("== 3. Saving and reloading the MLP ==")
-        folder = out_dir or tempfile.mkdtemp(prefix="polykeras-demo-")
-        os.makedirs(folder, exist_ok=True)
         results["serialization"] = _save_and_reload(mlp, te_x.reshape(-1, 64), folder)
         print(results["serialization"])
+        if not out_dir:
+            print(f"(the temporary folder {folder} is removed now; --out DIR keeps the files)")
     return results
 
 
@@ -219,11 +234,17 @@ def main(args: Any) -> int:
     if epochs is not None and epochs <= 0:
         print("--epochs must be a positive integer", file=sys.stderr)
         return 2
-    from polykeras import BackendError
+    from polykeras import BackendError, plugins
 
+    backend = getattr(args, "backend", None)
+    source = "command-line option --backend"
+    unknown = plugins.unknown_backend_message(backend, source) if backend else None
+    if unknown:
+        print(f"polykeras demo: {unknown}", file=sys.stderr)
+        return 2
     start = time.time()
     try:
-        results = run(getattr(args, "backend", None), epochs, getattr(args, "out", None))
+        results = run(backend, epochs, getattr(args, "out", None), source=source)
     except MissingDependency as exc:
         print(f"polykeras demo: {exc}", file=sys.stderr)
         return 1

@@ -208,3 +208,45 @@ def plugin_errors() -> list[PluginError]:
 def registered_layers() -> dict[str, type]:
     """Layer classes that plugins registered through ``polykeras_register_layers``."""
     return dict(registry().layers)
+
+
+def check_backend(spec: BackendSpec) -> str | None:
+    """Start ``spec``'s backend and check the object against the backend contract: ``None``
+    when it implements the whole contract, else why it cannot be used ("missing matmul...").
+
+    This imports the framework behind the backend, so only ``python -m polykeras backends``
+    calls it; discovery and :func:`polykeras.backends` run the cheap probes only."""
+    from . import contract
+
+    try:
+        obj = spec.factory(device=None)
+    except Exception as exc:
+        return f"failed to start: {type(exc).__name__}: {exc}"
+    missing = contract.missing_methods(obj)
+    if missing:
+        return ("does not implement the backend contract (polykeras.contract): missing "
+                + ", ".join(missing))
+    return None
+
+
+def unknown_backend_message(selection: str, source: str, with_errors: bool = True
+                            ) -> str | None:
+    """``None`` when ``selection`` ("torch", "torch:cuda:0") names a discovered backend; else
+    one message naming it, where it came from, a close discovered name if there is one, what
+    was discovered, and the plugins that failed to load."""
+    from .config import did_you_mean
+
+    reg = registry()
+    name = str(selection).partition(":")[0].strip()
+    if name in reg.backends:
+        return None
+    known = sorted(reg.backends)
+    msg = (f"unknown backend {selection!r} (from {source}){did_you_mean(name, known)}; "
+           f"discovered: {', '.join(known) or 'none'}")
+    if reg.errors and with_errors:
+        msg += "; plugins that failed to load: " + "; ".join(f"{e.plugin}: {e.error}"
+                                                            for e in reg.errors)
+    if not known:
+        msg += (" (no backend could be discovered: from a polykeras checkout, "
+                "pip install -e . installs the backend plugins)")
+    return msg

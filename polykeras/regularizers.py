@@ -62,10 +62,8 @@ def serialize_optional(reg: L1L2 | None) -> dict[str, Any] | None:
     return None if reg is None else serialize(reg)
 
 
-def serialize_constraint(constraint: Any) -> None:
-    """Constraints are callables applied after each update; none can be written to a file."""
-    if constraint is not None:
-        raise ValueError(f"the constraint {constraint!r} cannot be serialized: polykeras "
-                         "writes no code to files; drop the constraint before saving the "
-                         "architecture")
-    return None
+def serialize_constraint(constraint: Any) -> Any:
+    """Kept for older callers: see :func:`polykeras.constraints.serialize`."""
+    from . import constraints
+
+    return constraints.serialize(constraint)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import numbers
+import operator
 import random
+from typing import Any
 
 import numpy as np
 
@@ -20,6 +23,36 @@ def set_random_seed(seed: int) -> None:
     np.random.seed(seed % (2 ** 32))
     initializers.seed(seed)
     backend.current().seed(seed)
+
+
+def as_int(value: Any, what: str, owner: str, minimum: int | None = 1,
+           allow_float: bool = True) -> int:
+    """``value`` as a plain Python int, as Keras 2 reads integer arguments.
+
+    Any integral type is accepted (``int``, NumPy integers, anything with ``__index__``),
+    and so is a float with an integral value (tf.keras 2's Dense casts ``int(units)``);
+    bools, fractional floats and non-numbers are refused, naming ``what`` and ``owner``.
+    With ``minimum`` set, smaller values are refused too; ``allow_float=False`` refuses
+    every float (shape dimensions).  Errors are ValueErrors, as Keras raises for an
+    invalid ``units``."""
+    expected = ("a positive integer" if minimum == 1 else
+                "a non-negative integer" if minimum == 0 else
+                f"an integer >= {minimum}" if minimum is not None else "an integer")
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{owner}: {what} must be {expected}, got the bool {value!r}")
+    try:
+        out = operator.index(value)
+    except TypeError:
+        if not (allow_float and isinstance(value, numbers.Real) and np.isfinite(float(value))
+                and float(value).is_integer()):
+            kind = f"a {type(value).__name__}" if not allow_float or \
+                not isinstance(value, numbers.Real) else "a fractional or non-finite number"
+            raise ValueError(f"{owner}: {what} must be {expected}, got {value!r} "
+                             f"({kind})") from None
+        out = int(value)
+    if minimum is not None and out < minimum:
+        raise ValueError(f"{owner}: {what} must be {expected}, got {value!r}")
+    return int(out)
 
 
 def to_categorical(y, num_classes: int | None = None, dtype: str = "float32") -> np.ndarray:

@@ -234,3 +234,135 @@ def test_held_settings_read_the_config_file_once(site, tmp_path):
         assert config.epsilon() == 1e-4
     config._api["epsilon"] = None
     assert config.epsilon() == 1e-5 and config.floatx() == "float64"
+
+
+# -- did you mean, and the `backends` command when something is wrong --------------------------
+def test_unknown_backend_suggests_a_close_name_from_every_source(site, monkeypatch, tmp_path):
+    with pytest.raises(polykeras.BackendError, match="did you mean 'numpy'"):
+        polykeras.set_backend("nmupy")
+    with pytest.raises(polykeras.BackendError, match="did you mean 'numpy'"):
+        with polykeras.use_backend("Numpy"):
+            pass
+    monkeypatch.setenv(config.ENV_BACKEND, "numpi")
+    with pytest.raises(polykeras.BackendError,
+                       match="environment variable POLYKERAS_BACKEND.*did you mean 'numpy'"):
+        K.current()
+    monkeypatch.delenv(config.ENV_BACKEND)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "polykeras.json").write_text(json.dumps({"backend": "nunpy"}))
+    with pytest.raises(polykeras.BackendError, match="config file .*did you mean 'numpy'"):
+        K.current()
+    # no suggestion when nothing is close
+    with pytest.raises(polykeras.BackendError) as err:
+        polykeras.set_backend("jax")
+    assert "did you mean" not in str(err.value)
+
+
+def test_did_you_mean_ignores_the_device_part():
+    assert config.did_you_mean("tourch:cuda:0", ["numpy", "torch"]) == " (did you mean 'torch'?)"
+    assert config.did_you_mean("torch", ["numpy", "torch"]) == ""
+    assert config.did_you_mean("mxnet", ["numpy", "torch"]) == ""
+
+
+def _backends_command(capsys) -> tuple[int, str, str]:
+    from polykeras.__main__ import main
+
+    code = main(["backends"])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cli_backends_flags_an_unknown_selected_backend(site, monkeypatch, capsys):
+    monkeypatch.setenv(config.ENV_BACKEND, "nmupy")
+    code, out, err = _backends_command(capsys)
+    assert code == 1
+    assert "selected: nmupy (from environment variable POLYKERAS_BACKEND)" in out
+    assert "unknown backend 'nmupy'" in err and "did you mean 'numpy'?" in err
+
+
+def test_cli_backends_flags_a_selected_backend_that_is_not_usable(site, monkeypatch, capsys):
+    class Plugin:
+        @staticmethod
+        @plugins.hookimpl
+        def polykeras_register_backends(register):
+            register("fakegpu", factory=lambda device=None: None,
+                     probe=lambda: "installed, but no CUDA device is visible")
+
+    plugins.register_plugin(Plugin, name="fakegpu-plugin")
+    try:
+        code, out, err = _backends_command(capsys)
+        assert code == 0  # an unusable backend nobody selected is not a problem
+        monkeypatch.setenv(config.ENV_BACKEND, "fakegpu")
+        code, out, err = _backends_command(capsys)
+    finally:
+        plugins.unregister_plugin("fakegpu-plugin")
+    assert code == 1
+    assert "'fakegpu'" in err and "not usable here: installed, but no CUDA device" in err
+
+
+def test_cli_backends_flags_failed_plugins(site, capsys):
+    _install_dist(site, "brokenimport", "brokenimport", "raise ImportError('no such thing')\n",
+                  "broken")
+    plugins.reset()
+    code, out, err = _backends_command(capsys)
+    assert code == 1
+    assert "plugin broken (brokenimport.plugin) failed: ImportError: no such thing" in out
+    assert "selected: numpy" in out
+
+
+def test_cli_backends_lists_an_incomplete_backend_as_not_usable(site, capsys):
+    class Half:
+        name = "half"
+        device = "cpu"
+
+        def asarray(self, x, dtype=None):
+            return x
+
+    class Plugin:
+        @staticmethod
+        @plugins.hookimpl
+        def polykeras_register_backends(register):
+            register("half", factory=lambda device=None: Half())
+
+    plugins.register_plugin(Plugin, name="half-plugin")
+    try:
+        code, out, err = _backends_command(capsys)
+    finally:
+        plugins.unregister_plugin("half-plugin")
+    row = next(line for line in out.splitlines() if line.startswith("half "))
+    assert row.split()[1] == "no", row
+    assert "does not implement the backend contract" in row and "matmul" in row
+    assert code == 1 and "half" in err
+    # `backends()` itself stays cheap: it only probes, never starts a backend
+    assert any(line.startswith("numpy ") and line.split()[1] == "yes"
+               for line in out.splitlines())
+
+
+def test_cli_backends_without_any_plugin(site, monkeypatch, capsys):
+    """As when polykeras is imported from a checkout that was never installed: no entry
+    points, so no backend at all."""
+    monkeypatch.setattr(plugins.importlib.metadata, "entry_points", lambda group: [])
+    plugins.reset()
+    code, out, err = _backends_command(capsys)
+    assert code == 1
+    assert "no backends discovered" in out and "pip install -e ." in out
+    assert "unknown backend 'numpy'" in err
+
+
+# -- install hints that work without polykeras on PyPI ---------------------------------------------
+@pytest.mark.parametrize("module, framework", [("polykeras_torch.plugin", "torch"),
+                                               ("polykeras_cupy.plugin", "cupy")])
+def test_not_installed_says_how_to_install_from_a_checkout(monkeypatch, module, framework):
+    import importlib
+
+    plugin = importlib.import_module(module)
+    real = plugin.importlib.util.find_spec
+    monkeypatch.setattr(plugin.importlib.util, "find_spec",
+                        lambda name, *a: None if name == framework else real(name, *a))
+    reason = plugin.probe()
+    assert f"{framework} is not installed" in reason
+    assert f"pip install -e '.[{framework}]'" in reason and "checkout" in reason
+    assert "pip install 'polykeras" not in reason  # polykeras is not on PyPI
+    if framework == "torch":
+        assert "--extra-index-url https://download.pytorch.org/whl/cpu" in reason

@@ -373,8 +373,9 @@ def test_cli_exit_codes_and_report(tmp_path, capsys):
     md = (report / "conformance.md").read_text()
     assert "| 3 | " in md and "FAIL" in md and "bad.md" in md
 
-    assert polykeras_main(["conformance", str(tmp_path / "missing"), "--report",
-                           str(report)]) == 0
+    # a missing path beside one that holds documents is a note
+    assert polykeras_main(["conformance", str(tmp_path / "missing"), str(good), "--backend",
+                           "numpy", "--report", str(report)]) == 0
     assert "does not exist" in capsys.readouterr().out
     assert polykeras_main(["conformance", str(good), "--backend", "nonesuch"]) == 2
     # a backend that is not usable is a skipped column, not a failure
@@ -383,6 +384,118 @@ def test_cli_exit_codes_and_report(tmp_path, capsys):
         assert polykeras_main(["conformance", str(good.parent), "--backend",
                                f"numpy,{unusable[0]}", "--report", str(report)]) == 0
         assert "skipped" in capsys.readouterr().out
+
+
+def _report_files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+@pytest.fixture
+def last_report(tmp_path):
+    """A report folder holding the report of a good run, to see that it is left alone."""
+    good = write_doc(tmp_path / "good", "good.md", TINY)
+    report = tmp_path / "report"
+    assert polykeras_main(["conformance", str(good), "--backend", "numpy",
+                           "--report", str(report)]) == 0
+    return good, report, _report_files(report)
+
+
+def test_cli_no_document_found_fails_and_keeps_the_last_report(tmp_path, capsys, last_report):
+    good, report, before = last_report
+    capsys.readouterr()
+    assert polykeras_main(["conformance", str(tmp_path / "dcos"), str(tmp_path / "seeds"),
+                           "--backend", "numpy", "--report", str(report)]) == 2
+    err = capsys.readouterr().err
+    assert "dcos does not exist" in err and "no document found" in err
+    (tmp_path / "empty").mkdir()
+    assert polykeras_main(["conformance", str(tmp_path / "empty"), "--backend", "numpy",
+                           "--report", str(report)]) == 2
+    assert "holds no *.md or *.txt documents" in capsys.readouterr().err
+    assert _report_files(report) == before
+
+
+def test_cli_unknown_backend_suggests_a_close_name(tmp_path, capsys, last_report):
+    good, report, before = last_report
+    capsys.readouterr()
+    assert polykeras_main(["conformance", str(good), "--backend", "nmupy",
+                           "--report", str(report)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown backend 'nmupy' (from command-line option --backend)" in err
+    assert "did you mean 'numpy'?" in err
+    assert _report_files(report) == before
+
+
+def test_cli_no_usable_backend_fails_and_keeps_the_last_report(tmp_path, capsys, last_report):
+    good, report, before = last_report
+
+    class Plugin:
+        @staticmethod
+        @polykeras.plugins.hookimpl
+        def polykeras_register_backends(register):
+            register("fakegpu", factory=lambda device=None: None,
+                     probe=lambda: "installed, but no CUDA device is visible")
+
+    polykeras.plugins.register_plugin(Plugin, name="fakegpu-plugin")
+    try:
+        capsys.readouterr()
+        assert polykeras_main(["conformance", str(good), "--backend", "fakegpu",
+                               "--report", str(report)]) == 3
+        err = capsys.readouterr().err
+        assert "no CUDA device is visible" in err and "no selected backend is usable" in err
+        # beside a usable one it is a skipped column, and the run counts
+        assert polykeras_main(["conformance", str(good), "--backend", "numpy,fakegpu",
+                               "--report", str(report)]) == 0
+    finally:
+        polykeras.plugins.unregister_plugin("fakegpu-plugin")
+    assert "fakegpu: skipped" in capsys.readouterr().out
+    assert json.loads((report / "conformance.json").read_text())["summary"]["ok"]
+
+
+@pytest.mark.parametrize("backend", [None, "all", "numpy"])
+def test_cli_without_backend_plugins_fails_and_keeps_the_last_report(
+        tmp_path, capsys, monkeypatch, last_report, backend):
+    """As with ``python`` inside a checkout whose plugins are not installed: the entry points
+    name modules that do not import, so no backend is discovered."""
+    from importlib.metadata import EntryPoint
+
+    from polykeras import plugins
+
+    good, report, before = last_report
+    broken = [EntryPoint("numpy", "polykeras_numpy_not_here.plugin", "polykeras")]
+    monkeypatch.setattr(plugins.importlib.metadata, "entry_points", lambda group: broken)
+    plugins.reset()
+    try:
+        capsys.readouterr()
+        argv = ["conformance", str(good), "--report", str(report)]
+        assert polykeras_main(argv + (["--backend", backend] if backend else [])) == 3
+    finally:
+        monkeypatch.undo()
+        plugins.reset()
+    err = capsys.readouterr().err
+    assert "no backend could be discovered" in err
+    assert "polykeras_numpy_not_here" in err and "pip install -e ." in err
+    assert _report_files(report) == before
+
+
+def test_cli_a_failed_plugin_beside_a_working_one_fails_the_run(tmp_path, capsys, monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    from polykeras import plugins
+
+    good = write_doc(tmp_path, "good.md", TINY)
+    real = plugins.importlib.metadata.entry_points
+    extra = [EntryPoint("zzbroken", "polykeras_zz_not_here.plugin", "polykeras")]
+    monkeypatch.setattr(plugins.importlib.metadata, "entry_points",
+                        lambda group: list(real(group=group)) + extra)
+    plugins.reset()
+    try:
+        assert polykeras_main(["conformance", str(good), "--backend", "numpy",
+                               "--report", str(tmp_path / "report")]) == 1
+    finally:
+        monkeypatch.undo()
+        plugins.reset()
+    notes = json.loads((tmp_path / "report" / "conformance.json").read_text())["notes"]
+    assert any("polykeras_zz_not_here" in n for n in notes)
 
 
 def test_report_folder_from_the_environment_or_the_cwd(tmp_path, monkeypatch):

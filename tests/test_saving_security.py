@@ -94,20 +94,32 @@ def _run_isolated(code: str) -> subprocess.CompletedProcess:
                           text=True, timeout=120)
 
 
-@pytest.mark.parametrize("kind", ["json", "yaml"])
+@pytest.mark.parametrize("kind", ["json", "yaml", "yaml-pure-python"])
 def test_deeply_nested_text_is_a_clear_error_not_a_crash(kind):
+    """The same LimitExceededError whichever parser stops first: ours at limits.MAX_DEPTH, or
+    the YAML library's own nesting limit (libyaml and PyYAML >= 6.0.2 stop at 1000 levels
+    while scanning ahead), with libyaml or PyYAML's pure-Python parser."""
     result = _run_isolated(f"""
+        import yaml
         from polykeras.models import model_from_json, model_from_yaml
-        from polykeras.saving import LimitExceededError
-        for depth in (10_000, 200_000):
-            text = "[" * depth + "]" * depth
+        from polykeras.saving import LimitExceededError, formats
+        if {kind!r} == "yaml-pure-python":
+            formats._Base = yaml.SafeLoader
+        load = model_from_json if {kind!r} == "json" else model_from_yaml
+        texts = []
+        for depth in (300, 10_000, 200_000):
+            texts.append("[" * depth + "]" * depth)
+            texts.append('{{"a": ' * depth + "1" + "}}" * depth)
+        if {kind!r} != "json":
+            texts.append("".join(" " * i + "a:\\n" for i in range(3000)))
+        for text in texts:
             try:
-                model_from_{kind}(text)
+                load(text)
             except LimitExceededError as exc:
-                assert "nested" in str(exc), exc
+                assert "nested" in str(exc) and "MAX_DEPTH" in str(exc), exc
             else:
                 raise SystemExit("not refused")
-        print("refused")
+        print("refused", len(texts))
     """)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "refused" in result.stdout

@@ -146,12 +146,18 @@ def test_unsupported_keras3_arguments_are_clear_errors():
         deserialize_layer(doc)
 
 
-def test_constraints_load_without_effect_and_say_so():
+def test_constraints_load_and_apply():
     doc = {"class_name": "Dense", "config": {"name": "d", "units": 2, "kernel_constraint": {
         "class_name": "MaxNorm", "config": {"max_value": 2}}}}
-    with pytest.warns(UserWarning, match="MaxNorm"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         layer = deserialize_layer(doc)
     assert layer.units == 2
+    assert type(layer.kernel_constraint).__name__ == "MaxNorm"
+    assert layer.kernel_constraint.max_value == 2
+    doc["config"]["kernel_constraint"] = {"class_name": "Sparsify", "config": {}}
+    with pytest.raises(SavingError, match=r"'d'.*Sparsify.*MaxNorm"):
+        deserialize_layer(doc)
 
 
 def test_custom_activation_by_name():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip(
-    "torch", reason="the torch backend needs PyTorch (pip install 'polykeras[torch]')")
+    "torch", reason="the torch backend needs PyTorch (in a checkout: pip install -e '.[torch]')")
 
 from polykeras_numpy.backend import NumpyBackend  # noqa: E402
 from polykeras_torch.backend import TorchBackend  # noqa: E402

@@ -6,10 +6,14 @@ import importlib.util
 
 from polykeras.plugins import hookimpl
 
+# polykeras is not on PyPI: the extra is installed from a checkout.
+INSTALL_HINT = ("cupy is not installed: on a machine with an NVIDIA GPU and CUDA 12, from a "
+                "polykeras checkout, pip install -e '.[cupy]' (it installs cupy-cuda12x)")
+
 
 def probe() -> str | None:
     if importlib.util.find_spec("cupy") is None:
-        return "cupy is not installed (pip install 'polykeras[cupy]' on a machine with CUDA)"
+        return INSTALL_HINT
     try:
         import cupy
     except Exception as exc:  # a broken CUDA install shows here

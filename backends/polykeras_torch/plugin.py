@@ -8,6 +8,10 @@ import importlib.util
 from polykeras.plugins import hookimpl
 
 MIN_TORCH = (2, 1)
+# polykeras is not on PyPI: the extra is installed from a checkout.
+INSTALL_HINT = ("torch is not installed: from a polykeras checkout, pip install -e '.[torch]' "
+                "(on a machine without CUDA, add --extra-index-url "
+                "https://download.pytorch.org/whl/cpu for the smaller CPU-only wheel)")
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
@@ -20,7 +24,7 @@ def _version_tuple(text: str) -> tuple[int, ...]:
 
 def probe() -> str | None:
     if importlib.util.find_spec("torch") is None:
-        return "torch is not installed (pip install 'polykeras[torch]')"
+        return INSTALL_HINT
     try:
         version = importlib.metadata.version("torch")
     except importlib.metadata.PackageNotFoundError:

@@ -2,10 +2,20 @@
 
 Runs the documents (files, or folders: their *.md and *.txt) on the backends, checks that
 the models agree across backends, prints the matrix and writes the report.  Exit status:
-0 when every result is as expected, 1 when any is not (a block failing unexpectedly or
-passing when it should fail, a disagreement, a data file that does not fit a document),
-2 for a usage error (an unknown backend name).  Paths that do not exist and backends that
-are not usable here are reported as skipped and do not fail the run.
+
+- 0: every result is as expected.
+- 1: a result is not: a block failing unexpectedly or passing when it should fail, a
+  disagreement, a document or data file that cannot be read; or a backend plugin failed to
+  load (listed in the report's notes).
+- 2: usage error: an unknown backend name, or none of the paths holds a document (a
+  mistyped path).  Nothing is run and the last report is left as it was.
+- 3: nothing could run: no backend plugin is installed or every one failed to load (e.g.
+  ``python`` run inside a checkout that was never ``pip install -e .``-ed), or no selected
+  backend is usable here.  The last report is left as it was.
+
+A path that does not exist, or a folder without documents, is a note in the report when
+other paths hold documents; a selected backend that is not usable here is a skipped
+column when another selected backend is usable.
 """
 
 from __future__ import annotations
@@ -34,27 +44,64 @@ def selected_backends(spec: str | None) -> list[str]:
     return [s.strip() for s in spec.split(",") if s.strip()]
 
 
+USAGE_ERROR = 2
+NOTHING_RAN = 3
+
+
+def _no_plugins_hint(plugin_errors: list[Any]) -> str:
+    lines = ["conformance: no backend could be discovered, so nothing was run"]
+    lines += [f"  plugin {e.plugin} failed to load: {e.error}" for e in plugin_errors]
+    lines.append("  (from a polykeras checkout, pip install -e . installs the backend plugins; "
+                 "then run `python -m polykeras backends`)")
+    return "\n".join(lines)
+
+
 def main(args: Any) -> int:
     import polykeras
+    from polykeras import plugins
 
+    spec = getattr(args, "backend", None)
+    plugin_errors = plugins.plugin_errors()
+    known = {b.name for b in polykeras.backends()}
+    if not known:
+        print(_no_plugins_hint(plugin_errors), file=sys.stderr)
+        return NOTHING_RAN
     try:
-        names = selected_backends(getattr(args, "backend", None))
+        names = selected_backends(spec)
     except Exception as exc:
         print(f"conformance: {exc}", file=sys.stderr)
-        return 2
-    known = {b.name for b in polykeras.backends()}
-    unknown = [n for n in names if n.partition(":")[0] not in known]
+        return USAGE_ERROR
+    source = "command-line option --backend" if spec and spec.strip() else None
+    if source is None:
+        from polykeras import config
+
+        source = config.requested_backend()[1]
+    unknown = [m for m in (plugins.unknown_backend_message(n, source) for n in names) if m]
     if unknown:
-        print(f"conformance: unknown backend(s) {', '.join(unknown)}; discovered: "
-              f"{', '.join(sorted(known))}", file=sys.stderr)
-        return 2
+        for message in unknown:
+            print(f"conformance: {message}", file=sys.stderr)
+        return USAGE_ERROR
+    paths, notes = find_documents(list(args.paths))
+    if not paths:
+        for note in notes:
+            print(f"conformance: {note}", file=sys.stderr)
+        print("conformance: no document found in " + ", ".join(map(str, args.paths))
+              + "; nothing was run and the last report was left as it was", file=sys.stderr)
+        return USAGE_ERROR
     columns = []
     for n in names:
         usable, reason, device = backend_available(n)
         columns.append(rp.BackendColumn(n, usable, reason, device))
     usable = [c.name for c in columns if c.usable]
-    reference = "numpy" if "numpy" in usable else (usable[0] if usable else None)
-    paths, notes = find_documents(list(args.paths))
+    if not usable:
+        for c in columns:
+            print(f"conformance: backend {c.name} is not usable here: {c.reason}",
+                  file=sys.stderr)
+        print("conformance: no selected backend is usable here; nothing was run and the last "
+              "report was left as it was", file=sys.stderr)
+        return NOTHING_RAN
+    reference = "numpy" if "numpy" in usable else usable[0]
+    notes = notes + [f"plugin {e.plugin} failed to load: {e.error}" for e in plugin_errors]
     matrix = rp.Matrix(columns, reference, notes=notes)
     errors = []
     for path in paths:
@@ -81,9 +128,7 @@ def main(args: Any) -> int:
             run.models = {}  # let the document's models go before the next one runs
         matrix.documents.append(entry)
     matrix.notes.extend(errors)
-    if not paths:
-        matrix.notes.append("no documents to run")
     print(rp.to_text(matrix))
     md, js = rp.write(matrix, getattr(args, "report", None))
     print(f"report: {md}\nreport: {js}")
-    return 1 if (matrix.unexpected() or errors) else 0
+    return 1 if (matrix.unexpected() or errors or plugin_errors) else 0

@@ -87,7 +87,7 @@ def backend_available(name: str) -> tuple[bool, str, str | None]:
     if not infos[base].usable:
         return False, infos[base].reason, None
     try:
-        obj = polykeras.backend.load(name)
+        obj = polykeras.backend.load(name, "the conformance --backend option")
     except Exception as exc:  # a broken backend is a skipped column, with the reason
         return False, f"failed to load: {type(exc).__name__}: {exc}", None
     return True, "", str(getattr(obj, "device", "cpu"))

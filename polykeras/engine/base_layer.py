@@ -6,12 +6,14 @@ Calling a layer on symbolic tensors infers the output shapes in pure Python and 
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from typing import Any
 from collections.abc import Sequence
 
 from .. import backend as _backend
 from .. import config
+from ..utils import as_int
 from . import naming
 from .variables import Variable
 
@@ -97,6 +99,72 @@ _BASE_KWARGS = {"input_shape", "batch_input_shape", "batch_size", "input_dim", "
                 "name", "trainable", "weights", "input_length", "activity_regularizer"}
 
 
+_FLOAT_DTYPES = ("float16", "float32", "float64")
+_OTHER_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+                 "bool")
+
+
+def check_dtype(value: Any, owner: str, allow_int: bool = False) -> str:
+    """A layer's dtype as a name: float16/32/64 (and, where ``allow_int``, integer and bool
+    types); None means ``floatx()``.  Anything else is refused by name."""
+    if value is None:
+        return config.floatx()
+    if isinstance(value, dict):  # a Keras 3 dtype policy
+        inner = value.get("config")
+        value = inner.get("name") if isinstance(inner, dict) else value
+    name = value
+    if not isinstance(value, str):
+        try:
+            import numpy as np
+
+            name = np.dtype(value).name
+        except TypeError:
+            name = None
+    if isinstance(name, str) and name.startswith("mixed_"):
+        raise ValueError(f"{owner}: dtype={value!r} is a mixed precision policy; mixed "
+                         "precision policies are not supported by polykeras (use "
+                         "'float16', 'float32' or 'float64')")
+    allowed = _FLOAT_DTYPES + (_OTHER_DTYPES if allow_int else ())
+    if name not in allowed:
+        raise ValueError(f"{owner}: dtype={value!r} is not supported; expected one of "
+                         f"{', '.join(allowed)}")
+    return name
+
+
+# Activity regularization: while the trainer computes a loss it opens a collector, and each
+# layer with an ``activity_regularizer`` run by a model adds its penalty there.
+_ACTIVITY_COLLECTORS: list[list[Any]] = []
+
+
+@contextlib.contextmanager
+def collect_activity_losses():
+    """Collect the activity penalties of the layers run inside the block (a list)."""
+    bucket: list[Any] = []
+    _ACTIVITY_COLLECTORS.append(bucket)
+    try:
+        yield bucket
+    finally:
+        _ACTIVITY_COLLECTORS.pop()
+
+
+def record_activity(layer: Layer, outputs: list) -> None:
+    """Add ``activity_regularizer(output) / batch size`` for each output (as Keras 3 and
+    tf.keras 2 do) to the open collector, if any."""
+    reg = getattr(layer, "activity_regularizer", None)
+    if reg is None or not _ACTIVITY_COLLECTORS:
+        return
+    from .. import ops
+
+    for out in outputs:
+        penalty = reg(out)
+        if isinstance(penalty, (int, float)) and penalty == 0:
+            continue
+        shape = ops.shape(out)
+        if shape and shape[0]:
+            penalty = ops.multiply(penalty, 1.0 / shape[0])
+        _ACTIVITY_COLLECTORS[-1].append(penalty)
+
+
 class Layer:
     """Base class of every layer.  Subclasses implement ``build``, ``call`` and
     ``compute_output_shape`` (and ``get_config`` for their own arguments)."""
@@ -115,7 +183,12 @@ class Layer:
                              f"got {name!r}")
         self.name = name or naming.unique(self._name_prefix())
         self.trainable = trainable
-        self.dtype = dtype or config.floatx()
+        self.dtype = check_dtype(dtype, f"{type(self).__name__} {self.name}",
+                                 allow_int=isinstance(self, InputLayer))
+        from .. import regularizers
+
+        self.activity_regularizer = regularizers.get_optional(
+            kwargs.get("activity_regularizer"))
         self.built = False
         self._trainable_weights: list[Variable] = []
         self._non_trainable_weights: list[Variable] = []
@@ -123,17 +196,31 @@ class Layer:
         self._outbound_nodes: list[Node] = []
         self._updates: list[tuple[Variable, Any]] = []
         self._initial_weights = kwargs.get("weights")
+        owner = f"{type(self).__name__} {self.name}"
+        if kwargs.get("input_length") is not None and (
+                kwargs.get("input_dim") is None or kwargs.get("input_shape") is not None
+                or kwargs.get("batch_input_shape") is not None):
+            raise ValueError(f"{owner}: input_length (Keras 1) is used only together with "
+                             "input_dim, to give the input shape (input_length, input_dim); "
+                             "with input_shape=, put the length in it")
+        if kwargs.get("batch_size") is not None and kwargs.get("input_shape") is None \
+                and kwargs.get("input_dim") is None:
+            raise ValueError(f"{owner}: batch_size is used only together with input_shape= "
+                             "(or input_dim=); give batch_input_shape= instead")
         batch_input_shape = kwargs.get("batch_input_shape")
-        if batch_input_shape is None:
+        if batch_input_shape is not None:
+            batch_input_shape = standardize_shape(batch_input_shape, "batch_input_shape",
+                                                  owner, batch=True)
+        else:
             shape = kwargs.get("input_shape")
             if shape is None and kwargs.get("input_dim") is not None:
                 shape = (kwargs["input_dim"],)
                 if kwargs.get("input_length") is not None:
                     shape = (kwargs["input_length"], kwargs["input_dim"])
             if shape is not None:
-                batch_input_shape = (kwargs.get("batch_size"),) + tuple(shape)
-        self._batch_input_shape = (tuple(batch_input_shape)
-                                   if batch_input_shape is not None else None)
+                batch_input_shape = _batch_dim(kwargs.get("batch_size"), owner) + \
+                    standardize_shape(shape, "input_shape", owner)
+        self._batch_input_shape = batch_input_shape
         self._accepts_training = "training" in inspect.signature(self.call).parameters
 
     @classmethod
@@ -238,6 +325,10 @@ class Layer:
                                "dtype": self.dtype}
         if self._batch_input_shape is not None:
             cfg["batch_input_shape"] = list(self._batch_input_shape)
+        if self.activity_regularizer is not None:
+            from .. import regularizers
+
+            cfg["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         return cfg
 
     @classmethod
@@ -253,7 +344,38 @@ class Layer:
                 self.set_weights(self._initial_weights)
                 self._initial_weights = None
 
+    def _check_call_kwargs(self, kwargs: dict) -> dict:
+        """Refuse keyword arguments this layer's ``call`` does not take (naming them); a
+        ``training`` the layer does not take is dropped (it does not depend on it), and a
+        mask is refused (masking is not supported yet)."""
+        if not kwargs:
+            return kwargs
+        if kwargs.get("mask") is not None:
+            raise NotImplementedError(f"layer {self.name} ({type(self).__name__}) was called "
+                                      "with mask=...: masking is not supported by polykeras "
+                                      "yet")
+        params = inspect.signature(self.call).parameters
+        open_kwargs = type(self).call is not Layer.call and any(
+            p.kind is p.VAR_KEYWORD for p in params.values())
+        out = {}
+        for key, value in kwargs.items():
+            named = key in params and params[key].kind not in (params[key].VAR_POSITIONAL,
+                                                               params[key].VAR_KEYWORD)
+            if named or open_kwargs:
+                out[key] = value
+            elif key in ("training", "mask"):
+                continue
+            else:
+                takes = [n for n, p in list(params.items())[1:]
+                         if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+                raise TypeError(f"layer {self.name} ({type(self).__name__}) was called with "
+                                f"the keyword argument {key}={value!r:.60}, which its call() "
+                                "does not take (it takes: "
+                                f"{', '.join(takes) if takes else 'only the inputs'})")
+        return out
+
     def __call__(self, inputs: Any, **kwargs: Any) -> Any:
+        kwargs = self._check_call_kwargs(kwargs)
         flat = to_list(inputs)
         if flat and all(is_symbolic(t) for t in flat):
             return self._call_symbolic(inputs, flat, kwargs)
@@ -403,12 +525,22 @@ class InputLayer(Layer):
 
     def __init__(self, input_shape=None, batch_size=None, batch_input_shape=None,
                  dtype=None, name=None, sparse=False, ragged=False, **kwargs):
+        owner = f"Input {name}" if name else "Input"
+        for flag, value in (("sparse", sparse), ("ragged", ragged)):
+            if value:
+                raise ValueError(f"{owner}: {flag}=True is not supported by polykeras (inputs "
+                                 f"are dense arrays); pass {flag}=False")
+        if kwargs.get("activity_regularizer") is not None:
+            raise ValueError(f"{owner}: an Input takes no activity_regularizer (it computes "
+                             "nothing); give it to the layer that reads the input")
         if batch_input_shape is None:
             if input_shape is None:
                 raise ValueError("Input/InputLayer needs shape= (or batch_shape=)")
-            batch_input_shape = (batch_size,) + tuple(input_shape)
-        batch_input_shape = tuple(None if d is None else _check_dim(d, name)
-                                  for d in batch_input_shape)
+            batch_input_shape = _batch_dim(batch_size, owner) + \
+                standardize_shape(input_shape, "shape", owner)
+        else:
+            batch_input_shape = standardize_shape(batch_input_shape, "batch_shape", owner,
+                                                  batch=True)
         super().__init__(name=name, dtype=dtype or config.floatx(),
                          batch_input_shape=batch_input_shape, **kwargs)
         self.built = True
@@ -421,11 +553,33 @@ class InputLayer(Layer):
                 "sparse": False, "name": self.name}
 
 
-def _check_dim(d, name):
-    if isinstance(d, bool) or not isinstance(d, int) or d < 0:
-        raise ValueError(f"Input {name or ''}: every dimension of shape must be a "
-                         f"non-negative int or None, got {d!r}")
-    return d
+def standardize_shape(shape: Any, what: str, owner: str, batch: bool = False) -> Shape:
+    """``shape`` as a tuple of plain ints and None, the same for every way a shape is given
+    (``input_shape=``, ``batch_input_shape=``, ``Input(shape=)``, ``InputLayer``).
+
+    A shape without the batch dimension may be one int (``Input(shape=784)`` is ``(784,)``);
+    a batch shape may not, since one int cannot hold both the batch and a sample's size."""
+    if not isinstance(shape, (tuple, list)):
+        if batch:
+            hint = ""
+            if hasattr(shape, "__index__"):
+                sample = {"batch_shape": "shape", "batch_input_shape": "input_shape"}.get(what)
+                hint = f" (for samples of shape ({shape},), write {what}=(None, {shape})" + \
+                    (f" or {sample}=({shape},))" if sample else ")")
+            raise TypeError(f"{owner}: {what} must be a tuple or list that includes the "
+                            f"batch dimension, e.g. (None, 784); got {shape!r}{hint}")
+        if isinstance(shape, bool) or not hasattr(shape, "__index__"):
+            raise TypeError(f"{owner}: {what} must be a tuple of ints (None for an unknown "
+                            f"size), e.g. (784,), or one int; got {shape!r}")
+        shape = (shape,)
+    return tuple(None if d is None else
+                 as_int(d, f"every dimension of {what} {tuple(shape)}", owner, minimum=0,
+                        allow_float=False)
+                 for d in shape)
+
+
+def _batch_dim(batch_size: Any, owner: str) -> Shape:
+    return (None if batch_size is None else as_int(batch_size, "batch_size", owner),)
 
 
 class _InputNode(Node):
@@ -451,11 +605,9 @@ def Input(shape=None, batch_shape=None, name=None, dtype=None, sparse=False, ten
     if shape is None and batch_shape is None:
         raise ValueError("Please provide to Input either a `shape` or a `batch_shape` "
                          "argument. Note that `shape` does not include the batch dimension.")
-    if shape is not None and not isinstance(shape, (tuple, list)):
-        if isinstance(shape, int):
-            shape = (shape,)
-        else:
-            raise TypeError(f"Input: shape must be a tuple of ints, got {shape!r}")
+    if tensor is not None:
+        raise ValueError("Input: tensor=... (wrapping an existing tensor) is not supported by "
+                         "polykeras; pass shape= and feed the data to fit/predict")
     layer = InputLayer(input_shape=shape, batch_size=batch_size,
-                       batch_input_shape=batch_shape, dtype=dtype, name=name)
+                       batch_input_shape=batch_shape, dtype=dtype, name=name, sparse=sparse)
     return layer._inbound_nodes[0].output_tensors[0]

@@ -7,6 +7,7 @@ that list.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 from collections.abc import Sequence
 
@@ -15,7 +16,16 @@ import numpy as np
 from .. import backend as _backend
 from ..saving.model_saving import SavingMixin
 from ..training.trainer import TrainingMixin
-from .base_layer import InputLayer, KerasTensor, Layer, Node, is_symbolic, to_list, unpack
+from .base_layer import (
+    InputLayer,
+    KerasTensor,
+    Layer,
+    Node,
+    is_symbolic,
+    record_activity,
+    to_list,
+    unpack,
+)
 
 
 class GraphError(ValueError):
@@ -100,6 +110,7 @@ class Model(TrainingMixin, SavingMixin, Layer):
         self.input_names = [layer.name for layer in self.input_layers]
         self.output_names = [layer.name for layer in self.output_layers]
         self._build_graph()
+        self._warn_unused_inputs()
         self._is_graph_network = True
         self.built = True
         # Node 0 is the model's own (inputs -> outputs), as in Keras 2: calls on new tensors
@@ -199,6 +210,16 @@ class Model(TrainingMixin, SavingMixin, Layer):
         if dupes:
             raise GraphError(f"The name {dupes[0]!r} is used {names.count(dupes[0])} times in "
                              f"model {self.name}. All layer names should be unique.")
+
+    def _warn_unused_inputs(self) -> None:
+        """As Keras does, warn about inputs that no output depends on (their data would be
+        checked and then never used)."""
+        used = {id(layer) for layer in self._layers}
+        unused = [t.name for t in self.inputs if id(t._keras_history[0]) not in used]
+        if unused:
+            warnings.warn(f"Model {self.name}: input(s) {', '.join(unused)} are not connected "
+                          "to any output; the data given for them will not be used",
+                          UserWarning, stacklevel=4)
 
     # -- the model's own inputs and outputs (node 0), whatever else it was called on -----
     def _own(self, attr: str, what: str):
@@ -326,10 +347,13 @@ class Model(TrainingMixin, SavingMixin, Layer):
                 continue
             ins = [tensor_map[id(t)] for t in node.input_tensors]
             kwargs = dict(node.arguments)
-            if layer._accepts_training:
+            # training= given when the layer was called fixes the mode of that call
+            if layer._accepts_training and kwargs.get("training") is None:
                 kwargs["training"] = training
             out = layer.call(ins if len(ins) > 1 else ins[0], **kwargs)
             outs = out if isinstance(out, list) else [out]
+            if layer.activity_regularizer is not None:
+                record_activity(layer, outs)
             for t, v in zip(node.output_tensors, outs):
                 tensor_map[id(t)] = v
         return [tensor_map[id(t)] for t in self.outputs]
@@ -351,13 +375,22 @@ class Model(TrainingMixin, SavingMixin, Layer):
 
     def predict(self, x: Any, batch_size: int | None = None, verbose: int = 0,
                 steps: int | None = None) -> Any:
-        """Outputs for ``x`` (NumPy in, NumPy out), computed in batches (default 32)."""
+        """Outputs for ``x`` (NumPy in, NumPy out), computed in batches (default 32);
+        ``verbose=1`` shows a progress bar."""
         from ..training.data import predict_arrays
+        from ..training.trainer import check_custom_steps
 
+        check_custom_steps(self, "predict")
+        if steps is not None:
+            raise ValueError(f"predict: steps={steps!r} is not supported by polykeras (it "
+                             "predicts all of x in batches of batch_size); leave it None")
         return predict_arrays(self, x, batch_size=batch_size, verbose=verbose)
 
     def predict_on_batch(self, x: Any) -> Any:
         from ..training.data import predict_arrays
+        from ..training.trainer import check_custom_steps
+
+        check_custom_steps(self, "predict_on_batch")
 
         arrays = self._standardize_inputs(x)
         n = arrays[0].shape[0] if arrays else 0

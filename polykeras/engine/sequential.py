@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base_layer import Input, InputLayer, KerasTensor, Layer, is_symbolic
+from .base_layer import Input, InputLayer, KerasTensor, Layer, is_symbolic, standardize_shape
 from .functional import Model
 
 
@@ -92,7 +92,9 @@ class Sequential(Model):
             return
         if input_shape is None:
             raise ValueError("Sequential.build needs an input shape")
-        self._input_layer = Input(batch_shape=tuple(input_shape))._keras_history[0]
+        shape = standardize_shape(input_shape, "input_shape", f"Sequential {self.name}: build",
+                                  batch=True)
+        self._input_layer = Input(batch_shape=shape)._keras_history[0]
         self._rebuild()
 
     def _ensure_built(self, sample: Any) -> None:

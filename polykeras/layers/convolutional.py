@@ -12,7 +12,15 @@ from .. import activations, initializers, ops
 from ..config import normalize_data_format
 from ..contract import out_and_pads
 from ..engine.base_layer import Layer
-from .core import _regularizer, _serialize_reg, legacy, positive_int, shape_error
+from .core import (
+    _constraint,
+    _regularizer,
+    _serialize_constraint,
+    _serialize_reg,
+    legacy,
+    positive_int,
+    shape_error,
+)
 
 _K1 = {"nb_filter": "filters", "border_mode": "padding", "subsample": "strides",
        "dim_ordering": "data_format", "init": "kernel_initializer", "bias": "use_bias",
@@ -23,15 +31,12 @@ _K1 = {"nb_filter": "filters", "border_mode": "padding", "subsample": "strides",
 
 
 def tuple_of(value: Any, n: int, what: str, owner: str) -> tuple[int, ...]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = (value,) * n
-    try:
-        out = tuple(int(v) for v in value)
-    except TypeError:
+    if not isinstance(value, (tuple, list)):
+        value = (positive_int(value, what, owner),) * n
+    out = tuple(positive_int(v, what, owner) for v in value)
+    if len(out) != n:
         raise ValueError(f"{owner}: {what} must be an int or a tuple of {n} ints, "
-                         f"got {value!r}") from None
-    if len(out) != n or any(v <= 0 for v in out):
-        raise ValueError(f"{owner}: {what} must be {n} positive ints, got {value!r}")
+                         f"got {value!r}")
     return out
 
 
@@ -77,8 +82,8 @@ class _Conv(Layer):
         use_bias = kwargs.pop("use_bias", use_bias)
         kernel_regularizer = kwargs.pop("kernel_regularizer", kernel_regularizer)
         bias_regularizer = kwargs.pop("bias_regularizer", bias_regularizer)
-        kwargs.pop("kernel_constraint", None)
-        kwargs.pop("bias_constraint", None)
+        kernel_constraint = kwargs.pop("kernel_constraint", None)
+        bias_constraint = kwargs.pop("bias_constraint", None)
         super().__init__(**kwargs)
         owner = f"{owner} {self.name}"
         self.filters = positive_int(filters, "filters", owner)
@@ -97,6 +102,8 @@ class _Conv(Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = _regularizer(kernel_regularizer)
         self.bias_regularizer = _regularizer(bias_regularizer)
+        self.kernel_constraint = _constraint(kernel_constraint)
+        self.bias_constraint = _constraint(bias_constraint)
 
     def _channel_axis(self):
         return 1 if self.data_format == "channels_first" else -1
@@ -132,9 +139,11 @@ class _Conv(Layer):
         channels = input_shape[self._channel_axis()]
         self.kernel = self.add_weight("kernel", self.kernel_size + (channels, self.filters),
                                       self.kernel_initializer,
-                                      regularizer=self.kernel_regularizer)
+                                      regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
         self.bias = (self.add_weight("bias", (self.filters,), self.bias_initializer,
-                                     regularizer=self.bias_regularizer)
+                                     regularizer=self.bias_regularizer,
+                                     constraint=self.bias_constraint)
                      if self.use_bias else None)
         self.built = True
 
@@ -165,8 +174,9 @@ class _Conv(Layer):
                 if self.kernel_regularizer else None,
                 "bias_regularizer": _serialize_reg(self.bias_regularizer)
                 if self.bias_regularizer else None,
-                "activity_regularizer": None, "kernel_constraint": None,
-                "bias_constraint": None}
+                "activity_regularizer": _serialize_reg(self.activity_regularizer),
+                "kernel_constraint": _serialize_constraint(self.kernel_constraint),
+                "bias_constraint": _serialize_constraint(self.bias_constraint)}
 
 
 class Conv2D(_Conv):

@@ -5,9 +5,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from .. import activations, initializers, ops
 from .. import backend as _backend
-from ..engine.base_layer import Layer
+from ..engine.base_layer import Layer, _to_layer_dtype, standardize_shape
+from ..utils import as_int
 
 
 def legacy(kwargs: dict[str, Any], mapping: dict[str, str], owner: str) -> dict[str, Any]:
@@ -21,8 +24,8 @@ def legacy(kwargs: dict[str, Any], mapping: dict[str, str], owner: str) -> dict[
 
 
 def positive_int(value: Any, what: str, owner: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{owner}: {what} must be a positive integer, got {value!r}")
+    """A plain positive int from any integral value (NumPy integers too, as Keras 2)."""
+    value = as_int(value, what, owner, minimum=1)
     if value > 2 ** 31:
         raise ValueError(f"{owner}: {what}={value} is far too large")
     return value
@@ -61,8 +64,8 @@ class Dense(Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = _regularizer(kernel_regularizer)
         self.bias_regularizer = _regularizer(bias_regularizer)
-        self.kernel_constraint = kernel_constraint
-        self.bias_constraint = bias_constraint
+        self.kernel_constraint = _constraint(kernel_constraint)
+        self.bias_constraint = _constraint(bias_constraint)
 
     def check_input(self, input_shape):
         if isinstance(input_shape, list) or len(input_shape) < 2:
@@ -103,8 +106,21 @@ class Dense(Layer):
                 "bias_initializer": initializers.serialize(self.bias_initializer),
                 "kernel_regularizer": _serialize_reg(self.kernel_regularizer),
                 "bias_regularizer": _serialize_reg(self.bias_regularizer),
-                "activity_regularizer": None, "kernel_constraint": None,
-                "bias_constraint": None}
+                "activity_regularizer": _serialize_reg(self.activity_regularizer),
+                "kernel_constraint": _serialize_constraint(self.kernel_constraint),
+                "bias_constraint": _serialize_constraint(self.bias_constraint)}
+
+
+def _constraint(value: Any) -> Any:
+    from .. import constraints
+
+    return constraints.get(value)
+
+
+def _serialize_constraint(value: Any) -> Any:
+    from .. import constraints
+
+    return constraints.serialize(value)
 
 
 def _regularizer(value: Any) -> Any:
@@ -143,7 +159,7 @@ class Dropout(Layer):
             raise ValueError(f"Dropout {self.name}: rate must be in [0, 1), got {rate!r}")
         self.rate = float(rate)
         self.noise_shape = tuple(noise_shape) if noise_shape is not None else None
-        self.seed = seed
+        self.seed = check_seed(seed, f"Dropout {self.name}")
 
     def call(self, inputs, training=None):
         if not training or self.rate == 0:
@@ -152,7 +168,7 @@ class Dropout(Layer):
         shape = ops.shape(inputs)
         if self.noise_shape is not None:
             shape = tuple(s if n is None else n for s, n in zip(shape, self.noise_shape))
-        keep = B.cast(B.greater_equal(B.random_uniform(shape, ops.dtype_name(inputs)),
+        keep = B.cast(B.greater_equal(uniform_noise(self, shape, ops.dtype_name(inputs)),
                                       self.rate), ops.dtype_name(inputs))
         return ops.multiply(inputs, B.multiply(keep, 1.0 / (1.0 - self.rate)))
 
@@ -160,6 +176,27 @@ class Dropout(Layer):
         return {**super().get_config(), "rate": self.rate,
                 "noise_shape": list(self.noise_shape) if self.noise_shape else None,
                 "seed": self.seed}
+
+
+def check_seed(seed: Any, owner: str) -> int | None:
+    if seed is not None and (isinstance(seed, bool) or not hasattr(seed, "__index__")):
+        raise ValueError(f"{owner}: seed must be an int or None, got {seed!r}")
+    return None if seed is None else int(seed)
+
+
+def uniform_noise(layer: Layer, shape: tuple, dtype: str) -> Any:
+    """Uniform [0, 1) noise for a layer's dropout masks: from the backend's generator, or,
+    when the layer has a ``seed``, from the layer's own generator seeded with it (the same
+    seed gives the same sequence of masks, run after run, on every backend)."""
+    B = _backend.current()
+    if getattr(layer, "seed", None) is None:
+        return B.random_uniform(tuple(shape), dtype)
+    import numpy as np
+
+    gen = layer.__dict__.get("_noise_generator")
+    if gen is None:
+        gen = layer._noise_generator = np.random.default_rng(layer.seed)
+    return B.asarray(gen.random(tuple(shape)).astype(dtype))
 
 
 class Flatten(Layer):
@@ -267,7 +304,12 @@ class RepeatVector(Layer):
 
 
 class Lambda(Layer):
-    """Wraps a Python function.  It runs, but is never serialized (no code in files)."""
+    """Wraps a Python function.  It runs, but is never serialized (no code in files).
+
+    ``output_shape`` (Keras 2): a shape without the batch dimension, a list of them (one per
+    output), or a function of the input shape(s), batch dimension included.  Without it the
+    output shape is found by running the function on small batches (see
+    :meth:`_probe_output_shape`)."""
 
     def __init__(self, function: Any, output_shape: Any = None, arguments: dict | None = None,
                  **kwargs: Any):
@@ -277,13 +319,59 @@ class Lambda(Layer):
         self.function = function
         self._output_shape = output_shape
         self.arguments = arguments or {}
+        self._input_dtypes: list[str] | None = None  # of the latest symbolic call
+
+    def _call_symbolic(self, inputs, flat, kwargs):
+        self._input_dtypes = [t.dtype for t in flat]
+        return super()._call_symbolic(inputs, flat, kwargs)
 
     def compute_output_shape(self, input_shape):
+        shapes = input_shape if isinstance(input_shape, list) else [input_shape]
         if self._output_shape is None:
-            return input_shape
-        if callable(self._output_shape):
-            return self._output_shape(input_shape)
-        return (input_shape[0],) + tuple(self._output_shape)
+            return self._probe_output_shape(input_shape, shapes)
+        owner = f"Lambda {self.name}"
+        if callable(self._output_shape):  # given the input shape(s), batch included
+            return _shape_or_shapes(self._output_shape(input_shape), owner)
+        batch = shapes[0][0] if shapes and len(shapes[0]) else None
+        out = _shape_or_shapes(self._output_shape, owner)
+        return [(batch,) + s for s in out] if isinstance(out, list) else (batch,) + out
+
+    def _probe_output_shape(self, input_shape, shapes):
+        """Run the function on two small batches of ones on the active backend, with unknown
+        dimensions (the batch, None sizes) set to 2 and 5, then to 3 and 7: an output
+        dimension that is the same in both runs is known, one that changes is None."""
+        B = _backend.current()
+        dtypes = self._input_dtypes
+        if dtypes is None or len(dtypes) != len(shapes):
+            dtypes = [self.dtype] * len(shapes)
+        runs = []
+        for batch, free in ((2, 5), (3, 7)):
+            probes = [tuple((batch if i == 0 else free) if d is None else d
+                            for i, d in enumerate(s)) for s in shapes]
+            arrays = [_to_layer_dtype(B, B.ones(p, dt), self.dtype)
+                      for p, dt in zip(probes, dtypes)]
+            try:
+                out = self.function(arrays if isinstance(input_shape, list) else arrays[0],
+                                    **self.arguments)
+                outs = list(out) if isinstance(out, (list, tuple)) else [out]
+                runs.append([tuple(int(d) for d in (B.shape(o) if B.is_native(o)
+                                                    else np.shape(o))) for o in outs])
+            except Exception as err:
+                raise ValueError(
+                    f"Lambda layer {self.name}: could not infer its output shape by running "
+                    f"the function on a batch of shape "
+                    f"{probes if len(probes) > 1 else probes[0]} ({type(err).__name__}: "
+                    f"{err}). Pass output_shape= to the Lambda layer (the shape of one "
+                    "sample, without the batch dimension).") from err
+        first, second = runs
+        if len(first) != len(second) or any(len(a) != len(b) for a, b in zip(first, second)):
+            raise ValueError(f"Lambda layer {self.name}: the function's outputs change rank "
+                             f"with the batch size ({first} vs {second}), so its output shape "
+                             "cannot be inferred. Pass output_shape= to the Lambda layer.")
+        result = [tuple(x if x == y else None for x, y in zip(a, b))
+                  for a, b in zip(first, second)]
+        multi = isinstance(out, (list, tuple))
+        return result if multi else result[0]
 
     def call(self, inputs):
         return self.function(inputs, **self.arguments)
@@ -291,3 +379,11 @@ class Lambda(Layer):
     def get_config(self):
         raise ValueError(f"Lambda layer {self.name} wraps Python code, which polykeras never "
                          "serializes; write a Layer subclass and register it instead")
+
+
+def _shape_or_shapes(value: Any, owner: str) -> Any:
+    """One shape (a tuple of ints/None, or one int) or a list of shapes (several outputs)."""
+    if isinstance(value, (list, tuple)) and value and \
+            all(isinstance(s, (list, tuple)) for s in value):
+        return [standardize_shape(s, "output_shape", owner) for s in value]
+    return standardize_shape(value, "output_shape", owner)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from .. import initializers, ops
-from .core import legacy, positive_int, shape_error
+from .core import _serialize_constraint, _serialize_reg, legacy, positive_int, shape_error
 from ..engine.base_layer import Layer
+from ..utils import as_int
 
 
 class Embedding(Layer):
@@ -20,18 +21,28 @@ class Embedding(Layer):
         embeddings_initializer = kwargs.pop("embeddings_initializer", embeddings_initializer)
         embeddings_regularizer = kwargs.pop("embeddings_regularizer", embeddings_regularizer)
         embeddings_constraint = kwargs.pop("embeddings_constraint", embeddings_constraint)
-        kwargs.pop("dropout", None)  # Keras 1's Embedding(dropout=) is not supported: ignored
+        dropout = kwargs.pop("dropout", 0.0)  # Keras 1: drop whole embedding rows
+        if dropout:
+            raise ValueError(f"Embedding: Keras 1's dropout={dropout!r} is not supported by "
+                             "polykeras; put a Dropout layer after the Embedding instead")
+        if input_length is not None and not isinstance(input_length, (tuple, list)):
+            input_length = as_int(input_length, "input_length", "Embedding")  # np.int64 too
         if input_length is not None and "input_shape" not in kwargs \
                 and "batch_input_shape" not in kwargs:
             kwargs["input_shape"] = (input_length,) if isinstance(input_length, int) \
                 else tuple(input_length)
-        super().__init__(**kwargs)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        if mask_zero:
+            raise ValueError(f"Embedding {self.name}: mask_zero=True is not supported by "
+                             "polykeras yet (masking is not supported yet: the padding index "
+                             "0 would be treated as an ordinary index); pass mask_zero=False")
         self.input_dim = positive_int(input_dim, "input_dim", f"Embedding {self.name}")
         self.output_dim = positive_int(output_dim, "output_dim", f"Embedding {self.name}")
         self.embeddings_initializer = initializers.get(embeddings_initializer)
-        from .core import _regularizer
+        from .core import _constraint, _regularizer
 
         self.embeddings_regularizer = _regularizer(embeddings_regularizer)
+        self.embeddings_constraint = _constraint(embeddings_constraint)
         self.mask_zero = bool(mask_zero)
         self.input_length = input_length
         self.input_dtype = "int32"
@@ -51,7 +62,8 @@ class Embedding(Layer):
     def build(self, input_shape):
         self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
                                           self.embeddings_initializer,
-                                          regularizer=self.embeddings_regularizer)
+                                          regularizer=self.embeddings_regularizer,
+                                          constraint=self.embeddings_constraint)
         self.built = True
 
     def call(self, inputs):
@@ -72,6 +84,8 @@ class Embedding(Layer):
         return {**super().get_config(), "input_dim": self.input_dim,
                 "output_dim": self.output_dim,
                 "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
-                "embeddings_regularizer": None, "activity_regularizer": None,
-                "embeddings_constraint": None, "mask_zero": self.mask_zero,
+                "embeddings_regularizer": _serialize_reg(self.embeddings_regularizer),
+                "activity_regularizer": _serialize_reg(self.activity_regularizer),
+                "embeddings_constraint": _serialize_constraint(self.embeddings_constraint),
+                "mask_zero": self.mask_zero,
                 "input_length": self.input_length}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import autodiff, initializers, ops
+from .. import autodiff, constraints, initializers, ops
 from .. import regularizers
 from ..engine.base_layer import Layer
 
@@ -47,12 +47,12 @@ class BatchNormalization(Layer):
                              "feature-wise normalization, which Keras 2 kept)")
         # Keras 2/3 options accepted only at their defaults
         for name, default in (("renorm", False), ("virtual_batch_size", None),
-                              ("adjustment", None), ("synchronized", False)):
+                              ("adjustment", None), ("synchronized", False),
+                              ("renorm_clipping", None), ("renorm_momentum", 0.99)):
             value = kwargs.pop(name, default)
             if value != default:
                 raise ValueError(f"{cls}: {name}={value!r} is not supported by polykeras")
-        for name in ("fused", "renorm_clipping", "renorm_momentum"):
-            kwargs.pop(name, None)
+        kwargs.pop("fused", None)  # how the same math is computed: no effect on results
         super().__init__(**kwargs)
 
         if isinstance(axis, (list, tuple)):
@@ -78,8 +78,8 @@ class BatchNormalization(Layer):
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
         self.beta_regularizer = regularizers.get_optional(beta_regularizer)
         self.gamma_regularizer = regularizers.get_optional(gamma_regularizer)
-        self.beta_constraint = (beta_constraint)
-        self.gamma_constraint = (gamma_constraint)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
         self.gamma = self.beta = self.moving_mean = self.moving_variance = None
 
     # -- shapes ------------------------------------------------------------------------------

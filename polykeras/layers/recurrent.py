@@ -22,10 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import activations, fused, initializers, ops, regularizers
+from .. import activations, constraints, fused, initializers, ops, regularizers
 from ..fused import _ALL, _cols
-from .. import backend as _backend
 from ..engine.base_layer import Layer
+from ..utils import as_int
+from .core import check_seed, uniform_noise
 
 def _check_rate(layer: str, name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
@@ -71,7 +72,9 @@ _KERAS1_ONLY = ("output_dim", "init", "inner_init", "inner_activation", "dropout
                 "W_constraint", "U_constraint", "b_constraint", "consume_less")
 
 # Accepted for compatibility with Keras 1/2/3 configs, and without effect here.
-_IGNORED = ("consume_less", "implementation", "zero_output_for_mask", "seed", "use_cudnn")
+# (consume_less, implementation, use_cudnn: how the same math is computed; unroll, too;
+# zero_output_for_mask: masks are not supported, so there is nothing to zero)
+_IGNORED = ("consume_less", "implementation", "zero_output_for_mask", "use_cudnn")
 
 
 class _RNN(Layer):
@@ -115,6 +118,7 @@ class _RNN(Layer):
                 given[new] = kwargs.pop(old)
         for name in _IGNORED:
             kwargs.pop(name, None)
+        seed = kwargs.pop("seed", None)
         if kwargs.pop("time_major", False):
             raise ValueError(f"{cls}: time_major=True is not supported; inputs are "
                              "(batch, timesteps, features)")
@@ -139,9 +143,7 @@ class _RNN(Layer):
         if units is None:
             raise TypeError(f"{cls}: missing the number of units (units=, or Keras 1's "
                             "output_dim=)")
-        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
-            raise ValueError(f"{cls}: units must be a positive integer, got {units!r}")
-        self.units = int(units)
+        self.units = as_int(units, "units", cls)
         self.activation = activations.get(activation)
         if self._has_recurrent_activation:
             self.recurrent_activation = activations.get(given["recurrent_activation"])
@@ -152,12 +154,13 @@ class _RNN(Layer):
         self.kernel_regularizer = regularizers.get_optional(given["kernel_regularizer"])
         self.recurrent_regularizer = regularizers.get_optional(given["recurrent_regularizer"])
         self.bias_regularizer = regularizers.get_optional(given["bias_regularizer"])
-        self.kernel_constraint = (given["kernel_constraint"])
-        self.recurrent_constraint = (given["recurrent_constraint"])
-        self.bias_constraint = (given["bias_constraint"])
+        self.kernel_constraint = constraints.get(given["kernel_constraint"])
+        self.recurrent_constraint = constraints.get(given["recurrent_constraint"])
+        self.bias_constraint = constraints.get(given["bias_constraint"])
         self.dropout = _check_rate(cls, "dropout", given["dropout"])
         self.recurrent_dropout = _check_rate(cls, "recurrent_dropout",
                                              given["recurrent_dropout"])
+        self.seed = check_seed(seed, f"{cls} {self.name}")
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
@@ -249,7 +252,7 @@ class _RNN(Layer):
     # -- running ---------------------------------------------------------------------------
     def _dropout_mask(self, shape: tuple, dtype: str, rate: float) -> Any:
         """Inverted-dropout mask: 0 with probability ``rate``, else 1 / (1 - rate)."""
-        u = _backend.current().random_uniform(tuple(shape), dtype)
+        u = uniform_noise(self, shape, dtype)
         keep = ops.cast(ops.greater_equal(u, rate), dtype)
         return ops.multiply(keep, 1.0 / (1.0 - rate))
 
@@ -349,6 +352,8 @@ class _RNN(Layer):
             "recurrent_dropout": self.recurrent_dropout,
             "unroll": self.unroll,
         })
+        if self.seed is not None:
+            cfg["seed"] = self.seed
         return cfg
 
     def _extra_config(self) -> dict[str, Any]:

@@ -14,6 +14,10 @@ class TimeDistributed(Layer):
         if not isinstance(layer, Layer):
             raise ValueError(f"TimeDistributed needs a Layer (or Model) instance, got {layer!r}")
         super().__init__(**kwargs)
+        if layer.activity_regularizer is not None:
+            raise ValueError(f"TimeDistributed {self.name}: the wrapped layer {layer.name} has "
+                             "an activity_regularizer, which polykeras does not apply inside "
+                             "TimeDistributed; give it to the TimeDistributed layer instead")
         self.layer = layer
 
     def _inner(self, input_shape):

@@ -12,14 +12,14 @@ polykeras' layers already accept Keras 1's argument names (``output_dim``, ``ini
   applied the reset gate before the recurrent matmul, i.e. ``reset_after=False``); a
   Flatten without ``data_format`` (Keras 1 and 2.0 flattened in stored order, whatever
   the image data format: ``data_format="channels_last"`` does the same).
-- Constraints: polykeras does not apply weight constraints; a config that names one
-  loads without it, with a warning.
+- Constraints: Keras 2/3 ``{"class_name", "config"}`` dicts and Keras 1's
+  ``{"name": "MaxNorm", "m": 2}`` are read by :mod:`polykeras.constraints`; an unknown
+  constraint is an error naming the layer.
 """
 
 from __future__ import annotations
 
 import inspect
-import warnings
 from typing import Any
 
 from .errors import SavingError, UnsafeContentError
@@ -195,11 +195,19 @@ def layer_kwargs(class_name: str, cls: type, config: dict[str, Any],
             cfg[key] = _strip_object(value, f"{where}, {key}", "regularizer")
         elif key.endswith("_constraint") or key in ("W_constraint", "U_constraint",
                                                     "b_constraint"):
+            if isinstance(value, dict) and "class_name" in value:
+                value = _strip_object(value, f"{where}, {key}", "constraint")
+            if value is not None and not isinstance(value, (dict, str)):
+                raise SavingError(f"{where}: cannot read the constraint {key}="
+                                  f"{_describe(value)}")
             if value is not None:
-                warnings.warn(f"{where}: the weight constraint {key}="
-                              f"{_describe(value)} is not supported by polykeras and is "
-                              "ignored (it only matters for training)", stacklevel=4)
-            del cfg[key]
+                from .. import constraints
+
+                try:
+                    value = constraints.get(value)
+                except ValueError as exc:
+                    raise SavingError(f"{where}, {key}: {exc}") from None
+            cfg[key] = value
         elif key in ("activation", "recurrent_activation", "inner_activation"):
             cfg[key] = activation(value, f"{where}, {key}", custom_objects)
     if class_name == "Flatten" and "data_format" not in cfg:

@@ -10,6 +10,7 @@ before anything is constructed.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import numpy as np
@@ -64,13 +65,28 @@ def _too_big(what: str, size: int) -> Exception:
                               f"{limits.MAX_CONFIG_BYTES:,} allowed (limits.MAX_CONFIG_BYTES)")
 
 
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+def _json_depth(text: str) -> int:
+    """The deepest bracket nesting of a JSON text, strings left out: known before the
+    parser runs, so the limit does not hang on the parser's own recursion limit (which
+    differs between Python versions)."""
+    skeleton = _JSON_STRING.sub("", text).encode("utf-8", "replace")
+    steps = np.frombuffer(skeleton, dtype=np.uint8)
+    delta = (np.isin(steps, (ord("["), ord("{"))).astype(np.int32)
+             - np.isin(steps, (ord("]"), ord("}"))).astype(np.int32))
+    return int(np.cumsum(delta).max(initial=0))
+
+
 def loads_json(data: Any, what: str = "the JSON config") -> Any:
     text = _text(data, what)
+    if _json_depth(text) > limits.MAX_DEPTH:
+        raise _too_deep(what)
     try:
         obj = json.loads(text)
     except RecursionError:
-        raise LimitExceededError(f"{what} is nested too deeply to read (more than "
-                                 f"{limits.MAX_DEPTH} levels are refused)") from None
+        raise _too_deep(what) from None
     except json.JSONDecodeError as exc:
         hint = ""
         if text.lstrip()[:1] not in ("{", "["):
@@ -141,8 +157,26 @@ def _scan_yaml_events(text: str, what: str) -> None:
                                              "levels deep (limits.MAX_DEPTH); refused")
             elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
                 depth -= 1
+    except RecursionError:
+        raise _too_deep(what) from None
     except yaml.YAMLError as exc:
+        if _is_parser_depth_limit(exc):
+            raise _too_deep(what) from None
         raise SavingError(f"{what} is not valid YAML: {exc}") from None
+
+
+def _too_deep(what: str) -> LimitExceededError:
+    return LimitExceededError(f"{what} is nested more than {limits.MAX_DEPTH} levels deep "
+                              "(limits.MAX_DEPTH); refused")
+
+
+def _is_parser_depth_limit(exc: Exception) -> bool:
+    """Whether a YAML error is the parser's own nesting limit.  libyaml (0.2.5 and the
+    PyYAML 6.0.4 wheels) stops at 1000 levels before it hands over the events our own
+    count sees, since its scanner reads flow collections ahead; the error then is the
+    same limit as ours, met earlier, and is reported as ours whatever the version."""
+    problem = str(getattr(exc, "problem", "") or "") + " " + str(exc)
+    return "nesting depth" in problem or "nesting level" in problem
 
 
 def loads_yaml(data: Any, what: str = "the YAML config") -> Any:
@@ -151,7 +185,7 @@ def loads_yaml(data: Any, what: str = "the YAML config") -> Any:
     try:
         obj = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except RecursionError:
-        raise LimitExceededError(f"{what} is nested too deeply to read") from None
+        raise _too_deep(what) from None
     except yaml.constructor.ConstructorError as exc:
         raise UnsafeContentError(f"{what} was refused: {exc}. polykeras reads YAML with "
                                  "yaml.safe_load only.") from None

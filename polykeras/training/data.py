@@ -164,12 +164,21 @@ def predict_arrays(model: Any, x: Any, batch_size: int | None = None, verbose: i
         raise DataError(f"batch_size must be a positive int, got {batch_size!r}")
     arrays = standardize_inputs(model, x)
     n = check_same_length(arrays, "input", model.input_names)
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
     B = _backend.current()
+    bar = None
+    if verbose == 1 and n:
+        from .progress import Progbar
+
+        bar = Progbar(n, verbose=1)
     chunks: list[list[np.ndarray]] = []
     for start in range(0, n, batch_size):
         batch = [B.asarray(a[start:start + batch_size]) for a in arrays]
         outs = model._run_graph(batch, training=False)
         chunks.append([B.to_numpy(o) for o in outs])
+        if bar is not None:
+            bar.update(min(start + batch_size, n))
     if not chunks:
         outs = [np.zeros((0,) + tuple(d or 0 for d in t.shape[1:]), dtype=t.dtype)
                 for t in model.outputs]

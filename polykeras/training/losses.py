@@ -8,6 +8,7 @@ All math goes through :mod:`polykeras.ops`, so every loss is differentiable on e
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 from collections.abc import Callable
@@ -16,6 +17,7 @@ import numpy as np
 
 from .. import backend as _backend
 from .. import config, ops
+from ..engine.base_layer import KerasTensor
 
 
 def _eps() -> float:
@@ -170,6 +172,33 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "cosine_proximity": cosine_proximity,
     "huber_loss": huber,
 }
+
+def arrays_only(fn: Callable[..., Any], kind: str = "loss") -> Callable[..., Any]:
+    """``fn`` refusing symbolic tensors with a clear error before any backend op runs.
+
+    Loss and metric functions compute on arrays; polykeras records no graph node for math
+    on symbolic tensors (there is no ``model.add_loss``), so such a call cannot work."""
+    @functools.wraps(fn)
+    def checked(y_true, y_pred, *args, **kwargs):
+        if type(y_true) is KerasTensor or type(y_pred) is KerasTensor:
+            which = ", ".join(f"{arg}={t.name} (shape {t.shape})"
+                              for arg, t in (("y_true", y_true), ("y_pred", y_pred))
+                              if type(t) is KerasTensor)
+            raise TypeError(
+                f"{kind} function {fn.__name__} was called on symbolic tensors: {which}. "
+                f"It computes on arrays: pass it to model.compile(loss=..., metrics=...) and "
+                f"give data to fit/evaluate, or call it on NumPy or backend arrays. To use it "
+                f"inside a model, wrap it in a Lambda layer, e.g. Lambda(lambda t: "
+                f"{fn.__name__}(t[0], t[1]))([a, b]) (polykeras has no model.add_loss).")
+        return fn(y_true, y_pred, *args, **kwargs)
+
+    return checked
+
+
+# every loss checks its arguments (module names rebound, so identity checks still hold)
+for _name, _fn in list(FUNCTIONS.items()):
+    FUNCTIONS[_name] = globals()[_fn.__name__] = arrays_only(_fn)
+del _name, _fn
 
 ALIASES: dict[str, str] = {
     "mse": "mean_squared_error", "MSE": "mean_squared_error",

@@ -81,6 +81,10 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "sparse_top_k_categorical_accuracy": sparse_top_k_categorical_accuracy,
 }
 
+for _name, _fn in list(FUNCTIONS.items()):  # refuse symbolic tensors clearly
+    FUNCTIONS[_name] = globals()[_fn.__name__] = _losses.arrays_only(_fn, "metric")
+del _name, _fn
+
 # short names
 mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error

@@ -657,7 +657,34 @@ def deserialize(config: dict[str, Any], custom_objects: dict | None = None) -> O
         cfg.pop("name", None)
     allowed = {"learning_rate", "lr", "decay", "clipnorm", "clipvalue", "global_clipnorm",
                "name"} | set(cls._defaults)
+    for key, value in cfg.items():
+        if key in allowed:
+            continue
+        harmless = _HARMLESS_CONFIG.get(key)
+        if harmless is None or not (harmless is _ANY or value in harmless):
+            raise ValueError(f"optimizer {name}: {key}={value!r:.60} is not supported by "
+                             f"polykeras' {cls.__name__} (it takes "
+                             f"{', '.join(sorted(allowed))})")
     return cls.from_config({k: v for k, v in cfg.items() if k in allowed})
+
+
+_ANY = object()
+#: Keras 2.11+/Keras 3 optimizer settings that change nothing at these values (any value:
+#: how the step is compiled, or a setting that only matters when another is on).
+_HARMLESS_CONFIG: dict[str, Any] = {
+    "weight_decay": (None, 0, 0.0),
+    "use_ema": (False, None),
+    "ema_momentum": _ANY,
+    "ema_overwrite_frequency": _ANY,
+    "loss_scale_factor": (None, 1, 1.0),
+    "gradient_accumulation_steps": (None, 1),
+    "jit_compile": _ANY,
+    "is_legacy_optimizer": _ANY,
+    # Keras 2's Nadam wrote its default schedule_decay into every file; at that default it
+    # is the momentum schedule whose later form (tf.keras 2.11+/Keras 3) this Nadam computes,
+    # as GUIDE.md asks where Keras versions differ. Another value is refused.
+    "schedule_decay": (0.004,),
+}
 
 
 def get(identifier: Any) -> Optimizer:

@@ -22,6 +22,7 @@ import numpy as np
 from .. import autodiff, config
 from .. import backend as _backend
 from .. import ops
+from ..engine.base_layer import collect_activity_losses
 from . import data as _data
 from . import metrics as _metrics
 from . import optimizers as _optimizers
@@ -71,8 +72,17 @@ class TrainingMixin:
         ``loss`` (and ``loss_weights``, ``metrics``) may be one value for all outputs, a list
         in output order, or a dict by output name.
         """
-        kwargs.pop("target_tensors", None)
-        for key in ("run_eagerly", "steps_per_execution", "jit_compile"):
+        check_custom_steps(self, "compile")
+        if kwargs.pop("target_tensors", None) is not None:
+            raise ValueError("compile: target_tensors is not supported by polykeras; pass the "
+                             "targets to fit() as arrays")
+        steps = kwargs.pop("steps_per_execution", 1)
+        if steps not in (1, None):
+            raise ValueError(f"compile: steps_per_execution={steps!r} is not supported by "
+                             "polykeras (it runs one batch per step, calling the batch "
+                             "callbacks after each); pass steps_per_execution=1")
+        # polykeras always runs eagerly, and these change no result: accepted at any value
+        for key in ("run_eagerly", "jit_compile"):
             kwargs.pop(key, None)
         if kwargs:
             raise TypeError(f"compile: keyword argument(s) not understood: "
@@ -159,8 +169,10 @@ class TrainingMixin:
             raise DataError(f"in validation_data: {exc}") from None
 
     # -- one batch --------------------------------------------------------------------------------
-    def _losses(self, c: Compiled, outs: list, ys: list, sws: list) -> tuple[Any, list]:
-        """The total loss (weighted outputs' losses + penalties) and each output's loss."""
+    def _losses(self, c: Compiled, outs: list, ys: list, sws: list,
+                activity: list = ()) -> tuple[Any, list]:
+        """The total loss (weighted outputs' losses + penalties, the layers' activity
+        penalties among them) and each output's loss."""
         total = None
         per_output = []
         for k, i in enumerate(c.trained):
@@ -173,6 +185,8 @@ class TrainingMixin:
             total = term if total is None else ops.add(total, term)
         for var in c.regularized:
             total = ops.add(total, var.regularizer(var))
+        for penalty in activity:
+            total = ops.add(total, penalty)
         return total, per_output
 
     def _metric_values(self, c: Compiled, outs: list, ys: list, sws: list) -> list:
@@ -208,8 +222,9 @@ class TrainingMixin:
             with autodiff.substitute(variables, leaves):
                 for layer in layers:
                     layer._updates = []
-                outs = self._run_graph(xs, training=True)
-                total, per_output = self._losses(c, outs, ys, sws)
+                with collect_activity_losses() as activity:
+                    outs = self._run_graph(xs, training=True)
+                total, per_output = self._losses(c, outs, ys, sws, activity)
                 updates = [(var, autodiff.detach(value)) for layer in layers
                            for var, value in layer._updates]
             aux = ([autodiff.detach(v) for v in per_output],
@@ -239,6 +254,8 @@ class TrainingMixin:
         rows = {}
         for k, layer, pos in c.row_sparse:
             idx = np.asarray(B.to_numpy(xs[pos]))
+            if idx.dtype.kind not in "iu":  # a float Input (Keras' default): cast once, as
+                idx = idx.astype(np.int64)  # the Embedding's own lookup does
             distinct, inverse = np.unique(idx, return_inverse=True)
             indices = B.asarray(distinct.astype(np.int64))
             layer._sparse_inverse = B.asarray(inverse.reshape(idx.shape).astype(np.int64))
@@ -248,8 +265,9 @@ class TrainingMixin:
 
     def _test_batch(self, c: Compiled, xs: list, ys: list, sws: list) -> list[float]:
         B = _backend.current()
-        outs = self._run_graph(xs, training=False)
-        total, per_output = self._losses(c, outs, ys, sws)
+        with collect_activity_losses() as activity:
+            outs = self._run_graph(xs, training=False)
+        total, per_output = self._losses(c, outs, ys, sws, activity)
         scalars = [total] + (per_output if len(self.outputs) > 1 else [])
         scalars += self._metric_values(c, outs, ys, sws)
         return self._read(B, [autodiff.detach(s) for s in scalars])
@@ -294,6 +312,10 @@ class TrainingMixin:
             raise TypeError(f"fit: keyword argument(s) not understood: "
                             f"{', '.join(sorted(kwargs))}")
         c = self._require_compiled()
+        if validation_steps is not None:
+            raise ValueError(f"fit: validation_steps={validation_steps!r} is not supported by "
+                             "polykeras (validation always covers all of validation_data or "
+                             "validation_split); leave it None")
         batch_size = _check_batch_size(batch_size)
         epochs = _check_epochs(epochs, initial_epoch)
         if verbose not in (0, 1, 2):
@@ -372,6 +394,9 @@ class TrainingMixin:
             raise TypeError(f"evaluate: keyword argument(s) not understood: "
                             f"{', '.join(sorted(kwargs))}")
         c = self._require_compiled()
+        if steps is not None:
+            raise ValueError(f"evaluate: steps={steps!r} is not supported by polykeras (it "
+                             "evaluates all of x in batches of batch_size); leave it None")
         batch_size = _check_batch_size(batch_size)
         data = self._prepare_data(x, y, sample_weight)
         cb = CallbackList(check_callbacks(callbacks))
@@ -399,6 +424,25 @@ class TrainingMixin:
         data = self._prepare_data(x, y, sample_weight)
         values = self._test_batch(c, *data.batch(_backend.current(), slice(0, data.n)))
         return values[0] if len(values) == 1 else values
+
+
+#: Model methods through which Keras runs user code that polykeras does not call yet.
+CUSTOM_STEPS = ("train_step", "test_step", "predict_step", "compute_loss", "compute_metrics",
+                "call")
+
+
+def check_custom_steps(model: Any, where: str) -> None:
+    """Refuse a Model subclass (outside polykeras) that overrides a method polykeras' loops
+    would silently pass over (``train_step``, ``call``...)."""
+    for klass in type(model).__mro__:
+        if klass.__module__.split(".")[0] == "polykeras":
+            break
+        for name in CUSTOM_STEPS:
+            if name in klass.__dict__:
+                raise NotImplementedError(
+                    f"{where}: model {model.name} ({klass.__name__}) overrides {name}, which "
+                    f"polykeras does not call yet (its fit/evaluate/predict run the layer "
+                    f"graph); remove the override or use Keras for custom {name} code")
 
 
 def _check_epochs(epochs: Any, initial_epoch: int) -> int:
@@ -484,4 +528,5 @@ def _copy_spec(spec: _data.DataSpec) -> _data.DataSpec:
                           dict(spec.hints))
 
 
-__all__ = ["TrainingMixin", "ENV_MAX_EPOCHS", "NOT_COMPILED", "max_epochs"]
+__all__ = ["TrainingMixin", "ENV_MAX_EPOCHS", "NOT_COMPILED", "check_custom_steps",
+           "max_epochs"]
