@@ -35,8 +35,13 @@ MODELS = {
     "siamese": (64, "shared-vision siamese 27x27x1", 30),
 }
 REPEATS = 3  # timed passes per measurement; the best one counts (the machine is shared)
-IMPLS = ["torch-handwritten", "torch-handwritten-keras-loss", "polykeras-torch",
-         "polykeras-numpy", "keras3-torch"]
+IMPLS = [
+    "torch-handwritten",
+    "torch-handwritten-keras-loss",
+    "polykeras-torch",
+    "polykeras-numpy",
+    "keras3-torch",
+]
 
 
 def make_data(model: str, n: int, seed: int = 0):
@@ -65,8 +70,9 @@ def keras_model(keras, name: str):
         x = L.Dense(64, activation="relu")(x)
         out = L.Dense(10, activation="softmax")(x)
         model = keras.Model(inputs, out)
-        model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=1e-3),
-                      loss="categorical_crossentropy")
+        model.compile(
+            optimizer=keras.optimizers.RMSprop(learning_rate=1e-3), loss="categorical_crossentropy"
+        )
         return model
     if name == "multi_io":
         main_input = L.Input(shape=(100,), dtype="int32", name="main_input")
@@ -79,9 +85,11 @@ def keras_model(keras, name: str):
             x = L.Dense(64, activation="relu")(x)
         main_out = L.Dense(1, activation="sigmoid", name="main_output")(x)
         model = keras.Model([main_input, aux_in], [main_out, aux_out])
-        model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=1e-3),
-                      loss=["binary_crossentropy", "binary_crossentropy"],
-                      loss_weights=[1.0, 0.2])
+        model.compile(
+            optimizer=keras.optimizers.RMSprop(learning_rate=1e-3),
+            loss=["binary_crossentropy", "binary_crossentropy"],
+            loss_weights=[1.0, 0.2],
+        )
         return model
     digit_input = L.Input(shape=(27, 27, 1))
     x = L.Conv2D(64, (3, 3))(digit_input)
@@ -92,8 +100,9 @@ def keras_model(keras, name: str):
     merged = L.concatenate([vision(a), vision(b)])
     out = L.Dense(1, activation="sigmoid")(merged)
     model = keras.Model([a, b], out)
-    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=1e-3),
-                  loss="binary_crossentropy")
+    model.compile(
+        optimizer=keras.optimizers.RMSprop(learning_rate=1e-3), loss="binary_crossentropy"
+    )
     return model
 
 
@@ -103,8 +112,8 @@ def run_keras_like(keras, name, batch, steps, warmup):
     wx = [x[: batch * warmup] for x in xs]
     wy = [y[: batch * warmup] for y in ys]
     model.fit(wx, wy, batch_size=batch, epochs=1, verbose=0, shuffle=False)
-    mx = [x[batch * warmup:] for x in xs]
-    my = [y[batch * warmup:] for y in ys]
+    mx = [x[batch * warmup :] for x in xs]
+    my = [y[batch * warmup :] for y in ys]
     elapsed = float("inf")
     for _ in range(REPEATS):
         start = time.perf_counter()
@@ -142,23 +151,31 @@ def run_torch(name, batch, steps, warmup, keras_loss=False):
         return (-(target * p.log() + (1 - target) * (1 - p).log())).mean()
 
     if name == "mlp":
-        net = nn.Sequential(nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
-                            nn.Linear(64, 10))
+        net = nn.Sequential(
+            nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10)
+        )
 
         def loss_fn(xs, ys):
             if keras_loss:
                 return keras_cce(net(xs[0]), ys[0])
             return nn.functional.cross_entropy(net(xs[0]), ys[0].argmax(1))
     elif name == "multi_io":
+
         class MultiIO(nn.Module):
             def __init__(self):
                 super().__init__()
                 self.emb = nn.Embedding(10000, 512)
                 self.lstm = nn.LSTM(512, 32, batch_first=True)
                 self.aux = nn.Linear(32, 1)
-                self.mlp = nn.Sequential(nn.Linear(37, 64), nn.ReLU(), nn.Linear(64, 64),
-                                         nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
-                                         nn.Linear(64, 1))
+                self.mlp = nn.Sequential(
+                    nn.Linear(37, 64),
+                    nn.ReLU(),
+                    nn.Linear(64, 64),
+                    nn.ReLU(),
+                    nn.Linear(64, 64),
+                    nn.ReLU(),
+                    nn.Linear(64, 1),
+                )
 
             def forward(self, ids, extra):
                 _, (h, _) = self.lstm(self.emb(ids))
@@ -172,11 +189,13 @@ def run_torch(name, batch, steps, warmup, keras_loss=False):
             main, aux = net(xs[0].long(), xs[1])
             return bce(main, ys[0]) + 0.2 * bce(aux, ys[1])
     else:
+
         class Siamese(nn.Module):
             def __init__(self):
                 super().__init__()
-                self.vision = nn.Sequential(nn.Conv2d(1, 64, 3), nn.Conv2d(64, 64, 3),
-                                            nn.MaxPool2d(2), nn.Flatten())
+                self.vision = nn.Sequential(
+                    nn.Conv2d(1, 64, 3), nn.Conv2d(64, 64, 3), nn.MaxPool2d(2), nn.Flatten()
+                )
                 self.head = nn.Linear(2 * 64 * 11 * 11, 1)
 
             def forward(self, a, b):
@@ -226,8 +245,7 @@ def child(impl: str, name: str, steps: int | None, warmup: int) -> dict:
 
         torch.set_num_threads(os.cpu_count() or 1)
         import_s = time.perf_counter() - t0
-        sps, latency = run_torch(name, batch, steps, warmup,
-                                 keras_loss=impl.endswith("keras-loss"))
+        sps, latency = run_torch(name, batch, steps, warmup, keras_loss=impl.endswith("keras-loss"))
     elif impl.startswith("polykeras-"):
         import polykeras
 
@@ -243,16 +261,26 @@ def child(impl: str, name: str, steps: int | None, warmup: int) -> dict:
         keras.utils.set_random_seed(0)
         sps, latency = run_keras_like(keras, name, batch, steps, warmup)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"impl": impl, "model": name, "samples_per_s": sps, "peak_mb": peak_mb,
-            "import_s": import_s, "latency_ms": None if latency is None else latency * 1e3}
+    return {
+        "impl": impl,
+        "model": name,
+        "samples_per_s": sps,
+        "peak_mb": peak_mb,
+        "import_s": import_s,
+        "latency_ms": None if latency is None else latency * 1e3,
+    }
 
 
 def available(impl: str) -> str | None:
     import importlib.util
 
-    need = {"torch-handwritten": "torch", "torch-handwritten-keras-loss": "torch",
-            "polykeras-torch": "torch",
-            "polykeras-numpy": "numpy", "keras3-torch": "keras"}[impl]
+    need = {
+        "torch-handwritten": "torch",
+        "torch-handwritten-keras-loss": "torch",
+        "polykeras-torch": "torch",
+        "polykeras-numpy": "numpy",
+        "keras3-torch": "keras",
+    }[impl]
     if importlib.util.find_spec(need) is None:
         return f"{need} is not installed"
     if impl == "keras3-torch" and importlib.util.find_spec("torch") is None:
@@ -262,26 +290,38 @@ def available(impl: str) -> str | None:
 
 def cold_start() -> dict:
     """import polykeras, and the first MLP prediction on NumPy, from a fresh process."""
-    code = ("import time; t=time.perf_counter(); import polykeras as k; t1=time.perf_counter();"
-            "import numpy as np; i=k.Input(shape=(784,));"
-            "x=k.layers.Dense(64,activation='relu')(i);"
-            "x=k.layers.Dense(64,activation='relu')(x);"
-            "o=k.layers.Dense(10,activation='softmax')(x);"
-            "m=k.Model(i,o); m.predict(np.zeros((1,784),'float32')); t2=time.perf_counter();"
-            "print(t1-t, t2-t)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, env={**os.environ, "POLYKERAS_BACKEND": "numpy"})
+    code = (
+        "import time; t=time.perf_counter(); import polykeras as k; t1=time.perf_counter();"
+        "import numpy as np; i=k.Input(shape=(784,));"
+        "x=k.layers.Dense(64,activation='relu')(i);"
+        "x=k.layers.Dense(64,activation='relu')(x);"
+        "o=k.layers.Dense(10,activation='softmax')(x);"
+        "m=k.Model(i,o); m.predict(np.zeros((1,784),'float32')); t2=time.perf_counter();"
+        "print(t1-t, t2-t)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "POLYKERAS_BACKEND": "numpy"},
+    )
     imp, first = (float(v) for v in out.stdout.split())
     return {"import_s": imp, "first_predict_s": first}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=None,
-                        help="timed steps per repeat (default: per model)")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="timed steps per repeat (default: per model)"
+    )
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=5,
-                        help="interleaved rounds (the table shows the best and the spread)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="interleaved rounds (the table shows the best and the spread)",
+    )
     parser.add_argument("--models", nargs="*", default=list(MODELS))
     parser.add_argument("--impls", nargs="*", default=IMPLS)
     parser.add_argument("--out", default=None, help="also write the Markdown table here")
@@ -308,8 +348,15 @@ def main() -> int:
             for impl in impls[shift:] + impls[:shift]:
                 if (name, impl) in skipped:
                     continue
-                cmd = [sys.executable, __file__, "--child", impl, name, "--warmup",
-                       str(args.warmup)] + (["--steps", str(args.steps)] if args.steps else [])
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    impl,
+                    name,
+                    "--warmup",
+                    str(args.warmup),
+                ] + (["--steps", str(args.steps)] if args.steps else [])
                 proc = subprocess.run(cmd, capture_output=True, text=True)
                 if proc.returncode != 0:
                     skipped[(name, impl)] = "failed: " + proc.stderr.strip().splitlines()[-1]
@@ -317,12 +364,17 @@ def main() -> int:
                 row = json.loads(proc.stdout.strip().splitlines()[-1])
                 row["round"] = r
                 runs.setdefault((name, impl), []).append(row)
-                print(f"  round {r + 1}: {name:9s} {impl:18s} "
-                      f"{row['samples_per_s']:10.1f} samples/s", file=sys.stderr)
+                print(
+                    f"  round {r + 1}: {name:9s} {impl:18s} {row['samples_per_s']:10.1f} samples/s",
+                    file=sys.stderr,
+                )
 
-    lines = ["| model | implementation | samples/s (best round) | x hand-written torch (best "
-             "rounds) | x hand-written, same round: median (range) | peak MB | x torch memory "
-             "| model(x) latency ms |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | implementation | samples/s (best round) | x hand-written torch (best "
+        "rounds) | x hand-written, same round: median (range) | peak MB | x torch memory "
+        "| model(x) latency ms |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name in args.models:
         base = {row["round"]: row for row in runs.get((name, "torch-handwritten"), [])}
         base_best = max((row["samples_per_s"] for row in base.values()), default=None)
@@ -330,26 +382,33 @@ def main() -> int:
         label = f"{name} (batch {MODELS[name][0]})"
         for impl in args.impls:
             if (name, impl) in skipped and (name, impl) not in runs:
-                lines.append(f"| {label} | {impl} | skipped: {skipped[(name, impl)]} "
-                             "| | | | | |")
+                lines.append(f"| {label} | {impl} | skipped: {skipped[(name, impl)]} | | | | | |")
                 continue
             rows = runs[(name, impl)]
             best = max(row["samples_per_s"] for row in rows)
             ratio = f"{best / base_best:.2f}" if base_best else "n/a"
-            same = [row["samples_per_s"] / base[row["round"]]["samples_per_s"]
-                    for row in rows if row["round"] in base]
-            spread = (f"{statistics.median(same):.2f} ({min(same):.2f}-{max(same):.2f})"
-                      if same else "")
+            same = [
+                row["samples_per_s"] / base[row["round"]]["samples_per_s"]
+                for row in rows
+                if row["round"] in base
+            ]
+            spread = (
+                f"{statistics.median(same):.2f} ({min(same):.2f}-{max(same):.2f})" if same else ""
+            )
             peak = max(row["peak_mb"] for row in rows)
             mem = f"{peak / base_mb:.2f}" if base_mb else "n/a"
             lat = [row["latency_ms"] for row in rows if row.get("latency_ms") is not None]
             lat_s = f"{min(lat):.2f}" if lat else ""
-            lines.append(f"| {label} | {impl} | {best:.1f} | {ratio} | {spread} | {peak:.0f} "
-                         f"| {mem} | {lat_s} |")
+            lines.append(
+                f"| {label} | {impl} | {best:.1f} | {ratio} | {spread} | {peak:.0f} "
+                f"| {mem} | {lat_s} |"
+            )
     cs = cold_start()
     lines.append("")
-    lines.append(f"`import polykeras`: {cs['import_s']:.3f} s; first MLP prediction on NumPy "
-                 f"from a cold start: {cs['first_predict_s']:.3f} s")
+    lines.append(
+        f"`import polykeras`: {cs['import_s']:.3f} s; first MLP prediction on NumPy "
+        f"from a cold start: {cs['first_predict_s']:.3f} s"
+    )
     table = "\n".join(lines)
     print(table)
     if args.out:

@@ -37,7 +37,25 @@ def __getattr__(name):
 
 
 __all__ = [
-    "BackendError", "ConfigError", "Input", "KerasTensor", "Layer", "Model", "Sequential",
-    "activations", "backend", "backends", "config", "constraints", "initializers", "layers",
-    "models", "ops", "regularizers", "reset_backend", "set_backend", "use_backend", "utils",
+    "BackendError",
+    "ConfigError",
+    "Input",
+    "KerasTensor",
+    "Layer",
+    "Model",
+    "Sequential",
+    "activations",
+    "backend",
+    "backends",
+    "config",
+    "constraints",
+    "initializers",
+    "layers",
+    "models",
+    "ops",
+    "regularizers",
+    "reset_backend",
+    "set_backend",
+    "use_backend",
+    "utils",
 ]

@@ -56,14 +56,17 @@ def _cmd_backends(args: argparse.Namespace) -> int:
                 problems.append(f"backend {b.name!r} (plugin {b.plugin}) {reason}")
         usable_here[b.name] = "" if usable else note
         rows.append((b.name, "yes" if usable else "no", b.plugin, note))
-    widths = [max(len(r[i]) for r in rows + [("backend", "usable", "plugin", "")])
-              for i in range(3)]
+    widths = [
+        max(len(r[i]) for r in rows + [("backend", "usable", "plugin", "")]) for i in range(3)
+    ]
     print(f"{'backend':<{widths[0]}}  {'usable':<{widths[1]}}  {'plugin':<{widths[2]}}  notes")
     for name, usable, plugin, note in rows:
         print(f"{name:<{widths[0]}}  {usable:<{widths[1]}}  {plugin:<{widths[2]}}  {note}")
     if not rows:
-        print("(no backends discovered: from a polykeras checkout, pip install -e . installs "
-              "the backend plugins)")
+        print(
+            "(no backends discovered: from a polykeras checkout, pip install -e . installs "
+            "the backend plugins)"
+        )
     for err in plugins.plugin_errors():
         print(f"plugin {err.plugin} failed: {err.error}")
         problems.append(f"plugin {err.plugin} failed to load: {err.error}")
@@ -76,8 +79,10 @@ def _cmd_backends(args: argparse.Namespace) -> int:
         if unknown:
             problems.append(unknown)
         elif usable_here.get(base):
-            problems.append(f"selected backend {active!r} (from {source}) is not usable "
-                            f"here: {usable_here[base]}")
+            problems.append(
+                f"selected backend {active!r} (from {source}) is not usable "
+                f"here: {usable_here[base]}"
+            )
     for p in problems:
         print(f"error: {p}", file=sys.stderr)
     return 1 if problems else 0
@@ -88,15 +93,27 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("backends", help="list every discovered backend and whether it is usable")
     demo = sub.add_parser("demo", help="train the guide's models on handwritten digits")
-    demo.add_argument("--backend", default=None, metavar="NAME",
-                      help="backend to run on (default: the selected one, see "
-                           "`backends`)")
-    demo.add_argument("--epochs", type=int, default=None, metavar="N",
-                      help="epochs for each model (default: 15 for the perceptron, 12 for "
-                           "the shared vision model; 1 or 2 for a quick look)")
-    demo.add_argument("--out", default=None, metavar="DIR",
-                      help="folder for the saved model files, kept afterwards (default: a "
-                           "temporary folder, removed at the end)")
+    demo.add_argument(
+        "--backend",
+        default=None,
+        metavar="NAME",
+        help="backend to run on (default: the selected one, see `backends`)",
+    )
+    demo.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="epochs for each model (default: 15 for the perceptron, 12 for "
+        "the shared vision model; 1 or 2 for a quick look)",
+    )
+    demo.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="folder for the saved model files, kept afterwards (default: a "
+        "temporary folder, removed at the end)",
+    )
     conf = sub.add_parser("conformance", help="run documents' code blocks on backends")
     conf.add_argument("paths", nargs="+")
     conf.add_argument("--backend", default=None, help="a backend name, or 'all'")

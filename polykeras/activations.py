@@ -44,8 +44,9 @@ def get(identifier: Any) -> Callable[..., Any]:
     if isinstance(identifier, str):
         fn = FUNCTIONS.get(identifier)
         if fn is None:
-            raise ValueError(f"unknown activation {identifier!r}; expected one of "
-                             f"{', '.join(sorted(FUNCTIONS))}")
+            raise ValueError(
+                f"unknown activation {identifier!r}; expected one of {', '.join(sorted(FUNCTIONS))}"
+            )
         return fn
     if callable(identifier):
         return identifier

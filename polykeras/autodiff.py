@@ -112,13 +112,13 @@ def gradients(loss: Any, leaves: Sequence[Traced]) -> list[Any]:
     out = []
     for leaf in leaves:
         g = grads.get(id(leaf))
-        out.append(g if g is not None
-                   else B.zeros(B.shape(leaf.value), B.dtype_name(leaf.value)))
+        out.append(g if g is not None else B.zeros(B.shape(leaf.value), B.dtype_name(leaf.value)))
     return out
 
 
-def value_and_grad(fn: Callable[[list[Any]], tuple[Any, Any]],
-                   params: Sequence[Any]) -> tuple[Any, Any, list[Any]]:
+def value_and_grad(
+    fn: Callable[[list[Any]], tuple[Any, Any]], params: Sequence[Any]
+) -> tuple[Any, Any, list[Any]]:
     """Call ``fn(params) -> (loss, aux)``; return ``(loss, aux, d loss / d params)``.
 
     Uses the backend's own differentiation when it has one, the core's otherwise.

@@ -47,31 +47,40 @@ def _table() -> str:
 def load(selection: str, source: str = "the Python API") -> Any:
     """Return the backend object for ``selection`` ("numpy", "torch:cuda:0"...), loading it."""
     if not isinstance(selection, str) or not selection.strip():
-        raise BackendError(f"backend name from {source} must be a non-empty string, "
-                           f"got {selection!r}. Discovered backends:\n{_table()}")
+        raise BackendError(
+            f"backend name from {source} must be a non-empty string, "
+            f"got {selection!r}. Discovered backends:\n{_table()}"
+        )
     if selection in _loaded:
         return _loaded[selection]
     name, device = _split(selection)
     spec = plugins.registry().backends.get(name)
     if spec is None:
         hint = config.did_you_mean(name, plugins.registry().backends)
-        raise BackendError(f"unknown backend {selection!r} (from {source}){hint}. "
-                           f"Discovered backends:\n{_table()}")
+        raise BackendError(
+            f"unknown backend {selection!r} (from {source}){hint}. Discovered backends:\n{_table()}"
+        )
     reason = _probe(spec)
     if reason:
-        raise BackendError(f"backend {name!r} (from {source}) is not usable: {reason}. "
-                           f"Discovered backends:\n{_table()}")
+        raise BackendError(
+            f"backend {name!r} (from {source}) is not usable: {reason}. "
+            f"Discovered backends:\n{_table()}"
+        )
     try:
         obj = spec.factory(device=device)
     except Exception as exc:
-        raise BackendError(f"backend {selection!r} (from {source}, plugin {spec.plugin}) "
-                           f"failed to start: {type(exc).__name__}: {exc}. "
-                           f"Discovered backends:\n{_table()}") from exc
+        raise BackendError(
+            f"backend {selection!r} (from {source}, plugin {spec.plugin}) "
+            f"failed to start: {type(exc).__name__}: {exc}. "
+            f"Discovered backends:\n{_table()}"
+        ) from exc
     missing = contract.missing_methods(obj)
     if missing:
-        raise BackendError(f"backend {selection!r} (plugin {spec.plugin}) does not implement "
-                           f"the backend contract: missing {', '.join(missing)} "
-                           "(see polykeras.contract)")
+        raise BackendError(
+            f"backend {selection!r} (plugin {spec.plugin}) does not implement "
+            f"the backend contract: missing {', '.join(missing)} "
+            "(see polykeras.contract)"
+        )
     _loaded[selection] = obj
     return obj
 
@@ -90,8 +99,11 @@ def backends() -> list[plugins.BackendInfo]:
     out = []
     for spec in plugins.registry().backends.values():
         reason = _probe(spec)
-        out.append(plugins.BackendInfo(spec.name, reason is None, reason or "",
-                                       spec.plugin, spec.description))
+        out.append(
+            plugins.BackendInfo(
+                spec.name, reason is None, reason or "", spec.plugin, spec.description
+            )
+        )
     return out
 
 

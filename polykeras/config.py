@@ -81,20 +81,28 @@ def _read_config_file(path: Path) -> dict[str, Any]:
 
 def _validate_file(data: dict[str, Any], path: Path) -> None:
     if "backend" in data and (not isinstance(data["backend"], str) or not data["backend"]):
-        raise ConfigError(f'config file {path}: "backend" must be a backend name, '
-                          f"got {data['backend']!r}")
+        raise ConfigError(
+            f'config file {path}: "backend" must be a backend name, got {data["backend"]!r}'
+        )
     if "floatx" in data and data["floatx"] not in _FLOATX_CHOICES:
-        raise ConfigError(f'config file {path}: "floatx" is {data["floatx"]!r}; '
-                          f"expected one of {', '.join(_FLOATX_CHOICES)}")
+        raise ConfigError(
+            f'config file {path}: "floatx" is {data["floatx"]!r}; '
+            f"expected one of {', '.join(_FLOATX_CHOICES)}"
+        )
     if "image_data_format" in data and data["image_data_format"] not in _FORMAT_CHOICES:
-        raise ConfigError(f'config file {path}: "image_data_format" is '
-                          f"{data['image_data_format']!r}; expected one of "
-                          f"{', '.join(_FORMAT_CHOICES)}")
-    if "epsilon" in data and (isinstance(data["epsilon"], bool)
-                              or not isinstance(data["epsilon"], (int, float))
-                              or data["epsilon"] <= 0):
-        raise ConfigError(f'config file {path}: "epsilon" must be a positive number, '
-                          f"got {data['epsilon']!r}")
+        raise ConfigError(
+            f'config file {path}: "image_data_format" is '
+            f"{data['image_data_format']!r}; expected one of "
+            f"{', '.join(_FORMAT_CHOICES)}"
+        )
+    if "epsilon" in data and (
+        isinstance(data["epsilon"], bool)
+        or not isinstance(data["epsilon"], (int, float))
+        or data["epsilon"] <= 0
+    ):
+        raise ConfigError(
+            f'config file {path}: "epsilon" must be a positive number, got {data["epsilon"]!r}'
+        )
 
 
 # Values set through the Python API (None: fall back to the file, then the default).
@@ -123,6 +131,7 @@ def holding(method: Callable) -> Callable:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         with held():
             return method(*args, **kwargs)
+
     return wrapper
 
 
@@ -155,14 +164,15 @@ def set_epsilon(value: float) -> None:
 
 
 def image_data_format() -> str:
-    """"channels_last" (the default) or "channels_first"."""
+    """ "channels_last" (the default) or "channels_first"."""
     return _setting("image_data_format", "channels_last")
 
 
 def set_image_data_format(value: str) -> None:
     if value not in _FORMAT_CHOICES:
-        raise ConfigError(f"set_image_data_format({value!r}): expected one of "
-                          f"{', '.join(_FORMAT_CHOICES)}")
+        raise ConfigError(
+            f"set_image_data_format({value!r}): expected one of {', '.join(_FORMAT_CHOICES)}"
+        )
     _api["image_data_format"] = value
 
 
@@ -173,8 +183,10 @@ def normalize_data_format(value: str | None) -> str:
     aliases = {"th": "channels_first", "tf": "channels_last"}
     value = aliases.get(value, value)
     if value not in _FORMAT_CHOICES:
-        raise ConfigError(f"data_format {value!r} is not valid; expected one of "
-                          f"{', '.join(_FORMAT_CHOICES)} (or Keras 1's 'th'/'tf')")
+        raise ConfigError(
+            f"data_format {value!r} is not valid; expected one of "
+            f"{', '.join(_FORMAT_CHOICES)} (or Keras 1's 'th'/'tf')"
+        )
     return value
 
 
@@ -197,8 +209,9 @@ def requested_backend() -> tuple[str, str]:
     env = os.environ.get(ENV_BACKEND)
     if env is not None:
         if not env.strip():
-            raise ConfigError(f"environment variable {ENV_BACKEND} is set but empty; "
-                              "unset it or name a backend")
+            raise ConfigError(
+                f"environment variable {ENV_BACKEND} is set but empty; unset it or name a backend"
+            )
         return env.strip(), f"environment variable {ENV_BACKEND}"
     name = read_config_file().get("backend")
     if name:

@@ -102,26 +102,33 @@ class UnitNorm(Constraint):
 class MinMaxNorm(Constraint):
     """Each norm along ``axis`` moves to ``rate * clip(norm, min, max) + (1 - rate) * norm``."""
 
-    def __init__(self, min_value: float = 0.0, max_value: float = 1.0, rate: float = 1.0,
-                 axis: Any = 0):
+    def __init__(
+        self, min_value: float = 0.0, max_value: float = 1.0, rate: float = 1.0, axis: Any = 0
+    ):
         self.min_value = _number(min_value, "min_value", "MinMaxNorm")
         self.max_value = _number(max_value, "max_value", "MinMaxNorm")
         self.rate = _number(rate, "rate", "MinMaxNorm")
         self.axis = _axis(axis, "MinMaxNorm")
         if self.min_value > self.max_value:
-            raise ValueError(f"MinMaxNorm: min_value ({min_value}) is greater than "
-                             f"max_value ({max_value})")
+            raise ValueError(
+                f"MinMaxNorm: min_value ({min_value}) is greater than max_value ({max_value})"
+            )
 
     def __call__(self, w: Any) -> Any:
         norms = _norms(w, self.axis)
         clipped = ops.clip(norms, float(self.min_value), float(self.max_value))
-        desired = ops.add(ops.multiply(clipped, float(self.rate)),
-                          ops.multiply(norms, 1.0 - float(self.rate)))
+        desired = ops.add(
+            ops.multiply(clipped, float(self.rate)), ops.multiply(norms, 1.0 - float(self.rate))
+        )
         return ops.multiply(w, ops.divide(desired, ops.add(norms, config.epsilon())))
 
     def get_config(self) -> dict[str, Any]:
-        return {"min_value": self.min_value, "max_value": self.max_value, "rate": self.rate,
-                "axis": self.axis}
+        return {
+            "min_value": self.min_value,
+            "max_value": self.max_value,
+            "rate": self.rate,
+            "axis": self.axis,
+        }
 
 
 # Keras' function-style names and Keras 1's
@@ -130,11 +137,17 @@ non_neg = nonneg = NonNeg
 unit_norm = unitnorm = UnitNorm
 min_max_norm = MinMaxNorm
 
-CLASSES: dict[str, type[Constraint]] = {c.__name__: c for c in (MaxNorm, NonNeg, UnitNorm,
-                                                                  MinMaxNorm)}
+CLASSES: dict[str, type[Constraint]] = {
+    c.__name__: c for c in (MaxNorm, NonNeg, UnitNorm, MinMaxNorm)
+}
 ALIASES: dict[str, type[Constraint]] = {
-    "max_norm": MaxNorm, "maxnorm": MaxNorm, "non_neg": NonNeg, "nonneg": NonNeg,
-    "unit_norm": UnitNorm, "unitnorm": UnitNorm, "min_max_norm": MinMaxNorm,
+    "max_norm": MaxNorm,
+    "maxnorm": MaxNorm,
+    "non_neg": NonNeg,
+    "nonneg": NonNeg,
+    "unit_norm": UnitNorm,
+    "unitnorm": UnitNorm,
+    "min_max_norm": MinMaxNorm,
 }
 # Keras 1 spelled MaxNorm's max_value ``m``
 _KERAS1_ARGS = {"m": "max_value"}
@@ -149,8 +162,10 @@ def _lookup(name: Any) -> type[Constraint]:
     if cls is None and isinstance(name, str):
         cls = ALIASES.get(name) or ALIASES.get(name.lower())
     if cls is None:
-        raise ValueError(f"Unknown constraint: {name!r}. Valid constraints are: "
-                         f"{_valid_names()} (or any callable)")
+        raise ValueError(
+            f"Unknown constraint: {name!r}. Valid constraints are: "
+            f"{_valid_names()} (or any callable)"
+        )
     return cls
 
 
@@ -163,8 +178,10 @@ def deserialize(config: dict[str, Any]) -> Constraint:
         cls = _lookup(config["class_name"])
         cfg = config.get("config") or {}
         if not isinstance(cfg, dict):
-            raise ValueError(f"the config of constraint {config['class_name']!r} must be a "
-                             f"dict, got {cfg!r:.100}")
+            raise ValueError(
+                f"the config of constraint {config['class_name']!r} must be a "
+                f"dict, got {cfg!r:.100}"
+            )
         cfg = dict(cfg)
     elif "name" in config:  # Keras 1
         cls = _lookup(config["name"])
@@ -191,23 +208,44 @@ def get(identifier: Any) -> Any:
         return identifier()
     if callable(identifier):
         return identifier
-    raise ValueError(f"Could not interpret constraint identifier: {identifier!r:.100}. "
-                     f"Expected None, a name ({_valid_names()}), a config dict or a callable")
+    raise ValueError(
+        f"Could not interpret constraint identifier: {identifier!r:.100}. "
+        f"Expected None, a name ({_valid_names()}), a config dict or a callable"
+    )
 
 
 def serialize(constraint: Any) -> dict[str, Any] | None:
     """``{"class_name": "MaxNorm", "config": {...}}`` as Keras writes it (None stays None)."""
     if constraint is None:
         return None
-    if isinstance(constraint, Constraint) and type(constraint).__name__ in CLASSES \
-            and CLASSES[type(constraint).__name__] is type(constraint):
+    if (
+        isinstance(constraint, Constraint)
+        and type(constraint).__name__ in CLASSES
+        and CLASSES[type(constraint).__name__] is type(constraint)
+    ):
         return {"class_name": type(constraint).__name__, "config": constraint.get_config()}
-    raise ValueError(f"the constraint {constraint!r:.100} cannot be serialized: polykeras "
-                     "writes no code to files; use a built-in constraint "
-                     f"({', '.join(sorted(CLASSES))}) or drop it before saving the "
-                     "architecture")
+    raise ValueError(
+        f"the constraint {constraint!r:.100} cannot be serialized: polykeras "
+        "writes no code to files; use a built-in constraint "
+        f"({', '.join(sorted(CLASSES))}) or drop it before saving the "
+        "architecture"
+    )
 
 
-__all__ = ["Constraint", "MaxNorm", "MinMaxNorm", "NonNeg", "UnitNorm", "deserialize", "get",
-           "max_norm", "maxnorm", "min_max_norm", "non_neg", "nonneg", "serialize",
-           "unit_norm", "unitnorm"]
+__all__ = [
+    "Constraint",
+    "MaxNorm",
+    "MinMaxNorm",
+    "NonNeg",
+    "UnitNorm",
+    "deserialize",
+    "get",
+    "max_norm",
+    "maxnorm",
+    "min_max_norm",
+    "non_neg",
+    "nonneg",
+    "serialize",
+    "unit_norm",
+    "unitnorm",
+]

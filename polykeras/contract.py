@@ -34,20 +34,45 @@ Axis = int | tuple[int, ...] | None
 
 #: The primitive ops, by family.  The core calls nothing else on a backend.
 PRIMITIVES: dict[str, tuple[str, ...]] = {
-    "create": ("asarray", "to_numpy", "zeros", "ones", "cast", "dtype_name", "shape",
-               "is_native", "stop_gradient"),
+    "create": (
+        "asarray",
+        "to_numpy",
+        "zeros",
+        "ones",
+        "cast",
+        "dtype_name",
+        "shape",
+        "is_native",
+        "stop_gradient",
+    ),
     "random": ("seed", "random_uniform", "random_normal"),
-    "unary": ("neg", "exp", "log", "tanh", "sigmoid", "relu", "sqrt", "abs", "sign",
-              "square", "softplus"),
+    "unary": (
+        "neg",
+        "exp",
+        "log",
+        "tanh",
+        "sigmoid",
+        "relu",
+        "sqrt",
+        "abs",
+        "sign",
+        "square",
+        "softplus",
+    ),
     "binary": ("add", "subtract", "multiply", "divide", "maximum", "minimum", "power"),
     "compare": ("greater", "greater_equal", "less", "equal", "where", "clip"),
     "reduce": ("sum", "max", "argmax"),
     "linalg": ("matmul",),
-    "shape_ops": ("reshape", "transpose", "concatenate", "getitem", "scatter_slice",
-                  "broadcast_to"),
+    "shape_ops": (
+        "reshape",
+        "transpose",
+        "concatenate",
+        "getitem",
+        "scatter_slice",
+        "broadcast_to",
+    ),
     "gather": ("take", "scatter_add", "index_update"),
-    "nn": ("softmax", "conv2d", "conv2d_input_grad", "conv2d_kernel_grad",
-           "pool2d", "pool2d_grad"),
+    "nn": ("softmax", "conv2d", "conv2d_input_grad", "conv2d_kernel_grad", "pool2d", "pool2d_grad"),
 }
 
 
@@ -160,43 +185,80 @@ class Backend(Protocol):
 
     # -- neural-network kernels ------------------------------------------------------------
     def softmax(self, x: Array, axis: int = -1) -> Array: ...
-    def conv2d(self, x: Array, kernel: Array, strides: tuple[int, int], padding: str,
-               data_format: str, dilation_rate: tuple[int, int] = (1, 1)) -> Array:
+    def conv2d(
+        self,
+        x: Array,
+        kernel: Array,
+        strides: tuple[int, int],
+        padding: str,
+        data_format: str,
+        dilation_rate: tuple[int, int] = (1, 1),
+    ) -> Array:
         """Cross-correlation as Keras' Conv2D computes it (kernel (kh, kw, in, out))."""
 
-    def conv2d_input_grad(self, grad: Array, kernel: Array, input_shape: Shape,
-                          strides: tuple[int, int], padding: str, data_format: str,
-                          dilation_rate: tuple[int, int] = (1, 1)) -> Array:
+    def conv2d_input_grad(
+        self,
+        grad: Array,
+        kernel: Array,
+        input_shape: Shape,
+        strides: tuple[int, int],
+        padding: str,
+        data_format: str,
+        dilation_rate: tuple[int, int] = (1, 1),
+    ) -> Array:
         """d(loss)/d(x) of :meth:`conv2d` given d(loss)/d(output)."""
 
-    def conv2d_kernel_grad(self, x: Array, grad: Array, kernel_shape: Shape,
-                           strides: tuple[int, int], padding: str, data_format: str,
-                           dilation_rate: tuple[int, int] = (1, 1)) -> Array:
+    def conv2d_kernel_grad(
+        self,
+        x: Array,
+        grad: Array,
+        kernel_shape: Shape,
+        strides: tuple[int, int],
+        padding: str,
+        data_format: str,
+        dilation_rate: tuple[int, int] = (1, 1),
+    ) -> Array:
         """d(loss)/d(kernel) of :meth:`conv2d` given d(loss)/d(output)."""
 
-    def pool2d(self, x: Array, pool_size: tuple[int, int], strides: tuple[int, int],
-               padding: str, data_format: str, mode: str) -> Array:
+    def pool2d(
+        self,
+        x: Array,
+        pool_size: tuple[int, int],
+        strides: tuple[int, int],
+        padding: str,
+        data_format: str,
+        mode: str,
+    ) -> Array:
         """Max (``mode="max"``) or average (``"avg"``, padding not counted) pooling."""
 
-    def pool2d_grad(self, x: Array, grad: Array, pool_size: tuple[int, int],
-                    strides: tuple[int, int], padding: str, data_format: str,
-                    mode: str) -> Array:
+    def pool2d_grad(
+        self,
+        x: Array,
+        grad: Array,
+        pool_size: tuple[int, int],
+        strides: tuple[int, int],
+        padding: str,
+        data_format: str,
+        mode: str,
+    ) -> Array:
         """d(loss)/d(x) of :meth:`pool2d` given d(loss)/d(output)."""
 
 
 class DifferentiatingBackend(Backend, Protocol):
     """Optional: a backend that differentiates with its own machinery."""
 
-    def value_and_grad(self, fn: Callable[[list[Array]], tuple[Array, Any]],
-                       params: Sequence[Array]) -> tuple[Array, Any, list[Array]]:
+    def value_and_grad(
+        self, fn: Callable[[list[Array]], tuple[Array, Any]], params: Sequence[Array]
+    ) -> tuple[Array, Any, list[Array]]:
         """Call ``fn(params)`` -> ``(loss, aux)`` and return ``(loss, aux, grads)``.
 
         ``grads[i]`` is d(loss)/d(params[i]) (zeros where the loss does not depend on it).
         """
 
 
-def out_and_pads(size: int, k: int, stride: int, dilation: int, padding: str
-                 ) -> tuple[int, int, int]:
+def out_and_pads(
+    size: int, k: int, stride: int, dilation: int, padding: str
+) -> tuple[int, int, int]:
     """Output length and (before, after) padding along one axis, as Keras/TensorFlow define
     them: "same" gives ceil(size / stride) with the extra padding after.  Backends use it
     so that every one pads alike."""
@@ -216,25 +278,45 @@ class FusedKernels(Protocol):
     the core's tape; otherwise it runs the same computation from the primitives above.
     Tests check that both paths give the same outputs and gradients."""
 
-    def lstm_sequence(self, x: Array, h0: Array, c0: Array, kernel: Array,
-                      recurrent_kernel: Array, bias: Array | None, go_backwards: bool = False,
-                      return_sequences: bool = False) -> tuple[Array, Array, Array]:
+    def lstm_sequence(
+        self,
+        x: Array,
+        h0: Array,
+        c0: Array,
+        kernel: Array,
+        recurrent_kernel: Array,
+        bias: Array | None,
+        go_backwards: bool = False,
+        return_sequences: bool = False,
+    ) -> tuple[Array, Array, Array]:
         """A whole LSTM layer (Keras layout: gates i, f, c, o; tanh and sigmoid).
 
         ``x`` is (batch, steps, features); returns ``(sequence, h, c)`` where ``sequence`` is
         (batch, steps, units) when ``return_sequences`` (else the final ``h``), in the order
         the steps were processed (reversed when ``go_backwards``)."""
 
-
-    def conv2d_bias(self, x: Array, kernel: Array, bias: Array, strides: tuple[int, int],
-                    padding: str, data_format: str, dilation_rate: tuple[int, int] = (1, 1)
-                    ) -> Array:
+    def conv2d_bias(
+        self,
+        x: Array,
+        kernel: Array,
+        bias: Array,
+        strides: tuple[int, int],
+        padding: str,
+        data_format: str,
+        dilation_rate: tuple[int, int] = (1, 1),
+    ) -> Array:
         """:meth:`Backend.conv2d` plus ``bias`` (one value per output channel), in one
         kernel."""
 
-    def rmsprop_update(self, ws: Sequence[Array], gs: Sequence[Array], vs: Sequence[Array],
-                       lr: float, rho: float, epsilon: float
-                       ) -> tuple[Sequence[Array], Sequence[Array]]:
+    def rmsprop_update(
+        self,
+        ws: Sequence[Array],
+        gs: Sequence[Array],
+        vs: Sequence[Array],
+        lr: float,
+        rho: float,
+        epsilon: float,
+    ) -> tuple[Sequence[Array], Sequence[Array]]:
         """One RMSprop step (no momentum, not centered) for several variables at once, Keras
         3's math: ``v = rho * v + (1 - rho) * g**2``; ``w = w - lr * g / sqrt(v + epsilon)``.
         May update the ``ws`` and ``vs`` in place; returns the new ``(ws, vs)``."""

@@ -45,8 +45,7 @@ def _load_digits():
     return load_digits()
 
 
-def _split(images: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
-           held_out: float = 0.2):
+def _split(images: np.ndarray, labels: np.ndarray, rng: np.random.Generator, held_out: float = 0.2):
     order = rng.permutation(len(images))
     images, labels = images[order], labels[order]
     cut = int(len(images) * (1 - held_out))
@@ -139,9 +138,11 @@ def _save_and_reload(model: Any, x: np.ndarray, out_dir: str) -> str:
     before = model.predict(x, verbose=0)
     after = clone.predict(x, verbose=0)
     same = np.array_equal(before, after)
-    report = (f"saved {json_path} and {weights_path}; reloaded model's predictions on "
-              f"{len(x)} held-out digits are {'identical' if same else 'DIFFERENT'} "
-              f"(max difference {float(np.max(np.abs(before - after))):.3g})")
+    report = (
+        f"saved {json_path} and {weights_path}; reloaded model's predictions on "
+        f"{len(x)} held-out digits are {'identical' if same else 'DIFFERENT'} "
+        f"(max difference {float(np.max(np.abs(before - after))):.3g})"
+    )
     try:  # the whole model in one file, compile settings included
         from polykeras.models import load_model
 
@@ -152,15 +153,24 @@ def _save_and_reload(model: Any, x: np.ndarray, out_dir: str) -> str:
         return report + f"\nmodel.save / load_model not available yet ({exc})"
     compiled = getattr(loaded, "optimizer", None) is not None
     same = np.array_equal(before, loaded.predict(x, verbose=0))
-    return report + (f"\nsaved the whole model to {model_path}; load_model gives "
-                     f"{'identical' if same else 'DIFFERENT'} predictions"
-                     + (f" and a compiled model ({type(loaded.optimizer).__name__}, loss "
-                        f"{loaded.loss})" if compiled else " (not compiled)"))
+    return report + (
+        f"\nsaved the whole model to {model_path}; load_model gives "
+        f"{'identical' if same else 'DIFFERENT'} predictions"
+        + (
+            f" and a compiled model ({type(loaded.optimizer).__name__}, loss {loaded.loss})"
+            if compiled
+            else " (not compiled)"
+        )
+    )
 
 
-def run(backend: str | None = None, epochs: int | None = None, out_dir: str | None = None,
-        verbose: int = 1, source: str = "the Python API (polykeras.demo.run)"
-        ) -> dict[str, Any]:
+def run(
+    backend: str | None = None,
+    epochs: int | None = None,
+    out_dir: str | None = None,
+    verbose: int = 1,
+    source: str = "the Python API (polykeras.demo.run)",
+) -> dict[str, Any]:
     """Train both models; return their held-out accuracies and timings.
 
     The model files go to ``out_dir``, which is kept; without one they go to a temporary
@@ -173,8 +183,10 @@ def run(backend: str | None = None, epochs: int | None = None, out_dir: str | No
         keras.backend.load(backend, source)  # fails here, naming where the name came from
     digits = _load_digits()
     if digits is None:
-        raise MissingDependency("the demo needs scikit-learn (for its bundled digits data set): "
-                                "from a polykeras checkout, pip install -e '.[demo]'")
+        raise MissingDependency(
+            "the demo needs scikit-learn (for its bundled digits data set): "
+            "from a polykeras checkout, pip install -e '.[demo]'"
+        )
     ctx = keras.use_backend(backend) if backend else contextlib.nullcontext()
     results: dict[str, Any] = {}
     with contextlib.ExitStack() as stack:
@@ -199,26 +211,34 @@ def run(backend: str | None = None, epochs: int | None = None, out_dir: str | No
         print("== 1. The guide's multi-layer perceptron: which digit is it? ==")
         start = time.time()
         mlp = build_mlp()
-        mlp.fit(tr_x.reshape(-1, 64), to_categorical(tr_y, 10), batch_size=32,
-                epochs=epochs or MLP_EPOCHS, verbose=verbose)
+        mlp.fit(
+            tr_x.reshape(-1, 64),
+            to_categorical(tr_y, 10),
+            batch_size=32,
+            epochs=epochs or MLP_EPOCHS,
+            verbose=verbose,
+        )
         loss, acc = mlp.evaluate(te_x.reshape(-1, 64), to_categorical(te_y, 10), verbose=0)
         results["mlp_accuracy"] = acc
         results["mlp_seconds"] = time.time() - start
-        print(f"MLP held-out accuracy: {acc:.4f} (loss {loss:.4f}) on {len(te_x)} digits "
-              f"never seen in training\n")
+        print(
+            f"MLP held-out accuracy: {acc:.4f} (loss {loss:.4f}) on {len(te_x)} digits "
+            f"never seen in training\n"
+        )
 
         print("== 2. The guide's shared vision model: are these two digits the same? ==")
         start = time.time()
         a, b, same = make_pairs(tr_x[..., None], tr_y, TRAIN_PAIRS, rng)
         ta, tb, tsame = make_pairs(te_x[..., None], te_y, TEST_PAIRS, rng)
         siamese = build_siamese()
-        siamese.fit([a, b], same, batch_size=64, epochs=epochs or SIAMESE_EPOCHS,
-                    verbose=verbose)
+        siamese.fit([a, b], same, batch_size=64, epochs=epochs or SIAMESE_EPOCHS, verbose=verbose)
         loss, acc = siamese.evaluate([ta, tb], tsame, verbose=0)
         results["siamese_accuracy"] = acc
         results["siamese_seconds"] = time.time() - start
-        print(f"shared-vision held-out accuracy: {acc:.4f} (loss {loss:.4f}) on "
-              f"{TEST_PAIRS} pairs of held-out digits (half the same digit; chance is 0.5)\n")
+        print(
+            f"shared-vision held-out accuracy: {acc:.4f} (loss {loss:.4f}) on "
+            f"{TEST_PAIRS} pairs of held-out digits (half the same digit; chance is 0.5)\n"
+        )
 
         print("== 3. Saving and reloading the MLP ==")
         results["serialization"] = _save_and_reload(mlp, te_x.reshape(-1, 64), folder)
@@ -251,6 +271,8 @@ def main(args: Any) -> int:
     except BackendError as exc:
         print(f"polykeras demo: {exc}", file=sys.stderr)
         return 2
-    print(f"\nsummary: MLP accuracy {results['mlp_accuracy']:.4f}, shared-vision accuracy "
-          f"{results['siamese_accuracy']:.4f}, total {time.time() - start:.1f}s")
+    print(
+        f"\nsummary: MLP accuracy {results['mlp_accuracy']:.4f}, shared-vision accuracy "
+        f"{results['siamese_accuracy']:.4f}, total {time.time() - start:.1f}s"
+    )
     return 0

@@ -32,8 +32,15 @@ def _cols(start: int, stop: int) -> tuple:
     return (_ALL, slice(start, stop))
 
 
-def lstm_sequence(x: Any, h0: Any, c0: Any, kernel: Any, recurrent_kernel: Any,
-                  bias: Any, go_backwards: bool = False) -> Any:
+def lstm_sequence(
+    x: Any,
+    h0: Any,
+    c0: Any,
+    kernel: Any,
+    recurrent_kernel: Any,
+    bias: Any,
+    go_backwards: bool = False,
+) -> Any:
     """A standard LSTM (gates i, f, c, o; sigmoid and tanh) over all of ``x``.
 
     ``x`` is (batch, steps, features), ``h0``/``c0`` (batch, units), ``kernel``
@@ -94,12 +101,15 @@ def lstm_sequence(x: Any, h0: Any, c0: Any, kernel: Any, recurrent_kernel: Any,
             dg = B.multiply(dc, i)
             df = B.multiply(dc, cp)
             dc_next = B.multiply(dc, f)
-            dz = B.concatenate([
-                B.multiply(di, B.multiply(i, B.subtract(1.0, i))),
-                B.multiply(df, B.multiply(f, B.subtract(1.0, f))),
-                B.multiply(dg, B.subtract(1.0, B.square(g))),
-                B.multiply(do, B.multiply(o, B.subtract(1.0, o))),
-            ], 1)
+            dz = B.concatenate(
+                [
+                    B.multiply(di, B.multiply(i, B.subtract(1.0, i))),
+                    B.multiply(df, B.multiply(f, B.subtract(1.0, f))),
+                    B.multiply(dg, B.subtract(1.0, B.square(g))),
+                    B.multiply(do, B.multiply(o, B.subtract(1.0, o))),
+                ],
+                1,
+            )
             dh_next = B.matmul(dz, UT)
             dz_time[order[k]] = B.reshape(dz, (batch, 1, 4 * u))
             dz_proc.append(dz)
@@ -107,15 +117,15 @@ def lstm_sequence(x: Any, h0: Any, c0: Any, kernel: Any, recurrent_kernel: Any,
         dz_all = B.reshape(B.concatenate(dz_time, 1), (batch * steps, 4 * u))
         grads: list[Any] = [None] * 6
         if need[0]:
-            grads[0] = B.reshape(B.matmul(dz_all, B.transpose(W, (1, 0))),
-                                 (batch, steps, features))
+            grads[0] = B.reshape(B.matmul(dz_all, B.transpose(W, (1, 0))), (batch, steps, features))
         if need[1]:
             grads[1] = dh_next
         if need[2]:
             grads[2] = dc_next
         if need[3]:
-            grads[3] = B.matmul(B.transpose(B.reshape(xr, (batch * steps, features)), (1, 0)),
-                                dz_all)
+            grads[3] = B.matmul(
+                B.transpose(B.reshape(xr, (batch * steps, features)), (1, 0)), dz_all
+            )
         if need[4]:
             # both lists run in reverse processing order, so the pairs line up
             hs = B.concatenate(h_prev, 0)

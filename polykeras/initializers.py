@@ -131,8 +131,12 @@ class VarianceScaling(Initializer):
         return out.astype(dtype)
 
     def get_config(self):
-        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution,
-                "seed": self.seed}
+        return {
+            "scale": self.scale,
+            "mode": self.mode,
+            "distribution": self.distribution,
+            "seed": self.seed,
+        }
 
 
 class Orthogonal(Initializer):
@@ -169,6 +173,7 @@ class Identity(Initializer):
 def _vs(scale, mode, dist):
     def make(seed=None):
         return VarianceScaling(scale, mode, dist, seed)
+
     return make
 
 
@@ -220,19 +225,46 @@ class LecunNormal(VarianceScaling):
         return {"seed": self.seed}
 
 
-CLASSES: dict[str, type] = {c.__name__: c for c in (
-    Zeros, Ones, Constant, RandomUniform, RandomNormal, TruncatedNormal, VarianceScaling,
-    Orthogonal, Identity, GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform,
-    LecunNormal)}
+CLASSES: dict[str, type] = {
+    c.__name__: c
+    for c in (
+        Zeros,
+        Ones,
+        Constant,
+        RandomUniform,
+        RandomNormal,
+        TruncatedNormal,
+        VarianceScaling,
+        Orthogonal,
+        Identity,
+        GlorotUniform,
+        GlorotNormal,
+        HeUniform,
+        HeNormal,
+        LecunUniform,
+        LecunNormal,
+    )
+}
 
 ALIASES: dict[str, Callable[[], Initializer]] = {
-    "zeros": Zeros, "zero": Zeros, "ones": Ones, "one": Ones, "constant": Constant,
-    "uniform": RandomUniform, "random_uniform": RandomUniform,
-    "normal": RandomNormal, "random_normal": RandomNormal,
-    "truncated_normal": TruncatedNormal, "orthogonal": Orthogonal, "identity": Identity,
-    "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal,
-    "he_uniform": HeUniform, "he_normal": HeNormal,
-    "lecun_uniform": LecunUniform, "lecun_normal": LecunNormal,
+    "zeros": Zeros,
+    "zero": Zeros,
+    "ones": Ones,
+    "one": Ones,
+    "constant": Constant,
+    "uniform": RandomUniform,
+    "random_uniform": RandomUniform,
+    "normal": RandomNormal,
+    "random_normal": RandomNormal,
+    "truncated_normal": TruncatedNormal,
+    "orthogonal": Orthogonal,
+    "identity": Identity,
+    "glorot_uniform": GlorotUniform,
+    "glorot_normal": GlorotNormal,
+    "he_uniform": HeUniform,
+    "he_normal": HeNormal,
+    "lecun_uniform": LecunUniform,
+    "lecun_normal": LecunNormal,
 }
 
 
@@ -246,8 +278,9 @@ def get(identifier: Any) -> Initializer:
             return ALIASES[key]()
         if identifier in CLASSES:
             return CLASSES[identifier]()
-        raise ValueError(f"unknown initializer {identifier!r}; expected one of "
-                         f"{', '.join(sorted(ALIASES))}")
+        raise ValueError(
+            f"unknown initializer {identifier!r}; expected one of {', '.join(sorted(ALIASES))}"
+        )
     if isinstance(identifier, dict) and "class_name" in identifier:
         name = identifier["class_name"]
         cls = CLASSES.get(name) or ALIASES.get(snake(name))

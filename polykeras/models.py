@@ -5,8 +5,14 @@ from .engine.sequential import Sequential
 
 
 def __getattr__(name):
-    if name in ("model_from_json", "model_from_yaml", "model_from_config", "load_model",
-                "save_model", "clone_model"):
+    if name in (
+        "model_from_json",
+        "model_from_yaml",
+        "model_from_config",
+        "load_model",
+        "save_model",
+        "clone_model",
+    ):
         from .saving import api
 
         return getattr(api, name)

@@ -42,8 +42,7 @@ class Primitive:
                 raws = [x.value if type(x) is Traced else x for x in args]
                 break
         fwd = self.fwd
-        out = fwd(B, *raws, **kwargs) if fwd is not None else \
-            getattr(B, self.name)(*raws, **kwargs)
+        out = fwd(B, *raws, **kwargs) if fwd is not None else getattr(B, self.name)(*raws, **kwargs)
         if traced and self.vjp is not None:
             return Traced(out, tuple(args), raws, kwargs, self.vjp)
         return out
@@ -92,8 +91,7 @@ def _float_mask(B, cond, like):
 neg = _prim("neg", lambda B, g, n: (B.neg(g),))
 exp = _prim("exp", lambda B, g, n: (B.multiply(g, B.exp(n.args[0])),))
 log = _prim("log", lambda B, g, n: (B.divide(g, n.args[0]),))
-tanh = _prim("tanh", lambda B, g, n: (
-    B.multiply(g, B.subtract(1.0, B.square(B.tanh(n.args[0])))),))
+tanh = _prim("tanh", lambda B, g, n: (B.multiply(g, B.subtract(1.0, B.square(B.tanh(n.args[0])))),))
 
 
 def _sigmoid_vjp(B, g, n):
@@ -102,8 +100,7 @@ def _sigmoid_vjp(B, g, n):
 
 
 sigmoid = _prim("sigmoid", _sigmoid_vjp)
-relu = _prim("relu", lambda B, g, n: (
-    B.multiply(g, _float_mask(B, B.greater(n.args[0], 0), g)),))
+relu = _prim("relu", lambda B, g, n: (B.multiply(g, _float_mask(B, B.greater(n.args[0], 0), g)),))
 sqrt = _prim("sqrt", lambda B, g, n: (B.divide(B.multiply(g, 0.5), B.sqrt(n.args[0])),))
 abs = _prim("abs", lambda B, g, n: (B.multiply(g, B.sign(n.args[0])),))  # noqa: A001
 sign = _prim("sign")
@@ -155,8 +152,7 @@ def _pow_vjp(B, g, n):
     gb = None
     if B.is_native(b):
         safe = B.where(B.greater(a, 0), a, B.ones((), B.dtype_name(a)))
-        gb = unbroadcast(B, B.multiply(g, B.multiply(B.power(a, b), B.log(safe))),
-                         _shape(B, b))
+        gb = unbroadcast(B, B.multiply(g, B.multiply(B.power(a, b), B.log(safe))), _shape(B, b))
     return ga, gb
 
 
@@ -172,8 +168,11 @@ equal = _prim("equal")
 def _where_vjp(B, g, n):
     cond, a, b = n.args
     zero = B.zeros((), B.dtype_name(g))
-    return (None, unbroadcast(B, B.where(cond, g, zero), _shape(B, a)),
-            unbroadcast(B, B.where(cond, zero, g), _shape(B, b)))
+    return (
+        None,
+        unbroadcast(B, B.where(cond, g, zero), _shape(B, a)),
+        unbroadcast(B, B.where(cond, zero, g), _shape(B, b)),
+    )
 
 
 where = _prim("where", _where_vjp)
@@ -182,8 +181,9 @@ where = _prim("where", _where_vjp)
 def _clip_vjp(B, g, n):
     x = n.args[0]
     lo, hi = n.args[1], n.args[2]
-    inside = B.multiply(_float_mask(B, B.greater_equal(x, lo), g),
-                        _float_mask(B, B.greater_equal(hi, x), g))
+    inside = B.multiply(
+        _float_mask(B, B.greater_equal(x, lo), g), _float_mask(B, B.greater_equal(hi, x), g)
+    )
     return (B.multiply(g, inside), None, None)
 
 
@@ -298,24 +298,28 @@ def _concat_vjp(B, g, n):
     return tuple(grads)
 
 
-_concatenate = _prim("concatenate", _concat_vjp,
-                     fwd=lambda B, *xs, axis: B.concatenate(list(xs), axis))
+_concatenate = _prim(
+    "concatenate", _concat_vjp, fwd=lambda B, *xs, axis: B.concatenate(list(xs), axis)
+)
 
 
 def concatenate(xs: Sequence[Any], axis: int = -1):
     return _concatenate(*xs, axis=axis)
 
 
-getitem = _prim("getitem", lambda B, g, n: (
-    B.scatter_slice(tuple(B.shape(n.args[0])), n.args[1], g), None))
-scatter_slice = _prim("scatter_slice", lambda B, g, n: (
-    None, None, unbroadcast(B, B.getitem(g, n.args[1]), _shape(B, n.args[2]))))
-broadcast_to = _prim("broadcast_to", lambda B, g, n: (
-    unbroadcast(B, g, tuple(B.shape(n.args[0]))), None))
+getitem = _prim(
+    "getitem", lambda B, g, n: (B.scatter_slice(tuple(B.shape(n.args[0])), n.args[1], g), None)
+)
+scatter_slice = _prim(
+    "scatter_slice",
+    lambda B, g, n: (None, None, unbroadcast(B, B.getitem(g, n.args[1]), _shape(B, n.args[2]))),
+)
+broadcast_to = _prim(
+    "broadcast_to", lambda B, g, n: (unbroadcast(B, g, tuple(B.shape(n.args[0]))), None)
+)
 
 # -- gather
-take = _prim("take", lambda B, g, n: (
-    B.scatter_add(tuple(B.shape(n.args[0])), n.args[1], g), None))
+take = _prim("take", lambda B, g, n: (B.scatter_add(tuple(B.shape(n.args[0])), n.args[1], g), None))
 scatter_add = _prim("scatter_add", lambda B, g, n: (None, None, B.take(g, n.args[1])))
 
 # -- neural-network kernels -----------------------------------------------------------------------
@@ -337,11 +341,25 @@ def _conv_vjp(B, g, n):
     gx = gk = None
     # the expensive halves are computed only for inputs that are recorded (need gradients)
     if type(n.parents[0]) is Traced:
-        gx = B.conv2d_input_grad(g, k, tuple(B.shape(x)), kw["strides"], kw["padding"],
-                                 kw["data_format"], kw.get("dilation_rate", (1, 1)))
+        gx = B.conv2d_input_grad(
+            g,
+            k,
+            tuple(B.shape(x)),
+            kw["strides"],
+            kw["padding"],
+            kw["data_format"],
+            kw.get("dilation_rate", (1, 1)),
+        )
     if type(n.parents[1]) is Traced:
-        gk = B.conv2d_kernel_grad(x, g, tuple(B.shape(k)), kw["strides"], kw["padding"],
-                                  kw["data_format"], kw.get("dilation_rate", (1, 1)))
+        gk = B.conv2d_kernel_grad(
+            x,
+            g,
+            tuple(B.shape(k)),
+            kw["strides"],
+            kw["padding"],
+            kw["data_format"],
+            kw.get("dilation_rate", (1, 1)),
+        )
     return gx, gk
 
 
@@ -353,8 +371,11 @@ conv2d_kernel_grad = _prim("conv2d_kernel_grad")
 def _pool_vjp(B, g, n):
     x = n.args[0]
     kw = n.kwargs
-    return (B.pool2d_grad(x, g, kw["pool_size"], kw["strides"], kw["padding"],
-                          kw["data_format"], kw["mode"]),)
+    return (
+        B.pool2d_grad(
+            x, g, kw["pool_size"], kw["strides"], kw["padding"], kw["data_format"], kw["mode"]
+        ),
+    )
 
 
 pool2d = _prim("pool2d", _pool_vjp)

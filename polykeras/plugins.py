@@ -117,8 +117,9 @@ def _discover() -> _Registry:
     pm.add_hookspecs(Hookspecs)
     reg.manager = pm
     plugins: list[tuple[str, Any]] = []
-    for ep in sorted(importlib.metadata.entry_points(group=PROJECT),
-                     key=lambda e: (e.name != "numpy", e.name)):
+    for ep in sorted(
+        importlib.metadata.entry_points(group=PROJECT), key=lambda e: (e.name != "numpy", e.name)
+    ):
         label = f"{ep.name} ({ep.value})"
         if ep.name in {name for name, _ in plugins}:
             continue  # the same distribution seen twice on sys.path
@@ -138,31 +139,43 @@ def _discover() -> _Registry:
         plugins.append((name, obj))
 
     for plugin_name, obj in plugins:
-        def register(name: str, factory: Callable[..., Any], probe=None, description: str = "",
-                     _plugin=plugin_name) -> None:
+
+        def register(
+            name: str,
+            factory: Callable[..., Any],
+            probe=None,
+            description: str = "",
+            _plugin=plugin_name,
+        ) -> None:
             if not _valid_name(name):
                 raise ValueError(f"backend name {name!r} may hold only letters, digits, _ and -")
             if name in reg.backends:
                 other = reg.backends[name].plugin
-                reg.errors.append(PluginError(_plugin, f"backend {name!r} is already "
-                                              f"registered by plugin {other!r}; ignored"))
+                reg.errors.append(
+                    PluginError(
+                        _plugin,
+                        f"backend {name!r} is already registered by plugin {other!r}; ignored",
+                    )
+                )
                 return
             reg.backends[name] = BackendSpec(name, factory, _plugin, probe, description)
 
         def register_layer(cls: type, name: str | None = None, _plugin=plugin_name) -> None:
             reg.layers[name or cls.__name__] = cls
 
-        for hook_name, arg_name, fn in (("polykeras_register_backends", "register", register),
-                                        ("polykeras_register_layers", "register",
-                                         register_layer)):
+        for hook_name, arg_name, fn in (
+            ("polykeras_register_backends", "register", register),
+            ("polykeras_register_layers", "register", register_layer),
+        ):
             impl = getattr(obj, hook_name, None)
             if impl is None:
                 continue
             try:
                 impl(**{arg_name: fn})
             except Exception as exc:
-                reg.errors.append(PluginError(plugin_name, f"{hook_name} raised "
-                                              f"{type(exc).__name__}: {exc}"))
+                reg.errors.append(
+                    PluginError(plugin_name, f"{hook_name} raised {type(exc).__name__}: {exc}")
+                )
     return reg
 
 
@@ -224,13 +237,13 @@ def check_backend(spec: BackendSpec) -> str | None:
         return f"failed to start: {type(exc).__name__}: {exc}"
     missing = contract.missing_methods(obj)
     if missing:
-        return ("does not implement the backend contract (polykeras.contract): missing "
-                + ", ".join(missing))
+        return "does not implement the backend contract (polykeras.contract): missing " + ", ".join(
+            missing
+        )
     return None
 
 
-def unknown_backend_message(selection: str, source: str, with_errors: bool = True
-                            ) -> str | None:
+def unknown_backend_message(selection: str, source: str, with_errors: bool = True) -> str | None:
     """``None`` when ``selection`` ("torch", "torch:cuda:0") names a discovered backend; else
     one message naming it, where it came from, a close discovered name if there is one, what
     was discovered, and the plugins that failed to load."""
@@ -241,12 +254,17 @@ def unknown_backend_message(selection: str, source: str, with_errors: bool = Tru
     if name in reg.backends:
         return None
     known = sorted(reg.backends)
-    msg = (f"unknown backend {selection!r} (from {source}){did_you_mean(name, known)}; "
-           f"discovered: {', '.join(known) or 'none'}")
+    msg = (
+        f"unknown backend {selection!r} (from {source}){did_you_mean(name, known)}; "
+        f"discovered: {', '.join(known) or 'none'}"
+    )
     if reg.errors and with_errors:
-        msg += "; plugins that failed to load: " + "; ".join(f"{e.plugin}: {e.error}"
-                                                            for e in reg.errors)
+        msg += "; plugins that failed to load: " + "; ".join(
+            f"{e.plugin}: {e.error}" for e in reg.errors
+        )
     if not known:
-        msg += (" (no backend could be discovered: from a polykeras checkout, "
-                "pip install -e . installs the backend plugins)")
+        msg += (
+            " (no backend could be discovered: from a polykeras checkout, "
+            "pip install -e . installs the backend plugins)"
+        )
     return msg

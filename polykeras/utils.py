@@ -20,13 +20,14 @@ def set_random_seed(seed: int) -> None:
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"set_random_seed: seed must be an int, got {seed!r}")
     random.seed(seed)
-    np.random.seed(seed % (2 ** 32))
+    np.random.seed(seed % (2**32))
     initializers.seed(seed)
     backend.current().seed(seed)
 
 
-def as_int(value: Any, what: str, owner: str, minimum: int | None = 1,
-           allow_float: bool = True) -> int:
+def as_int(
+    value: Any, what: str, owner: str, minimum: int | None = 1, allow_float: bool = True
+) -> int:
     """``value`` as a plain Python int, as Keras 2 reads integer arguments.
 
     Any integral type is accepted (``int``, NumPy integers, anything with ``__index__``),
@@ -35,20 +36,34 @@ def as_int(value: Any, what: str, owner: str, minimum: int | None = 1,
     With ``minimum`` set, smaller values are refused too; ``allow_float=False`` refuses
     every float (shape dimensions).  Errors are ValueErrors, as Keras raises for an
     invalid ``units``."""
-    expected = ("a positive integer" if minimum == 1 else
-                "a non-negative integer" if minimum == 0 else
-                f"an integer >= {minimum}" if minimum is not None else "an integer")
+    expected = (
+        "a positive integer"
+        if minimum == 1
+        else "a non-negative integer"
+        if minimum == 0
+        else f"an integer >= {minimum}"
+        if minimum is not None
+        else "an integer"
+    )
     if isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{owner}: {what} must be {expected}, got the bool {value!r}")
     try:
         out = operator.index(value)
     except TypeError:
-        if not (allow_float and isinstance(value, numbers.Real) and np.isfinite(float(value))
-                and float(value).is_integer()):
-            kind = f"a {type(value).__name__}" if not allow_float or \
-                not isinstance(value, numbers.Real) else "a fractional or non-finite number"
-            raise ValueError(f"{owner}: {what} must be {expected}, got {value!r} "
-                             f"({kind})") from None
+        if not (
+            allow_float
+            and isinstance(value, numbers.Real)
+            and np.isfinite(float(value))
+            and float(value).is_integer()
+        ):
+            kind = (
+                f"a {type(value).__name__}"
+                if not allow_float or not isinstance(value, numbers.Real)
+                else "a fractional or non-finite number"
+            )
+            raise ValueError(
+                f"{owner}: {what} must be {expected}, got {value!r} ({kind})"
+            ) from None
         out = int(value)
     if minimum is not None and out < minimum:
         raise ValueError(f"{owner}: {what} must be {expected}, got {value!r}")
@@ -66,8 +81,7 @@ def to_categorical(y, num_classes: int | None = None, dtype: str = "float32") ->
         raise ValueError(f"to_categorical: labels must be >= 0, got {y.min()}")
     n = int(num_classes) if num_classes is not None else (int(y.max()) + 1 if y.size else 0)
     if y.size and y.max() >= n:
-        raise ValueError(f"to_categorical: label {y.max()} is out of range for "
-                         f"num_classes={n}")
+        raise ValueError(f"to_categorical: label {y.max()} is out of range for num_classes={n}")
     out = np.zeros((y.size, n), dtype=dtype)
     out[np.arange(y.size), y] = 1
     return out.reshape(shape + (n,))

@@ -7,8 +7,10 @@ import importlib.util
 
 def keras3_available() -> bool:
     """Whether real Keras 3 with the torch backend can serve as the reference here."""
-    return (importlib.util.find_spec("keras") is not None
-            and importlib.util.find_spec("torch") is not None)
+    return (
+        importlib.util.find_spec("keras") is not None
+        and importlib.util.find_spec("torch") is not None
+    )
 
 
 def torch_unusable_reason() -> str | None:
@@ -38,9 +40,12 @@ def run_keras3_script(folder, script_text: str, inputs: dict) -> dict:
     np.savez(folder / "in.npz", **inputs)
     script = folder / "ref.py"
     script.write_text(script_text)
-    proc = subprocess.run([sys.executable, str(script), str(folder / "in.npz"),
-                           str(folder / "out.npz")], capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(folder / "in.npz"), str(folder / "out.npz")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if proc.returncode != 0:
         pytest.skip(f"Keras 3 reference run failed: {proc.stderr[-500:]}")
     return dict(np.load(folder / "out.npz"))

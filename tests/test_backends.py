@@ -13,7 +13,7 @@ import polykeras
 from polykeras import backend as K
 from polykeras import config, plugins
 
-TINY_PLUGIN = '''
+TINY_PLUGIN = """
 from polykeras.plugins import hookimpl
 
 
@@ -29,7 +29,7 @@ def _factory(device=None):
 @hookimpl
 def polykeras_register_backends(register):
     register("tiny", factory=_factory, description="a third-party test backend")
-'''
+"""
 
 
 def _install_dist(root, dist, module, source, entry_name):
@@ -141,15 +141,22 @@ def test_empty_env_value_is_an_error(site, monkeypatch):
 
 
 def test_broken_plugins_are_reported_and_do_not_stop_others(site):
-    _install_dist(site, "brokenimport", "brokenimport", "raise ImportError('no such thing')\n",
-                  "broken")
-    _install_dist(site, "brokenhook", "brokenhook", '''
+    _install_dist(
+        site, "brokenimport", "brokenimport", "raise ImportError('no such thing')\n", "broken"
+    )
+    _install_dist(
+        site,
+        "brokenhook",
+        "brokenhook",
+        """
         from polykeras.plugins import hookimpl
 
         @hookimpl
         def polykeras_register_backends(register):
             raise RuntimeError("hook exploded")
-        ''', "explodes")
+        """,
+        "explodes",
+    )
     _install_dist(site, "tinybackend", "tinybackend", TINY_PLUGIN, "tiny")
     plugins.reset()
     names = {b.name for b in polykeras.backends()}
@@ -205,17 +212,21 @@ def test_incomplete_backend_is_refused_naming_missing_methods(site):
 
 
 def test_import_polykeras_imports_no_framework():
-    code = ("import sys, time; t = time.perf_counter(); import polykeras; "
-            "polykeras.backends(); dt = time.perf_counter() - t; "
-            "print(dt, 'torch' in sys.modules, 'cupy' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.split()
+    code = (
+        "import sys, time; t = time.perf_counter(); import polykeras; "
+        "polykeras.backends(); dt = time.perf_counter() - t; "
+        "print(dt, 'torch' in sys.modules, 'cupy' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert out[1:] == ["False", "False"]
 
 
 def test_cli_backends_table(site):
-    out = subprocess.run([sys.executable, "-m", "polykeras", "backends"], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "polykeras", "backends"], capture_output=True, text=True, check=True
+    ).stdout
     assert "numpy" in out and "yes" in out and "selected: numpy" in out
 
 
@@ -244,8 +255,9 @@ def test_unknown_backend_suggests_a_close_name_from_every_source(site, monkeypat
         with polykeras.use_backend("Numpy"):
             pass
     monkeypatch.setenv(config.ENV_BACKEND, "numpi")
-    with pytest.raises(polykeras.BackendError,
-                       match="environment variable POLYKERAS_BACKEND.*did you mean 'numpy'"):
+    with pytest.raises(
+        polykeras.BackendError, match="environment variable POLYKERAS_BACKEND.*did you mean 'numpy'"
+    ):
         K.current()
     monkeypatch.delenv(config.ENV_BACKEND)
     home = tmp_path / "home"
@@ -286,8 +298,11 @@ def test_cli_backends_flags_a_selected_backend_that_is_not_usable(site, monkeypa
         @staticmethod
         @plugins.hookimpl
         def polykeras_register_backends(register):
-            register("fakegpu", factory=lambda device=None: None,
-                     probe=lambda: "installed, but no CUDA device is visible")
+            register(
+                "fakegpu",
+                factory=lambda device=None: None,
+                probe=lambda: "installed, but no CUDA device is visible",
+            )
 
     plugins.register_plugin(Plugin, name="fakegpu-plugin")
     try:
@@ -302,8 +317,9 @@ def test_cli_backends_flags_a_selected_backend_that_is_not_usable(site, monkeypa
 
 
 def test_cli_backends_flags_failed_plugins(site, capsys):
-    _install_dist(site, "brokenimport", "brokenimport", "raise ImportError('no such thing')\n",
-                  "broken")
+    _install_dist(
+        site, "brokenimport", "brokenimport", "raise ImportError('no such thing')\n", "broken"
+    )
     plugins.reset()
     code, out, err = _backends_command(capsys)
     assert code == 1
@@ -335,8 +351,7 @@ def test_cli_backends_lists_an_incomplete_backend_as_not_usable(site, capsys):
     assert "does not implement the backend contract" in row and "matmul" in row
     assert code == 1 and "half" in err
     # `backends()` itself stays cheap: it only probes, never starts a backend
-    assert any(line.startswith("numpy ") and line.split()[1] == "yes"
-               for line in out.splitlines())
+    assert any(line.startswith("numpy ") and line.split()[1] == "yes" for line in out.splitlines())
 
 
 def test_cli_backends_without_any_plugin(site, monkeypatch, capsys):
@@ -351,15 +366,19 @@ def test_cli_backends_without_any_plugin(site, monkeypatch, capsys):
 
 
 # -- install hints that work without polykeras on PyPI ---------------------------------------------
-@pytest.mark.parametrize("module, framework", [("polykeras_torch.plugin", "torch"),
-                                               ("polykeras_cupy.plugin", "cupy")])
+@pytest.mark.parametrize(
+    "module, framework", [("polykeras_torch.plugin", "torch"), ("polykeras_cupy.plugin", "cupy")]
+)
 def test_not_installed_says_how_to_install_from_a_checkout(monkeypatch, module, framework):
     import importlib
 
     plugin = importlib.import_module(module)
     real = plugin.importlib.util.find_spec
-    monkeypatch.setattr(plugin.importlib.util, "find_spec",
-                        lambda name, *a: None if name == framework else real(name, *a))
+    monkeypatch.setattr(
+        plugin.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == framework else real(name, *a),
+    )
     reason = plugin.probe()
     assert f"{framework} is not installed" in reason
     assert f"pip install -e '.[{framework}]'" in reason and "checkout" in reason

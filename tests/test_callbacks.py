@@ -57,20 +57,26 @@ class Recorder(callbacks.Callback):
 def test_hook_order_and_logs():
     rec = Recorder()
     m = model()
-    m.fit(X, Y, batch_size=20, epochs=2, verbose=0, callbacks=[rec],
-          validation_data=(X[:5], Y[:5]))
+    m.fit(X, Y, batch_size=20, epochs=2, verbose=0, callbacks=[rec], validation_data=(X[:5], Y[:5]))
     assert rec.model is m
     assert rec.params["epochs"] == 2 and rec.params["samples"] == 40
     assert rec.params["metrics"] == ["loss", "mae", "val_loss", "val_mae"]
     assert rec.calls == [
         "train_begin",
-        "epoch_begin 0", "batch_begin 0", "batch_end 0 ['batch', 'loss', 'mae', 'size']",
-        "batch_begin 1", "batch_end 1 ['batch', 'loss', 'mae', 'size']",
+        "epoch_begin 0",
+        "batch_begin 0",
+        "batch_end 0 ['batch', 'loss', 'mae', 'size']",
+        "batch_begin 1",
+        "batch_end 1 ['batch', 'loss', 'mae', 'size']",
         "epoch_end 0 ['loss', 'mae', 'val_loss', 'val_mae']",
-        "epoch_begin 1", "batch_begin 0", "batch_end 0 ['batch', 'loss', 'mae', 'size']",
-        "batch_begin 1", "batch_end 1 ['batch', 'loss', 'mae', 'size']",
+        "epoch_begin 1",
+        "batch_begin 0",
+        "batch_end 0 ['batch', 'loss', 'mae', 'size']",
+        "batch_begin 1",
+        "batch_end 1 ['batch', 'loss', 'mae', 'size']",
         "epoch_end 1 ['loss', 'mae', 'val_loss', 'val_mae']",
-        "train_end"]
+        "train_end",
+    ]
 
 
 def test_test_hooks_on_evaluate():
@@ -111,8 +117,9 @@ def test_early_stopping_restores_best_weights_and_baseline():
     history = m.fit(X, Y, epochs=20, verbose=0, callbacks=[Worsen(), stop])
     best = int(np.argmin(history.history["loss"]))
     assert len(history.epoch) < 20
-    np.testing.assert_allclose(m.evaluate(X, Y, verbose=0)[0], min(history.history["loss"]),
-                               rtol=0.5)
+    np.testing.assert_allclose(
+        m.evaluate(X, Y, verbose=0)[0], min(history.history["loss"]), rtol=0.5
+    )
     assert best == 2
 
     m = model(lr=0.0)
@@ -128,8 +135,9 @@ def test_early_stopping_warns_on_missing_monitor():
 
 def test_reduce_lr_on_plateau_reduces():
     m = model(lr=1e-6)
-    reduce = callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1,
-                                         min_delta=10.0, min_lr=1e-7)
+    reduce = callbacks.ReduceLROnPlateau(
+        monitor="loss", factor=0.5, patience=1, min_delta=10.0, min_lr=1e-7
+    )
     history = m.fit(X, Y, epochs=5, verbose=0, callbacks=[reduce])
     # epoch 0 sets the best; every later epoch fails to improve by 10 -> halve each epoch
     # (the logs show the rate the epoch ran with)
@@ -154,18 +162,24 @@ def test_learning_rate_scheduler_both_signatures():
 def test_csv_logger_writes_and_appends(tmp_path):
     path = tmp_path / "log.csv"
     m = model()
-    m.fit(X, Y, epochs=2, verbose=0, callbacks=[callbacks.CSVLogger(str(path))],
-          validation_split=0.25)
+    m.fit(
+        X, Y, epochs=2, verbose=0, callbacks=[callbacks.CSVLogger(str(path))], validation_split=0.25
+    )
     rows = list(csv.reader(path.open()))
     assert rows[0] == ["epoch", "loss", "mae", "val_loss", "val_mae"]
     assert [r[0] for r in rows[1:]] == ["0", "1"]
     assert all(math.isfinite(float(v)) for v in rows[1][1:])
-    m.fit(X, Y, epochs=1, verbose=0, callbacks=[callbacks.CSVLogger(str(path), append=True)],
-          validation_split=0.25)
+    m.fit(
+        X,
+        Y,
+        epochs=1,
+        verbose=0,
+        callbacks=[callbacks.CSVLogger(str(path), append=True)],
+        validation_split=0.25,
+    )
     rows = list(csv.reader(path.open()))
     assert len(rows) == 4 and rows[3][0] == "0"
-    m.fit(X, Y, epochs=1, verbose=0,
-          callbacks=[callbacks.CSVLogger(str(path), separator=";")])
+    m.fit(X, Y, epochs=1, verbose=0, callbacks=[callbacks.CSVLogger(str(path), separator=";")])
     lines = path.read_text().splitlines()
     assert lines == [lines[0], lines[1]] and lines[0] == "epoch;loss;mae"
     assert [p.name for p in tmp_path.iterdir()] == ["log.csv"]  # no temporary files left
@@ -177,8 +191,9 @@ def test_terminate_on_nan():
     weights = m.get_weights()
     weights[0][:] = np.inf
     m.set_weights(weights)
-    history = m.fit(X, Y, epochs=5, batch_size=10, verbose=0,
-                    callbacks=[callbacks.TerminateOnNaN()])
+    history = m.fit(
+        X, Y, epochs=5, batch_size=10, verbose=0, callbacks=[callbacks.TerminateOnNaN()]
+    )
     assert history.epoch == [0]
     assert m.stop_training
 
@@ -189,8 +204,14 @@ def test_model_checkpoint_calls_save(tmp_path):
     m.save_weights = lambda path: saved.append(("weights", path))
     m.save = lambda path: saved.append(("model", path))
     pattern = str(tmp_path / "weights.{epoch:02d}-{val_loss:.2f}.h5")
-    history = m.fit(X, Y, epochs=3, verbose=0, validation_split=0.25,
-                    callbacks=[callbacks.ModelCheckpoint(pattern, save_weights_only=True)])
+    history = m.fit(
+        X,
+        Y,
+        epochs=3,
+        verbose=0,
+        validation_split=0.25,
+        callbacks=[callbacks.ModelCheckpoint(pattern, save_weights_only=True)],
+    )
     assert [kind for kind, _ in saved] == ["weights"] * 3
     vl = history.history["val_loss"]
     assert saved[0][1] == str(tmp_path / f"weights.01-{vl[0]:.2f}.h5")
@@ -198,19 +219,27 @@ def test_model_checkpoint_calls_save(tmp_path):
     saved.clear()
     m2 = model(lr=0.0)
     m2.save = lambda path: saved.append(("model", path))
-    m2.fit(X, Y, epochs=3, verbose=0, validation_split=0.25,
-           callbacks=[callbacks.ModelCheckpoint(str(tmp_path / "best.h5"),
-                                                save_best_only=True)])
+    m2.fit(
+        X,
+        Y,
+        epochs=3,
+        verbose=0,
+        validation_split=0.25,
+        callbacks=[callbacks.ModelCheckpoint(str(tmp_path / "best.h5"), save_best_only=True)],
+    )
     assert saved == [("model", str(tmp_path / "best.h5"))]  # only the first epoch improved
     with pytest.raises(KeyError, match="val_acc"):
-        model().fit(X, Y, epochs=1, verbose=0,
-                    callbacks=[callbacks.ModelCheckpoint("{val_acc}.h5")])
+        model().fit(
+            X, Y, epochs=1, verbose=0, callbacks=[callbacks.ModelCheckpoint("{val_acc}.h5")]
+        )
 
 
 def test_lambda_callback():
     seen = []
-    cb = callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(epoch),
-                                  on_train_end=lambda logs: seen.append("end"))
+    cb = callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: seen.append(epoch),
+        on_train_end=lambda logs: seen.append("end"),
+    )
     model().fit(X, Y, epochs=2, verbose=0, callbacks=[cb])
     assert seen == [0, 1, "end"]
     with pytest.raises(TypeError, match="unknown hook"):
@@ -229,8 +258,13 @@ def test_model_checkpoint_with_real_saving(tmp_path):
     if not hasattr(m, "save_weights"):  # pragma: no cover
         pytest.skip("Model.save_weights is not available yet")
     pattern = str(tmp_path / "w.{epoch:02d}.h5")
-    m.fit(X, Y, epochs=2, verbose=0,
-          callbacks=[callbacks.ModelCheckpoint(pattern, monitor="loss", save_weights_only=True)])
+    m.fit(
+        X,
+        Y,
+        epochs=2,
+        verbose=0,
+        callbacks=[callbacks.ModelCheckpoint(pattern, monitor="loss", save_weights_only=True)],
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.01.h5", "w.02.h5"]
     fresh = model()
     fresh.load_weights(str(tmp_path / "w.02.h5"))

@@ -26,13 +26,25 @@ def _params() -> list:
     params = []
     for key, folder in FOLDERS.items():
         if not folder.is_dir():
-            params.append(pytest.param(None, None, id=f"{key}-absent", marks=pytest.mark.skip(
-                reason=f"{folder} does not exist")))
+            params.append(
+                pytest.param(
+                    None,
+                    None,
+                    id=f"{key}-absent",
+                    marks=pytest.mark.skip(reason=f"{folder} does not exist"),
+                )
+            )
             continue
         paths, _ = find_documents([folder])
         if not paths:
-            params.append(pytest.param(None, None, id=f"{key}-empty", marks=pytest.mark.skip(
-                reason=f"{folder} holds no *.md or *.txt documents")))
+            params.append(
+                pytest.param(
+                    None,
+                    None,
+                    id=f"{key}-empty",
+                    marks=pytest.mark.skip(reason=f"{folder} holds no *.md or *.txt documents"),
+                )
+            )
         for path in paths:
             try:
                 doc = load_document(path)
@@ -40,8 +52,9 @@ def _params() -> list:
                 params.append(pytest.param(path, str(exc), id=f"{key}/{path.name}:load"))
                 continue
             for block in doc.code_blocks:
-                params.append(pytest.param(path, block.number,
-                                           id=f"{key}/{path.name}:L{block.line}"))
+                params.append(
+                    pytest.param(path, block.number, id=f"{key}/{path.name}:L{block.line}")
+                )
     return params
 
 
@@ -60,8 +73,9 @@ def _numbered(text: str, first: int) -> str:
 
 def _message(doc_name: str, r: rn.BlockResult) -> str:
     b = r.block
-    parts = [f"{doc_name}, block {b.number} starting at line {b.line}, on {r.backend}: "
-             f"{r.summary()}"]
+    parts = [
+        f"{doc_name}, block {b.number} starting at line {b.line}, on {r.backend}: {r.summary()}"
+    ]
     if b.expectation is not None:
         parts.append(f"expected: {b.expectation.describe()}")
     if b.errata:

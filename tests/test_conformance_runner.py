@@ -88,20 +88,29 @@ def test_fences_are_classified_by_the_documented_rule():
         """).replace("~~~", FENCE)
     blocks = markdown.parse(text)
     kinds = [(b.line, b.kind) for b in blocks]
-    assert kinds == [(4, "code"), (7, "code"), (10, "printout"), (16, "error-printout"),
-                     (20, "other"), (23, "printout"), (26, "code")]
+    assert kinds == [
+        (4, "code"),
+        (7, "code"),
+        (10, "printout"),
+        (16, "error-printout"),
+        (20, "other"),
+        (23, "printout"),
+        (26, "code"),
+    ]
     err = blocks[3]
     assert err.error_type == "AssertionError"
-    assert err.error_message == ("Layer lstm_1 has multiple inbound nodes, hence the notion is "
-                                 "ill-defined.")
+    assert err.error_message == (
+        "Layer lstm_1 has multiple inbound nodes, hence the notion is ill-defined."
+    )
     assert blocks[1].text == "y = x + 1\n"
 
 
 # -- errata and expectations -----------------------------------------------------------------
 def test_errata_lines_need_a_fix_and_a_reason():
     ok = expectations.parse_errata('# comment\n\ndoc_  "a. b" -> "a, b"  # a typo\n')
-    assert [(e.prefix, e.wrong, e.right, e.reason) for e in ok] == [("doc_", "a. b", "a, b",
-                                                                     "a typo")]
+    assert [(e.prefix, e.wrong, e.right, e.reason) for e in ok] == [
+        ("doc_", "a. b", "a, b", "a typo")
+    ]
     for bad in ('doc_ "a" -> "b"', 'doc_ "a" "b"  # reason', "print('hi')"):
         with pytest.raises(expectations.DataFileError):
             expectations.parse_errata(bad)
@@ -109,8 +118,10 @@ def test_errata_lines_need_a_fix_and_a_reason():
 
 def test_errata_are_applied_to_code_blocks(tmp_path):
     errata = tmp_path / "errata.txt"
-    errata.write_text('tiny_  "Dense(3, activatlon=" -> "Dense(3, activation="  # OCR typo\n'
-                      'tiny_  "never there" -> "x"  # unused on purpose\n')
+    errata.write_text(
+        'tiny_  "Dense(3, activatlon=" -> "Dense(3, activation="  # OCR typo\n'
+        'tiny_  "never there" -> "x"  # unused on purpose\n'
+    )
     path = write_doc(tmp_path, "tiny_doc.md", TINY.replace("activation=", "activatlon="))
     doc = load_document(path, errata_file=errata)
     assert "activation='softmax'" in doc.code_blocks[0].text
@@ -171,18 +182,44 @@ def test_expected_failure_matched_from_the_error_printout(tmp_path):
 
 def test_expectations_file_unexpected_pass_and_wrong_message(tmp_path):
     docs_file = tmp_path / "documents.json"
-    docs_file.write_text(json.dumps({"defaults": {"data_names": ["data"]}, "documents": {
-        "exp_": {"expected_failures": [
-            {"block": "y = model.predict(data)", "types": ["ValueError"], "why": "test"},
-            {"block": "raise KeyError", "types": ["KeyError"], "message_contains": ["other"]},
-        ]}}}))
+    docs_file.write_text(
+        json.dumps(
+            {
+                "defaults": {"data_names": ["data"]},
+                "documents": {
+                    "exp_": {
+                        "expected_failures": [
+                            {
+                                "block": "y = model.predict(data)",
+                                "types": ["ValueError"],
+                                "why": "test",
+                            },
+                            {
+                                "block": "raise KeyError",
+                                "types": ["KeyError"],
+                                "message_contains": ["other"],
+                            },
+                        ]
+                    }
+                },
+            }
+        )
+    )
     text = TINY + "\n~~~python\nraise KeyError('some text')\n~~~\n"
     doc = load_document(write_doc(tmp_path, "exp_doc.md", text), documents_file=docs_file)
     statuses = [r.status for r in rn.run_document(doc, "numpy").results]
     assert statuses == [rn.PASSED, rn.UNEXPECTED_PASS, rn.FAILED]
 
-    docs_file.write_text(json.dumps({"defaults": {}, "documents": {"exp_": {
-        "expected_failures": [{"block": "model", "types": ["ValueError"]}]}}}))
+    docs_file.write_text(
+        json.dumps(
+            {
+                "defaults": {},
+                "documents": {
+                    "exp_": {"expected_failures": [{"block": "model", "types": ["ValueError"]}]}
+                },
+            }
+        )
+    )
     expectations._documents_cached.cache_clear()
     with pytest.raises(expectations.DataFileError, match="exactly one"):
         load_document(doc.path, documents_file=docs_file)
@@ -273,15 +310,18 @@ def test_data_rule_for_inputs():
 
 def test_data_rule_for_targets():
     rng = np.random.default_rng(0)
-    binary = data.synthesize(spec("target", (None, 1), loss="binary_crossentropy",
-                                  activation="relu"), rng)
+    binary = data.synthesize(
+        spec("target", (None, 1), loss="binary_crossentropy", activation="relu"), rng
+    )
     assert set(np.unique(binary)) <= {0.0, 1.0} and binary.dtype == np.float32
-    assert set(np.unique(data.synthesize(spec("target", (None, 2), activation="sigmoid"),
-                                         rng))) <= {0.0, 1.0}
+    assert set(
+        np.unique(data.synthesize(spec("target", (None, 2), activation="sigmoid"), rng))
+    ) <= {0.0, 1.0}
     onehot = data.synthesize(spec("target", (None, 10), activation="softmax"), rng)
     assert onehot.shape == (64, 10) and np.all(onehot.sum(axis=-1) == 1)
-    sparse = data.synthesize(spec("target", (None, 10), loss="sparse_categorical_crossentropy",
-                                  num_classes=10), rng)
+    sparse = data.synthesize(
+        spec("target", (None, 10), loss="sparse_categorical_crossentropy", num_classes=10), rng
+    )
     assert sparse.shape == (64, 1) and sparse.max() < 10 and sparse.dtype.kind == "i"
     normal = data.synthesize(spec("target", (None, 2), loss="mse", activation="linear"), rng)
     assert not set(np.unique(normal)) <= {0.0, 1.0}
@@ -362,10 +402,14 @@ def test_cli_exit_codes_and_report(tmp_path, capsys):
     bad = write_doc(tmp_path, "bad.md", FAILING)
     report = tmp_path / "report"
 
-    assert polykeras_main(["conformance", str(good), "--backend", "numpy",
-                           "--report", str(report)]) == 0
-    assert polykeras_main(["conformance", str(bad), "--backend", "numpy",
-                           "--report", str(report)]) == 1
+    assert (
+        polykeras_main(["conformance", str(good), "--backend", "numpy", "--report", str(report)])
+        == 0
+    )
+    assert (
+        polykeras_main(["conformance", str(bad), "--backend", "numpy", "--report", str(report)])
+        == 1
+    )
     out = capsys.readouterr().out
     assert "this block fails" in out and "FAIL" in out
     summary = json.loads((report / "conformance.json").read_text())["summary"]
@@ -374,15 +418,38 @@ def test_cli_exit_codes_and_report(tmp_path, capsys):
     assert "| 3 | " in md and "FAIL" in md and "bad.md" in md
 
     # a missing path beside one that holds documents is a note
-    assert polykeras_main(["conformance", str(tmp_path / "missing"), str(good), "--backend",
-                           "numpy", "--report", str(report)]) == 0
+    assert (
+        polykeras_main(
+            [
+                "conformance",
+                str(tmp_path / "missing"),
+                str(good),
+                "--backend",
+                "numpy",
+                "--report",
+                str(report),
+            ]
+        )
+        == 0
+    )
     assert "does not exist" in capsys.readouterr().out
     assert polykeras_main(["conformance", str(good), "--backend", "nonesuch"]) == 2
     # a backend that is not usable is a skipped column, not a failure
     unusable = [b.name for b in polykeras.backends() if not b.usable]
     if unusable:
-        assert polykeras_main(["conformance", str(good.parent), "--backend",
-                               f"numpy,{unusable[0]}", "--report", str(report)]) == 0
+        assert (
+            polykeras_main(
+                [
+                    "conformance",
+                    str(good.parent),
+                    "--backend",
+                    f"numpy,{unusable[0]}",
+                    "--report",
+                    str(report),
+                ]
+            )
+            == 0
+        )
         assert "skipped" in capsys.readouterr().out
 
 
@@ -395,21 +462,39 @@ def last_report(tmp_path):
     """A report folder holding the report of a good run, to see that it is left alone."""
     good = write_doc(tmp_path / "good", "good.md", TINY)
     report = tmp_path / "report"
-    assert polykeras_main(["conformance", str(good), "--backend", "numpy",
-                           "--report", str(report)]) == 0
+    assert (
+        polykeras_main(["conformance", str(good), "--backend", "numpy", "--report", str(report)])
+        == 0
+    )
     return good, report, _report_files(report)
 
 
 def test_cli_no_document_found_fails_and_keeps_the_last_report(tmp_path, capsys, last_report):
     good, report, before = last_report
     capsys.readouterr()
-    assert polykeras_main(["conformance", str(tmp_path / "dcos"), str(tmp_path / "seeds"),
-                           "--backend", "numpy", "--report", str(report)]) == 2
+    assert (
+        polykeras_main(
+            [
+                "conformance",
+                str(tmp_path / "dcos"),
+                str(tmp_path / "seeds"),
+                "--backend",
+                "numpy",
+                "--report",
+                str(report),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "dcos does not exist" in err and "no document found" in err
     (tmp_path / "empty").mkdir()
-    assert polykeras_main(["conformance", str(tmp_path / "empty"), "--backend", "numpy",
-                           "--report", str(report)]) == 2
+    assert (
+        polykeras_main(
+            ["conformance", str(tmp_path / "empty"), "--backend", "numpy", "--report", str(report)]
+        )
+        == 2
+    )
     assert "holds no *.md or *.txt documents" in capsys.readouterr().err
     assert _report_files(report) == before
 
@@ -417,8 +502,10 @@ def test_cli_no_document_found_fails_and_keeps_the_last_report(tmp_path, capsys,
 def test_cli_unknown_backend_suggests_a_close_name(tmp_path, capsys, last_report):
     good, report, before = last_report
     capsys.readouterr()
-    assert polykeras_main(["conformance", str(good), "--backend", "nmupy",
-                           "--report", str(report)]) == 2
+    assert (
+        polykeras_main(["conformance", str(good), "--backend", "nmupy", "--report", str(report)])
+        == 2
+    )
     err = capsys.readouterr().err
     assert "unknown backend 'nmupy' (from command-line option --backend)" in err
     assert "did you mean 'numpy'?" in err
@@ -432,19 +519,30 @@ def test_cli_no_usable_backend_fails_and_keeps_the_last_report(tmp_path, capsys,
         @staticmethod
         @polykeras.plugins.hookimpl
         def polykeras_register_backends(register):
-            register("fakegpu", factory=lambda device=None: None,
-                     probe=lambda: "installed, but no CUDA device is visible")
+            register(
+                "fakegpu",
+                factory=lambda device=None: None,
+                probe=lambda: "installed, but no CUDA device is visible",
+            )
 
     polykeras.plugins.register_plugin(Plugin, name="fakegpu-plugin")
     try:
         capsys.readouterr()
-        assert polykeras_main(["conformance", str(good), "--backend", "fakegpu",
-                               "--report", str(report)]) == 3
+        assert (
+            polykeras_main(
+                ["conformance", str(good), "--backend", "fakegpu", "--report", str(report)]
+            )
+            == 3
+        )
         err = capsys.readouterr().err
         assert "no CUDA device is visible" in err and "no selected backend is usable" in err
         # beside a usable one it is a skipped column, and the run counts
-        assert polykeras_main(["conformance", str(good), "--backend", "numpy,fakegpu",
-                               "--report", str(report)]) == 0
+        assert (
+            polykeras_main(
+                ["conformance", str(good), "--backend", "numpy,fakegpu", "--report", str(report)]
+            )
+            == 0
+        )
     finally:
         polykeras.plugins.unregister_plugin("fakegpu-plugin")
     assert "fakegpu: skipped" in capsys.readouterr().out
@@ -453,7 +551,8 @@ def test_cli_no_usable_backend_fails_and_keeps_the_last_report(tmp_path, capsys,
 
 @pytest.mark.parametrize("backend", [None, "all", "numpy"])
 def test_cli_without_backend_plugins_fails_and_keeps_the_last_report(
-        tmp_path, capsys, monkeypatch, last_report, backend):
+    tmp_path, capsys, monkeypatch, last_report, backend
+):
     """As with ``python`` inside a checkout whose plugins are not installed: the entry points
     name modules that do not import, so no backend is discovered."""
     from importlib.metadata import EntryPoint
@@ -485,12 +584,24 @@ def test_cli_a_failed_plugin_beside_a_working_one_fails_the_run(tmp_path, capsys
     good = write_doc(tmp_path, "good.md", TINY)
     real = plugins.importlib.metadata.entry_points
     extra = [EntryPoint("zzbroken", "polykeras_zz_not_here.plugin", "polykeras")]
-    monkeypatch.setattr(plugins.importlib.metadata, "entry_points",
-                        lambda group: list(real(group=group)) + extra)
+    monkeypatch.setattr(
+        plugins.importlib.metadata, "entry_points", lambda group: list(real(group=group)) + extra
+    )
     plugins.reset()
     try:
-        assert polykeras_main(["conformance", str(good), "--backend", "numpy",
-                               "--report", str(tmp_path / "report")]) == 1
+        assert (
+            polykeras_main(
+                [
+                    "conformance",
+                    str(good),
+                    "--backend",
+                    "numpy",
+                    "--report",
+                    str(tmp_path / "report"),
+                ]
+            )
+            == 1
+        )
     finally:
         monkeypatch.undo()
         plugins.reset()
@@ -527,8 +638,9 @@ def test_free_data_trains_with_each_kind_of_target(tmp_path, monkeypatch):
     run = run_text(tmp_path, "fit.md", text)
     assert run.results[0].status == rn.PASSED, run.results[0].summary()
     assert run.results[0].output.count("Epoch 1/1") == 4 and "Epoch 2" not in run.results[0].output
-    shapes = [(role, shape, dtype) for name, role, shape, dtype in run.data_made
-              if name == "labels"]
+    shapes = [
+        (role, shape, dtype) for name, role, shape, dtype in run.data_made if name == "labels"
+    ]
     assert shapes[0] == ("target", (64, 1), "int32")
     assert all(s == ("target", (64, 3), "float32") for s in shapes[1:]), shapes
 

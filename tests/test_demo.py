@@ -13,8 +13,9 @@ from polykeras import demo, plugins
 from polykeras.__main__ import main as polykeras_main
 
 HAS_SKLEARN = importlib.util.find_spec("sklearn") is not None
-needs_sklearn = pytest.mark.skipif(not HAS_SKLEARN,
-                                   reason="scikit-learn is not installed (extra [demo])")
+needs_sklearn = pytest.mark.skipif(
+    not HAS_SKLEARN, reason="scikit-learn is not installed (extra [demo])"
+)
 
 
 @pytest.fixture
@@ -34,11 +35,13 @@ def own_tempdir(tmp_path, monkeypatch):
 
 
 @needs_sklearn
-def test_demo_command_runs_with_one_epoch_and_keeps_the_out_folder(tmp_path, capsys,
-                                                                   small_demo, own_tempdir):
+def test_demo_command_runs_with_one_epoch_and_keeps_the_out_folder(
+    tmp_path, capsys, small_demo, own_tempdir
+):
     out_dir = tmp_path / "models"
-    assert polykeras_main(["demo", "--backend", "numpy", "--epochs", "1",
-                           "--out", str(out_dir)]) == 0
+    assert (
+        polykeras_main(["demo", "--backend", "numpy", "--epochs", "1", "--out", str(out_dir)]) == 0
+    )
     out = capsys.readouterr().out
     assert "polykeras demo on backend numpy" in out
     assert "Epoch 1/1" in out and "Epoch 2/" not in out
@@ -109,8 +112,11 @@ def test_demo_unusable_backend_names_the_option(capsys):
         @staticmethod
         @plugins.hookimpl
         def polykeras_register_backends(register):
-            register("fakegpu", factory=lambda device=None: None,
-                     probe=lambda: "installed, but no CUDA device is visible")
+            register(
+                "fakegpu",
+                factory=lambda device=None: None,
+                probe=lambda: "installed, but no CUDA device is visible",
+            )
 
     plugins.register_plugin(Plugin, name="fakegpu-plugin")
     try:
@@ -138,11 +144,14 @@ def test_demo_help_explains_every_option(capsys, monkeypatch):
     assert "--out DIR" in out and "removed" in out
 
 
-@pytest.mark.parametrize("argv0, prog", [
-    ("/venv/bin/polykeras", "polykeras"),
-    ("polykeras", "polykeras"),
-    ("/src/polykeras/polykeras/__main__.py", "python -m polykeras"),
-])
+@pytest.mark.parametrize(
+    "argv0, prog",
+    [
+        ("/venv/bin/polykeras", "polykeras"),
+        ("polykeras", "polykeras"),
+        ("/src/polykeras/polykeras/__main__.py", "python -m polykeras"),
+    ],
+)
 def test_the_command_names_itself_as_it_was_run(capsys, monkeypatch, argv0, prog):
     monkeypatch.setattr(sys, "argv", [argv0])
     with pytest.raises(SystemExit):
@@ -157,9 +166,9 @@ def test_the_console_script_names_itself():
     script = Path(sys.executable).parent / "polykeras"
     if not script.is_file():
         pytest.skip(f"the polykeras console script is not installed beside {sys.executable}")
-    out = subprocess.run([str(script), "--help"], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=True).stdout
     assert out.startswith("usage: polykeras ")
-    out = subprocess.run([sys.executable, "-m", "polykeras", "--help"], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "polykeras", "--help"], capture_output=True, text=True, check=True
+    ).stdout
     assert out.startswith("usage: python -m polykeras ")

@@ -10,8 +10,20 @@ import pytest
 
 import polykeras as keras
 from polykeras.layers import (
-    Add, Concatenate, Conv2D, Convolution2D, Dense, Dot, Embedding, Flatten, Input,
-    MaxPooling2D, TimeDistributed, add, concatenate, merge,
+    Add,
+    Concatenate,
+    Conv2D,
+    Convolution2D,
+    Dense,
+    Dot,
+    Embedding,
+    Flatten,
+    Input,
+    MaxPooling2D,
+    TimeDistributed,
+    add,
+    concatenate,
+    merge,
 )
 from polykeras.models import Model, Sequential
 
@@ -32,8 +44,14 @@ def test_mlp_shapes_names_params():
     assert [lay.name for lay in model.layers] == ["input_1", "dense_1", "dense_2", "dense_3"]
     assert model.output_shape == (None, 10)
     assert model.count_params() == 55050
-    assert [w.shape for w in model.get_weights()] == [(784, 64), (64,), (64, 64), (64,),
-                                                      (64, 10), (10,)]
+    assert [w.shape for w in model.get_weights()] == [
+        (784, 64),
+        (64,),
+        (64, 64),
+        (64,),
+        (64, 10),
+        (10,),
+    ]
 
 
 def test_keras1_model_keywords_and_dense_output_dim():
@@ -93,7 +111,8 @@ def test_shared_layer_nodes_and_errors():
         _ = lstm.output
     assert str(err.value) == (
         'Layer dense_1 has multiple inbound nodes, hence the notion of "layer output" is '
-        "ill-defined. Use `get_output_at(node_index)` instead.")
+        "ill-defined. Use `get_output_at(node_index)` instead."
+    )
     assert lstm.get_output_at(0) == encoded_a
     assert lstm.get_output_at(1) == encoded_b
     assert lstm.get_output_at(0) is not encoded_b
@@ -266,18 +285,19 @@ def test_merge_layers_compute():
     a, b = Input(shape=(4,)), Input(shape=(4,))
     xa, xb = RNG.normal(size=(3, 4)), RNG.normal(size=(3, 4))
     cases = {
-        "sum": xa + xb, "mul": xa * xb, "ave": (xa + xb) / 2, "max": np.maximum(xa, xb),
+        "sum": xa + xb,
+        "mul": xa * xb,
+        "ave": (xa + xb) / 2,
+        "max": np.maximum(xa, xb),
         "concat": np.concatenate([xa, xb], -1),
         "dot": np.sum(xa * xb, axis=1, keepdims=True),
         "cos": np.sum(xa * xb, 1, keepdims=True)
-        / (np.linalg.norm(xa, axis=1, keepdims=True) * np.linalg.norm(xb, axis=1,
-                                                                       keepdims=True)),
+        / (np.linalg.norm(xa, axis=1, keepdims=True) * np.linalg.norm(xb, axis=1, keepdims=True)),
     }
     for mode, expected in cases.items():
         out = Model([a, b], merge([a, b], mode=mode, dot_axes=1)).predict([xa, xb])
         np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5, err_msg=mode)
-    for layer, fn in ((keras.layers.Subtract(), np.subtract),
-                      (keras.layers.Minimum(), np.minimum)):
+    for layer, fn in ((keras.layers.Subtract(), np.subtract), (keras.layers.Minimum(), np.minimum)):
         out = Model([a, b], layer([a, b])).predict([xa, xb])
         np.testing.assert_allclose(out, fn(xa, xb), rtol=1e-5, atol=1e-6)
     s1, s2 = Input(shape=(3, 4)), Input(shape=(5, 4))
@@ -305,7 +325,7 @@ def _ref_conv_nhwc(x, k, stride, padding):
     out = np.zeros((n, oh, ow, o))
     for i in range(oh):
         for j in range(ow):
-            patch = x[:, i * stride:i * stride + kh, j * stride:j * stride + kw, :]
+            patch = x[:, i * stride : i * stride + kh, j * stride : j * stride + kw, :]
             out[:, i, j, :] = np.tensordot(patch, k, axes=([1, 2, 3], [0, 1, 2]))
     return out
 
@@ -354,8 +374,9 @@ def test_pooling_matches_numpy_reference():
     out = Model(inp, MaxPooling2D((2, 2))(inp)).predict(x)
     np.testing.assert_allclose(out, x.reshape(2, 3, 2, 3, 2, 3).max(axis=(2, 4)), rtol=1e-6)
     avg = Model(inp, keras.layers.AveragePooling2D((2, 2))(inp)).predict(x)
-    np.testing.assert_allclose(avg, x.reshape(2, 3, 2, 3, 2, 3).mean(axis=(2, 4)),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        avg, x.reshape(2, 3, 2, 3, 2, 3).mean(axis=(2, 4)), rtol=1e-5, atol=1e-6
+    )
     g = Model(inp, keras.layers.GlobalAveragePooling2D()(inp)).predict(x)
     np.testing.assert_allclose(g, x.mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
 
@@ -365,12 +386,9 @@ def test_core_layers_shapes_and_values():
 
     inp = Input(shape=(2, 3))
     x = RNG.normal(size=(4, 2, 3)).astype("float32")
-    np.testing.assert_allclose(Model(inp, Permute((2, 1))(inp)).predict(x),
-                               x.transpose(0, 2, 1))
-    np.testing.assert_allclose(Model(inp, Reshape((3, -1))(inp)).predict(x),
-                               x.reshape(4, 3, 2))
-    np.testing.assert_allclose(Model(inp, Activation("relu")(inp)).predict(x),
-                               np.maximum(x, 0))
+    np.testing.assert_allclose(Model(inp, Permute((2, 1))(inp)).predict(x), x.transpose(0, 2, 1))
+    np.testing.assert_allclose(Model(inp, Reshape((3, -1))(inp)).predict(x), x.reshape(4, 3, 2))
+    np.testing.assert_allclose(Model(inp, Activation("relu")(inp)).predict(x), np.maximum(x, 0))
     np.testing.assert_allclose(Model(inp, Dropout(0.5)(inp)).predict(x), x)  # inference
     flat = Input(shape=(3,))
     rep = RepeatVector(2)(flat)

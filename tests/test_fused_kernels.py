@@ -56,8 +56,9 @@ def test_fused_conv_bias_matches_conv_then_add(monkeypatch, data_format, padding
     shape = (2, 6, 7, 3) if data_format == "channels_last" else (2, 3, 6, 7)
     x = rng.normal(size=shape).astype("float32")
     with polykeras.use_backend("torch") as B:
-        layer = Conv2D(4, (3, 2), strides=(2, 1), padding=padding, data_format=data_format,
-                       activation="tanh")
+        layer = Conv2D(
+            4, (3, 2), strides=(2, 1), padding=padding, data_format=data_format, activation="tanh"
+        )
         layer.build(shape)
         layer.set_weights([rng.normal(size=w.shape).astype("float32") for w in layer.weights])
 
@@ -74,8 +75,9 @@ def test_fused_conv_bias_matches_conv_then_add(monkeypatch, data_format, padding
 
         calls = []
         fused_kernel = B.conv2d_bias
-        monkeypatch.setattr(B, "conv2d_bias",
-                            lambda *a, **k: calls.append(1) or fused_kernel(*a, **k))
+        monkeypatch.setattr(
+            B, "conv2d_bias", lambda *a, **k: calls.append(1) or fused_kernel(*a, **k)
+        )
         fused = run()
         assert calls, "the layer did not use the backend's conv2d_bias"
         monkeypatch.setattr(B, "conv2d_bias", None)

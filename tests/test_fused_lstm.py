@@ -17,14 +17,20 @@ def _setup(go_backwards, return_sequences, use_bias):
     x = rng.normal(size=(3, 7, 5)).astype("float32")
     h0 = rng.normal(size=(3, 4)).astype("float32") * 0.5
     c0 = rng.normal(size=(3, 4)).astype("float32") * 0.5
-    layer = LSTM(4, go_backwards=go_backwards, return_sequences=return_sequences,
-                 return_state=True, use_bias=use_bias)
+    layer = LSTM(
+        4,
+        go_backwards=go_backwards,
+        return_sequences=return_sequences,
+        return_state=True,
+        use_bias=use_bias,
+    )
     layer.build((None, 7, 5))
-    layer.set_weights([rng.normal(size=w.shape).astype("float32") * 0.5
-                       for w in layer.weights])
+    layer.set_weights([rng.normal(size=w.shape).astype("float32") * 0.5 for w in layer.weights])
     # weights on each output, so that the loss reads all of them
-    r = [rng.normal(size=s).astype("float32")
-         for s in ([3, 7, 4] if return_sequences else [3, 4], [3, 4], [3, 4])]
+    r = [
+        rng.normal(size=s).astype("float32")
+        for s in ([3, 7, 4] if return_sequences else [3, 4], [3, 4], [3, 4])
+    ]
     return layer, [x, h0, c0], r
 
 
@@ -37,8 +43,8 @@ def _run(layer, data, r):
     rs = [B.asarray(a) for a in r]
 
     def loss(leaves):
-        with autodiff.substitute(variables, leaves[:len(variables)]):
-            outs = layer.call(list(leaves[len(variables):]))
+        with autodiff.substitute(variables, leaves[: len(variables)]):
+            outs = layer.call(list(leaves[len(variables) :]))
         total = None
         for out, weight in zip(outs, rs):
             term = ops.sum(ops.multiply(ops.square(out), weight))
@@ -52,8 +58,7 @@ def _run(layer, data, r):
 @pytest.mark.parametrize("go_backwards", [False, True])
 @pytest.mark.parametrize("return_sequences", [False, True])
 @pytest.mark.parametrize("use_bias", [False, True])
-def test_one_op_lstm_matches_the_time_loop(monkeypatch, go_backwards, return_sequences,
-                                           use_bias):
+def test_one_op_lstm_matches_the_time_loop(monkeypatch, go_backwards, return_sequences, use_bias):
     layer, data, r = _setup(go_backwards, return_sequences, use_bias)
     B = polykeras.backend.current()
     default = _run(layer, data, r)  # the backend's kernel, or the core's one-op LSTM
@@ -75,8 +80,9 @@ def test_one_op_lstm_records_one_node():
     layer, data, _ = _setup(False, False, True)
     B = polykeras.backend.current()
     x = autodiff.Traced(B.asarray(data[0]))
-    packed = fused.lstm_sequence(x, B.asarray(data[1]), B.asarray(data[2]), layer.kernel,
-                                 layer.recurrent_kernel, layer.bias)
+    packed = fused.lstm_sequence(
+        x, B.asarray(data[1]), B.asarray(data[2]), layer.kernel, layer.recurrent_kernel, layer.bias
+    )
     assert autodiff.is_traced(packed)
     assert packed.parents[0] is x
     assert ops.shape(packed) == (3, 7, 8)
@@ -85,5 +91,7 @@ def test_one_op_lstm_records_one_node():
 def test_custom_activation_runs_the_time_loop():
     layer = LSTM(3, activation="relu")
     B = polykeras.backend.current()
-    assert layer._fused_sequence(B.zeros((1, 2, 4), "float32"),
-                                 [B.zeros((1, 3), "float32")] * 2) is None
+    assert (
+        layer._fused_sequence(B.zeros((1, 2, 4), "float32"), [B.zeros((1, 3), "float32")] * 2)
+        is None
+    )

@@ -43,8 +43,10 @@ CASES = {
     "maximum": (ops.maximum, [_r(3, 4), _r(3, 4) + 0.05]),
     "minimum": (ops.minimum, [_r(3, 4), _r(3, 4) + 0.05]),
     "power": (ops.power, [_pos(3, 4), _r(3, 4)]),
-    "where": (lambda a, b: ops.where(np.arange(12).reshape(3, 4) % 2 == 0, a, b),
-              [_r(3, 4), _r(3, 4)]),
+    "where": (
+        lambda a, b: ops.where(np.arange(12).reshape(3, 4) % 2 == 0, a, b),
+        [_r(3, 4), _r(3, 4)],
+    ),
     "clip": (lambda x: ops.clip(x, -0.5, 0.5), [_away_from_zero(3, 4) * 0.9]),
     "cast": (lambda x: ops.cast(x, "float64"), [_r(3, 4)]),
     "sum": (lambda x: ops.sum(x, axis=1, keepdims=False), [_r(3, 4, 2)]),
@@ -54,8 +56,10 @@ CASES = {
     "transpose": (lambda x: ops.transpose(x, (2, 0, 1)), [_r(2, 3, 4)]),
     "concatenate": (lambda a, b: ops.concatenate([a, b], axis=1), [_r(2, 3), _r(2, 5)]),
     "getitem": (lambda x: ops.getitem(x, (slice(None), 1, slice(0, 3, 2))), [_r(2, 3, 4)]),
-    "scatter_slice": (lambda v: ops.scatter_slice((3, 4), (slice(1, 3), slice(None)), v),
-                      [_r(2, 4)]),
+    "scatter_slice": (
+        lambda v: ops.scatter_slice((3, 4), (slice(1, 3), slice(None)), v),
+        [_r(2, 4)],
+    ),
     "broadcast_to": (lambda x: ops.broadcast_to(x, (3, 2, 4)), [_r(2, 1)]),
     "take": (lambda x: ops.take(x, np.array([[0, 2], [2, 3]])), [_r(5, 3)]),
     "scatter_add": (lambda u: ops.scatter_add((5, 3), np.array([1, 4, 1]), u), [_r(3, 3)]),
@@ -65,9 +69,12 @@ CASES = {
 
 def _conv_case(data_format, padding, strides, dilation=(1, 1)):
     x = _r(2, 5, 6, 3) if data_format == "channels_last" else _r(2, 3, 5, 6)
-    return (lambda x, k: ops.conv2d(x, k, strides=strides, padding=padding,
-                                    data_format=data_format, dilation_rate=dilation),
-            [x, _r(3, 2, 3, 4)])
+    return (
+        lambda x, k: ops.conv2d(
+            x, k, strides=strides, padding=padding, data_format=data_format, dilation_rate=dilation
+        ),
+        [x, _r(3, 2, 3, 4)],
+    )
 
 
 def _pool_case(data_format, padding, mode, pool=(2, 2), strides=(2, 2)):
@@ -76,8 +83,12 @@ def _pool_case(data_format, padding, mode, pool=(2, 2), strides=(2, 2)):
     x = (RNG.permutation(n).astype(np.float64) / n).reshape(2, 5, 5, 3)
     if data_format == "channels_first":
         x = x.transpose(0, 3, 1, 2).copy()
-    return (lambda x: ops.pool2d(x, pool_size=pool, strides=strides, padding=padding,
-                                 data_format=data_format, mode=mode), [x])
+    return (
+        lambda x: ops.pool2d(
+            x, pool_size=pool, strides=strides, padding=padding, data_format=data_format, mode=mode
+        ),
+        [x],
+    )
 
 
 for fmt in ("channels_last", "channels_first"):
@@ -88,9 +99,10 @@ for fmt in ("channels_last", "channels_first"):
             CASES[f"pool2d-{fmt}-{pad}-{mode}"] = _pool_case(fmt, pad, mode)
     CASES[f"pool2d-{fmt}-same-max-3x3s1"] = _pool_case(fmt, "same", "max", (3, 3), (1, 1))
 CASES["conv2d-dilated"] = _conv_case("channels_last", "same", (1, 1), (2, 2))
-CASES["conv2d-1x1"] = (lambda x, k: ops.conv2d(x, k, strides=(1, 1), padding="same",
-                                               data_format="channels_last"),
-                       [_r(2, 3, 3, 4), _r(1, 1, 4, 2)])
+CASES["conv2d-1x1"] = (
+    lambda x, k: ops.conv2d(x, k, strides=(1, 1), padding="same", data_format="channels_last"),
+    [_r(2, 3, 3, 4), _r(1, 1, 4, 2)],
+)
 
 
 def _numeric_grad(f, inputs, i, weights, eps=1e-6):
@@ -128,8 +140,13 @@ def test_vjp_matches_finite_differences(name):
         _, _, grads = autodiff.value_and_grad(loss, inputs)
         for i in range(len(inputs)):
             expected = _numeric_grad(f, [x.copy() for x in inputs], i, weights)
-            np.testing.assert_allclose(np.asarray(grads[i]), expected, rtol=1e-5, atol=1e-7,
-                                       err_msg=f"{name}: gradient of input {i}")
+            np.testing.assert_allclose(
+                np.asarray(grads[i]),
+                expected,
+                rtol=1e-5,
+                atol=1e-7,
+                err_msg=f"{name}: gradient of input {i}",
+            )
 
 
 def test_gradient_accumulates_over_shared_inputs():

@@ -10,8 +10,16 @@ import pytest
 
 import polykeras
 from polykeras import Input, Model, Sequential, losses, metrics, ops
-from polykeras.layers import (Conv2D, Dense, Embedding, GlobalAveragePooling1D, InputLayer,
-                              Lambda, MaxPooling2D, RepeatVector)
+from polykeras.layers import (
+    Conv2D,
+    Dense,
+    Embedding,
+    GlobalAveragePooling1D,
+    InputLayer,
+    Lambda,
+    MaxPooling2D,
+    RepeatVector,
+)
 from polykeras.training import compiled
 
 
@@ -19,11 +27,11 @@ from polykeras.training import compiled
 OPTIMIZERS = {
     "sgd": lambda: polykeras.optimizers.SGD(learning_rate=0.5),
     "sgd_momentum": lambda: polykeras.optimizers.SGD(learning_rate=0.1, momentum=0.9),
-    "sgd_nesterov": lambda: polykeras.optimizers.SGD(learning_rate=0.1, momentum=0.9,
-                                                     nesterov=True),
+    "sgd_nesterov": lambda: polykeras.optimizers.SGD(
+        learning_rate=0.1, momentum=0.9, nesterov=True
+    ),
     "rmsprop": lambda: polykeras.optimizers.RMSprop(learning_rate=0.05),
-    "rmsprop_centered": lambda: polykeras.optimizers.RMSprop(learning_rate=0.05,
-                                                             centered=True),
+    "rmsprop_centered": lambda: polykeras.optimizers.RMSprop(learning_rate=0.05, centered=True),
     "adam": lambda: polykeras.optimizers.Adam(learning_rate=0.05),
     "adagrad": lambda: polykeras.optimizers.Adagrad(learning_rate=0.1),
     "adadelta": lambda: polykeras.optimizers.Adadelta(learning_rate=1.0),
@@ -82,24 +90,30 @@ def test_int_input_shape_is_accepted_everywhere():
     json.dumps(config)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: Dense(2, batch_input_shape=3),
-    lambda: Input(batch_shape=3),
-    lambda: InputLayer(batch_input_shape=3),
-    lambda: Sequential([Dense(2)]).build(3),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Dense(2, batch_input_shape=3),
+        lambda: Input(batch_shape=3),
+        lambda: InputLayer(batch_input_shape=3),
+        lambda: Sequential([Dense(2)]).build(3),
+    ],
+)
 def test_int_batch_shape_is_refused_clearly(make):
     with pytest.raises(TypeError, match=r"batch dimension, e\.g\. \(None, 784\); got 3"):
         make()
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: Input(shape="ab"), "shape must be a tuple of ints"),
-    (lambda: Input(shape=2.5), "shape must be a tuple of ints"),
-    (lambda: Input(shape=(2.0,)), r"every dimension of shape \(2.0,\) must be a non-negative"),
-    (lambda: Input(shape=(-1,)), "must be a non-negative integer, got -1"),
-    (lambda: Dense(2, input_shape=(True,)), "input_shape.*got the bool True"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: Input(shape="ab"), "shape must be a tuple of ints"),
+        (lambda: Input(shape=2.5), "shape must be a tuple of ints"),
+        (lambda: Input(shape=(2.0,)), r"every dimension of shape \(2.0,\) must be a non-negative"),
+        (lambda: Input(shape=(-1,)), "must be a non-negative integer, got -1"),
+        (lambda: Dense(2, input_shape=(True,)), "input_shape.*got the bool True"),
+    ],
+)
 def test_bad_shapes_are_refused_clearly(make, message):
     with pytest.raises((TypeError, ValueError), match=message):
         make()
@@ -155,9 +169,12 @@ def test_lambda_that_fails_on_the_probe_asks_for_output_shape():
     def broken(t):
         raise RuntimeError("needs a real batch")
 
-    with pytest.raises(ValueError, match=r"Lambda layer lambda_\w+: could not infer its output "
-                                         r"shape .*RuntimeError: needs a real batch.*Pass "
-                                         r"output_shape="):
+    with pytest.raises(
+        ValueError,
+        match=r"Lambda layer lambda_\w+: could not infer its output "
+        r"shape .*RuntimeError: needs a real batch.*Pass "
+        r"output_shape=",
+    ):
         Lambda(broken)(Input((4,)))
 
 
@@ -195,8 +212,9 @@ def test_lambda_output_shape_as_a_function_gets_the_batch_dimension():
 
 
 # -- 5. integer arguments: any integral type, stored as a plain int ---------------------------
-@pytest.mark.parametrize("value", [np.int64(46), np.int32(46), np.uint8(46), 46.0,
-                                   np.float64(46.0)])
+@pytest.mark.parametrize(
+    "value", [np.int64(46), np.int32(46), np.uint8(46), 46.0, np.float64(46.0)]
+)
 def test_integral_values_are_accepted_as_plain_ints(value):
     layer = Dense(value)
     assert layer.units == 46 and type(layer.units) is int
@@ -222,27 +240,40 @@ def test_dense_units_from_numpy_max_trains():
     json.dumps(json.loads(model.to_json()))
 
 
-@pytest.mark.parametrize("value, shown", [(2.5, "2.5"), (True, "True"), ("4", "'4'"),
-                                          (0, "0"), (-3, "-3"), (float("nan"), "nan")])
+@pytest.mark.parametrize(
+    "value, shown",
+    [(2.5, "2.5"), (True, "True"), ("4", "'4'"), (0, "0"), (-3, "-3"), (float("nan"), "nan")],
+)
 def test_non_integral_values_are_refused_clearly(value, shown):
-    with pytest.raises(ValueError, match=rf"Dense dense_\d+: units must be a positive "
-                                         rf"integer, got .*{shown}"):
+    with pytest.raises(
+        ValueError,
+        match=rf"Dense dense_\d+: units must be a positive "
+        rf"integer, got .*{shown}",
+    ):
         Dense(value)
     with pytest.raises(ValueError, match=r"MaxPooling2D .*pool_size must be a positive"):
         MaxPooling2D((2, value))
 
 
 # -- 6. loss and metric functions on symbolic tensors -------------------------------------------
-@pytest.mark.parametrize("fn, kind", [(losses.binary_crossentropy, "loss"),
-                                      (losses.mean_squared_error, "loss"),
-                                      (losses.huber, "loss"),
-                                      (losses.sparse_categorical_crossentropy, "loss"),
-                                      (metrics.binary_accuracy, "metric"),
-                                      (metrics.categorical_accuracy, "metric")])
+@pytest.mark.parametrize(
+    "fn, kind",
+    [
+        (losses.binary_crossentropy, "loss"),
+        (losses.mean_squared_error, "loss"),
+        (losses.huber, "loss"),
+        (losses.sparse_categorical_crossentropy, "loss"),
+        (metrics.binary_accuracy, "metric"),
+        (metrics.categorical_accuracy, "metric"),
+    ],
+)
 def test_loss_on_symbolic_tensors_gives_a_clear_error(fn, kind):
-    with pytest.raises(TypeError, match=rf"{kind} function {fn.__name__} was called on "
-                                        r"symbolic tensors: y_true=input_\d+ \(shape "
-                                        r"\(None, 3\)\).*wrap it in a Lambda layer"):
+    with pytest.raises(
+        TypeError,
+        match=rf"{kind} function {fn.__name__} was called on "
+        r"symbolic tensors: y_true=input_\d+ \(shape "
+        r"\(None, 3\)\).*wrap it in a Lambda layer",
+    ):
         fn(Input((3,)), Input((3,)))
     with pytest.raises(TypeError, match=r"y_pred=input_\d+"):
         fn(np.ones((2, 3), "float32"), Input((3,)))
@@ -254,5 +285,6 @@ def test_losses_keep_their_identity_and_still_compute():
     assert metrics.binary_crossentropy is losses.binary_crossentropy
     assert losses.name_of(losses.mse) == "mean_squared_error"
     value = polykeras.backend.current().to_numpy(
-        losses.mean_squared_error(np.zeros((2, 3), "float32"), np.ones((2, 3), "float32")))
+        losses.mean_squared_error(np.zeros((2, 3), "float32"), np.ones((2, 3), "float32"))
+    )
     np.testing.assert_allclose(value, [1, 1])

@@ -50,8 +50,9 @@ def test_formulas_against_numpy():
     eps = 1e-7
     clip = np.clip(BIN_P, eps, 1 - eps)
     want = {
-        "binary_crossentropy": -np.mean(BIN_T * np.log(clip) + (1 - BIN_T) * np.log(1 - clip),
-                                        axis=-1),
+        "binary_crossentropy": -np.mean(
+            BIN_T * np.log(clip) + (1 - BIN_T) * np.log(1 - clip), axis=-1
+        ),
         "categorical_crossentropy": -np.sum(ONEHOT * np.log(PROBS), axis=-1),
         "sparse_categorical_crossentropy": -np.sum(ONEHOT * np.log(PROBS), axis=-1),
         "mse": np.mean((REG_T - REG_P) ** 2, -1),
@@ -62,8 +63,8 @@ def test_formulas_against_numpy():
         "squared_hinge": np.mean(np.maximum(1 - (2 * BIN_T - 1) * REG_P, 0) ** 2, -1),
         "kld": np.sum(PROBS[::-1] * np.log(PROBS[::-1] / PROBS), -1),
         "poisson": np.mean(POS_P - POS_T * np.log(POS_P + eps), -1),
-        "cosine_proximity": -np.sum(REG_T * REG_P, -1) / (np.linalg.norm(REG_T, axis=-1)
-                                                          * np.linalg.norm(REG_P, axis=-1)),
+        "cosine_proximity": -np.sum(REG_T * REG_P, -1)
+        / (np.linalg.norm(REG_T, axis=-1) * np.linalg.norm(REG_P, axis=-1)),
         "logcosh": np.mean(np.log(np.cosh(REG_P - REG_T)), -1),
     }
     for name, value in want.items():
@@ -123,27 +124,40 @@ def test_metrics_values():
     t = np.array([[0, 0, 1], [0, 1, 0], [1, 0, 0]], dtype=float)
     p = np.array([[0.1, 0.2, 0.7], [0.5, 0.4, 0.1], [0.3, 0.3, 0.4]])
     np.testing.assert_array_equal(_np(metrics.categorical_accuracy, t, p), [1, 0, 0])
-    np.testing.assert_array_equal(_np(metrics.sparse_categorical_accuracy,
-                                      np.array([[2], [1], [0]]), p), [1, 0, 0])
     np.testing.assert_array_equal(
-        _np(lambda a, b: metrics.top_k_categorical_accuracy(a, b, k=2), t, p), [1, 1, 1])
+        _np(metrics.sparse_categorical_accuracy, np.array([[2], [1], [0]]), p), [1, 0, 0]
+    )
     np.testing.assert_array_equal(
-        _np(lambda a, b: metrics.top_k_categorical_accuracy(a, b, k=1), t, p), [1, 0, 0])
+        _np(lambda a, b: metrics.top_k_categorical_accuracy(a, b, k=2), t, p), [1, 1, 1]
+    )
     np.testing.assert_array_equal(
-        _np(metrics.binary_accuracy, np.array([[1.0], [0.0], [1.0]]),
-            np.array([[0.6], [0.2], [0.5]])), [1, 1, 0])
+        _np(lambda a, b: metrics.top_k_categorical_accuracy(a, b, k=1), t, p), [1, 0, 0]
+    )
+    np.testing.assert_array_equal(
+        _np(
+            metrics.binary_accuracy,
+            np.array([[1.0], [0.0], [1.0]]),
+            np.array([[0.6], [0.2], [0.5]]),
+        ),
+        [1, 1, 0],
+    )
 
 
 def test_accuracy_resolves_per_output_like_keras():
     r = metrics.resolve
     assert r("accuracy", losses.binary_crossentropy, (None, 5)) is metrics.binary_accuracy
     assert r("acc", losses.mean_squared_error, (None, 1)) is metrics.binary_accuracy
-    assert r("acc", losses.sparse_categorical_crossentropy,
-             (None, 10)) is metrics.sparse_categorical_accuracy
-    assert r("accuracy", losses.categorical_crossentropy,
-             (None, 10)) is metrics.categorical_accuracy
-    assert r("crossentropy", losses.categorical_crossentropy,
-             (None, 10)) is losses.categorical_crossentropy
+    assert (
+        r("acc", losses.sparse_categorical_crossentropy, (None, 10))
+        is metrics.sparse_categorical_accuracy
+    )
+    assert (
+        r("accuracy", losses.categorical_crossentropy, (None, 10)) is metrics.categorical_accuracy
+    )
+    assert (
+        r("crossentropy", losses.categorical_crossentropy, (None, 10))
+        is losses.categorical_crossentropy
+    )
     assert r("mse", losses.categorical_crossentropy, (None, 10)) is losses.mean_squared_error
     with pytest.raises(ValueError, match="Unknown metric"):
         metrics.get("accuracyy")
@@ -185,5 +199,6 @@ def keras3_losses(tmp_path_factory):
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_loss_matches_keras3(keras3_losses, name):
     t, p = CASES[name]
-    np.testing.assert_allclose(_np(losses.get(name), t, p), keras3_losses[name], rtol=1e-5,
-                               atol=1e-7)
+    np.testing.assert_allclose(
+        _np(losses.get(name), t, p), keras3_losses[name], rtol=1e-5, atol=1e-7
+    )

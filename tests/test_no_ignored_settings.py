@@ -25,37 +25,51 @@ from polykeras.saving.config import deserialize_layer
 # -- the same small problem as the Keras 3 run -------------------------------------------------
 X = np.linspace(-1, 1, 18, dtype="float32").reshape(6, 3)
 Y = np.linspace(0, 2, 12, dtype="float32").reshape(6, 2)
-K0 = np.array([[2., -1.], [0.5, 3.], [-2., 1.]], "float32")
+K0 = np.array([[2.0, -1.0], [0.5, 3.0], [-2.0, 1.0]], "float32")
 B0 = np.array([0.5, -0.5], "float32")
 
 # name: (evaluate loss before training, kernel and bias after one epoch of SGD(0.1) in
 # batches of 3, unshuffled) -- Keras 3.15.1
 KERAS = {
-    "activity": (2.1488046646118164,
-                 [[2.015307, -1.182002], [0.535754, 2.849913], [-1.943799, 0.881829]],
-                 [0.673799, -0.228717]),
-    "max_norm": (2.0616419315338135,
-                 [[1.080548, -0.482406], [0.30906, 1.341048], [-0.987254, 0.467842]],
-                 [0.662352, -0.145349]),
-    "min_max_norm": (2.0616419315338135,
-                     [[1.145626, -0.627719], [0.266744, 1.343312], [-1.138269, 0.578097]],
-                     [0.669601, -0.166556]),
-    "unit_norm": (2.0616419315338135,
-                  [[0.736987, -0.283419], [0.225136, 0.896136], [-0.637309, 0.341488]],
-                  [0.658021, -0.120402]),
-    "non_neg": (2.0616419315338135,
-                [[1.947163, 0.0], [0.452268, 2.810406], [0.0, 0.833345]],
-                [0.543395, 0.0]),
+    "activity": (
+        2.1488046646118164,
+        [[2.015307, -1.182002], [0.535754, 2.849913], [-1.943799, 0.881829]],
+        [0.673799, -0.228717],
+    ),
+    "max_norm": (
+        2.0616419315338135,
+        [[1.080548, -0.482406], [0.30906, 1.341048], [-0.987254, 0.467842]],
+        [0.662352, -0.145349],
+    ),
+    "min_max_norm": (
+        2.0616419315338135,
+        [[1.145626, -0.627719], [0.266744, 1.343312], [-1.138269, 0.578097]],
+        [0.669601, -0.166556],
+    ),
+    "unit_norm": (
+        2.0616419315338135,
+        [[0.736987, -0.283419], [0.225136, 0.896136], [-0.637309, 0.341488]],
+        [0.658021, -0.120402],
+    ),
+    "non_neg": (
+        2.0616419315338135,
+        [[1.947163, 0.0], [0.452268, 2.810406], [0.0, 0.833345]],
+        [0.543395, 0.0],
+    ),
 }
 
 CASES = {
     "activity": lambda: dict(activity_regularizer=R.L1L2(l1=0.01, l2=0.02)),
     # as config dicts and names, which Keras takes too
-    "max_norm": lambda: dict(kernel_constraint={"class_name": "MaxNorm",
-                                                "config": {"max_value": 1.5}}),
-    "min_max_norm": lambda: dict(kernel_constraint={
-        "class_name": "MinMaxNorm",
-        "config": {"min_value": 0.5, "max_value": 1.2, "rate": 0.7, "axis": 1}}),
+    "max_norm": lambda: dict(
+        kernel_constraint={"class_name": "MaxNorm", "config": {"max_value": 1.5}}
+    ),
+    "min_max_norm": lambda: dict(
+        kernel_constraint={
+            "class_name": "MinMaxNorm",
+            "config": {"min_value": 0.5, "max_value": 1.2, "rate": 0.7, "axis": 1},
+        }
+    ),
     "unit_norm": lambda: dict(kernel_constraint="unit_norm"),
     "non_neg": lambda: dict(kernel_constraint="non_neg", bias_constraint="non_neg"),
 }
@@ -91,7 +105,7 @@ def test_activity_regularizer_is_divided_by_the_batch_size_and_counted_in_evalua
     model.compile("sgd", "mse")
     out = model.predict(X)
     mse = float(np.mean((out - Y) ** 2))
-    want = mse + 0.5 * float(np.sum(out ** 2)) / len(X)
+    want = mse + 0.5 * float(np.sum(out**2)) / len(X)
     assert model.evaluate(X, Y, batch_size=6, verbose=0) == pytest.approx(want, rel=1e-5)
     assert model.test_on_batch(X, Y) == pytest.approx(want, rel=1e-5)
 
@@ -113,16 +127,15 @@ def test_activity_regularizer_in_nested_model_and_other_layers():
 def test_activity_regularizer_survives_json_and_hdf5(tmp_path):
     model, _, loss = _train(**CASES["activity"]())
     cfg = model.get_layer(index=1).get_config()
-    assert cfg["activity_regularizer"] == {"class_name": "L1L2",
-                                           "config": {"l1": 0.01, "l2": 0.02}}
+    assert cfg["activity_regularizer"] == {"class_name": "L1L2", "config": {"l1": 0.01, "l2": 0.02}}
     again = model_from_json(model.to_json())
-    assert again.get_layer(index=1).activity_regularizer.get_config() == {"l1": 0.01,
-                                                                          "l2": 0.02}
+    assert again.get_layer(index=1).activity_regularizer.get_config() == {"l1": 0.01, "l2": 0.02}
     path = str(tmp_path / "m.h5")
     model.save(path)
     loaded = keras.models.load_model(path)
-    assert loaded.evaluate(X, Y, verbose=0) == pytest.approx(model.evaluate(X, Y, verbose=0),
-                                                             rel=1e-6)
+    assert loaded.evaluate(X, Y, verbose=0) == pytest.approx(
+        model.evaluate(X, Y, verbose=0), rel=1e-6
+    )
 
 
 def test_activity_regularizer_inside_time_distributed_is_refused():
@@ -132,13 +145,24 @@ def test_activity_regularizer_inside_time_distributed_is_refused():
 
 # -- constraints ---------------------------------------------------------------------------------
 def test_constraint_names_and_aliases():
-    for name, cls in [("max_norm", C.MaxNorm), ("maxnorm", C.MaxNorm), ("MaxNorm", C.MaxNorm),
-                      ("non_neg", C.NonNeg), ("nonneg", C.NonNeg), ("unit_norm", C.UnitNorm),
-                      ("unitnorm", C.UnitNorm), ("min_max_norm", C.MinMaxNorm)]:
+    for name, cls in [
+        ("max_norm", C.MaxNorm),
+        ("maxnorm", C.MaxNorm),
+        ("MaxNorm", C.MaxNorm),
+        ("non_neg", C.NonNeg),
+        ("nonneg", C.NonNeg),
+        ("unit_norm", C.UnitNorm),
+        ("unitnorm", C.UnitNorm),
+        ("min_max_norm", C.MinMaxNorm),
+    ]:
         assert type(C.get(name)) is cls
     assert C.MaxNorm().get_config() == {"max_value": 2, "axis": 0}
-    assert C.MinMaxNorm().get_config() == {"min_value": 0.0, "max_value": 1.0, "rate": 1.0,
-                                           "axis": 0}
+    assert C.MinMaxNorm().get_config() == {
+        "min_value": 0.0,
+        "max_value": 1.0,
+        "rate": 1.0,
+        "axis": 0,
+    }
     assert C.UnitNorm().get_config() == {"axis": 0}
     assert C.max_norm is C.MaxNorm and C.non_neg is C.NonNeg
 
@@ -153,11 +177,11 @@ def test_unknown_constraint_is_refused_naming_the_valid_ones():
 def test_constraint_math_matches_the_formulas():
     w = np.array([[3.0, 0.1], [4.0, -0.2]], "float32")  # column norms 5 and ~0.2236
     eps = keras.config.epsilon()
-    norms = np.sqrt((w ** 2).sum(axis=0, keepdims=True))
+    norms = np.sqrt((w**2).sum(axis=0, keepdims=True))
     got = np.asarray(keras.ops.to_numpy(C.MaxNorm(2)(keras.ops.asarray(w))))
     np.testing.assert_allclose(got, w * np.clip(norms, 0, 2) / (eps + norms), rtol=1e-6)
     got = np.asarray(keras.ops.to_numpy(C.UnitNorm(axis=1)(keras.ops.asarray(w))))
-    rows = np.sqrt((w ** 2).sum(axis=1, keepdims=True))
+    rows = np.sqrt((w**2).sum(axis=1, keepdims=True))
     np.testing.assert_allclose(got, w / (eps + rows), rtol=1e-6)
     got = np.asarray(keras.ops.to_numpy(C.NonNeg()(keras.ops.asarray(w))))
     np.testing.assert_allclose(got, np.maximum(w, 0))
@@ -176,11 +200,12 @@ def test_callable_constraint_is_applied_after_each_update():
 
 
 def test_constraints_survive_json_and_hdf5(tmp_path):
-    model, dense, _ = _train(kernel_constraint=C.MaxNorm(1.5, axis=[0]),
-                             bias_constraint="non_neg")
+    model, dense, _ = _train(kernel_constraint=C.MaxNorm(1.5, axis=[0]), bias_constraint="non_neg")
     cfg = dense.get_config()
-    assert cfg["kernel_constraint"] == {"class_name": "MaxNorm",
-                                        "config": {"max_value": 1.5, "axis": [0]}}
+    assert cfg["kernel_constraint"] == {
+        "class_name": "MaxNorm",
+        "config": {"max_value": 1.5, "axis": [0]},
+    }
     assert cfg["bias_constraint"] == {"class_name": "NonNeg", "config": {}}
     again = model_from_json(model.to_json()).get_layer(index=1)
     assert again.kernel_constraint.get_config() == {"max_value": 1.5, "axis": [0]}
@@ -195,23 +220,39 @@ def test_constraints_survive_json_and_hdf5(tmp_path):
 
 
 def test_keras1_constraint_config_loads():
-    layer = deserialize_layer({"class_name": "Dense", "config": {
-        "name": "d1", "output_dim": 2, "W_constraint": {"name": "MaxNorm", "m": 3, "axis": 0},
-        "b_constraint": None}})
+    layer = deserialize_layer(
+        {
+            "class_name": "Dense",
+            "config": {
+                "name": "d1",
+                "output_dim": 2,
+                "W_constraint": {"name": "MaxNorm", "m": 3, "axis": 0},
+                "b_constraint": None,
+            },
+        }
+    )
     assert layer.kernel_constraint.get_config() == {"max_value": 3, "axis": 0}
 
 
-@pytest.mark.parametrize("make, attr", [
-    (lambda c: L.Conv2D(2, 2, kernel_constraint=c), "kernel"),
-    (lambda c: L.Conv1D(2, 2, bias_constraint=c), "bias"),
-    (lambda c: L.Embedding(5, 3, embeddings_constraint=c), "embeddings"),
-    (lambda c: L.LSTM(2, recurrent_constraint=c), "recurrent_kernel"),
-    (lambda c: L.BatchNormalization(gamma_constraint=c), "gamma"),
-])
+@pytest.mark.parametrize(
+    "make, attr",
+    [
+        (lambda c: L.Conv2D(2, 2, kernel_constraint=c), "kernel"),
+        (lambda c: L.Conv1D(2, 2, bias_constraint=c), "bias"),
+        (lambda c: L.Embedding(5, 3, embeddings_constraint=c), "embeddings"),
+        (lambda c: L.LSTM(2, recurrent_constraint=c), "recurrent_kernel"),
+        (lambda c: L.BatchNormalization(gamma_constraint=c), "gamma"),
+    ],
+)
 def test_every_layer_applies_its_constraints(make, attr):
     layer = make("non_neg")
-    shapes = {"kernel": (4, 4, 2), "bias": (5, 2), "embeddings": (3,),
-              "recurrent_kernel": (3, 2), "gamma": (3,)}
+    shapes = {
+        "kernel": (4, 4, 2),
+        "bias": (5, 2),
+        "embeddings": (3,),
+        "recurrent_kernel": (3, 2),
+        "gamma": (3,),
+    }
     inp = keras.Input(shapes[attr], dtype="int32" if attr == "embeddings" else None)
     out = layer(inp)
     out = L.Flatten()(out) if len(out.shape) > 2 else out
@@ -219,13 +260,20 @@ def test_every_layer_applies_its_constraints(make, attr):
     var = getattr(layer, attr)
     var.assign(-np.abs(np.asarray(var.numpy())) - 0.5)
     model.compile("sgd", "mse")
-    x = np.random.RandomState(0).randint(0, 5, (4,) + shapes[attr]) if attr == "embeddings" \
+    x = (
+        np.random.RandomState(0).randint(0, 5, (4,) + shapes[attr])
+        if attr == "embeddings"
         else np.random.RandomState(0).randn(4, *shapes[attr]).astype("float32")
+    )
     model.fit(x, np.ones((4, 1), "float32"), epochs=1, verbose=0)
     assert (np.asarray(var.numpy()) >= 0).all()
-    key = {"kernel": "kernel_constraint", "bias": "bias_constraint",
-           "embeddings": "embeddings_constraint", "recurrent_kernel": "recurrent_constraint",
-           "gamma": "gamma_constraint"}[attr]
+    key = {
+        "kernel": "kernel_constraint",
+        "bias": "bias_constraint",
+        "embeddings": "embeddings_constraint",
+        "recurrent_kernel": "recurrent_constraint",
+        "gamma": "gamma_constraint",
+    }[attr]
     assert layer.get_config()[key] == {"class_name": "NonNeg", "config": {}}
 
 
@@ -237,8 +285,10 @@ def test_mask_zero_is_refused_until_masking_exists():
 
 
 def test_keras_file_with_mask_zero_names_the_layer():
-    cfg = {"class_name": "Embedding", "config": {"name": "words", "input_dim": 10,
-                                                 "output_dim": 3, "mask_zero": False}}
+    cfg = {
+        "class_name": "Embedding",
+        "config": {"name": "words", "input_dim": 10, "output_dim": 3, "mask_zero": False},
+    }
     assert deserialize_layer(cfg).mask_zero is False
     cfg["config"]["mask_zero"] = True
     with pytest.raises(SavingError, match=r"'words'.*mask_zero"):
@@ -262,8 +312,11 @@ def test_overridden_steps_are_refused(method):
     cls = type("MyModel", (Model,), dict(body, __module__="user_code"))
     inp = keras.Input((3,))
     model = cls(inp, L.Dense(2)(inp))
-    with pytest.raises(NotImplementedError, match=rf"overrides {method}, which polykeras "
-                                                  "does not call yet"):
+    with pytest.raises(
+        NotImplementedError,
+        match=rf"overrides {method}, which polykeras "
+        "does not call yet",
+    ):
         model.compile("sgd", "mse")
     with pytest.raises(NotImplementedError, match=method):
         model.predict(X)
@@ -385,9 +438,19 @@ def test_predict_verbose_shows_progress(capsys):
 def test_optimizer_config_settings_are_not_dropped():
     from polykeras.training.optimizers import deserialize
 
-    ok = deserialize({"class_name": "Adam", "config": {
-        "learning_rate": 0.01, "weight_decay": None, "use_ema": False, "ema_momentum": 0.99,
-        "jit_compile": True, "is_legacy_optimizer": False}})
+    ok = deserialize(
+        {
+            "class_name": "Adam",
+            "config": {
+                "learning_rate": 0.01,
+                "weight_decay": None,
+                "use_ema": False,
+                "ema_momentum": 0.99,
+                "jit_compile": True,
+                "is_legacy_optimizer": False,
+            },
+        }
+    )
     assert ok.learning_rate == 0.01
     with pytest.raises(ValueError, match="weight_decay"):
         deserialize({"class_name": "Adam", "config": {"weight_decay": 0.01}})
@@ -431,30 +494,62 @@ def _inner():
     return L.Dense(2, name="inner")
 
 
-CONV = {"strides": 2, "padding": "same", "data_format": "channels_first", "dilation_rate": 2,
-        "groups": 2, "activation": "relu", "use_bias": False, "kernel_initializer": "ones",
-        "bias_initializer": "ones", "kernel_regularizer": "l2", "bias_regularizer": "l2",
-        "kernel_constraint": "non_neg", "bias_constraint": "non_neg"}
-RNN = {"activation": "relu", "use_bias": False, "kernel_initializer": "ones",
-       "recurrent_initializer": "ones", "bias_initializer": "ones",
-       "kernel_regularizer": "l2", "recurrent_regularizer": "l2", "bias_regularizer": "l2",
-       "kernel_constraint": "non_neg", "recurrent_constraint": "non_neg",
-       "bias_constraint": "non_neg", "dropout": 0.2, "recurrent_dropout": 0.2,
-       "return_sequences": True, "return_state": True, "go_backwards": True,
-       "stateful": True, "unroll": True}
+CONV = {
+    "strides": 2,
+    "padding": "same",
+    "data_format": "channels_first",
+    "dilation_rate": 2,
+    "groups": 2,
+    "activation": "relu",
+    "use_bias": False,
+    "kernel_initializer": "ones",
+    "bias_initializer": "ones",
+    "kernel_regularizer": "l2",
+    "bias_regularizer": "l2",
+    "kernel_constraint": "non_neg",
+    "bias_constraint": "non_neg",
+}
+RNN = {
+    "activation": "relu",
+    "use_bias": False,
+    "kernel_initializer": "ones",
+    "recurrent_initializer": "ones",
+    "bias_initializer": "ones",
+    "kernel_regularizer": "l2",
+    "recurrent_regularizer": "l2",
+    "bias_regularizer": "l2",
+    "kernel_constraint": "non_neg",
+    "recurrent_constraint": "non_neg",
+    "bias_constraint": "non_neg",
+    "dropout": 0.2,
+    "recurrent_dropout": 0.2,
+    "return_sequences": True,
+    "return_state": True,
+    "go_backwards": True,
+    "stateful": True,
+    "unroll": True,
+}
 GATED = dict(RNN, recurrent_activation="tanh", implementation=1, time_major=True)
 POOL1 = {"pool_size": 3, "strides": 1, "padding": "same", "data_format": "channels_first"}
-POOL2 = {"pool_size": (3, 3), "strides": (1, 1), "padding": "same",
-         "data_format": "channels_first"}
+POOL2 = {"pool_size": (3, 3), "strides": (1, 1), "padding": "same", "data_format": "channels_first"}
 GLOBAL = {"data_format": "channels_first", "keepdims": True}
 
 # class: (positional arguments or a factory of them, documented keywords with a non-default
 # value).  The keywords are those of the Keras 2 (tf.keras 2) docs for each layer.
 DOCUMENTED = {
-    "Dense": ((2,), {"activation": "relu", "use_bias": False, "kernel_initializer": "ones",
-                     "bias_initializer": "ones", "kernel_regularizer": "l2",
-                     "bias_regularizer": "l2", "kernel_constraint": "non_neg",
-                     "bias_constraint": "non_neg"}),
+    "Dense": (
+        (2,),
+        {
+            "activation": "relu",
+            "use_bias": False,
+            "kernel_initializer": "ones",
+            "bias_initializer": "ones",
+            "kernel_regularizer": "l2",
+            "bias_regularizer": "l2",
+            "kernel_constraint": "non_neg",
+            "bias_constraint": "non_neg",
+        },
+    ),
     "Activation": (("relu",), {"activation": "tanh"}),
     "Dropout": ((0.5,), {"noise_shape": (None, 1), "seed": 3, "rate": 0.2}),
     "Flatten": ((), {"data_format": "channels_first"}),
@@ -462,37 +557,80 @@ DOCUMENTED = {
     "Permute": (((2, 1),), {"dims": (1, 2)}),
     "RepeatVector": ((3,), {"n": 4}),
     "Lambda": ((abs,), {"output_shape": (3,), "mask": abs, "arguments": {"k": 1}}),
-    "Embedding": ((10, 3), {"embeddings_initializer": "ones", "embeddings_regularizer": "l2",
-                            "embeddings_constraint": "non_neg", "mask_zero": True,
-                            "input_length": 5}),
+    "Embedding": (
+        (10, 3),
+        {
+            "embeddings_initializer": "ones",
+            "embeddings_regularizer": "l2",
+            "embeddings_constraint": "non_neg",
+            "mask_zero": True,
+            "input_length": 5,
+        },
+    ),
     "Conv1D": ((4, 3), CONV),
     "Conv2D": ((4, 3), CONV),
-    "MaxPooling1D": ((), POOL1), "AveragePooling1D": ((), POOL1),
-    "MaxPooling2D": ((), POOL2), "AveragePooling2D": ((), POOL2),
-    "GlobalAveragePooling1D": ((), GLOBAL), "GlobalMaxPooling1D": ((), GLOBAL),
-    "GlobalAveragePooling2D": ((), GLOBAL), "GlobalMaxPooling2D": ((), GLOBAL),
-    "BatchNormalization": ((), {
-        "axis": 1, "momentum": 0.9, "epsilon": 0.01, "center": False, "scale": False,
-        "beta_initializer": "ones", "gamma_initializer": "zeros",
-        "moving_mean_initializer": "ones", "moving_variance_initializer": "zeros",
-        "beta_regularizer": "l2", "gamma_regularizer": "l2", "beta_constraint": "non_neg",
-        "gamma_constraint": "non_neg", "renorm": True, "renorm_clipping": {"rmax": 2.0},
-        "renorm_momentum": 0.5, "fused": False, "virtual_batch_size": 2,
-        "adjustment": abs}),
+    "MaxPooling1D": ((), POOL1),
+    "AveragePooling1D": ((), POOL1),
+    "MaxPooling2D": ((), POOL2),
+    "AveragePooling2D": ((), POOL2),
+    "GlobalAveragePooling1D": ((), GLOBAL),
+    "GlobalMaxPooling1D": ((), GLOBAL),
+    "GlobalAveragePooling2D": ((), GLOBAL),
+    "GlobalMaxPooling2D": ((), GLOBAL),
+    "BatchNormalization": (
+        (),
+        {
+            "axis": 1,
+            "momentum": 0.9,
+            "epsilon": 0.01,
+            "center": False,
+            "scale": False,
+            "beta_initializer": "ones",
+            "gamma_initializer": "zeros",
+            "moving_mean_initializer": "ones",
+            "moving_variance_initializer": "zeros",
+            "beta_regularizer": "l2",
+            "gamma_regularizer": "l2",
+            "beta_constraint": "non_neg",
+            "gamma_constraint": "non_neg",
+            "renorm": True,
+            "renorm_clipping": {"rmax": 2.0},
+            "renorm_momentum": 0.5,
+            "fused": False,
+            "virtual_batch_size": 2,
+            "adjustment": abs,
+        },
+    ),
     "SimpleRNN": ((2,), RNN),
     "LSTM": ((2,), dict(GATED, unit_forget_bias=False)),
     "GRU": ((2,), dict(GATED, reset_after=False)),
     "TimeDistributed": (lambda: (_inner(),), {}),
-    "Add": ((), {}), "Subtract": ((), {}), "Multiply": ((), {}), "Average": ((), {}),
-    "Maximum": ((), {}), "Minimum": ((), {}),
+    "Add": ((), {}),
+    "Subtract": ((), {}),
+    "Multiply": ((), {}),
+    "Average": ((), {}),
+    "Maximum": ((), {}),
+    "Minimum": ((), {}),
     "Concatenate": ((), {"axis": 1}),
     "Dot": ((1,), {"axes": 2, "normalize": True}),
-    "InputLayer": ((), {"batch_size": 4, "sparse": True, "ragged": True,
-                        "input_tensor": np.zeros((1, 3)), "type_spec": "spec"}),
+    "InputLayer": (
+        (),
+        {
+            "batch_size": 4,
+            "sparse": True,
+            "ragged": True,
+            "input_tensor": np.zeros((1, 3)),
+            "type_spec": "spec",
+        },
+    ),
 }
 # Keywords of every layer (the Keras 2 base Layer's)
-COMMON = {"name": "custom_name", "trainable": False, "dtype": "float64",
-          "activity_regularizer": "l2"}
+COMMON = {
+    "name": "custom_name",
+    "trainable": False,
+    "dtype": "float64",
+    "activity_regularizer": "l2",
+}
 # Keywords Keras itself documents as changing how the same result is computed, not what it
 # is: accepted, with the reason.
 INERT = {
@@ -557,9 +695,11 @@ def test_no_documented_keyword_is_swallowed(cls, key, value):
         assert got[key] != base[key], f"{cls.__name__}: {key} did not reach get_config()"
     # and the config builds the same layer again
     if key != "name" and cls.__name__ not in ("Lambda", "InputLayer"):
-        again = type(layer).from_config(layer.get_config()) \
-            if "custom_objects" not in inspect.signature(type(layer).from_config).parameters \
+        again = (
+            type(layer).from_config(layer.get_config())
+            if "custom_objects" not in inspect.signature(type(layer).from_config).parameters
             else type(layer).from_config(layer.get_config(), custom_objects=None)
+        )
         assert _describe(again) == got
 
 
@@ -575,9 +715,45 @@ def test_base_layer_shape_keywords_work():
 def test_keras2_nadam_default_schedule_decay_loads_and_another_is_refused():
     from polykeras.training import optimizers as opt_mod
 
-    cfg = {"class_name": "Nadam", "config": {"lr": 0.002, "beta_1": 0.9, "beta_2": 0.999,
-                                              "epsilon": 1e-7, "schedule_decay": 0.004}}
+    cfg = {
+        "class_name": "Nadam",
+        "config": {
+            "lr": 0.002,
+            "beta_1": 0.9,
+            "beta_2": 0.999,
+            "epsilon": 1e-7,
+            "schedule_decay": 0.004,
+        },
+    }
     assert type(opt_mod.deserialize(cfg)).__name__ == "Nadam"
     cfg["config"]["schedule_decay"] = 0.01
     with pytest.raises(ValueError, match="schedule_decay"):
         opt_mod.deserialize(cfg)
+
+
+def test_activity_penalties_stay_in_their_own_thread():
+    import threading
+
+    from polykeras.engine.base_layer import collect_activity_losses, record_activity
+
+    layer = L.Dense(2, activity_regularizer="l2")
+    out = np.ones((4, 2), dtype="float32")
+    opened, done = threading.Event(), threading.Event()
+    seen = {}
+
+    def trainer_thread():
+        with collect_activity_losses() as bucket:
+            opened.set()
+            done.wait(10)
+            seen["a"] = len(bucket)
+
+    t = threading.Thread(target=trainer_thread)
+    t.start()
+    opened.wait(10)
+    record_activity(layer, [out])  # another thread, with no collector open: goes nowhere
+    with collect_activity_losses() as mine:
+        record_activity(layer, [out])
+    done.set()
+    t.join()
+    assert seen["a"] == 0
+    assert len(mine) == 1

@@ -25,8 +25,9 @@ from helpers import torch_unusable_reason
 _TORCH_REASON = torch_unusable_reason()
 BACKENDS = [
     "numpy",
-    pytest.param("torch", marks=pytest.mark.skipif(_TORCH_REASON is not None,
-                                                   reason=str(_TORCH_REASON))),
+    pytest.param(
+        "torch", marks=pytest.mark.skipif(_TORCH_REASON is not None, reason=str(_TORCH_REASON))
+    ),
 ]
 
 
@@ -46,8 +47,12 @@ def _bshape(ndim, axis):
 
 def _set_random(layer, rng):
     gamma, beta, mm, mv = (w.shape for w in layer.get_weights())
-    weights = [rng.uniform(0.5, 1.5, gamma), rng.uniform(-0.5, 0.5, beta),
-               rng.uniform(-0.5, 0.5, mm), rng.uniform(0.5, 2.0, mv)]
+    weights = [
+        rng.uniform(0.5, 1.5, gamma),
+        rng.uniform(-0.5, 0.5, beta),
+        rng.uniform(-0.5, 0.5, mm),
+        rng.uniform(0.5, 2.0, mv),
+    ]
     layer.set_weights(weights)
     return weights
 
@@ -61,11 +66,14 @@ def test_weights_order_names_and_count():
     bn = BatchNormalization()
     assert bn.name == "batch_normalization_1"
     bn(Input(shape=(7,)))
-    assert [v.name for v in bn.weights] == [f"{bn.name}/{n}:0" for n in
-                                           ("gamma", "beta", "moving_mean", "moving_variance")]
+    assert [v.name for v in bn.weights] == [
+        f"{bn.name}/{n}:0" for n in ("gamma", "beta", "moving_mean", "moving_variance")
+    ]
     assert [v.name.split("/")[1] for v in bn.trainable_weights] == ["gamma:0", "beta:0"]
-    assert [v.name.split("/")[1] for v in bn.non_trainable_weights] == \
-        ["moving_mean:0", "moving_variance:0"]
+    assert [v.name.split("/")[1] for v in bn.non_trainable_weights] == [
+        "moving_mean:0",
+        "moving_variance:0",
+    ]
     assert bn.count_params() == 28
     gamma, beta, mm, mv = bn.get_weights()
     np.testing.assert_array_equal(gamma, np.ones(7))
@@ -77,8 +85,11 @@ def test_weights_order_names_and_count():
     assert [w.shape for w in bn.get_weights()] == [(3,)] * 4
     bn = BatchNormalization(center=False)
     bn(Input(shape=(4,)))
-    assert [v.name.split("/")[1] for v in bn.weights] == \
-        ["gamma:0", "moving_mean:0", "moving_variance:0"]
+    assert [v.name.split("/")[1] for v in bn.weights] == [
+        "gamma:0",
+        "moving_mean:0",
+        "moving_variance:0",
+    ]
     bn = BatchNormalization(scale=False, center=False)
     bn(Input(shape=(4,)))
     assert len(bn.weights) == 2 and not bn.trainable_weights
@@ -115,13 +126,17 @@ def test_training_uses_batch_statistics_and_updates(backend, shape, axis):
     np.testing.assert_allclose(_np(got), want, rtol=1e-4, atol=1e-5)
     # the moving averages are not changed by the call; updates are registered instead
     np.testing.assert_array_equal(bn.get_weights()[2], weights[2].astype("float32"))
-    assert [var_ is v for var_, v in zip([u[0] for u in bn._updates],
-                                         [bn.moving_mean, bn.moving_variance])] == [True, True]
+    assert [
+        var_ is v
+        for var_, v in zip([u[0] for u in bn._updates], [bn.moving_mean, bn.moving_variance])
+    ] == [True, True]
     new_mean, new_var = (_np(u[1]) for u in bn._updates)
-    np.testing.assert_allclose(new_mean, weights[2] * 0.9 + mean.reshape(-1) * 0.1,
-                               rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(new_var, weights[3] * 0.9 + var.reshape(-1) * 0.1,
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        new_mean, weights[2] * 0.9 + mean.reshape(-1) * 0.1, rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        new_var, weights[3] * 0.9 + var.reshape(-1) * 0.1, rtol=1e-5, atol=1e-6
+    )
     assert new_mean.shape == bn.moving_mean.shape and new_mean.dtype == np.float32
     # applying them (as a training step does) moves the inference statistics
     for variable, value in bn._updates:
@@ -151,8 +166,9 @@ def test_frozen_layer_runs_in_inference_mode():
     bn(Input(shape=(4,)))
     gamma, beta, mm, mv = _set_random(bn, rng)
     got = _np(bn(x, training=True))
-    np.testing.assert_allclose(got, gamma * (x - mm) / np.sqrt(mv + 1e-3) + beta, rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        got, gamma * (x - mm) / np.sqrt(mv + 1e-3) + beta, rtol=1e-5, atol=1e-6
+    )
     assert not bn._updates
     assert not bn.trainable_weights and len(bn.non_trainable_weights) == 4
 
@@ -162,8 +178,9 @@ def test_no_center_no_scale():
     x = rng.normal(size=(10, 3))
     bn = BatchNormalization(center=False, scale=False)
     out = _np(bn(x, training=True))
-    np.testing.assert_allclose(out, (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-3), rtol=1e-4,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        out, (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-3), rtol=1e-4, atol=1e-5
+    )
     out = _np(bn(x))
     np.testing.assert_allclose(out, x / np.sqrt(1 + 1e-3), rtol=1e-5, atol=1e-6)
 
@@ -175,8 +192,9 @@ def test_several_axes():
     bn(x)
     assert [w.shape for w in bn.get_weights()] == [(1, 3, 5)] * 4
     out = _np(bn(x, training=True))
-    np.testing.assert_allclose(out, (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-3), rtol=1e-4,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        out, (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-3), rtol=1e-4, atol=1e-5
+    )
 
 
 # -- gradients -------------------------------------------------------------------------------------
@@ -227,8 +245,9 @@ def test_gradients_match_finite_differences(backend, shape, axis, training, mode
             plus[k][idx] += eps
             minus[k][idx] -= eps
             numeric[idx] = (loss(*plus) - loss(*minus)) / (2 * eps)
-        np.testing.assert_allclose(grads[k], numeric, rtol=1e-5, atol=1e-7,
-                                   err_msg=f"gradient of parameter {k}")
+        np.testing.assert_allclose(
+            grads[k], numeric, rtol=1e-5, atol=1e-7, err_msg=f"gradient of parameter {k}"
+        )
     # the registered updates are plain arrays, detached from the tape
     bn._updates.clear()
     leaves = [autodiff.Traced(p) for p in params]
@@ -238,8 +257,14 @@ def test_gradients_match_finite_differences(backend, shape, axis, training, mode
 
 # -- config, legacy names, errors ---------------------------------------------------------------
 def test_config_round_trip():
-    bn = BatchNormalization(axis=1, momentum=0.9, epsilon=1e-5, center=False,
-                            gamma_initializer="random_normal", name="bn_x")
+    bn = BatchNormalization(
+        axis=1,
+        momentum=0.9,
+        epsilon=1e-5,
+        center=False,
+        gamma_initializer="random_normal",
+        name="bn_x",
+    )
     bn(Input(shape=(3, 4, 4)))
     cfg = bn.get_config()
     assert cfg["axis"] == 1 and cfg["momentum"] == 0.9 and cfg["epsilon"] == 1e-5
@@ -254,8 +279,7 @@ def test_config_round_trip():
 
 
 def test_keras1_arguments():
-    bn = BatchNormalization(mode=0, beta_init="one", gamma_init="zero", axis=1,
-                            input_shape=(3, 5))
+    bn = BatchNormalization(mode=0, beta_init="one", gamma_init="zero", axis=1, input_shape=(3, 5))
     bn(Input(shape=(3, 5)))
     gamma, beta, _, _ = bn.get_weights()
     np.testing.assert_array_equal(gamma, np.zeros(3))
@@ -288,7 +312,7 @@ def test_errors():
 
 
 # -- against Keras 3 -------------------------------------------------------------------------
-KERAS_SCRIPT = textwrap.dedent('''
+KERAS_SCRIPT = textwrap.dedent("""
     import json, os, sys
     os.environ["KERAS_BACKEND"] = "torch"
     import numpy as np
@@ -307,7 +331,7 @@ KERAS_SCRIPT = textwrap.dedent('''
         out[name + "/moving_mean"] = keras.ops.convert_to_numpy(layer.moving_mean)
         out[name + "/moving_variance"] = keras.ops.convert_to_numpy(layer.moving_variance)
     np.savez(sys.argv[3], **out)
-''')
+""")
 
 KERAS_CASES = {
     "dense": ((16, 5), {}),
@@ -340,9 +364,19 @@ def keras_results(tmp_path_factory):
     (folder / "cases.json").write_text(json.dumps({k: v[1] for k, v in KERAS_CASES.items()}))
     (folder / "run.py").write_text(KERAS_SCRIPT)
     env = dict(os.environ, KERAS_BACKEND="torch")
-    proc = subprocess.run([sys.executable, str(folder / "run.py"), str(folder / "in.npz"),
-                           str(folder / "cases.json"), str(folder / "out.npz")],
-                          capture_output=True, text=True, env=env, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(folder / "run.py"),
+            str(folder / "in.npz"),
+            str(folder / "cases.json"),
+            str(folder / "out.npz"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     if proc.returncode != 0:
         if "No module named" in proc.stderr:
             pytest.skip(f"keras cannot be imported here: {proc.stderr.strip().splitlines()[-1]}")
@@ -358,13 +392,17 @@ def test_matches_keras(backend, keras_results, name):
     bn = BatchNormalization(**kwargs)
     bn(Input(shape=shape[1:]))
     bn.set_weights(weights)
-    np.testing.assert_allclose(_np(bn(x, training=False)), results[name + "/infer"],
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        _np(bn(x, training=False)), results[name + "/infer"], rtol=1e-4, atol=1e-5
+    )
     bn._updates.clear()
-    np.testing.assert_allclose(_np(bn(x, training=True)), results[name + "/train"],
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        _np(bn(x, training=True)), results[name + "/train"], rtol=1e-4, atol=1e-5
+    )
     updates = {id(v): _np(val) for v, val in bn._updates}
-    np.testing.assert_allclose(updates[id(bn.moving_mean)], results[name + "/moving_mean"],
-                               rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(updates[id(bn.moving_variance)],
-                               results[name + "/moving_variance"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        updates[id(bn.moving_mean)], results[name + "/moving_mean"], rtol=1e-4, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        updates[id(bn.moving_variance)], results[name + "/moving_variance"], rtol=1e-4, atol=1e-5
+    )

@@ -28,8 +28,8 @@ def test_patch_buffer_reuse_does_not_leak_between_calls():
             g = np.ones_like(got)
             np.testing.assert_array_equal(
                 shared.conv2d_kernel_grad(x, g, k.shape, (1, 1), padding, "channels_last"),
-                NumpyBackend().conv2d_kernel_grad(x, g, k.shape, (1, 1), padding,
-                                                  "channels_last"))
+                NumpyBackend().conv2d_kernel_grad(x, g, k.shape, (1, 1), padding, "channels_last"),
+            )
 
 
 def test_threads_convolving_at_once_get_their_own_results():

@@ -42,6 +42,7 @@ def test_sgd_plain():
             w = w - 0.01 * g
             out.append(w)
         return out
+
     _check(optimizers.SGD(), expected)
 
 
@@ -56,6 +57,7 @@ def test_sgd_momentum_and_nesterov(nesterov):
             w = w + (m * v - lr * g if nesterov else v)
             out.append(w)
         return out
+
     _check(optimizers.SGD(lr=lr, momentum=m, nesterov=nesterov), expected)
 
 
@@ -70,6 +72,7 @@ def test_rmsprop_defaults_and_formula():
             w = w - 0.001 * g / np.sqrt(a + 1e-7)  # sqrt(v + epsilon), as tf.keras 2 / Keras 3
             out.append(w)
         return out
+
     _check(opt, expected)
 
 
@@ -81,10 +84,11 @@ def test_adam_formula():
         for t, g in enumerate(GRADS, start=1):
             m = m + (g - m) * (1 - b1)
             v = v + (g * g - v) * (1 - b2)
-            alpha = lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+            alpha = lr * math.sqrt(1 - b2**t) / (1 - b1**t)
             w = w - alpha * m / (np.sqrt(v) + eps)
             out.append(w)
         return out
+
     _check(optimizers.Adam(learning_rate=lr), expected)
 
 
@@ -99,6 +103,7 @@ def test_adagrad_formula():
             w = w - 0.05 * g / np.sqrt(a + 1e-7)
             out.append(w)
         return out
+
     _check(opt, expected)
 
 
@@ -122,6 +127,7 @@ def test_time_based_decay():
             w = w - lr / (1 + decay * it) * g
             out.append(w)
         return out
+
     _check(optimizers.SGD(lr=lr, decay=decay), expected)
 
 
@@ -159,9 +165,17 @@ def test_get_by_name_config_and_instance():
     assert clone.get_config() == opt.get_config()
     assert optimizers.RMSprop.from_config({"lr": 0.2}).learning_rate == 0.2
     # a Keras 3 config (with keys polykeras does not use) loads
-    keras3 = {"class_name": "Adam", "config": {"name": "adam", "learning_rate": 0.002,
-                                               "weight_decay": None, "use_ema": False,
-                                               "beta_1": 0.8, "amsgrad": False}}
+    keras3 = {
+        "class_name": "Adam",
+        "config": {
+            "name": "adam",
+            "learning_rate": 0.002,
+            "weight_decay": None,
+            "use_ema": False,
+            "beta_1": 0.8,
+            "amsgrad": False,
+        },
+    }
     adam = optimizers.get(keras3)
     assert adam.learning_rate == 0.002 and adam.beta_1 == 0.8
     with pytest.raises(ValueError, match="Unknown optimizer"):
@@ -225,8 +239,7 @@ OURS = {
     "momentum": lambda: optimizers.SGD(learning_rate=0.1, momentum=0.9),
     "nesterov": lambda: optimizers.SGD(learning_rate=0.1, momentum=0.9, nesterov=True),
     "rmsprop": lambda: optimizers.RMSprop(),
-    "rmsprop_centered": lambda: optimizers.RMSprop(learning_rate=0.01, momentum=0.5,
-                                                   centered=True),
+    "rmsprop_centered": lambda: optimizers.RMSprop(learning_rate=0.01, momentum=0.5, centered=True),
     "adam": lambda: optimizers.Adam(learning_rate=0.01),
     "amsgrad": lambda: optimizers.Adam(learning_rate=0.01, amsgrad=True),
     "adagrad": lambda: optimizers.Adagrad(learning_rate=0.05),
@@ -240,8 +253,9 @@ OURS = {
 
 @pytest.fixture(scope="module")
 def keras3_results(tmp_path_factory):
-    return run_keras3_script(tmp_path_factory.mktemp("keras3"), KERAS_SCRIPT,
-                             {"w0": W0, "grads": np.stack(GRADS)})
+    return run_keras3_script(
+        tmp_path_factory.mktemp("keras3"), KERAS_SCRIPT, {"w0": W0, "grads": np.stack(GRADS)}
+    )
 
 
 @pytest.mark.parametrize("key", sorted(OURS))

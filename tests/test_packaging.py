@@ -45,8 +45,10 @@ def test_oldest_constraints_pin_every_floor_of_pyproject():
     assert _pins() == _floors()
 
 
-@pytest.mark.skipif(not os.environ.get("POLYKERAS_EXPECT_OLDEST"),
-                    reason="only in the tox env that installs the oldest releases")
+@pytest.mark.skipif(
+    not os.environ.get("POLYKERAS_EXPECT_OLDEST"),
+    reason="only in the tox env that installs the oldest releases",
+)
 def test_the_oldest_env_runs_on_the_oldest_releases():
     installed = {name: Version(metadata.version(name)) for name in _pins()}
     assert installed == _pins()

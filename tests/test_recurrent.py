@@ -26,8 +26,9 @@ from helpers import torch_unusable_reason
 _TORCH_REASON = torch_unusable_reason()
 BACKENDS = [
     "numpy",
-    pytest.param("torch", marks=pytest.mark.skipif(_TORCH_REASON is not None,
-                                                   reason=str(_TORCH_REASON))),
+    pytest.param(
+        "torch", marks=pytest.mark.skipif(_TORCH_REASON is not None, reason=str(_TORCH_REASON))
+    ),
 ]
 
 
@@ -72,9 +73,9 @@ def ref_lstm(x, kernel, rec, bias, go_backwards=False, h0=None, c0=None):
     for t in _order(x.shape[1], go_backwards):
         z = x[:, t] @ kernel + h @ rec + bias
         i = _sigmoid(z[:, :u])
-        f = _sigmoid(z[:, u:2 * u])
-        g = np.tanh(z[:, 2 * u:3 * u])
-        o = _sigmoid(z[:, 3 * u:])
+        f = _sigmoid(z[:, u : 2 * u])
+        g = np.tanh(z[:, 2 * u : 3 * u])
+        o = _sigmoid(z[:, 3 * u :])
         c = f * c + i * g
         h = o * np.tanh(c)
         seq.append(h)
@@ -90,13 +91,13 @@ def ref_gru(x, kernel, rec, bias, reset_after=True, go_backwards=False, h0=None)
             mx = x[:, t] @ kernel + bias[0]
             mh = h @ rec + bias[1]
             z = _sigmoid(mx[:, :u] + mh[:, :u])
-            r = _sigmoid(mx[:, u:2 * u] + mh[:, u:2 * u])
-            hh = np.tanh(mx[:, 2 * u:] + r * mh[:, 2 * u:])
+            r = _sigmoid(mx[:, u : 2 * u] + mh[:, u : 2 * u])
+            hh = np.tanh(mx[:, 2 * u :] + r * mh[:, 2 * u :])
         else:
             mx = x[:, t] @ kernel + bias
             z = _sigmoid(mx[:, :u] + h @ rec[:, :u])
-            r = _sigmoid(mx[:, u:2 * u] + h @ rec[:, u:2 * u])
-            hh = np.tanh(mx[:, 2 * u:] + (r * h) @ rec[:, 2 * u:])
+            r = _sigmoid(mx[:, u : 2 * u] + h @ rec[:, u : 2 * u])
+            hh = np.tanh(mx[:, 2 * u :] + (r * h) @ rec[:, 2 * u :])
         h = z * h + (1 - z) * hh
         seq.append(h)
     return np.stack(seq, 1), [h]
@@ -138,8 +139,9 @@ KINDS = ["simple_rnn", "lstm", "gru", "gru_reset_before"]
 def test_matches_numpy_reference(backend, kind, steps, return_sequences, go_backwards):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(3, steps, 4))
-    layer = _make(kind, 5, return_sequences=return_sequences, return_state=True,
-                  go_backwards=go_backwards)
+    layer = _make(
+        kind, 5, return_sequences=return_sequences, return_state=True, go_backwards=go_backwards
+    )
     layer(Input(shape=(steps, 4)))
     weights = _random_weights(layer, rng)
     layer.set_weights(weights)
@@ -203,19 +205,25 @@ def test_parameter_counts():
     assert rnn.count_params() == 6 * (4 + 6) + 6
 
 
-@pytest.mark.parametrize("kind, shapes", [
-    ("simple_rnn", [(4, 5), (5, 5), (5,)]),
-    ("lstm", [(4, 20), (5, 20), (20,)]),
-    ("gru", [(4, 15), (5, 15), (2, 15)]),
-    ("gru_reset_before", [(4, 15), (5, 15), (15,)]),
-])
+@pytest.mark.parametrize(
+    "kind, shapes",
+    [
+        ("simple_rnn", [(4, 5), (5, 5), (5,)]),
+        ("lstm", [(4, 20), (5, 20), (20,)]),
+        ("gru", [(4, 15), (5, 15), (2, 15)]),
+        ("gru_reset_before", [(4, 15), (5, 15), (15,)]),
+    ],
+)
 def test_weight_layout(kind, shapes):
     layer = _make(kind, 5)
     layer(Input(shape=(3, 4)))
     assert [tuple(w.shape) for w in layer.get_weights()] == shapes
     names = [v.name for v in layer.weights]
-    assert names == [f"{layer.name}/kernel:0", f"{layer.name}/recurrent_kernel:0",
-                     f"{layer.name}/bias:0"]
+    assert names == [
+        f"{layer.name}/kernel:0",
+        f"{layer.name}/recurrent_kernel:0",
+        f"{layer.name}/bias:0",
+    ]
     assert len(layer.trainable_weights) == 3 and not layer.non_trainable_weights
 
 
@@ -246,7 +254,8 @@ def test_no_bias_outputs():
         weights = _random_weights(layer, rng)
         layer.set_weights(weights)
         zero_bias = {"gru": np.zeros((2, 9)), "lstm": np.zeros(12)}.get(
-            kind, np.zeros(9 if kind == "gru_reset_before" else 3))
+            kind, np.zeros(9 if kind == "gru_reset_before" else 3)
+        )
         seq, _ = _reference(kind, weights + [zero_bias], x, False)
         np.testing.assert_allclose(_np(layer(x)), seq[:, -1], rtol=1e-4, atol=1e-5)
 
@@ -263,21 +272,47 @@ def test_symbolic_output_shapes_and_names():
     assert [o.shape for o in outs] == [(None, 3), (None, 3)]
     assert LSTM(2, return_sequences=True)(Input(shape=(None, 4))).shape == (None, None, 2)
     K.clear_session()
-    assert [LSTM(1).name, LSTM(1).name, GRU(1).name, SimpleRNN(1).name] == \
-        ["lstm_1", "lstm_2", "gru_1", "simple_rnn_1"]
+    assert [LSTM(1).name, LSTM(1).name, GRU(1).name, SimpleRNN(1).name] == [
+        "lstm_1",
+        "lstm_2",
+        "gru_1",
+        "simple_rnn_1",
+    ]
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_config_round_trip(kind):
-    layer = _make(kind, 7, return_sequences=True, go_backwards=True, dropout=0.25,
-                  recurrent_dropout=0.5, kernel_initializer="he_normal", activation="relu",
-                  name="rnn_x")
+    layer = _make(
+        kind,
+        7,
+        return_sequences=True,
+        go_backwards=True,
+        dropout=0.25,
+        recurrent_dropout=0.5,
+        kernel_initializer="he_normal",
+        activation="relu",
+        name="rnn_x",
+    )
     layer(Input(shape=(3, 2)))
     cfg = layer.get_config()
-    for key in ("units", "activation", "use_bias", "kernel_initializer",
-                "recurrent_initializer", "bias_initializer", "return_sequences",
-                "return_state", "go_backwards", "stateful", "dropout", "recurrent_dropout",
-                "unroll", "name", "trainable", "dtype"):
+    for key in (
+        "units",
+        "activation",
+        "use_bias",
+        "kernel_initializer",
+        "recurrent_initializer",
+        "bias_initializer",
+        "return_sequences",
+        "return_state",
+        "go_backwards",
+        "stateful",
+        "dropout",
+        "recurrent_dropout",
+        "unroll",
+        "name",
+        "trainable",
+        "dtype",
+    ):
         assert key in cfg, key
     assert cfg["units"] == 7 and cfg["activation"] == "relu" and cfg["unroll"] is False
     assert cfg["kernel_initializer"] == {"class_name": "HeNormal", "config": {"seed": None}}
@@ -311,32 +346,70 @@ def test_regularizers_reach_the_weights():
 
 def test_from_keras3_style_config():
     """Keys Keras 3 writes (seed, serialized initializers with module) are accepted."""
-    cfg = {"name": "lstm_k3", "trainable": True, "dtype": "float32", "units": 3,
-           "activation": "tanh", "recurrent_activation": "sigmoid", "use_bias": True,
-           "unit_forget_bias": True,
-           "kernel_initializer": {"module": "keras.initializers", "class_name": "GlorotUniform",
-                                  "config": {"seed": None}, "registered_name": None},
-           "recurrent_initializer": {"module": "keras.initializers",
-                                     "class_name": "Orthogonal",
-                                     "config": {"gain": 1.0, "seed": None},
-                                     "registered_name": None},
-           "bias_initializer": {"module": "keras.initializers", "class_name": "Zeros",
-                                "config": {}, "registered_name": None},
-           "kernel_regularizer": None, "recurrent_regularizer": None, "bias_regularizer": None,
-           "activity_regularizer": None, "kernel_constraint": None,
-           "recurrent_constraint": None, "bias_constraint": None, "dropout": 0.0,
-           "recurrent_dropout": 0.0, "seed": None, "return_sequences": False,
-           "return_state": False, "go_backwards": False, "stateful": False, "unroll": False,
-           "zero_output_for_mask": False, "implementation": 2}
+    cfg = {
+        "name": "lstm_k3",
+        "trainable": True,
+        "dtype": "float32",
+        "units": 3,
+        "activation": "tanh",
+        "recurrent_activation": "sigmoid",
+        "use_bias": True,
+        "unit_forget_bias": True,
+        "kernel_initializer": {
+            "module": "keras.initializers",
+            "class_name": "GlorotUniform",
+            "config": {"seed": None},
+            "registered_name": None,
+        },
+        "recurrent_initializer": {
+            "module": "keras.initializers",
+            "class_name": "Orthogonal",
+            "config": {"gain": 1.0, "seed": None},
+            "registered_name": None,
+        },
+        "bias_initializer": {
+            "module": "keras.initializers",
+            "class_name": "Zeros",
+            "config": {},
+            "registered_name": None,
+        },
+        "kernel_regularizer": None,
+        "recurrent_regularizer": None,
+        "bias_regularizer": None,
+        "activity_regularizer": None,
+        "kernel_constraint": None,
+        "recurrent_constraint": None,
+        "bias_constraint": None,
+        "dropout": 0.0,
+        "recurrent_dropout": 0.0,
+        "seed": None,
+        "return_sequences": False,
+        "return_state": False,
+        "go_backwards": False,
+        "stateful": False,
+        "unroll": False,
+        "zero_output_for_mask": False,
+        "implementation": 2,
+    }
     layer = LSTM.from_config(cfg)
     assert layer.units == 3 and layer.name == "lstm_k3"
 
 
 def test_keras1_arguments():
-    layer = LSTM(output_dim=8, init="uniform", inner_init="orthogonal",
-                 inner_activation="hard_sigmoid", forget_bias_init="one", dropout_W=0.1,
-                 dropout_U=0.2, consume_less="gpu", input_dim=4, input_length=10,
-                 W_regularizer=None, return_sequences=True)
+    layer = LSTM(
+        output_dim=8,
+        init="uniform",
+        inner_init="orthogonal",
+        inner_activation="hard_sigmoid",
+        forget_bias_init="one",
+        dropout_W=0.1,
+        dropout_U=0.2,
+        consume_less="gpu",
+        input_dim=4,
+        input_length=10,
+        W_regularizer=None,
+        return_sequences=True,
+    )
     assert layer.units == 8
     assert type(layer.kernel_initializer).__name__ == "RandomUniform"
     assert layer.recurrent_activation is polykeras.activations.get("hard_sigmoid")
@@ -379,8 +452,7 @@ def test_convert_keras1_weights():
     x = rng.normal(size=(2, 5, 3))
     u = 4
     # Keras 1 "cpu"/"mem" LSTM weights: W, U, b per gate, gates in the order i, c, f, o
-    per_gate = {g: [rng.uniform(-0.5, 0.5, size=s) for s in ((3, u), (u, u), (u,))]
-                for g in "icfo"}
+    per_gate = {g: [rng.uniform(-0.5, 0.5, size=s) for s in ((3, u), (u, u), (u,))] for g in "icfo"}
     keras1 = [w for g in "icfo" for w in per_gate[g]]
     converted = convert_keras1_weights("LSTM", keras1)
     assert [w.shape for w in converted] == [(3, 4 * u), (u, 4 * u), (4 * u,)]
@@ -393,8 +465,8 @@ def test_convert_keras1_weights():
     # GRU: z, r, h
     keras1 = [rng.uniform(-0.5, 0.5, size=s) for _ in range(3) for s in ((3, u), (u, u), (u,))]
     converted = convert_keras1_weights("GRU", keras1)
-    np.testing.assert_array_equal(converted[0][:, u:2 * u], keras1[3])
-    np.testing.assert_array_equal(converted[2][2 * u:], keras1[8])
+    np.testing.assert_array_equal(converted[0][:, u : 2 * u], keras1[3])
+    np.testing.assert_array_equal(converted[2][2 * u :], keras1[8])
     three = [np.zeros((3, 4)), np.zeros((4, 4)), np.zeros(4)]
     assert convert_keras1_weights("SimpleRNN", three) == three
 
@@ -402,8 +474,11 @@ def test_convert_keras1_weights():
 # -- errors ------------------------------------------------------------------------------------
 def test_two_dimensional_input_is_a_clear_error():
     layer = LSTM(4, name="my_lstm")
-    with pytest.raises(ValueError, match=r"my_lstm.*expected ndim=3.*found ndim=2.*"
-                                         r"\(None, 10\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"my_lstm.*expected ndim=3.*found ndim=2.*"
+        r"\(None, 10\)",
+    ):
         layer(Input(shape=(10,)))
     with pytest.raises(ValueError, match=r"my_lstm.*expected ndim=3.*found ndim=2"):
         layer(np.zeros((2, 10), "float32"))
@@ -485,8 +560,14 @@ def test_gradients_match_finite_differences(backend, kind, go_backwards, mode):
         pytest.skip(f"the {backend.name} backend has no differentiation of its own")
     rng = np.random.default_rng(7)
     x = rng.normal(size=(2, 5, 3))
-    layer = _make(kind, 3, dtype="float64", return_sequences=True, return_state=True,
-                  go_backwards=go_backwards)
+    layer = _make(
+        kind,
+        3,
+        dtype="float64",
+        return_sequences=True,
+        return_state=True,
+        go_backwards=go_backwards,
+    )
     layer(x)
     layer.set_weights(_random_weights(layer, rng, scale=0.8))
     coeffs = _loss_terms(layer, x, rng)
@@ -529,16 +610,19 @@ def test_gradients_match_finite_differences(backend, kind, go_backwards, mode):
             minus = [a.copy() for a in base]
             plus[k][idx] += eps
             minus[k][idx] -= eps
-            numeric[idx] = (numeric_loss(plus[:-1], plus[-1])
-                            - numeric_loss(minus[:-1], minus[-1])) / (2 * eps)
-        np.testing.assert_allclose(grads[k], numeric, rtol=1e-5, atol=1e-7,
-                                   err_msg=f"gradient of parameter {k} ({kind})")
+            numeric[idx] = (
+                numeric_loss(plus[:-1], plus[-1]) - numeric_loss(minus[:-1], minus[-1])
+            ) / (2 * eps)
+        np.testing.assert_allclose(
+            grads[k], numeric, rtol=1e-5, atol=1e-7, err_msg=f"gradient of parameter {k} ({kind})"
+        )
 
 
 # -- in a model ----------------------------------------------------------------------------------
 def test_in_a_functional_model():
     try:
         from polykeras.engine.functional import Model
+
         model_probe = Model  # noqa: F841
     except Exception as exc:  # written by someone else; may not be usable yet
         pytest.skip(f"the functional Model is not usable: {exc}")
@@ -555,7 +639,7 @@ def test_in_a_functional_model():
 
 
 # -- against Keras 3 ---------------------------------------------------------------------------
-KERAS_SCRIPT = textwrap.dedent('''
+KERAS_SCRIPT = textwrap.dedent("""
     import json, os, sys
     os.environ["KERAS_BACKEND"] = "torch"
     import numpy as np
@@ -575,28 +659,38 @@ KERAS_SCRIPT = textwrap.dedent('''
         for i, r in enumerate(res):
             out[f"{name}/out{i}"] = keras.ops.convert_to_numpy(r)
     np.savez(sys.argv[3], **out)
-''')
+""")
 
 KERAS_CASES = {
     "lstm": ("LSTM", {"units": 5}),
     "lstm_seq_state": ("LSTM", {"units": 5, "return_sequences": True, "return_state": True}),
     "lstm_back_seq": ("LSTM", {"units": 4, "return_sequences": True, "go_backwards": True}),
     "lstm_back_state": ("LSTM", {"units": 4, "go_backwards": True, "return_state": True}),
-    "lstm_relu": ("LSTM", {"units": 3, "activation": "relu",
-                           "recurrent_activation": "tanh", "return_sequences": True}),
+    "lstm_relu": (
+        "LSTM",
+        {
+            "units": 3,
+            "activation": "relu",
+            "recurrent_activation": "tanh",
+            "return_sequences": True,
+        },
+    ),
     "lstm_initial_state": ("LSTM", {"units": 4, "return_sequences": True}),
     "gru": ("GRU", {"units": 5}),
     "gru_seq_state": ("GRU", {"units": 5, "return_sequences": True, "return_state": True}),
     "gru_back": ("GRU", {"units": 4, "go_backwards": True, "return_sequences": True}),
-    "gru_reset_before": ("GRU", {"units": 5, "reset_after": False, "return_sequences": True,
-                                 "return_state": True}),
-    "gru_reset_before_back": ("GRU", {"units": 3, "reset_after": False,
-                                      "go_backwards": True}),
+    "gru_reset_before": (
+        "GRU",
+        {"units": 5, "reset_after": False, "return_sequences": True, "return_state": True},
+    ),
+    "gru_reset_before_back": ("GRU", {"units": 3, "reset_after": False, "go_backwards": True}),
     "gru_initial_state": ("GRU", {"units": 4, "return_state": True}),
     "gru_no_bias": ("GRU", {"units": 3, "use_bias": False, "return_sequences": True}),
     "simple_rnn": ("SimpleRNN", {"units": 5, "return_sequences": True}),
-    "simple_rnn_back_state": ("SimpleRNN", {"units": 5, "go_backwards": True,
-                                            "return_state": True}),
+    "simple_rnn_back_state": (
+        "SimpleRNN",
+        {"units": 5, "go_backwards": True, "return_state": True},
+    ),
     "simple_rnn_relu": ("SimpleRNN", {"units": 3, "activation": "relu"}),
     "lstm_long": ("LSTM", {"units": 6, "return_sequences": True, "go_backwards": True}),
 }
@@ -633,8 +727,7 @@ def keras_results(tmp_path_factory):
         states = []
         if name.endswith("initial_state"):
             n = 2 if cls_name == "LSTM" else 1
-            states = [rng.normal(size=(3, kwargs["units"])).astype("float32")
-                      for _ in range(n)]
+            states = [rng.normal(size=(3, kwargs["units"])).astype("float32") for _ in range(n)]
             for i, s in enumerate(states):
                 arrays[f"{name}/s{i}"] = s
             spec["n_states"] = n
@@ -645,9 +738,19 @@ def keras_results(tmp_path_factory):
     (folder / "cases.json").write_text(json.dumps(specs))
     (folder / "run.py").write_text(KERAS_SCRIPT)
     env = dict(os.environ, KERAS_BACKEND="torch")
-    proc = subprocess.run([sys.executable, str(folder / "run.py"), str(folder / "in.npz"),
-                           str(folder / "cases.json"), str(folder / "out.npz")],
-                          capture_output=True, text=True, env=env, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(folder / "run.py"),
+            str(folder / "in.npz"),
+            str(folder / "cases.json"),
+            str(folder / "out.npz"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     if proc.returncode != 0:
         if "No module named" in proc.stderr:
             pytest.skip(f"keras cannot be imported here: {proc.stderr.strip().splitlines()[-1]}")

@@ -53,8 +53,10 @@ def test_row_updates_equal_dense_updates(name, monkeypatch):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(sparse_loss, dense_loss, rtol=1e-5)
     # the optimizer's state reads the same too (pending decays are applied on reading)
-    for a, b in zip(sparse_model._compiled.optimizer.get_weights(),
-                    dense_model._compiled.optimizer.get_weights()):
+    for a, b in zip(
+        sparse_model._compiled.optimizer.get_weights(),
+        dense_model._compiled.optimizer.get_weights(),
+    ):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
 
@@ -71,25 +73,29 @@ def test_untouched_rows_are_not_written(monkeypatch):
 
 
 def test_momentum_and_adam_keep_the_dense_update():
-    for opt in (polykeras.optimizers.SGD(momentum=0.9), polykeras.optimizers.Adam(),
-                polykeras.optimizers.RMSprop(momentum=0.5)):
+    for opt in (
+        polykeras.optimizers.SGD(momentum=0.9),
+        polykeras.optimizers.Adam(),
+        polykeras.optimizers.RMSprop(momentum=0.5),
+    ):
         model = _model(opt)
         model._compiled.refresh(model)
         assert model._compiled.row_sparse == []
 
 
-@pytest.mark.parametrize("case", ["distinct", "few repeats", "padding-like", "one index",
-                                  "empty"])
+@pytest.mark.parametrize("case", ["distinct", "few repeats", "padding-like", "one index", "empty"])
 def test_scatter_add_sums_every_repeat(case):
     """The active backend's scatter_add against np.add.at: distinct indices, a few repeats
     (summed level by level), an index repeated many times (summed by reduceat)."""
     rng = np.random.default_rng(7)
     n = {"empty": 0, "one index": 40}.get(case, 300)
-    indices = {"distinct": rng.permutation(500)[:n],
-               "few repeats": rng.integers(0, 200, n),
-               "padding-like": np.where(rng.random(n) < 0.6, 0, rng.integers(1, 500, n)),
-               "one index": np.full(n, 3),
-               "empty": np.zeros(0, dtype=np.int64)}[case].astype("int32")
+    indices = {
+        "distinct": rng.permutation(500)[:n],
+        "few repeats": rng.integers(0, 200, n),
+        "padding-like": np.where(rng.random(n) < 0.6, 0, rng.integers(1, 500, n)),
+        "one index": np.full(n, 3),
+        "empty": np.zeros(0, dtype=np.int64),
+    }[case].astype("int32")
     updates = rng.normal(size=(n, 4)).astype("float32")
     expected = np.zeros((500, 4), "float32")
     np.add.at(expected, indices, updates)

@@ -95,9 +95,16 @@ def test_json_is_keras2_format():
     assert cfg["name"] == "model_1"
     assert [lay["name"] for lay in cfg["layers"]] == ["input_1", "dense_1", "dense_2", "dense_3"]
     assert cfg["layers"][0] == {
-        "name": "input_1", "class_name": "InputLayer", "inbound_nodes": [],
-        "config": {"batch_input_shape": [None, 784], "dtype": "float32", "sparse": False,
-                   "name": "input_1"}}
+        "name": "input_1",
+        "class_name": "InputLayer",
+        "inbound_nodes": [],
+        "config": {
+            "batch_input_shape": [None, 784],
+            "dtype": "float32",
+            "sparse": False,
+            "name": "input_1",
+        },
+    }
     assert cfg["layers"][1]["inbound_nodes"] == [[["input_1", 0, 0, {}]]]
     assert cfg["layers"][3]["config"]["units"] == 10
     assert cfg["input_layers"] == [["input_1", 0, 0]]
@@ -278,8 +285,11 @@ def test_custom_objects_must_be_layer_classes():
 
 def test_compiled_model_restores_its_compile_settings(tmp_path):
     model = sm.build("mlp", keras)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01),
-                  loss="categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=0.01),
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     path = tmp_path / "m.h5"
     model.save(path)
     with warnings.catch_warnings():
@@ -311,8 +321,9 @@ def test_load_weights_by_name_and_skip_mismatch(tmp_path):
         np.testing.assert_array_equal(old, new)
     with pytest.warns(UserWarning, match="Skipping loading of weights"):
         other.load_weights(path, by_name=True, skip_mismatch=True)
-    np.testing.assert_array_equal(other.get_layer("hidden").get_weights()[0],
-                                  source.get_layer("hidden").get_weights()[0])
+    np.testing.assert_array_equal(
+        other.get_layer("hidden").get_weights()[0], source.get_layer("hidden").get_weights()[0]
+    )
     np.testing.assert_array_equal(other.get_layer("out").get_weights()[0], before[4])
 
 
@@ -342,8 +353,7 @@ def _torch_or_skip():
         pytest.skip(f"the torch backend is not usable here: {exc}".splitlines()[0])
 
 
-@pytest.mark.parametrize("name", ["mlp", "multi_io", "shared_vision", "time_distributed",
-                                  "zoo"])
+@pytest.mark.parametrize("name", ["mlp", "multi_io", "shared_vision", "time_distributed", "zoo"])
 def test_file_saved_on_numpy_loads_on_torch_and_back(name, tmp_path):
     _torch_or_skip()
     with keras.use_backend("numpy"):
@@ -369,13 +379,29 @@ def test_long_configs_load_in_linear_time():
     n = 1500
     seq = [{"class_name": "InputLayer", "config": {"batch_input_shape": [None, 2], "name": "in"}}]
     seq += [{"class_name": "Dense", "config": {"units": 2, "name": f"d{i}"}} for i in range(n)]
-    entries = [{"name": "in", "class_name": "InputLayer", "inbound_nodes": [],
-                "config": {"batch_input_shape": [None, 2], "name": "in"}}]
-    entries += [{"name": f"d{i}", "class_name": "Dense", "config": {"units": 2, "name": f"d{i}"},
-                 "inbound_nodes": [[["in" if i == 0 else f"d{i - 1}", 0, 0, {}]]]}
-                for i in range(n)]
-    functional = {"name": "m", "layers": entries[::-1],  # worst order for a naive loader
-                  "input_layers": [["in", 0, 0]], "output_layers": [[f"d{n - 1}", 0, 0]]}
+    entries = [
+        {
+            "name": "in",
+            "class_name": "InputLayer",
+            "inbound_nodes": [],
+            "config": {"batch_input_shape": [None, 2], "name": "in"},
+        }
+    ]
+    entries += [
+        {
+            "name": f"d{i}",
+            "class_name": "Dense",
+            "config": {"units": 2, "name": f"d{i}"},
+            "inbound_nodes": [[["in" if i == 0 else f"d{i - 1}", 0, 0, {}]]],
+        }
+        for i in range(n)
+    ]
+    functional = {
+        "name": "m",
+        "layers": entries[::-1],  # worst order for a naive loader
+        "input_layers": [["in", 0, 0]],
+        "output_layers": [[f"d{n - 1}", 0, 0]],
+    }
     start = time.perf_counter()
     model = model_from_config({"class_name": "Sequential", "config": {"name": "s", "layers": seq}})
     assert len(model.layers) == n

@@ -54,12 +54,15 @@ def test_folder_instead_of_file(model, tmp_path):
         model.load_weights(tmp_path)
 
 
-@pytest.mark.parametrize("content,hint", [
-    (b"hello, these are not weights\n", "no HDF5 signature"),
-    (b"", "empty"),
-    (b'{"class_name": "Model", "config": {}}', "model_from_json"),
-    (b"\x80\x04\x95pickle", "pickle"),
-])
+@pytest.mark.parametrize(
+    "content,hint",
+    [
+        (b"hello, these are not weights\n", "no HDF5 signature"),
+        (b"", "empty"),
+        (b'{"class_name": "Model", "config": {}}', "model_from_json"),
+        (b"\x80\x04\x95pickle", "pickle"),
+    ],
+)
 def test_files_of_the_wrong_type(model, tmp_path, content, hint):
     path = tmp_path / "weights.h5"
     path.write_bytes(content)
@@ -188,14 +191,17 @@ def test_unknown_layer_class_says_how_to_register_it():
     assert "custom_objects" in message and "polykeras_register_layers" in message
 
 
-@pytest.mark.parametrize("text,match", [
-    ("{not json", "not valid JSON"),
-    ("class_name: Model", "not valid JSON"),
-    ("[1, 2, 3]", "must describe a model"),
-    ('{"class_name": "Model"}', "no 'layers'"),
-    ('{"class_name": "Dense", "config": {"units": "many"}}', "Dense"),
-    ('{"class_name": 5, "config": {}}', "class_name"),
-])
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("{not json", "not valid JSON"),
+        ("class_name: Model", "not valid JSON"),
+        ("[1, 2, 3]", "must describe a model"),
+        ('{"class_name": "Model"}', "no 'layers'"),
+        ('{"class_name": "Dense", "config": {"units": "many"}}', "Dense"),
+        ('{"class_name": 5, "config": {}}', "class_name"),
+    ],
+)
 def test_bad_json(text, match):
     with pytest.raises(SavingError, match=match):
         model_from_json(text)

@@ -70,8 +70,9 @@ def _write_keras_h5(path, layers, keras_version=None, backend=None, model_config
         root.attrs["layer_names"] = np.array([name.encode() for name, _ in layers])
         for name, weights in layers:
             g = root.create_group(name)
-            g.attrs["weight_names"] = np.array([w.encode() for w, _ in weights]) if weights \
-                else np.asarray([])
+            g.attrs["weight_names"] = (
+                np.array([w.encode() for w, _ in weights]) if weights else np.asarray([])
+            )
             for wname, value in weights:
                 g.create_dataset(wname, data=value)
 
@@ -83,9 +84,11 @@ def _keras1_model():
 
 def _keras1_inputs(n=3):
     rng = np.random.default_rng(5)
-    return [rng.normal(size=(n, 3, 8, 8)).astype("float32"),
-            rng.integers(0, 20, size=(n, 5)).astype("int32"),
-            rng.integers(0, 20, size=(n, 5)).astype("int32")]
+    return [
+        rng.normal(size=(n, 3, 8, 8)).astype("float32"),
+        rng.integers(0, 20, size=(n, 5)).astype("int32"),
+        rng.integers(0, 20, size=(n, 5)).astype("int32"),
+    ]
 
 
 def test_keras1_functional_config_builds_the_same_graph():
@@ -116,8 +119,11 @@ def _to_keras1_layout(layer, weights, theano):
         out = []
         for gate, k in (("i", 0), ("c", 2), ("f", 1), ("o", 3)):  # Keras 1 order: i, c, f, o
             cols = slice(k * u, (k + 1) * u)
-            out += [(f"{name}_W_{gate}", kernel[:, cols]), (f"{name}_U_{gate}", rec[:, cols]),
-                    (f"{name}_b_{gate}", bias[cols])]
+            out += [
+                (f"{name}_W_{gate}", kernel[:, cols]),
+                (f"{name}_U_{gate}", rec[:, cols]),
+                (f"{name}_b_{gate}", bias[cols]),
+            ]
         return out
     if kind == "GRU":
         kernel, rec, bias = weights
@@ -125,8 +131,11 @@ def _to_keras1_layout(layer, weights, theano):
         out = []
         for k, gate in enumerate("zrh"):
             cols = slice(k * u, (k + 1) * u)
-            out += [(f"{name}_W_{gate}", kernel[:, cols]), (f"{name}_U_{gate}", rec[:, cols]),
-                    (f"{name}_b_{gate}", bias[cols])]
+            out += [
+                (f"{name}_W_{gate}", kernel[:, cols]),
+                (f"{name}_U_{gate}", rec[:, cols]),
+                (f"{name}_b_{gate}", bias[cols]),
+            ]
         return out
     if kind == "Conv2D":
         kernel = weights[0][::-1, ::-1] if theano else weights[0]
@@ -144,16 +153,29 @@ def test_keras1_weights_are_converted_on_loading(backend, whole_model, tmp_path)
     keras.utils.set_random_seed(11)
     model = _keras1_model()
     rng = np.random.default_rng(0)
-    model.set_weights([rng.normal(scale=0.3, size=w.shape).astype("float32")
-                       for w in model.get_weights()])
+    model.set_weights(
+        [rng.normal(scale=0.3, size=w.shape).astype("float32") for w in model.get_weights()]
+    )
     x = _keras1_inputs()
     expected = model.predict(x)
-    layers = [(layer.name, _to_keras1_layout(layer, layer.get_weights(), backend == "theano")
-               if layer.weights else []) for layer in model.layers]
+    layers = [
+        (
+            layer.name,
+            _to_keras1_layout(layer, layer.get_weights(), backend == "theano")
+            if layer.weights
+            else [],
+        )
+        for layer in model.layers
+    ]
     path = tmp_path / "keras1.h5"
     config = json.loads((FIXTURES / "keras1_functional.json").read_text())
-    _write_keras_h5(path, layers, keras_version="1.2.2" if whole_model else None,
-                    backend=backend, model_config=config if whole_model else None)
+    _write_keras_h5(
+        path,
+        layers,
+        keras_version="1.2.2" if whole_model else None,
+        backend=backend,
+        model_config=config if whole_model else None,
+    )
     fresh = load_model(path) if whole_model else _keras1_model()
     if not whole_model:
         fresh.load_weights(path)
@@ -211,8 +233,15 @@ def test_keras2_json_yaml_and_weights_layout(tmp_path):
     shapes = [(20, 16), (16,), (16, 16), (16,), (16, 4), (4,)]
     weights = [rng.normal(size=s).astype("float32") for s in shapes]
     layers = [("input_1", [])] + [
-        (f"dense_{i}", [(f"dense_{i}/kernel:0", weights[2 * i - 2]),
-                        (f"dense_{i}/bias:0", weights[2 * i - 1])]) for i in (1, 2, 3)]
+        (
+            f"dense_{i}",
+            [
+                (f"dense_{i}/kernel:0", weights[2 * i - 2]),
+                (f"dense_{i}/bias:0", weights[2 * i - 1]),
+            ],
+        )
+        for i in (1, 2, 3)
+    ]
     path = tmp_path / "keras2.h5"
     _write_keras_h5(path, layers, keras_version="2.2.4", backend="tensorflow")
     from_yaml.load_weights(path)
@@ -228,8 +257,7 @@ def test_polykeras_weights_file_has_keras2_layout(tmp_path):
         assert list(f.attrs["layer_names"]) == [b"input_1", b"dense_1", b"dense_2", b"dense_3"]
         assert f.attrs["keras_version"].startswith(b"2.")
         assert f.attrs["backend"] == keras.backend.backend().encode()
-        assert list(f["dense_1"].attrs["weight_names"]) == [b"dense_1/kernel:0",
-                                                            b"dense_1/bias:0"]
+        assert list(f["dense_1"].attrs["weight_names"]) == [b"dense_1/kernel:0", b"dense_1/bias:0"]
         assert f["dense_1/dense_1/kernel:0"].shape == (20, 16)
         assert len(f["input_1"].attrs["weight_names"]) == 0
 
@@ -296,22 +324,24 @@ def test_tfkeras2_nested_model_node_indices_are_read_keras2_style():
 # 2.21 when the fixtures were made).  Keras 3's reader of that format has two gaps:
 KERAS3_CANNOT_READ = {
     "shared_vision": "Keras 3 reads Keras 2 node indices of a nested model called in the "
-                     "graph without the model's own node 0 (it fails on tf.keras 2's file for "
-                     "this model too)",
+    "graph without the model's own node 0 (it fails on tf.keras 2's file for "
+    "this model too)",
     "batchnorm": "Keras 3 counts a nested Sequential's calls from 0 in output_layers, where "
-                 "Keras 2 counts the model's own node 0 first (it fails on tf.keras 2's file "
-                 "for this model too)",
+    "Keras 2 counts the model's own node 0 first (it fails on tf.keras 2's file "
+    "for this model too)",
     "time_distributed": "Keras 3 treats a wrapped Keras 2 model's one-element input list as "
-                        "a list structure and cannot call it per timestep (it cannot read tf.keras "
-                        "2's file for this model either)",
+    "a list structure and cannot call it per timestep (it cannot read tf.keras "
+    "2's file for this model either)",
 }
 
 
 @pytest.fixture(scope="module")
 def keras3_run(tmp_path_factory):
     if importlib.util.find_spec("keras") is None:
-        pytest.skip("Keras 3 is not installed (pip install keras); the shipped fixtures still "
-                    "check Keras' files")
+        pytest.skip(
+            "Keras 3 is not installed (pip install keras); the shipped fixtures still "
+            "check Keras' files"
+        )
     if importlib.util.find_spec("torch") is None:
         pytest.skip("Keras 3 runs here on its torch backend, and torch is not installed")
     out = tmp_path_factory.mktemp("keras3")
@@ -325,8 +355,13 @@ def keras3_run(tmp_path_factory):
         expected[name] = sm.as_list(model.predict(sm.inputs(name)))
     env = dict(os.environ, KERAS_BACKEND="torch", TF_CPP_MIN_LOG_LEVEL="3")
     env.pop("REFERENCE_KERAS", None)
-    result = subprocess.run([sys.executable, str(FIXTURES / "keras3_reference.py"), str(out)],
-                            env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, str(FIXTURES / "keras3_reference.py"), str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     summary_path = out / "summary_k3.json"
     if result.returncode != 0 or not summary_path.exists():
         pytest.fail(f"the Keras 3 reference script failed:\n{result.stderr[-3000:]}")

@@ -64,11 +64,9 @@ def test_training_resumes_exactly_after_save_and_load(tmp_path, name):
     if name == "sgd":
         return  # plain SGD has no state beyond the step count
     # and the state mattered: a fresh optimizer continues differently
-    fresh = _model(OPTIMIZERS[name](), load_model(tmp_path / "m.h5", compile=False)
-                   .get_weights())
+    fresh = _model(OPTIMIZERS[name](), load_model(tmp_path / "m.h5", compile=False).get_weights())
     _fit(fresh, 1)
-    assert any(not np.array_equal(a, b) for a, b in zip(model.get_weights(),
-                                                          fresh.get_weights()))
+    assert any(not np.array_equal(a, b) for a, b in zip(model.get_weights(), fresh.get_weights()))
 
 
 def test_file_layout_is_keras3s(tmp_path):
@@ -78,8 +76,12 @@ def test_file_layout_is_keras3s(tmp_path):
     with h5py.File(tmp_path / "m.h5", "r") as f:
         group = f["optimizer_weights"]
         names = [n.decode() for n in group.attrs["weight_names"]]
-        assert names[:4] == ["adam/iteration", "adam/learning_rate", "adam/d1_kernel_momentum",
-                             "adam/d1_kernel_velocity"]
+        assert names[:4] == [
+            "adam/iteration",
+            "adam/learning_rate",
+            "adam/d1_kernel_momentum",
+            "adam/d1_kernel_velocity",
+        ]
         assert names[-1] == "adam/d2_bias_velocity_hat"
         assert len(names) == 2 + 3 * 4
         assert int(group["adam/iteration"][()]) == 3
@@ -112,8 +114,10 @@ def test_state_that_does_not_fit_warns_and_starts_fresh(tmp_path):
     with h5py.File(tmp_path / "m.h5", "r+") as f:
         del f["optimizer_weights/adam/d1_kernel_momentum"]
         f["optimizer_weights/adam/d1_kernel_momentum"] = np.zeros((3, 3), "float32")
-    with pytest.warns(UserWarning, match="Error in loading the saved optimizer state.*"
-                      "d1_kernel_momentum has shape"):
+    with pytest.warns(
+        UserWarning,
+        match="Error in loading the saved optimizer state.*d1_kernel_momentum has shape",
+    ):
         loaded = load_model(tmp_path / "m.h5")
     assert loaded.optimizer.iterations == 0
     np.testing.assert_array_equal(loaded.get_weights()[0], model.get_weights()[0])
@@ -161,7 +165,7 @@ def test_row_sparse_embedding_state_is_caught_up_before_saving(tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
-KERAS_SCRIPT = r'''
+KERAS_SCRIPT = r"""
 import os, sys, traceback
 os.environ["KERAS_BACKEND"] = "torch"
 import h5py
@@ -225,7 +229,7 @@ for name in OPTIMIZERS:
     except Exception:  # reported per optimizer, as a test failure
         out[f"{name}_error"] = np.array(traceback.format_exc()[-3000:])
 np.savez(sys.argv[2], **out)
-'''
+"""
 
 KERAS_OPTIMIZERS = {
     "rmsprop": "keras.optimizers.RMSprop()",
@@ -253,8 +257,12 @@ def keras3_resumed(tmp_path_factory):
         model.save(folder / f"pk_{name}.h5")
         _fit(model, 1)
         continued[name] = model.get_weights()
-    inputs = {"x": X, "y": Y, "names": np.array(",".join(KERAS_OPTIMIZERS)),
-              "exprs": np.array(";".join(KERAS_OPTIMIZERS.values()))}
+    inputs = {
+        "x": X,
+        "y": Y,
+        "names": np.array(",".join(KERAS_OPTIMIZERS)),
+        "exprs": np.array(";".join(KERAS_OPTIMIZERS.values())),
+    }
     inputs.update({f"w{i}": w for i, w in enumerate(init)})
     outputs = run_keras3_script(folder, KERAS_SCRIPT, inputs)
     return folder, continued, outputs

@@ -44,13 +44,16 @@ def _json_doc(model):
 
 
 # -- YAML ----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("payload", [
-    "!!python/object/apply:os.system ['touch {marker}']",
-    "!!python/object/new:os.system ['touch {marker}']",
-    "!!python/object/apply:subprocess.check_output [['touch', '{marker}']]",
-    "!!python/name:os.system",
-    "!!python/module:os",
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "!!python/object/apply:os.system ['touch {marker}']",
+        "!!python/object/new:os.system ['touch {marker}']",
+        "!!python/object/apply:subprocess.check_output [['touch', '{marker}']]",
+        "!!python/name:os.system",
+        "!!python/module:os",
+    ],
+)
 def test_yaml_python_tags_are_refused_and_nothing_runs(payload, tmp_path):
     marker = tmp_path / "pwned"
     doc = f"class_name: Model\nconfig: {payload.format(marker=marker)}\n"
@@ -62,8 +65,11 @@ def test_yaml_python_tags_are_refused_and_nothing_runs(payload, tmp_path):
 
 def test_yaml_tag_hidden_deep_inside_a_config_is_refused(tmp_path):
     marker = tmp_path / "pwned"
-    text = _mlp().to_yaml().replace(
-        "units: 2", f"units: !!python/object/apply:os.system ['touch {marker}']")
+    text = (
+        _mlp()
+        .to_yaml()
+        .replace("units: 2", f"units: !!python/object/apply:os.system ['touch {marker}']")
+    )
     with pytest.raises(UnsafeContentError):
         model_from_yaml(text)
     assert not marker.exists()
@@ -71,8 +77,9 @@ def test_yaml_tag_hidden_deep_inside_a_config_is_refused(tmp_path):
 
 def test_keras2_yaml_tuple_tags_are_read_as_lists():
     model = _mlp()
-    text = model.to_yaml().replace("batch_input_shape:\n      - null\n      - 4",
-                                   "batch_input_shape: !!python/tuple [null, 4]")
+    text = model.to_yaml().replace(
+        "batch_input_shape:\n      - null\n      - 4", "batch_input_shape: !!python/tuple [null, 4]"
+    )
     assert "!!python/tuple" in text
     assert model_from_yaml(text).get_config() == model.get_config()
 
@@ -90,8 +97,9 @@ def test_yaml_alias_bomb_is_refused_quickly():
 
 def _run_isolated(code: str) -> subprocess.CompletedProcess:
     """Deeply nested input could crash a parser outright: try it in a child process."""
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.mark.parametrize("kind", ["json", "yaml", "yaml-pure-python"])
@@ -138,10 +146,18 @@ def test_keras2_lambda_with_marshalled_code_is_refused(tmp_path):
     marker = tmp_path / "pwned"
     doc = _json_doc(_mlp())
     doc["config"]["layers"][1] = {
-        "name": "lambda_1", "class_name": "Lambda", "inbound_nodes": [[["x", 0, 0, {}]]],
-        "config": {"name": "lambda_1", "function": ["4wEAAAAAAAAA...", None, None],
-                   "function_type": "lambda", "module": "os", "output_shape": None,
-                   "arguments": {"cmd": f"touch {marker}"}}}
+        "name": "lambda_1",
+        "class_name": "Lambda",
+        "inbound_nodes": [[["x", 0, 0, {}]]],
+        "config": {
+            "name": "lambda_1",
+            "function": ["4wEAAAAAAAAA...", None, None],
+            "function_type": "lambda",
+            "module": "os",
+            "output_shape": None,
+            "arguments": {"cmd": f"touch {marker}"},
+        },
+    }
     with pytest.raises(UnsafeContentError, match="Lambda") as err:
         model_from_json(json.dumps(doc))
     assert "custom_objects" in str(err.value)
@@ -149,10 +165,18 @@ def test_keras2_lambda_with_marshalled_code_is_refused(tmp_path):
 
 
 def test_keras3_lambda_is_refused():
-    doc = {"module": "keras.layers", "class_name": "Lambda", "registered_name": None,
-           "config": {"name": "lambda", "function": {
-               "class_name": "__lambda__", "config": {"code": "lambda x: __import__('os')",
-                                                      "defaults": None, "closure": None}}}}
+    doc = {
+        "module": "keras.layers",
+        "class_name": "Lambda",
+        "registered_name": None,
+        "config": {
+            "name": "lambda",
+            "function": {
+                "class_name": "__lambda__",
+                "config": {"code": "lambda x: __import__('os')", "defaults": None, "closure": None},
+            },
+        },
+    }
     with pytest.raises(UnsafeContentError, match="Lambda"):
         deserialize_layer(doc)
 
@@ -165,8 +189,10 @@ def test_op_layers_naming_functions_are_refused(class_name):
 
 
 def test_keras1_merge_with_function_mode_is_refused():
-    doc = {"class_name": "Merge", "config": {"name": "merge_1", "mode": ["code", None, None],
-                                             "mode_type": "lambda"}}
+    doc = {
+        "class_name": "Merge",
+        "config": {"name": "merge_1", "mode": ["code", None, None], "mode_type": "lambda"},
+    }
     with pytest.raises(UnsafeContentError, match="function"):
         deserialize_layer(doc)
 
@@ -182,9 +208,15 @@ def test_config_module_keys_are_never_imported():
     assert probe not in sys.modules
 
 
-@pytest.mark.parametrize("class_name,module", [("system", "os"), ("Popen", "subprocess"),
-                                               ("getattr", "builtins"),
-                                               ("Layer", "polykeras.layers")])
+@pytest.mark.parametrize(
+    "class_name,module",
+    [
+        ("system", "os"),
+        ("Popen", "subprocess"),
+        ("getattr", "builtins"),
+        ("Layer", "polykeras.layers"),
+    ],
+)
 def test_classes_outside_the_registry_cannot_be_created(class_name, module):
     doc = {"module": module, "class_name": class_name, "config": {"name": "x"}}
     with pytest.raises(UnknownLayerError, match=class_name):
@@ -194,8 +226,12 @@ def test_classes_outside_the_registry_cannot_be_created(class_name, module):
 def test_activation_and_initializer_names_cannot_reach_functions():
     doc = _json_doc(_mlp())
     dense = doc["config"]["layers"][1]["config"]
-    dense["activation"] = {"module": "os", "class_name": "function", "config": "system",
-                           "registered_name": "function"}
+    dense["activation"] = {
+        "module": "os",
+        "class_name": "function",
+        "config": "system",
+        "registered_name": "function",
+    }
     with pytest.raises(SavingError, match="system"):
         model_from_json(json.dumps(doc))
     dense["activation"] = "linear"
@@ -207,9 +243,21 @@ def test_activation_and_initializer_names_cannot_reach_functions():
 def test_serialized_objects_in_keras3_call_arguments_are_refused():
     doc = _json_doc(_mlp())
     dense = doc["config"]["layers"][1]
-    dense["inbound_nodes"] = [{"args": [{"class_name": "__keras_tensor__", "config": {
-        "shape": [None, 4], "dtype": "float32", "keras_history": ["x", 0, 0]}}],
-        "kwargs": {"mask": {"class_name": "__lambda__", "config": {"code": "..."}}}}]
+    dense["inbound_nodes"] = [
+        {
+            "args": [
+                {
+                    "class_name": "__keras_tensor__",
+                    "config": {
+                        "shape": [None, 4],
+                        "dtype": "float32",
+                        "keras_history": ["x", 0, 0],
+                    },
+                }
+            ],
+            "kwargs": {"mask": {"class_name": "__lambda__", "config": {"code": "..."}}},
+        }
+    ]
     with pytest.raises(UnsafeContentError, match="serialized"):
         model_from_json(json.dumps(doc))
 
@@ -229,7 +277,7 @@ def _dense_doc(units, input_dim=4):
     return json.dumps(doc)
 
 
-@pytest.mark.parametrize("units", [10 ** 12, 2 ** 31 + 1, 10 ** 30])
+@pytest.mark.parametrize("units", [10**12, 2**31 + 1, 10**30])
 def test_dense_with_absurd_units_is_refused_at_once(units):
     start = time.perf_counter()
     with pytest.raises(SavingError, match="units"):
@@ -242,23 +290,42 @@ def test_weights_past_the_parameter_budget_are_refused_before_allocating():
     # would need 20 GB; refused from the config alone
     start = time.perf_counter()
     with pytest.raises(LimitExceededError, match="MAX_PARAMS"):
-        model_from_json(_dense_doc(2 ** 30))
+        model_from_json(_dense_doc(2**30))
     assert time.perf_counter() - start < 5
 
 
-@pytest.mark.parametrize("layer", [
-    {"class_name": "Embedding", "config": {"input_dim": 2 ** 31 - 1, "output_dim": 8}},
-    {"class_name": "LSTM", "config": {"units": 10 ** 6}},
-    {"class_name": "Conv1D", "config": {"filters": 2 ** 20, "kernel_size": 2 ** 10}},
-])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        {"class_name": "Embedding", "config": {"input_dim": 2**31 - 1, "output_dim": 8}},
+        {"class_name": "LSTM", "config": {"units": 10**6}},
+        {"class_name": "Conv1D", "config": {"filters": 2**20, "kernel_size": 2**10}},
+    ],
+)
 def test_other_large_layers_are_refused_by_the_budget(layer):
-    cfg = {"name": "m", "layers": [
-        {"name": "x", "class_name": "InputLayer", "inbound_nodes": [],
-         "config": {"batch_input_shape": [None, 4096, 8], "name": "x", "dtype": "int32"
-                    if layer["class_name"] == "Embedding" else "float32"}},
-        {"name": "big", "class_name": layer["class_name"], "inbound_nodes": [[["x", 0, 0, {}]]],
-         "config": {**layer["config"], "name": "big"}}],
-        "input_layers": [["x", 0, 0]], "output_layers": [["big", 0, 0]]}
+    cfg = {
+        "name": "m",
+        "layers": [
+            {
+                "name": "x",
+                "class_name": "InputLayer",
+                "inbound_nodes": [],
+                "config": {
+                    "batch_input_shape": [None, 4096, 8],
+                    "name": "x",
+                    "dtype": "int32" if layer["class_name"] == "Embedding" else "float32",
+                },
+            },
+            {
+                "name": "big",
+                "class_name": layer["class_name"],
+                "inbound_nodes": [[["x", 0, 0, {}]]],
+                "config": {**layer["config"], "name": "big"},
+            },
+        ],
+        "input_layers": [["x", 0, 0]],
+        "output_layers": [["big", 0, 0]],
+    }
     start = time.perf_counter()
     with pytest.raises(LimitExceededError, match="MAX_PARAMS"):
         Model.from_config(cfg)
@@ -266,18 +333,36 @@ def test_other_large_layers_are_refused_by_the_budget(layer):
 
 
 def test_sequential_config_past_the_budget_is_refused():
-    doc = {"class_name": "Sequential", "config": {"name": "s", "layers": [
-        {"class_name": "Dense", "config": {"units": 2 ** 16, "batch_input_shape": [None, 2 ** 15]}}
-    ]}}
+    doc = {
+        "class_name": "Sequential",
+        "config": {
+            "name": "s",
+            "layers": [
+                {
+                    "class_name": "Dense",
+                    "config": {"units": 2**16, "batch_input_shape": [None, 2**15]},
+                }
+            ],
+        },
+    }
     with pytest.raises(LimitExceededError, match="MAX_PARAMS"):
         model_from_json(json.dumps(doc))
 
 
 def test_absurd_number_of_layers_is_refused_before_building():
-    entries = [{"name": f"d{i}", "class_name": "Dense", "config": {"units": 1, "name": f"d{i}"},
-                "inbound_nodes": []} for i in range(limits.MAX_LAYERS + 1)]
-    doc = {"class_name": "Model", "config": {"name": "m", "layers": entries,
-                                             "input_layers": [], "output_layers": []}}
+    entries = [
+        {
+            "name": f"d{i}",
+            "class_name": "Dense",
+            "config": {"units": 1, "name": f"d{i}"},
+            "inbound_nodes": [],
+        }
+        for i in range(limits.MAX_LAYERS + 1)
+    ]
+    doc = {
+        "class_name": "Model",
+        "config": {"name": "m", "layers": entries, "input_layers": [], "output_layers": []},
+    }
     start = time.perf_counter()
     with pytest.raises(LimitExceededError, match="MAX_LAYERS"):
         model_from_json(json.dumps(doc))
@@ -287,8 +372,15 @@ def test_absurd_number_of_layers_is_refused_before_building():
 def test_layer_count_limit_covers_nested_models(monkeypatch):
     monkeypatch.setattr(limits, "MAX_LAYERS", 10)
     doc = _json_doc(_mlp())
-    nested = [{"name": f"inner{i}", "class_name": "Model", "inbound_nodes": [],
-               "config": doc["config"] | {"name": f"inner{i}"}} for i in range(4)]
+    nested = [
+        {
+            "name": f"inner{i}",
+            "class_name": "Model",
+            "inbound_nodes": [],
+            "config": doc["config"] | {"name": f"inner{i}"},
+        }
+        for i in range(4)
+    ]
     doc["config"]["layers"] = nested + doc["config"]["layers"]
     with pytest.raises(LimitExceededError, match="MAX_LAYERS"):
         model_from_json(json.dumps(doc))
@@ -401,8 +493,9 @@ def test_dataset_with_external_storage_is_refused(saved, tmp_path):
     raw.write_bytes(np.ones(12, dtype="float32").tobytes())
     with h5py.File(path, "a") as f:
         del f["hidden/hidden/kernel:0"]
-        f["hidden"].create_dataset("hidden/kernel:0", shape=(4, 3), dtype="float32",
-                                   external=[(str(raw), 0, 48)])
+        f["hidden"].create_dataset(
+            "hidden/kernel:0", shape=(4, 3), dtype="float32", external=[(str(raw), 0, 48)]
+        )
     model, before = _fresh_and_before()
     with pytest.raises(UnsafeContentError, match="external file"):
         model.load_weights(path)
@@ -429,8 +522,9 @@ def test_shape_bomb_larger_than_the_layer_is_refused_without_reading(saved):
     _, path = saved
     with h5py.File(path, "a") as f:
         del f["hidden/hidden/kernel:0"]
-        f["hidden/hidden"].create_dataset("kernel:0", shape=(10 ** 6, 10 ** 6),
-                                          dtype="float32", chunks=(1, 1024))
+        f["hidden/hidden"].create_dataset(
+            "kernel:0", shape=(10**6, 10**6), dtype="float32", chunks=(1, 1024)
+        )
     model, before = _fresh_and_before()
     start = time.perf_counter()
     with pytest.raises(SavingError, match=r"\(1000000, 1000000\)"):
@@ -447,8 +541,7 @@ def test_dataset_declaring_more_data_than_the_file_holds_is_refused(saved):
     _, path = saved
     with h5py.File(path, "a") as f:  # right shape, but no data written: fill values only
         del f["hidden/hidden/kernel:0"]
-        f["hidden/hidden"].create_dataset("kernel:0", shape=(4, 3), dtype="float32",
-                                          chunks=(1, 3))
+        f["hidden/hidden"].create_dataset("kernel:0", shape=(4, 3), dtype="float32", chunks=(1, 3))
     model, before = _fresh_and_before()
     with pytest.raises(UnsafeContentError, match="holds only"):
         model.load_weights(path)
@@ -463,8 +556,9 @@ def test_compression_bomb_is_refused(tmp_path, monkeypatch):
     model.save_weights(path)
     with h5py.File(path, "a") as f:
         del f["big/big/kernel:0"]
-        ds = f["big/big"].create_dataset("kernel:0", shape=(4000, 100), dtype="float32",
-                                         chunks=(10, 100), compression="gzip")
+        ds = f["big/big"].create_dataset(
+            "kernel:0", shape=(4000, 100), dtype="float32", chunks=(10, 100), compression="gzip"
+        )
         ds[0:10] = 1.0  # one chunk of 400 stored; the rest would expand from nothing
     before = model.get_weights()
     with pytest.raises(UnsafeContentError, match="compressed"):
@@ -479,15 +573,23 @@ def test_compressed_weights_within_reason_load(tmp_path):
     with h5py.File(path, "a") as f:
         value = f["hidden/hidden/kernel:0"][()]
         del f["hidden/hidden/kernel:0"]
-        f["hidden/hidden"].create_dataset("kernel:0", data=value, compression="gzip",
-                                          shuffle=True, fletcher32=True)
+        f["hidden/hidden"].create_dataset(
+            "kernel:0", data=value, compression="gzip", shuffle=True, fletcher32=True
+        )
     fresh = _mlp()
     fresh.load_weights(path)
     np.testing.assert_array_equal(fresh.get_weights()[0], model.get_weights()[0])
 
 
-@pytest.mark.parametrize("dtype", [h5py.string_dtype(), np.dtype([("a", "f4"), ("b", "f4")]),
-                                   np.dtype("complex64"), h5py.vlen_dtype("float32")])
+@pytest.mark.parametrize(
+    "dtype",
+    [
+        h5py.string_dtype(),
+        np.dtype([("a", "f4"), ("b", "f4")]),
+        np.dtype("complex64"),
+        h5py.vlen_dtype("float32"),
+    ],
+)
 def test_non_numeric_datasets_are_refused(saved, dtype):
     _, path = saved
     with h5py.File(path, "a") as f:
@@ -499,8 +601,9 @@ def test_non_numeric_datasets_are_refused(saved, dtype):
     _unchanged(model, before)
 
 
-@pytest.mark.parametrize("name", ["/hidden/hidden/kernel:0", "../hidden/kernel:0",
-                                  "hidden/./kernel:0", ""])
+@pytest.mark.parametrize(
+    "name", ["/hidden/hidden/kernel:0", "../hidden/kernel:0", "hidden/./kernel:0", ""]
+)
 def test_weight_names_that_escape_the_layer_group_are_refused(saved, name):
     _, path = saved
     with h5py.File(path, "a") as f:
@@ -560,8 +663,9 @@ class _Custom(keras.layers.Layer):
 def _custom_doc(size, sequential=False):
     inp = Input(shape=(2,))
     if sequential:
-        model = keras.Sequential([keras.layers.InputLayer(input_shape=(2,)),
-                                  _Custom(1, name="custom")])
+        model = keras.Sequential(
+            [keras.layers.InputLayer(input_shape=(2,)), _Custom(1, name="custom")]
+        )
     else:
         model = Model(inp, _Custom(1, name="custom")(inp))
     return model.to_json().replace('"size": 1', f'"size": {size}')
@@ -570,7 +674,7 @@ def _custom_doc(size, sequential=False):
 @pytest.mark.parametrize("sequential", [False, True])
 def test_add_weight_refuses_an_absurd_custom_weight(sequential):
     with pytest.raises(SavingError, match="more than polykeras allows"):
-        model_from_json(_custom_doc(2 ** 40, sequential), custom_objects={"_Custom": _Custom})
+        model_from_json(_custom_doc(2**40, sequential), custom_objects={"_Custom": _Custom})
 
 
 @pytest.mark.parametrize("sequential", [False, True])

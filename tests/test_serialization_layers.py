@@ -24,25 +24,50 @@ CASES = {
     "AveragePooling2D": (lambda: L.AveragePooling2D((2, 2), strides=(1, 1)), (4, 4, 2)),
     "BatchNormalization": (lambda: L.BatchNormalization(momentum=0.9, epsilon=1e-4), (3,)),
     "Concatenate": (lambda: L.Concatenate(axis=1), [(3,), (2,)]),
-    "Conv1D": (lambda: L.Conv1D(2, 3, padding="causal", dilation_rate=2,
-                                activation="relu"), (6, 2)),
-    "Conv2D": (lambda: L.Conv2D(2, (3, 2), strides=(2, 1), padding="same", use_bias=False,
-                                kernel_initializer="he_normal"), (5, 5, 3)),
-    "Dense": (lambda: L.Dense(4, activation="softmax", kernel_initializer="lecun_uniform",
-                              bias_initializer=keras.initializers.Constant(0.5),
-                              kernel_regularizer="l2"), (3,)),
+    "Conv1D": (
+        lambda: L.Conv1D(2, 3, padding="causal", dilation_rate=2, activation="relu"),
+        (6, 2),
+    ),
+    "Conv2D": (
+        lambda: L.Conv2D(
+            2,
+            (3, 2),
+            strides=(2, 1),
+            padding="same",
+            use_bias=False,
+            kernel_initializer="he_normal",
+        ),
+        (5, 5, 3),
+    ),
+    "Dense": (
+        lambda: L.Dense(
+            4,
+            activation="softmax",
+            kernel_initializer="lecun_uniform",
+            bias_initializer=keras.initializers.Constant(0.5),
+            kernel_regularizer="l2",
+        ),
+        (3,),
+    ),
     "Dot": (lambda: L.Dot(axes=1, normalize=True), [(3,), (3,)]),
     "Dropout": (lambda: L.Dropout(0.3, seed=4), (3,)),
     "Embedding": (lambda: L.Embedding(10, 3, mask_zero=False), (4,), "int32"),
     "Flatten": (lambda: L.Flatten(), (2, 3)),
-    "GRU": (lambda: L.GRU(3, return_sequences=True, go_backwards=True, reset_after=False,
-                          recurrent_activation="hard_sigmoid"), (4, 2)),
+    "GRU": (
+        lambda: L.GRU(
+            3,
+            return_sequences=True,
+            go_backwards=True,
+            reset_after=False,
+            recurrent_activation="hard_sigmoid",
+        ),
+        (4, 2),
+    ),
     "GlobalAveragePooling1D": (lambda: L.GlobalAveragePooling1D(), (4, 2)),
     "GlobalAveragePooling2D": (lambda: L.GlobalAveragePooling2D(), (3, 3, 2)),
     "GlobalMaxPooling1D": (lambda: L.GlobalMaxPooling1D(), (4, 2)),
     "GlobalMaxPooling2D": (lambda: L.GlobalMaxPooling2D(), (3, 3, 2)),
-    "LSTM": (lambda: L.LSTM(3, unit_forget_bias=False, dropout=0.1, return_state=False),
-             (4, 2)),
+    "LSTM": (lambda: L.LSTM(3, unit_forget_bias=False, dropout=0.1, return_state=False), (4, 2)),
     "MaxPooling1D": (lambda: L.MaxPooling1D(2), (4, 2)),
     "MaxPooling2D": (lambda: L.MaxPooling2D((2, 2), padding="same"), (3, 3, 2)),
     "Maximum": (lambda: L.Maximum(), [(3,), (3,)]),
@@ -111,34 +136,67 @@ def test_registry_names():
 
 
 def test_keras3_layer_config_with_policies_and_modules():
-    doc = {"module": "keras.layers", "class_name": "Dense", "registered_name": None,
-           "config": {"name": "dense", "trainable": True,
-                      "dtype": {"module": "keras", "class_name": "DTypePolicy",
-                                "config": {"name": "float32"}, "registered_name": None},
-                      "units": 3, "activation": "relu", "use_bias": True,
-                      "kernel_initializer": {"module": "keras.initializers",
-                                             "class_name": "GlorotUniform",
-                                             "config": {"seed": None, "input_axes": None},
-                                             "registered_name": None},
-                      "bias_initializer": {"module": "keras.initializers",
-                                           "class_name": "Zeros", "config": {},
-                                           "registered_name": None},
-                      "kernel_regularizer": {"module": "keras.regularizers", "class_name": "L2",
-                                             "config": {"l2": 0.01}, "registered_name": None},
-                      "bias_regularizer": None, "kernel_constraint": None,
-                      "bias_constraint": None, "quantization_config": None, "lora_rank": None}}
+    doc = {
+        "module": "keras.layers",
+        "class_name": "Dense",
+        "registered_name": None,
+        "config": {
+            "name": "dense",
+            "trainable": True,
+            "dtype": {
+                "module": "keras",
+                "class_name": "DTypePolicy",
+                "config": {"name": "float32"},
+                "registered_name": None,
+            },
+            "units": 3,
+            "activation": "relu",
+            "use_bias": True,
+            "kernel_initializer": {
+                "module": "keras.initializers",
+                "class_name": "GlorotUniform",
+                "config": {"seed": None, "input_axes": None},
+                "registered_name": None,
+            },
+            "bias_initializer": {
+                "module": "keras.initializers",
+                "class_name": "Zeros",
+                "config": {},
+                "registered_name": None,
+            },
+            "kernel_regularizer": {
+                "module": "keras.regularizers",
+                "class_name": "L2",
+                "config": {"l2": 0.01},
+                "registered_name": None,
+            },
+            "bias_regularizer": None,
+            "kernel_constraint": None,
+            "bias_constraint": None,
+            "quantization_config": None,
+            "lora_rank": None,
+        },
+    }
     layer = deserialize_layer(doc)
     assert isinstance(layer, L.Dense) and layer.units == 3 and layer.dtype == "float32"
     assert layer.kernel_regularizer.l2 == pytest.approx(0.01)
 
 
 def test_unsupported_keras3_arguments_are_clear_errors():
-    doc = {"class_name": "Conv2D", "config": {"name": "c", "filters": 2, "kernel_size": 3,
-                                              "groups": 2}}
+    doc = {
+        "class_name": "Conv2D",
+        "config": {"name": "c", "filters": 2, "kernel_size": 3, "groups": 2},
+    }
     with pytest.raises(SavingError, match="groups"):
         deserialize_layer(doc)
-    doc = {"class_name": "Dense", "config": {"name": "d", "units": 2, "dtype": {
-        "class_name": "DTypePolicy", "config": {"name": "mixed_float16"}}}}
+    doc = {
+        "class_name": "Dense",
+        "config": {
+            "name": "d",
+            "units": 2,
+            "dtype": {"class_name": "DTypePolicy", "config": {"name": "mixed_float16"}},
+        },
+    }
     with pytest.raises(SavingError, match="mixed_float16"):
         deserialize_layer(doc)
     doc = {"class_name": "Dense", "config": {"name": "d", "units": 2, "dtype": "object"}}
@@ -147,8 +205,14 @@ def test_unsupported_keras3_arguments_are_clear_errors():
 
 
 def test_constraints_load_and_apply():
-    doc = {"class_name": "Dense", "config": {"name": "d", "units": 2, "kernel_constraint": {
-        "class_name": "MaxNorm", "config": {"max_value": 2}}}}
+    doc = {
+        "class_name": "Dense",
+        "config": {
+            "name": "d",
+            "units": 2,
+            "kernel_constraint": {"class_name": "MaxNorm", "config": {"max_value": 2}},
+        },
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         layer = deserialize_layer(doc)
@@ -172,18 +236,55 @@ def test_custom_activation_by_name():
 def test_keras1_layer_arguments():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        conv = deserialize_layer({"class_name": "Convolution2D", "config": {
-            "name": "c", "nb_filter": 4, "nb_row": 3, "nb_col": 2, "border_mode": "same",
-            "subsample": [2, 2], "dim_ordering": "tf", "init": "he_normal", "bias": False,
-            "W_constraint": None}})
-    assert (conv.filters, conv.kernel_size, conv.padding, conv.strides) == (4, (3, 2), "same",
-                                                                            (2, 2))
+        conv = deserialize_layer(
+            {
+                "class_name": "Convolution2D",
+                "config": {
+                    "name": "c",
+                    "nb_filter": 4,
+                    "nb_row": 3,
+                    "nb_col": 2,
+                    "border_mode": "same",
+                    "subsample": [2, 2],
+                    "dim_ordering": "tf",
+                    "init": "he_normal",
+                    "bias": False,
+                    "W_constraint": None,
+                },
+            }
+        )
+    assert (conv.filters, conv.kernel_size, conv.padding, conv.strides) == (
+        4,
+        (3, 2),
+        "same",
+        (2, 2),
+    )
     assert conv.use_bias is False and conv.data_format == "channels_last"
-    dense = deserialize_layer({"class_name": "Dense", "config": {
-        "name": "d", "output_dim": 5, "init": "uniform", "input_dim": 3, "input_dtype": "float32"}})
+    dense = deserialize_layer(
+        {
+            "class_name": "Dense",
+            "config": {
+                "name": "d",
+                "output_dim": 5,
+                "init": "uniform",
+                "input_dim": 3,
+                "input_dtype": "float32",
+            },
+        }
+    )
     assert dense.units == 5
-    merge = deserialize_layer({"class_name": "Merge", "config": {
-        "name": "m", "mode": "sum", "mode_type": "raw", "concat_axis": -1, "dot_axes": -1}})
+    merge = deserialize_layer(
+        {
+            "class_name": "Merge",
+            "config": {
+                "name": "m",
+                "mode": "sum",
+                "mode_type": "raw",
+                "concat_axis": -1,
+                "dot_axes": -1,
+            },
+        }
+    )
     assert isinstance(merge, L.Add) and merge.name == "m"
     gru = deserialize_layer({"class_name": "GRU", "config": {"name": "g", "output_dim": 2}})
     assert gru.reset_after is False

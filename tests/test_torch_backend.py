@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip(
-    "torch", reason="the torch backend needs PyTorch (in a checkout: pip install -e '.[torch]')")
+    "torch", reason="the torch backend needs PyTorch (in a checkout: pip install -e '.[torch]')"
+)
 
 from polykeras_numpy.backend import NumpyBackend  # noqa: E402
 from polykeras_torch.backend import TorchBackend  # noqa: E402
@@ -255,24 +256,38 @@ for _fmt in ("channels_last", "channels_first"):
                 _label = f"{_fmt}-{_pad}-{_mode}-{_h}x{_w}-p{_p[0]}{_p[1]}-s{_s[0]}{_s[1]}"
                 _xi = _image(2, _h, _w, 3, _fmt)
                 _xi = _distinct(*_xi.shape)
-                _geo = {"pool_size": _p, "strides": _s, "padding": _pad,
-                        "data_format": _fmt, "mode": _mode}
+                _geo = {
+                    "pool_size": _p,
+                    "strides": _s,
+                    "padding": _pad,
+                    "data_format": _fmt,
+                    "mode": _mode,
+                }
                 _g = RNG.normal(size=NB.pool2d(_xi, **_geo).shape)
                 case("pool2d", _label, _xi, **_geo)
                 case("pool2d_grad", _label, _xi, _g, **_geo)
     # ties: the gradient goes to the first maximum of each window, as in NumPy
-    _geo = {"pool_size": (2, 2), "strides": (1, 1), "padding": "same", "data_format": _fmt,
-            "mode": "max"}
+    _geo = {
+        "pool_size": (2, 2),
+        "strides": (1, 1),
+        "padding": "same",
+        "data_format": _fmt,
+        "mode": "max",
+    }
     _xi = np.ones((1, 4, 4, 2))
     case("pool2d_grad", f"{_fmt}-ties", _xi, RNG.normal(size=_xi.shape), **_geo)
 
-_PARAMS = [pytest.param(name, label, args, kwargs, id=f"{name}-{label}")
-           for name, cases in CASES.items() for label, args, kwargs in cases]
+_PARAMS = [
+    pytest.param(name, label, args, kwargs, id=f"{name}-{label}")
+    for name, cases in CASES.items()
+    for label, args, kwargs in cases
+]
 
 
 def test_every_primitive_is_compared():
-    primitives = {n for family, names in contract.PRIMITIVES.items() if family != "random"
-                  for n in names}
+    primitives = {
+        n for family, names in contract.PRIMITIVES.items() if family != "random" for n in names
+    }
     assert primitives - set(CASES) == set()
 
 
@@ -427,11 +442,13 @@ def _conv_pool(data_format, mode):
     def fn(p):
         x, k = p
         y = ops.relu(ops.conv2d(x, k, strides=(1, 1), padding="same", data_format=data_format))
-        y = ops.pool2d(y, pool_size=(2, 2), strides=(2, 2), padding="same",
-                       data_format=data_format, mode=mode)
+        y = ops.pool2d(
+            y, pool_size=(2, 2), strides=(2, 2), padding="same", data_format=data_format, mode=mode
+        )
         if data_format == "channels_last":
             y = ops.multiply(y, _const(np.linspace(0.5, 1.5, 4), x))
         return ops.sum(y), None
+
     return fn
 
 
@@ -463,10 +480,11 @@ def _ties(p):
 _X16 = np.array([[1.0, 2.0, 0.0, 2.0], [0.5, 0.5, -1.0, 3.0]])
 GRAD_CASES = {
     "matmul-add-tanh-sum": (_dense, [_r(4, 3), _r(3, 5), _r(5)]),
-    "conv-relu-maxpool-sum": (_conv_pool("channels_last", "max"),
-                              [_r(2, 5, 6, 3), _r(3, 3, 3, 4)]),
-    "conv-relu-avgpool-sum": (_conv_pool("channels_first", "avg"),
-                              [_r(2, 3, 6, 5), _r(2, 3, 3, 4)]),
+    "conv-relu-maxpool-sum": (_conv_pool("channels_last", "max"), [_r(2, 5, 6, 3), _r(3, 3, 3, 4)]),
+    "conv-relu-avgpool-sum": (
+        _conv_pool("channels_first", "avg"),
+        [_r(2, 3, 6, 5), _r(2, 3, 3, 4)],
+    ),
     "take-sum": (_take, [_r(6, 3)]),
     "softmax-log": (_log_softmax, [_r(3, 5)]),
     "ties-maximum-minimum-max-relu": (_ties, [_X16, np.array([[1.0, 0.0, 0.0, 0.0]])]),
@@ -481,8 +499,12 @@ def _grads(backend, fn, params, dtype, core=False):
                 loss, aux, grads = autodiff.value_and_grad(fn, leaves)
         else:
             loss, aux, grads = autodiff.value_and_grad(fn, leaves)
-        return (float(B.to_numpy(loss)), aux, [B.to_numpy(g) for g in grads],
-                [B.dtype_name(g) for g in grads])
+        return (
+            float(B.to_numpy(loss)),
+            aux,
+            [B.to_numpy(g) for g in grads],
+            [B.dtype_name(g) for g in grads],
+        )
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -519,6 +541,7 @@ def test_own_gradients_zeros_for_unused_and_detached_results():
         np.testing.assert_array_equal(B.to_numpy(gb), np.zeros((2, 2)))
         assert B.dtype_name(gb) == "float64"
         # a loss that depends on no parameter
-        _, _, (g0,) = autodiff.value_and_grad(lambda p: (ops.sum(B.ones((2,), "float32")),
-                                                         None), [a])
+        _, _, (g0,) = autodiff.value_and_grad(
+            lambda p: (ops.sum(B.ones((2,), "float32")), None), [a]
+        )
         np.testing.assert_array_equal(B.to_numpy(g0), np.zeros(3))

@@ -8,7 +8,14 @@ import pytest
 import polykeras as keras
 from polykeras import optimizers, regularizers
 from polykeras.layers import (
-    Conv2D, Dense, Embedding, Flatten, Input, MaxPooling2D, TimeDistributed, concatenate,
+    Conv2D,
+    Dense,
+    Embedding,
+    Flatten,
+    Input,
+    MaxPooling2D,
+    TimeDistributed,
+    concatenate,
 )
 from polykeras.models import Model, Sequential
 from polykeras.training.data import DataError
@@ -100,34 +107,49 @@ def test_guide_multi_input_multi_output_model():
     model.compile(optimizer="rmsprop", loss="binary_crossentropy", loss_weights=[1.0, 0.2])
     model.optimizer.learning_rate = 0.01  # few steps: learn faster than rmsprop's default
     headline, additional, labels = multi_io_data()
-    history = model.fit([headline, additional], [labels, labels], epochs=6, batch_size=32,
-                        verbose=0)
+    history = model.fit(
+        [headline, additional], [labels, labels], epochs=6, batch_size=32, verbose=0
+    )
     assert list(history.history) == ["loss", "main_output_loss", "auxiliary_output_loss"]
     h = history.history
-    np.testing.assert_allclose(h["loss"][0], h["main_output_loss"][0]
-                               + 0.2 * h["auxiliary_output_loss"][0], rtol=1e-5)
+    np.testing.assert_allclose(
+        h["loss"][0], h["main_output_loss"][0] + 0.2 * h["auxiliary_output_loss"][0], rtol=1e-5
+    )
     assert falls(history, factor=0.95)
 
     # the 000 guide's dict compile, with the wrong key 'aux_output': Keras' error, names shown
     with pytest.raises(ValueError) as err:
-        model.compile(optimizer="rmsprop",
-                      loss={"main_output": "binary_crossentropy",
-                            "aux_output": "binary_crossentropy"},
-                      loss_weights={"main_output": 1.0, "aux_output": 0.2})
-    assert str(err.value) == ("Unknown entries in loss dictionary: ['aux_output']. Only "
-                              "expected the following keys: ['main_output', "
-                              "'auxiliary_output']")
+        model.compile(
+            optimizer="rmsprop",
+            loss={"main_output": "binary_crossentropy", "aux_output": "binary_crossentropy"},
+            loss_weights={"main_output": 1.0, "aux_output": 0.2},
+        )
+    assert str(err.value) == (
+        "Unknown entries in loss dictionary: ['aux_output']. Only "
+        "expected the following keys: ['main_output', "
+        "'auxiliary_output']"
+    )
     # with the right names, and dict data
-    model.compile(optimizer="rmsprop",
-                  loss={"main_output": "binary_crossentropy",
-                        "auxiliary_output": "binary_crossentropy"},
-                  loss_weights={"main_output": 1.0, "auxiliary_output": 0.2},
-                  metrics=["acc"])
-    history = model.fit({"main_input": headline, "aux_input": additional},
-                        {"main_output": labels, "auxiliary_output": labels},
-                        nb_epoch=2, batch_size=32, verbose=0)
-    assert list(history.history) == ["loss", "main_output_loss", "auxiliary_output_loss",
-                                     "main_output_acc", "auxiliary_output_acc"]
+    model.compile(
+        optimizer="rmsprop",
+        loss={"main_output": "binary_crossentropy", "auxiliary_output": "binary_crossentropy"},
+        loss_weights={"main_output": 1.0, "auxiliary_output": 0.2},
+        metrics=["acc"],
+    )
+    history = model.fit(
+        {"main_input": headline, "aux_input": additional},
+        {"main_output": labels, "auxiliary_output": labels},
+        nb_epoch=2,
+        batch_size=32,
+        verbose=0,
+    )
+    assert list(history.history) == [
+        "loss",
+        "main_output_loss",
+        "auxiliary_output_loss",
+        "main_output_acc",
+        "auxiliary_output_acc",
+    ]
     result = model.evaluate([headline, additional], [labels, labels], verbose=0)
     assert model.metrics_names == list(history.history)
     assert isinstance(result, list) and len(result) == 5
@@ -142,8 +164,9 @@ def test_guide_shared_lstm_model():
     merged = concatenate([shared_lstm(tweet_a), shared_lstm(tweet_b)], axis=-1)
     predictions = Dense(1, activation="sigmoid")(merged)
     model = Model(inputs=[tweet_a, tweet_b], outputs=predictions)
-    model.compile(optimizer=optimizers.RMSprop(lr=0.01), loss="binary_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(
+        optimizer=optimizers.RMSprop(lr=0.01), loss="binary_crossentropy", metrics=["accuracy"]
+    )
     a = RNG.normal(size=(96, 6, 8)).astype("float32")
     b = RNG.normal(size=(96, 6, 8)).astype("float32")
     labels = (a[:, -1, 0] > b[:, -1, 0]).astype("float32")
@@ -160,11 +183,11 @@ def test_guide_shared_vision_model():
     x = MaxPooling2D((2, 2))(x)
     vision_model = Model(digit_input, Flatten()(x))
     digit_a, digit_b = Input(shape=(7, 7, 1)), Input(shape=(7, 7, 1))
-    out = Dense(1, activation="sigmoid")(concatenate([vision_model(digit_a),
-                                                      vision_model(digit_b)]))
+    out = Dense(1, activation="sigmoid")(
+        concatenate([vision_model(digit_a), vision_model(digit_b)])
+    )
     model = Model([digit_a, digit_b], out)
-    model.compile(optimizer=optimizers.Adam(lr=0.01), loss="binary_crossentropy",
-                  metrics=["acc"])
+    model.compile(optimizer=optimizers.Adam(lr=0.01), loss="binary_crossentropy", metrics=["acc"])
     a = RNG.normal(size=(128, 7, 7, 1)).astype("float32")
     b = RNG.normal(size=(128, 7, 7, 1)).astype("float32")
     labels = (a.mean(axis=(1, 2, 3)) > b.mean(axis=(1, 2, 3))).astype("float32")
@@ -318,14 +341,18 @@ def test_sample_weight_and_class_weight():
     model = guide_mlp()
     model.compile(optimizers.SGD(lr=0.0), "categorical_crossentropy")
     x, y, labels = classification_data(n=8)
-    per_sample = np.array([model.test_on_batch(x[i:i + 1], y[i:i + 1]) for i in range(8)])
+    per_sample = np.array([model.test_on_batch(x[i : i + 1], y[i : i + 1]) for i in range(8)])
     sw = np.array([1, 0, 2, 0, 1, 1, 0, 3], dtype=float)
-    np.testing.assert_allclose(model.test_on_batch(x, y, sample_weight=sw),
-                               np.mean(per_sample * sw), rtol=1e-5)
+    np.testing.assert_allclose(
+        model.test_on_batch(x, y, sample_weight=sw), np.mean(per_sample * sw), rtol=1e-5
+    )
     cw = {c: float(c + 1) for c in range(4)}
     expected = np.mean(per_sample * (labels + 1))
-    np.testing.assert_allclose(model.fit(x, y, class_weight=cw, epochs=1, batch_size=8,
-                                         verbose=0).history["loss"][0], expected, rtol=1e-5)
+    np.testing.assert_allclose(
+        model.fit(x, y, class_weight=cw, epochs=1, batch_size=8, verbose=0).history["loss"][0],
+        expected,
+        rtol=1e-5,
+    )
     with pytest.raises(DataError, match="must contain all classes"):
         model.fit(x, y, class_weight={0: 1.0}, verbose=0)
 
@@ -339,7 +366,7 @@ def test_regularization_penalty_is_added_to_the_loss():
     y = RNG.normal(size=(5, 2)).astype("float32")
     pred = model.predict(x)
     kernel = model.get_weights()[0]
-    expected = np.mean((pred - y) ** 2) + 0.1 * np.sum(kernel ** 2)
+    expected = np.mean((pred - y) ** 2) + 0.1 * np.sum(kernel**2)
     np.testing.assert_allclose(model.test_on_batch(x, y), expected, rtol=1e-5)
 
 
@@ -381,12 +408,18 @@ def test_layer_updates_are_applied_after_each_step_even_when_nested():
     out = Dense(1)(concatenate([inner(outer_in), x]))
     model = Model([outer_in, seq], out)
     model.compile("sgd", "mse")
-    model.fit([RNG.normal(size=(10, 3)), RNG.normal(size=(10, 2, 3))], RNG.normal(size=(10, 1)),
-              batch_size=4, epochs=2, verbose=0)
+    model.fit(
+        [RNG.normal(size=(10, 3)), RNG.normal(size=(10, 2, 3))],
+        RNG.normal(size=(10, 1)),
+        batch_size=4,
+        epochs=2,
+        verbose=0,
+    )
     assert float(counter.count.numpy()) == 20
     assert float(td_counter.count.numpy()) == 40  # 2 timesteps per sample
-    model.evaluate([RNG.normal(size=(10, 3)), RNG.normal(size=(10, 2, 3))],
-                   RNG.normal(size=(10, 1)), verbose=0)
+    model.evaluate(
+        [RNG.normal(size=(10, 3)), RNG.normal(size=(10, 2, 3))], RNG.normal(size=(10, 1)), verbose=0
+    )
     assert float(counter.count.numpy()) == 20  # not while testing
 
 
@@ -453,8 +486,11 @@ def test_lazy_targets_get_a_target_spec_with_hints():
     spec = labels.specs[0]
     assert spec.role == "target" and spec.name == model.output_names[0]
     assert spec.shape == (None, 4) and spec.dtype == "float32" and spec.num_samples == 12
-    assert spec.hints == {"loss": "categorical_crossentropy", "activation": "softmax",
-                          "num_classes": 4}
+    assert spec.hints == {
+        "loss": "categorical_crossentropy",
+        "activation": "softmax",
+        "num_classes": 4,
+    }
     model.compile("rmsprop", "sparse_categorical_crossentropy")
     labels = LazyData()
     model.fit(data, labels, verbose=0)
@@ -464,8 +500,12 @@ def test_lazy_targets_get_a_target_spec_with_hints():
 def test_training_config_for_saving():
     model = guide_mlp()
     assert model._training_config() is None
-    model.compile(optimizers.RMSprop(lr=0.01), loss={model.output_names[0]: "mse"},
-                  metrics=["acc"], loss_weights=[0.5])
+    model.compile(
+        optimizers.RMSprop(lr=0.01),
+        loss={model.output_names[0]: "mse"},
+        metrics=["acc"],
+        loss_weights=[0.5],
+    )
     cfg = model._training_config()
     assert cfg["optimizer_config"]["class_name"] == "RMSprop"
     assert cfg["optimizer_config"]["config"]["learning_rate"] == 0.01
@@ -481,8 +521,11 @@ def test_compiled_model_saves_and_loads_its_compile_settings(tmp_path):
     if not hasattr(Model, "save"):  # pragma: no cover
         pytest.skip("Model.save is not available yet")
     model = guide_mlp()
-    model.compile(optimizers.SGD(lr=0.3, momentum=0.5, nesterov=True),
-                  "categorical_crossentropy", metrics=["acc"])
+    model.compile(
+        optimizers.SGD(lr=0.3, momentum=0.5, nesterov=True),
+        "categorical_crossentropy",
+        metrics=["acc"],
+    )
     x, y, _ = classification_data(n=20)
     model.fit(x, y, epochs=1, verbose=0)
     path = str(tmp_path / "model.h5")
@@ -492,8 +535,9 @@ def test_compiled_model_saves_and_loads_its_compile_settings(tmp_path):
     assert isinstance(opt, optimizers.SGD)
     assert (opt.learning_rate, opt.momentum, opt.nesterov) == (0.3, 0.5, True)
     assert loaded.metrics_names == ["loss", "acc"]
-    np.testing.assert_allclose(loaded.evaluate(x, y, verbose=0), model.evaluate(x, y, verbose=0),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        loaded.evaluate(x, y, verbose=0), model.evaluate(x, y, verbose=0), rtol=1e-6
+    )
     loaded.fit(x, y, epochs=1, verbose=0)  # and it trains
 
 
@@ -515,8 +559,13 @@ def test_weighted_metrics_and_temporal_sample_weights():
     inputs = Input(shape=(4, 2))
     out = TimeDistributed(Dense(1))(inputs)
     model = Model(inputs, out)
-    model.compile(optimizers.SGD(lr=0.0), "mse", metrics=["mae"], weighted_metrics=["mae"],
-                  sample_weight_mode="temporal")
+    model.compile(
+        optimizers.SGD(lr=0.0),
+        "mse",
+        metrics=["mae"],
+        weighted_metrics=["mae"],
+        sample_weight_mode="temporal",
+    )
     x = RNG.normal(size=(6, 4, 2)).astype("float32")
     y = RNG.normal(size=(6, 4, 1)).astype("float32")
     sw = RNG.integers(0, 2, size=(6, 4)).astype("float32")
@@ -525,7 +574,7 @@ def test_weighted_metrics_and_temporal_sample_weights():
     err = np.abs(pred - y)[..., 0]
     loss, mae, wmae = model.test_on_batch(x, y, sample_weight=sw)
     assert model.metrics_names == ["loss", "mae", "weighted_mae"]
-    np.testing.assert_allclose(loss, np.mean(err ** 2 * sw), rtol=1e-5)
+    np.testing.assert_allclose(loss, np.mean(err**2 * sw), rtol=1e-5)
     np.testing.assert_allclose(mae, np.mean(err), rtol=1e-5)
     np.testing.assert_allclose(wmae, np.sum(err * sw) / np.sum(sw), rtol=1e-5)
     with pytest.raises(DataError, match="2-D"):

@@ -13,8 +13,17 @@ import pytest
 import polykeras as keras
 from polykeras import config, optimizers, regularizers
 from polykeras.layers import (
-    AveragePooling2D, Conv2D, Dense, Embedding, Flatten, Input, TimeDistributed, add,
-    concatenate, multiply, subtract,
+    AveragePooling2D,
+    Conv2D,
+    Dense,
+    Embedding,
+    Flatten,
+    Input,
+    TimeDistributed,
+    add,
+    concatenate,
+    multiply,
+    subtract,
 )
 from polykeras.models import Model
 
@@ -52,16 +61,24 @@ def merge_model():
     x = concatenate([add([da, db]), multiply([da, db]), subtract([da, db])])
     out = Dense(1, activation="sigmoid")(x)
     y = RNG.integers(0, 2, size=(4, 1)).astype(float)
-    return (Model([a, b], out), [RNG.normal(size=(4, 3)), RNG.normal(size=(4, 3))], y,
-            "binary_crossentropy")
+    return (
+        Model([a, b], out),
+        [RNG.normal(size=(4, 3)), RNG.normal(size=(4, 3))],
+        y,
+        "binary_crossentropy",
+    )
 
 
 def shared_model():
     a, b = Input(shape=(3,)), Input(shape=(3,))
     shared = Dense(2, activation="tanh")
     out = Dense(1)(concatenate([shared(a), shared(b)]))
-    return (Model([a, b], out), [RNG.normal(size=(4, 3)), RNG.normal(size=(4, 3))],
-            RNG.normal(size=(4, 1)), "mae")
+    return (
+        Model([a, b], out),
+        [RNG.normal(size=(4, 3)), RNG.normal(size=(4, 3))],
+        RNG.normal(size=(4, 1)),
+        "mae",
+    )
 
 
 def time_distributed_model():
@@ -82,8 +99,18 @@ def multi_output_model():
     return model, x, y, {"a": "sparse_categorical_crossentropy", "b": "mse"}
 
 
-MODELS = {f.__name__: f for f in (dense_model, conv_model, embedding_model, merge_model,
-                                  shared_model, time_distributed_model, multi_output_model)}
+MODELS = {
+    f.__name__: f
+    for f in (
+        dense_model,
+        conv_model,
+        embedding_model,
+        merge_model,
+        shared_model,
+        time_distributed_model,
+        multi_output_model,
+    )
+}
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -93,8 +120,11 @@ def test_step_gradient_matches_finite_differences(name, backend):
         config.set_floatx("float64")
         keras.utils.set_random_seed(0)
         model, x, y, loss = MODELS[name]()
-        model.compile(optimizers.SGD(learning_rate=1.0), loss,
-                      loss_weights=[1.0, 0.3] if isinstance(loss, dict) else None)
+        model.compile(
+            optimizers.SGD(learning_rate=1.0),
+            loss,
+            loss_weights=[1.0, 0.3] if isinstance(loss, dict) else None,
+        )
         w0 = [w.copy() for w in model.get_weights()]
         assert all(w.dtype == np.float64 for w in w0)
         model.train_on_batch(x, y)
@@ -113,5 +143,6 @@ def test_step_gradient_matches_finite_differences(name, backend):
                     value = model.test_on_batch(x, y)
                     values.append(value[0] if isinstance(value, list) else value)
                 numeric = (values[0] - values[1]) / (2 * h)
-                np.testing.assert_allclose(g[idx], numeric, rtol=1e-5, atol=1e-8,
-                                           err_msg=f"{name} weight {k} at {idx}")
+                np.testing.assert_allclose(
+                    g[idx], numeric, rtol=1e-5, atol=1e-8, err_msg=f"{name} weight {k} at {idx}"
+                )

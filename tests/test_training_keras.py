@@ -77,9 +77,12 @@ def keras3_fits(tmp_path_factory):
     np.savez(folder / "in.npz", x=X, y_class=Y_CLASS, y_bin=Y_BIN, y_reg=Y_REG, **W)
     script = folder / "ref.py"
     script.write_text(KERAS_SCRIPT)
-    proc = subprocess.run([sys.executable, str(script), str(folder / "in.npz"),
-                           str(folder / "out.npz")], capture_output=True, text=True,
-                          timeout=180)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(folder / "in.npz"), str(folder / "out.npz")],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     if proc.returncode != 0:
         pytest.skip(f"Keras 3 reference run failed: {proc.stderr[-500:]}")
     return dict(np.load(folder / "out.npz"))
@@ -104,8 +107,11 @@ def test_multi_output_fit_matches_keras3(keras3_fits):
     b = Dense(2, name="b")(h)
     model = Model(inputs, [a, b])
     model.set_weights([W["k1"], W["b1"], W["k3"], W["b3"], W["k4"], W["b4"]])
-    model.compile(optimizer=optimizers.Adam(learning_rate=0.01),
-                  loss=["binary_crossentropy", "mse"], loss_weights=[1.0, 0.2])
+    model.compile(
+        optimizer=optimizers.Adam(learning_rate=0.01),
+        loss=["binary_crossentropy", "mse"],
+        loss_weights=[1.0, 0.2],
+    )
     history = model.fit(X, [Y_BIN, Y_REG], batch_size=10, epochs=2, shuffle=False, verbose=0)
     np.testing.assert_allclose(history.history["loss"], keras3_fits["multi_loss"], rtol=1e-5)
     for i, w in enumerate(model.get_weights()):

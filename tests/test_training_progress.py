@@ -30,8 +30,10 @@ def model(metrics=("acc",)):
     return m
 
 
-FINAL = re.compile(r"^100/100 \[={30}\] - \d+s \d+(us|ms|s)/step - loss: \d\.\d{4} - "
-                   r"acc: \d\.\d{4}$")
+FINAL = re.compile(
+    r"^100/100 \[={30}\] - \d+s \d+(us|ms|s)/step - loss: \d\.\d{4} - "
+    r"acc: \d\.\d{4}$"
+)
 
 
 def test_progbar_bar_string():
@@ -39,13 +41,17 @@ def test_progbar_bar_string():
     bar = Progbar(100, stream=out, interval=0)
     bar.update(32, [("loss", 0.6931), ("acc", 0.5)])
     text = out.getvalue()
-    assert text.startswith("\r 32/100 [========>.....................] - ETA: 0s"
-                           " - loss: 0.6931 - acc: 0.5000")
+    assert text.startswith(
+        "\r 32/100 [========>.....................] - ETA: 0s - loss: 0.6931 - acc: 0.5000"
+    )
     bar.update(100, [("loss", 0.5), ("acc", 1.0)])
     last = out.getvalue().split("\r")[-1]
     assert last.endswith("\n")
-    assert re.match(r"^100/100 \[={30}\] - \d+s \d+(us|ms|s)/step - loss: 0\.5618 - "
-                    r"acc: 0\.8400", last)  # averaged over the samples seen
+    assert re.match(
+        r"^100/100 \[={30}\] - \d+s \d+(us|ms|s)/step - loss: 0\.5618 - "
+        r"acc: 0\.8400",
+        last,
+    )  # averaged over the samples seen
 
 
 def test_format_value_like_keras():
@@ -78,8 +84,10 @@ def test_fit_verbose_2_one_line_per_epoch_with_validation(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "Train on 80 samples, validate on 20 samples"
     assert lines[1] == "Epoch 1/2"
-    pattern = re.compile(r"^ - \d+s - loss: \d\.\d{4} - acc: \d\.\d{4} - val_loss: \d\.\d{4} - "
-                         r"val_acc: \d\.\d{4}$")
+    pattern = re.compile(
+        r"^ - \d+s - loss: \d\.\d{4} - acc: \d\.\d{4} - val_loss: \d\.\d{4} - "
+        r"val_acc: \d\.\d{4}$"
+    )
     assert pattern.match(lines[2]) and pattern.match(lines[4]), lines
     assert len(lines) == 5
 

@@ -24,12 +24,15 @@ class CupyBackend(XpBackend):
         if device not in (None, ""):
             text = device[5:] if device.startswith("cuda:") else device
             if not text.isdigit():
-                raise ValueError(f"cupy backend: device {device!r} is not a GPU index such as "
-                                 "'cupy:0' or 'cupy:cuda:1'")
+                raise ValueError(
+                    f"cupy backend: device {device!r} is not a GPU index such as "
+                    "'cupy:0' or 'cupy:cuda:1'"
+                )
             index = int(text)
         if not 0 <= index < count:
-            raise ValueError(f"cupy backend: GPU {index} was asked for, but {count} CUDA "
-                             "device(s) are visible")
+            raise ValueError(
+                f"cupy backend: GPU {index} was asked for, but {count} CUDA device(s) are visible"
+            )
         self._device = cupy.cuda.Device(index)
         self._device.use()
         self.device = f"cuda:{index}"
@@ -48,9 +51,11 @@ class CupyBackend(XpBackend):
 
     def _check_native(self, x, op):
         if not isinstance(x, cupy.ndarray) and hasattr(x, "__array__") and hasattr(x, "shape"):
-            raise TypeError(f"cupy backend: {op} got a {type(x).__module__}.{type(x).__name__}"
-                            "; convert data with the backend's asarray first (no silent host "
-                            "round trips)")
+            raise TypeError(
+                f"cupy backend: {op} got a {type(x).__module__}.{type(x).__name__}"
+                "; convert data with the backend's asarray first (no silent host "
+                "round trips)"
+            )
 
     def matmul(self, a, b):
         self._check_native(a, "matmul")
@@ -63,8 +68,9 @@ class CupyBackend(XpBackend):
         if indices.size:
             lo, hi = (int(v) for v in cupy.asnumpy(cupy.stack([indices.min(), indices.max()])))
             if lo < 0 or hi >= x.shape[0]:
-                raise IndexError(f"take: indices must lie in [0, {x.shape[0]}); got values "
-                                 f"from {lo} to {hi}")
+                raise IndexError(
+                    f"take: indices must lie in [0, {x.shape[0]}); got values from {lo} to {hi}"
+                )
         return cupy.take(x, indices, axis=0)
 
     def scatter_add(self, shape, indices, updates):

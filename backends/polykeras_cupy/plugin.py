@@ -7,8 +7,10 @@ import importlib.util
 from polykeras.plugins import hookimpl
 
 # polykeras is not on PyPI: the extra is installed from a checkout.
-INSTALL_HINT = ("cupy is not installed: on a machine with an NVIDIA GPU and CUDA 12, from a "
-                "polykeras checkout, pip install -e '.[cupy]' (it installs cupy-cuda12x)")
+INSTALL_HINT = (
+    "cupy is not installed: on a machine with an NVIDIA GPU and CUDA 12, from a "
+    "polykeras checkout, pip install -e '.[cupy]' (it installs cupy-cuda12x)"
+)
 
 
 def probe() -> str | None:
@@ -35,5 +37,9 @@ def _factory(device=None):
 
 @hookimpl
 def polykeras_register_backends(register):
-    register("cupy", factory=_factory, probe=probe,
-             description="CuPy on an NVIDIA GPU ('cupy', 'cupy:1')")
+    register(
+        "cupy",
+        factory=_factory,
+        probe=probe,
+        description="CuPy on an NVIDIA GPU ('cupy', 'cupy:1')",
+    )

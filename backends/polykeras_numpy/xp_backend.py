@@ -65,12 +65,18 @@ class XpBackend:
         self._rng = self.xp.random.default_rng(int(seed))
 
     def random_uniform(self, shape, dtype):
-        return self._rng.random(shape, dtype=dtype) if dtype in ("float32", "float64") \
+        return (
+            self._rng.random(shape, dtype=dtype)
+            if dtype in ("float32", "float64")
             else self._rng.random(shape).astype(dtype)
+        )
 
     def random_normal(self, shape, dtype):
-        return self._rng.standard_normal(shape, dtype=dtype) \
-            if dtype in ("float32", "float64") else self._rng.standard_normal(shape).astype(dtype)
+        return (
+            self._rng.standard_normal(shape, dtype=dtype)
+            if dtype in ("float32", "float64")
+            else self._rng.standard_normal(shape).astype(dtype)
+        )
 
     # -- elementwise ------------------------------------------------------------------------------
     def neg(self, x):
@@ -187,8 +193,10 @@ class XpBackend:
         if indices.dtype.kind not in "iu":
             raise TypeError(f"take: indices must be integers, got {indices.dtype.name}")
         if indices.size and (int(indices.min()) < 0 or int(indices.max()) >= x.shape[0]):
-            raise IndexError(f"take: indices must lie in [0, {x.shape[0]}); got values from "
-                             f"{int(indices.min())} to {int(indices.max())}")
+            raise IndexError(
+                f"take: indices must lie in [0, {x.shape[0]}); got values from "
+                f"{int(indices.min())} to {int(indices.max())}"
+            )
         return xp.take(x, indices, axis=0)
 
     def scatter_add(self, shape, indices, updates):
@@ -252,8 +260,12 @@ class XpBackend:
     def _window(self, i, j, oh, ow, strides, dilation):
         """The slice of the padded input that kernel position (i, j) sees."""
         r0, c0 = i * dilation[0], j * dilation[1]
-        return (slice(None), slice(r0, r0 + (oh - 1) * strides[0] + 1, strides[0]),
-                slice(c0, c0 + (ow - 1) * strides[1] + 1, strides[1]), slice(None))
+        return (
+            slice(None),
+            slice(r0, r0 + (oh - 1) * strides[0] + 1, strides[0]),
+            slice(c0, c0 + (ow - 1) * strides[1] + 1, strides[1]),
+            slice(None),
+        )
 
     def _pad(self, x, ph, pw, value=0.0):
         if ph == (0, 0) and pw == (0, 0):
@@ -286,8 +298,7 @@ class XpBackend:
         cols = self._scratch((n, oh, ow, kh * kw, c), xpad.dtype)
         for i in range(kh):
             for j in range(kw):
-                cols[:, :, :, i * kw + j, :] = xpad[self._window(i, j, oh, ow, strides,
-                                                                 dilation)]
+                cols[:, :, :, i * kw + j, :] = xpad[self._window(i, j, oh, ow, strides, dilation)]
         return cols.reshape(n * oh * ow, kh * kw * c)
 
     def conv2d(self, x, kernel, strides, padding, data_format, dilation_rate=(1, 1)):
@@ -309,8 +320,9 @@ class XpBackend:
             out[s:e] = xp.matmul(cols, k2).reshape(e - s, oh, ow, o)
         return self._from_nhwc(out, data_format)
 
-    def conv2d_input_grad(self, grad, kernel, input_shape, strides, padding, data_format,
-                          dilation_rate=(1, 1)):
+    def conv2d_input_grad(
+        self, grad, kernel, input_shape, strides, padding, data_format, dilation_rate=(1, 1)
+    ):
         xp = self.xp
         g = self._nhwc(grad, data_format)
         if data_format == "channels_last":
@@ -329,8 +341,9 @@ class XpBackend:
             # a "full" correlation of the gradient with the flipped kernel: one im2col and
             # one GEMM, where scattering patches back would be kh * kw strided additions
             ek = [(k - 1) * d + 1 for k, d in zip((kh, kw), dilation_rate)]
-            gpad = self._pad(g, (ek[0] - 1 - ph[0], ek[0] - 1 - ph[1]),
-                             (ek[1] - 1 - pw[0], ek[1] - 1 - pw[1]))
+            gpad = self._pad(
+                g, (ek[0] - 1 - ph[0], ek[0] - 1 - ph[1]), (ek[1] - 1 - pw[0], ek[1] - 1 - pw[1])
+            )
             flipped = xp.ascontiguousarray(xp.transpose(kernel[::-1, ::-1], (0, 1, 3, 2)))
             dx = self.conv2d(gpad, flipped, (1, 1), "valid", "channels_last", dilation_rate)
             return self._from_nhwc(dx, data_format)
@@ -341,11 +354,12 @@ class XpBackend:
             for j in range(kw):
                 win = self._window(i, j, oh, ow, strides, dilation_rate)
                 dx[win] += cols[:, :, :, i * kw + j, :]
-        dx = dx[:, ph[0]:ph[0] + h, pw[0]:pw[0] + w, :]
+        dx = dx[:, ph[0] : ph[0] + h, pw[0] : pw[0] + w, :]
         return self._from_nhwc(xp.ascontiguousarray(dx), data_format)
 
-    def conv2d_kernel_grad(self, x, grad, kernel_shape, strides, padding, data_format,
-                           dilation_rate=(1, 1)):
+    def conv2d_kernel_grad(
+        self, x, grad, kernel_shape, strides, padding, data_format, dilation_rate=(1, 1)
+    ):
         xp = self.xp
         x = self._nhwc(x, data_format)
         g = self._nhwc(grad, data_format)
@@ -366,12 +380,14 @@ class XpBackend:
 
     def _pool_windows(self, x, pool_size, strides, padding, mode):
         n, h, w, c = x.shape
-        oh, ow, ph, pw = self._geometry(h, w, pool_size[0], pool_size[1], strides, padding,
-                                        (1, 1))
+        oh, ow, ph, pw = self._geometry(h, w, pool_size[0], pool_size[1], strides, padding, (1, 1))
         fill = -self.xp.inf if mode == "max" else 0.0
         xpad = self._pad(x, ph, pw, fill)
-        wins = [xpad[self._window(i, j, oh, ow, strides, (1, 1))]
-                for i in range(pool_size[0]) for j in range(pool_size[1])]
+        wins = [
+            xpad[self._window(i, j, oh, ow, strides, (1, 1))]
+            for i in range(pool_size[0])
+            for j in range(pool_size[1])
+        ]
         return wins, (oh, ow, ph, pw, xpad.shape)
 
     def _avg_counts(self, h, w, pool_size, strides, padding, dtype):
@@ -394,8 +410,9 @@ class XpBackend:
             out = wins[0].copy()
             for win in wins[1:]:
                 out += win
-            out = out / self._avg_counts(x.shape[1], x.shape[2], pool_size, strides, padding,
-                                         x.dtype)
+            out = out / self._avg_counts(
+                x.shape[1], x.shape[2], pool_size, strides, padding, x.dtype
+            )
         else:
             raise ValueError(f"pool2d mode must be 'max' or 'avg', got {mode!r}")
         return self._from_nhwc(xp.ascontiguousarray(out), data_format)
@@ -405,8 +422,7 @@ class XpBackend:
         x = self._nhwc(x, data_format)
         g = self._nhwc(grad, data_format)
         n, h, w, c = x.shape
-        wins, (oh, ow, ph, pw, pshape) = self._pool_windows(x, pool_size, strides, padding,
-                                                            mode)
+        wins, (oh, ow, ph, pw, pshape) = self._pool_windows(x, pool_size, strides, padding, mode)
         dx = xp.zeros(pshape, dtype=g.dtype)
         positions = [(i, j) for i in range(pool_size[0]) for j in range(pool_size[1])]
         # windows that do not overlap write each element once: assign, no read-modify-write
@@ -429,5 +445,5 @@ class XpBackend:
             share = g / self._avg_counts(h, w, pool_size, strides, padding, g.dtype)
             for i, j in positions:
                 dx[self._window(i, j, oh, ow, strides, (1, 1))] += share
-        dx = dx[:, ph[0]:ph[0] + h, pw[0]:pw[0] + w, :]
+        dx = dx[:, ph[0] : ph[0] + h, pw[0] : pw[0] + w, :]
         return self._from_nhwc(xp.ascontiguousarray(dx), data_format)

@@ -28,10 +28,18 @@ _conv_backward = torch.ops.aten.convolution_backward
 
 # NumPy's dtype names <-> torch dtypes.  bfloat16 has no NumPy equivalent; it keeps its name.
 _TORCH_DTYPES: dict[Any, torch.dtype] = {
-    "bool": torch.bool, "uint8": torch.uint8, "int8": torch.int8, "int16": torch.int16,
-    "int32": torch.int32, "int64": torch.int64, "float16": torch.float16,
-    "bfloat16": torch.bfloat16, "float32": torch.float32, "float64": torch.float64,
-    "complex64": torch.complex64, "complex128": torch.complex128,
+    "bool": torch.bool,
+    "uint8": torch.uint8,
+    "int8": torch.int8,
+    "int16": torch.int16,
+    "int32": torch.int32,
+    "int64": torch.int64,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "complex64": torch.complex64,
+    "complex128": torch.complex128,
 }
 for _name in ("uint16", "uint32", "uint64"):  # torch >= 2.3
     if hasattr(torch, _name):
@@ -43,8 +51,7 @@ _INDEX_DTYPES = (torch.int32, torch.int64)
 
 def _window_counts(size: int, k: int, stride: int, before: int, out: int) -> list[int]:
     """How many real (unpadded) elements each pooling window covers along one axis."""
-    return [min(i * stride - before + k, size) - max(i * stride - before, 0)
-            for i in range(out)]
+    return [min(i * stride - before + k, size) - max(i * stride - before, 0) for i in range(out)]
 
 
 def _positive_key(shape, key):
@@ -103,26 +110,34 @@ def _resolve_device(device) -> torch.device:
     if isinstance(device, torch.device):
         device = str(device)
     if not isinstance(device, str):
-        raise TypeError(f"torch backend: device must be a string such as 'cpu' or 'cuda:0', "
-                        f"got {device!r}")
+        raise TypeError(
+            f"torch backend: device must be a string such as 'cpu' or 'cuda:0', got {device!r}"
+        )
     try:
         dev = torch.device(device.strip().lower())
     except (RuntimeError, ValueError):
-        raise ValueError(f"torch backend: cannot understand device {device!r}; use 'cpu', "
-                         "'cuda' or 'cuda:N' (selected as 'torch:cpu', 'torch:cuda:0')") from None
+        raise ValueError(
+            f"torch backend: cannot understand device {device!r}; use 'cpu', "
+            "'cuda' or 'cuda:N' (selected as 'torch:cpu', 'torch:cuda:0')"
+        ) from None
     if dev.type == "cpu":
         return torch.device("cpu")
     if dev.type != "cuda":
-        raise ValueError(f"torch backend: device {device!r} is not supported; use 'cpu', "
-                         "'cuda' or 'cuda:N'")
+        raise ValueError(
+            f"torch backend: device {device!r} is not supported; use 'cpu', 'cuda' or 'cuda:N'"
+        )
     if not torch.cuda.is_available():
-        raise RuntimeError(f"torch backend: device {device!r} was asked for, but "
-                           "torch.cuda.is_available() is False")
+        raise RuntimeError(
+            f"torch backend: device {device!r} was asked for, but "
+            "torch.cuda.is_available() is False"
+        )
     index = torch.cuda.current_device() if dev.index is None else dev.index
     count = torch.cuda.device_count()
     if index >= count:
-        raise RuntimeError(f"torch backend: device {device!r} was asked for, but only "
-                           f"{count} CUDA device(s) are visible")
+        raise RuntimeError(
+            f"torch backend: device {device!r} was asked for, but only "
+            f"{count} CUDA device(s) are visible"
+        )
     return torch.device("cuda", index)
 
 
@@ -133,8 +148,10 @@ class TorchBackend:
 
     def __init__(self, device: str | None = None) -> None:
         if _version_tuple(torch.__version__) < MIN_TORCH:
-            raise RuntimeError(f"torch backend: torch {torch.__version__} is too old; "
-                               f"polykeras needs torch >= {'.'.join(map(str, MIN_TORCH))}")
+            raise RuntimeError(
+                f"torch backend: torch {torch.__version__} is too old; "
+                f"polykeras needs torch >= {'.'.join(map(str, MIN_TORCH))}"
+            )
         self._device = _resolve_device(device)
         self.device = str(self._device)
         self._gen = torch.Generator(device=self._device)
@@ -164,8 +181,9 @@ class TorchBackend:
             return torch.from_numpy(arr)
         except (TypeError, ValueError):  # negative strides, foreign byte order...
             if arr.dtype.kind not in "biufc":
-                raise TypeError(f"torch backend: cannot make a tensor of dtype "
-                                f"{arr.dtype}") from None
+                raise TypeError(
+                    f"torch backend: cannot make a tensor of dtype {arr.dtype}"
+                ) from None
             return torch.from_numpy(np.ascontiguousarray(arr, arr.dtype.newbyteorder("=")))
 
     def _operands(self, a, b):
@@ -186,8 +204,9 @@ class TorchBackend:
             return x.permute(0, 3, 1, 2)
         if data_format == "channels_first":
             return x
-        raise ValueError(f"data_format must be 'channels_last' or 'channels_first', "
-                         f"got {data_format!r}")
+        raise ValueError(
+            f"data_format must be 'channels_last' or 'channels_first', got {data_format!r}"
+        )
 
     @staticmethod
     def _from_nchw(x: _Tensor, data_format: str) -> _Tensor:
@@ -253,15 +272,17 @@ class TorchBackend:
         dt = self._dtype(dtype)
         if dt.is_floating_point:
             return torch.rand(shape, generator=self._gen, dtype=dt, device=self._device)
-        return torch.rand(shape, generator=self._gen, dtype=torch.float64,
-                          device=self._device).to(dt)
+        return torch.rand(shape, generator=self._gen, dtype=torch.float64, device=self._device).to(
+            dt
+        )
 
     def random_normal(self, shape, dtype):
         dt = self._dtype(dtype)
         if dt.is_floating_point:
             return torch.randn(shape, generator=self._gen, dtype=dt, device=self._device)
-        return torch.randn(shape, generator=self._gen, dtype=torch.float64,
-                           device=self._device).to(dt)
+        return torch.randn(shape, generator=self._gen, dtype=torch.float64, device=self._device).to(
+            dt
+        )
 
     # -- elementwise ------------------------------------------------------------------------------
     def neg(self, x):
@@ -321,8 +342,9 @@ class TorchBackend:
             a, b = self._operands(a, b)
         out = a / b
         if out.dtype == torch.float32 and not (
-                (isinstance(a, _Tensor) and a.is_floating_point())
-                or (isinstance(b, _Tensor) and b.is_floating_point())):
+            (isinstance(a, _Tensor) and a.is_floating_point())
+            or (isinstance(b, _Tensor) and b.is_floating_point())
+        ):
             a = a.double() if isinstance(a, _Tensor) else a
             b = b.double() if isinstance(b, _Tensor) else b
             return a / b
@@ -355,7 +377,7 @@ class TorchBackend:
     def power(self, a, b):
         if isinstance(a, _NUMPY_TYPES) or isinstance(b, _NUMPY_TYPES):
             a, b = self._operands(a, b)
-        return a ** b
+        return a**b
 
     def greater(self, a, b):
         if isinstance(a, _NUMPY_TYPES) or isinstance(b, _NUMPY_TYPES):
@@ -453,8 +475,9 @@ class TorchBackend:
         if indices.numel():
             lo, hi = torch.stack(torch.aminmax(indices)).tolist()  # one host sync
             if lo < 0 or hi >= n:
-                raise IndexError(f"take: indices must lie in [0, {n}); got values from "
-                                 f"{lo} to {hi}")
+                raise IndexError(
+                    f"take: indices must lie in [0, {n}); got values from {lo} to {hi}"
+                )
         if dt not in _INDEX_DTYPES:
             indices = indices.long()
         out = torch.index_select(x, 0, indices.reshape(-1))
@@ -485,8 +508,7 @@ class TorchBackend:
         """Cross-correlation as Keras' Conv2D computes it (kernel (kh, kw, in, out))."""
         return self._convolve(x, kernel, None, strides, padding, data_format, dilation_rate)
 
-    def conv2d_bias(self, x, kernel, bias, strides, padding, data_format,
-                    dilation_rate=(1, 1)):
+    def conv2d_bias(self, x, kernel, bias, strides, padding, data_format, dilation_rate=(1, 1)):
         """conv2d with the bias added by torch's convolution (a fused kernel: see
         polykeras.contract.FusedKernels)."""
         return self._convolve(x, kernel, bias, strides, padding, data_format, dilation_rate)
@@ -495,8 +517,9 @@ class TorchBackend:
         x = self._nchw(x, data_format)
         n, _, h, w = x.shape
         kh, kw, _, o = kernel.shape
-        oh, ow, (pt, pb, pl, pr) = self._conv_geometry(h, w, kh, kw, strides, padding,
-                                                       dilation_rate)
+        oh, ow, (pt, pb, pl, pr) = self._conv_geometry(
+            h, w, kh, kw, strides, padding, dilation_rate
+        )
         if x.dtype != kernel.dtype:
             x, kernel = self._promote(x, kernel)
         if bias is not None and bias.dtype != kernel.dtype:
@@ -504,23 +527,30 @@ class TorchBackend:
         if oh == 0 or ow == 0:
             out = x.new_zeros((n, o, oh, ow))
         elif pt == pb and pl == pr:
-            out = F.conv2d(x, kernel.permute(3, 2, 0, 1), bias, strides, (pt, pl),
-                           dilation_rate)
+            out = F.conv2d(x, kernel.permute(3, 2, 0, 1), bias, strides, (pt, pl), dilation_rate)
         else:
-            out = F.conv2d(F.pad(x, (pl, pr, pt, pb)), kernel.permute(3, 2, 0, 1), bias,
-                           strides, 0, dilation_rate)
+            out = F.conv2d(
+                F.pad(x, (pl, pr, pt, pb)),
+                kernel.permute(3, 2, 0, 1),
+                bias,
+                strides,
+                0,
+                dilation_rate,
+            )
         return self._from_nchw(out, data_format)
 
-    def conv2d_input_grad(self, grad, kernel, input_shape, strides, padding, data_format,
-                          dilation_rate=(1, 1)):
+    def conv2d_input_grad(
+        self, grad, kernel, input_shape, strides, padding, data_format, dilation_rate=(1, 1)
+    ):
         g = self._nchw(grad, data_format)
         if data_format == "channels_last":
             n, h, w, c = input_shape
         else:
             n, c, h, w = input_shape
         kh, kw = kernel.shape[:2]
-        oh, ow, (pt, pb, pl, pr) = self._conv_geometry(h, w, kh, kw, strides, padding,
-                                                       dilation_rate)
+        oh, ow, (pt, pb, pl, pr) = self._conv_geometry(
+            h, w, kh, kw, strides, padding, dilation_rate
+        )
         if g.dtype != kernel.dtype:
             g, kernel = self._promote(g, kernel)
         if oh == 0 or ow == 0:
@@ -529,21 +559,33 @@ class TorchBackend:
         symmetric = pt == pb and pl == pr
         shape = (n, c, h, w) if symmetric else padded
         fake_input = g.new_empty(1).expand(shape)  # only its shape is read
-        dx = _conv_backward(g, fake_input, kernel.permute(3, 2, 0, 1), None, list(strides),
-                            [pt, pl] if symmetric else [0, 0], list(dilation_rate), False,
-                            [0, 0], 1, (True, False, False))[0]
+        dx = _conv_backward(
+            g,
+            fake_input,
+            kernel.permute(3, 2, 0, 1),
+            None,
+            list(strides),
+            [pt, pl] if symmetric else [0, 0],
+            list(dilation_rate),
+            False,
+            [0, 0],
+            1,
+            (True, False, False),
+        )[0]
         if not symmetric:
-            dx = dx[:, :, pt:pt + h, pl:pl + w]
+            dx = dx[:, :, pt : pt + h, pl : pl + w]
         return self._from_nchw(dx, data_format)
 
-    def conv2d_kernel_grad(self, x, grad, kernel_shape, strides, padding, data_format,
-                           dilation_rate=(1, 1)):
+    def conv2d_kernel_grad(
+        self, x, grad, kernel_shape, strides, padding, data_format, dilation_rate=(1, 1)
+    ):
         x = self._nchw(x, data_format)
         g = self._nchw(grad, data_format)
         _, _, h, w = x.shape
         kh, kw, c, o = kernel_shape
-        oh, ow, (pt, pb, pl, pr) = self._conv_geometry(h, w, kh, kw, strides, padding,
-                                                       dilation_rate)
+        oh, ow, (pt, pb, pl, pr) = self._conv_geometry(
+            h, w, kh, kw, strides, padding, dilation_rate
+        )
         if x.dtype != g.dtype:
             x, g = self._promote(x, g)
         if oh == 0 or ow == 0:
@@ -552,9 +594,19 @@ class TorchBackend:
         if not symmetric:
             x = F.pad(x, (pl, pr, pt, pb))
         fake_kernel = g.new_empty(1).expand((o, c, kh, kw))  # only its shape is read
-        dk = _conv_backward(g, x, fake_kernel, None, list(strides),
-                            [pt, pl] if symmetric else [0, 0], list(dilation_rate), False,
-                            [0, 0], 1, (False, True, False))[1]
+        dk = _conv_backward(
+            g,
+            x,
+            fake_kernel,
+            None,
+            list(strides),
+            [pt, pl] if symmetric else [0, 0],
+            list(dilation_rate),
+            False,
+            [0, 0],
+            1,
+            (False, True, False),
+        )[1]
         return dk.permute(2, 3, 1, 0).contiguous()
 
     def _avg_counts(self, h, w, pool_size, strides, pads, oh, ow, x) -> _Tensor:
@@ -574,8 +626,9 @@ class TorchBackend:
         """Max pooling pads with -inf; average pooling does not count padded positions."""
         x = self._nchw(x, data_format)
         n, c, h, w = x.shape
-        oh, ow, pads = self._conv_geometry(h, w, pool_size[0], pool_size[1], strides, padding,
-                                           (1, 1))
+        oh, ow, pads = self._conv_geometry(
+            h, w, pool_size[0], pool_size[1], strides, padding, (1, 1)
+        )
         pt, pb, pl, pr = pads
         if mode not in ("max", "avg"):
             raise ValueError(f"pool2d mode must be 'max' or 'avg', got {mode!r}")
@@ -585,13 +638,15 @@ class TorchBackend:
             if pt == pb and pl == pr:
                 out = F.max_pool2d(x, pool_size, strides, (pt, pl))
             else:
-                out = F.max_pool2d(F.pad(x, (pl, pr, pt, pb), value=-float("inf")),
-                                   pool_size, strides, 0)
+                out = F.max_pool2d(
+                    F.pad(x, (pl, pr, pt, pb), value=-float("inf")), pool_size, strides, 0
+                )
         elif pt == pb and pl == pr:
             out = F.avg_pool2d(x, pool_size, strides, (pt, pl), count_include_pad=False)
         else:
-            total = F.avg_pool2d(F.pad(x, (pl, pr, pt, pb)), pool_size, strides, 0,
-                                 divisor_override=1)
+            total = F.avg_pool2d(
+                F.pad(x, (pl, pr, pt, pb)), pool_size, strides, 0, divisor_override=1
+            )
             out = total / self._avg_counts(h, w, pool_size, strides, pads, oh, ow, total)
         return self._from_nchw(out, data_format)
 
@@ -610,8 +665,9 @@ class TorchBackend:
         return x.index_copy_(0, indices.to(torch.int64), values.to(x.dtype))
 
     # -- fused kernels (optional part of the contract) -----------------------------------------
-    def lstm_sequence(self, x, h0, c0, kernel, recurrent_kernel, bias, go_backwards=False,
-                      return_sequences=False):
+    def lstm_sequence(
+        self, x, h0, c0, kernel, recurrent_kernel, bias, go_backwards=False, return_sequences=False
+    ):
         """A Keras LSTM layer as torch's own LSTM kernel (same gate order i, f, c/g, o).
 
         Keras' kernel (in, 4u) is torch's weight_ih transposed; its single bias becomes
@@ -622,8 +678,17 @@ class TorchBackend:
         params = [w_ih, w_hh]
         if bias is not None:
             params += [bias, torch.zeros_like(bias)]
-        seq, h, c = torch.lstm(x, (h0.unsqueeze(0), c0.unsqueeze(0)), params,
-                               bias is not None, 1, 0.0, torch.is_grad_enabled(), False, True)
+        seq, h, c = torch.lstm(
+            x,
+            (h0.unsqueeze(0), c0.unsqueeze(0)),
+            params,
+            bias is not None,
+            1,
+            0.0,
+            torch.is_grad_enabled(),
+            False,
+            True,
+        )
         h, c = h.squeeze(0), c.squeeze(0)
         return (seq if return_sequences else h), h, c
 

@@ -9,9 +9,11 @@ from polykeras.plugins import hookimpl
 
 MIN_TORCH = (2, 1)
 # polykeras is not on PyPI: the extra is installed from a checkout.
-INSTALL_HINT = ("torch is not installed: from a polykeras checkout, pip install -e '.[torch]' "
-                "(on a machine without CUDA, add --extra-index-url "
-                "https://download.pytorch.org/whl/cpu for the smaller CPU-only wheel)")
+INSTALL_HINT = (
+    "torch is not installed: from a polykeras checkout, pip install -e '.[torch]' "
+    "(on a machine without CUDA, add --extra-index-url "
+    "https://download.pytorch.org/whl/cpu for the smaller CPU-only wheel)"
+)
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
@@ -30,8 +32,9 @@ def probe() -> str | None:
     except importlib.metadata.PackageNotFoundError:
         return None
     if _version_tuple(version) < MIN_TORCH:
-        return (f"torch {version} is too old; polykeras needs torch >= "
-                f"{'.'.join(map(str, MIN_TORCH))}")
+        return (
+            f"torch {version} is too old; polykeras needs torch >= {'.'.join(map(str, MIN_TORCH))}"
+        )
     return None
 
 
@@ -43,5 +46,9 @@ def _factory(device=None):
 
 @hookimpl
 def polykeras_register_backends(register):
-    register("torch", factory=_factory, probe=probe,
-             description="PyTorch on CPU or CUDA ('torch:cpu', 'torch:cuda:0')")
+    register(
+        "torch",
+        factory=_factory,
+        probe=probe,
+        description="PyTorch on CPU or CUDA ('torch:cpu', 'torch:cuda:0')",
+    )

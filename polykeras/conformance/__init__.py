@@ -80,5 +80,12 @@ from .document import Document, find_documents, load_document
 from .markdown import Block
 from .runner import BlockResult, DocumentRun, run_document
 
-__all__ = ["Block", "BlockResult", "Document", "DocumentRun", "find_documents", "load_document",
-           "run_document"]
+__all__ = [
+    "Block",
+    "BlockResult",
+    "Document",
+    "DocumentRun",
+    "find_documents",
+    "load_document",
+    "run_document",
+]

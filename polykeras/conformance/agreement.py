@@ -65,8 +65,10 @@ def compare_runs(ref: DocumentRun, other: DocumentRun) -> list[AgreementResult]:
             missing = ref.backend if a is None else other.backend
             res.detail = f"not built on {missing} (see that backend's block results)"
         elif _signature(a) in compared:
-            res.detail = (f"the same architecture as {compared[_signature(a)]} (e.g. rebuilt "
-                          "from its config): compared there")
+            res.detail = (
+                f"the same architecture as {compared[_signature(a)]} (e.g. rebuilt "
+                "from its config): compared there"
+            )
         else:
             compared[_signature(a)] = label
             try:
@@ -98,8 +100,10 @@ def _compare(a: Any, b: Any, ref: DocumentRun, other: DocumentRun, res: Agreemen
     outs_a, outs_b = _output_shapes(a), _output_shapes(b)
     if shapes_a != shapes_b or outs_a != outs_b:
         res.status = FAILED
-        res.checks["structure"] = (f"weights {shapes_a} / outputs {outs_a} on {ref.backend}, "
-                                   f"weights {shapes_b} / outputs {outs_b} on {other.backend}")
+        res.checks["structure"] = (
+            f"weights {shapes_a} / outputs {outs_a} on {ref.backend}, "
+            f"weights {shapes_b} / outputs {outs_b} on {other.backend}"
+        )
         res.detail = "the model differs in structure between the backends"
         return
     res.checks["structure"] = "ok"
@@ -151,12 +155,13 @@ def _output_shapes(model: Any) -> list[tuple]:
 def _heavy_reason(model: Any, s: dict) -> str | None:
     params = int(model.count_params())
     unknown = int(s.get("unknown_dim", 8))
-    values = sum(math.prod(unknown if d is None else d for d in t.shape[1:])
-                 for t in model.inputs)
+    values = sum(math.prod(unknown if d is None else d for d in t.shape[1:]) for t in model.inputs)
     limit_p, limit_v = int(s.get("heavy_params", 10**7)), int(s.get("heavy_input_values", 10**6))
     if params > limit_p or values > limit_v:
-        return (f"heavy model ({params:,} parameters, {values:,} input values per sample; "
-                f"limits {limit_p:,} / {limit_v:,})")
+        return (
+            f"heavy model ({params:,} parameters, {values:,} input values per sample; "
+            f"limits {limit_p:,} / {limit_v:,})"
+        )
     return None
 
 
@@ -167,8 +172,11 @@ def _inputs(model: Any, batch: int, seed: list[int], s: dict) -> list[np.ndarray
     out = []
     for spec in input_specs(model):
         spec.num_samples = batch
-        out.append(data_mod.synthesize(spec, rng, batch, tuple(s.get("int_range", (0, 1000))),
-                                       int(s.get("unknown_dim", 8))))
+        out.append(
+            data_mod.synthesize(
+                spec, rng, batch, tuple(s.get("int_range", (0, 1000))), int(s.get("unknown_dim", 8))
+            )
+        )
     return out
 
 
@@ -194,8 +202,7 @@ def _targets(model: Any, loss: Any, batch: int, seed: list[int], s: dict) -> lis
     for i, (t, name) in enumerate(zip(model.outputs, model.output_names)):
         layer = t._keras_history[0]
         act = getattr(layer, "activation", None)
-        hints = {"loss": _loss_for(loss, name, i),
-                 "activation": getattr(act, "__name__", act)}
+        hints = {"loss": _loss_for(loss, name, i), "activation": getattr(act, "__name__", act)}
         spec = DataSpec("target", name, tuple(t.shape), t.dtype, batch, hints)
         out.append(data_mod.synthesize(spec, rng, batch, unknown_dim=int(s.get("unknown_dim", 8))))
     return out
@@ -234,8 +241,7 @@ def _close(a: Any, b: Any, rtol: float, atol: float) -> str:
     return "ok"
 
 
-def _gpu_only_run(model: Any, run: DocumentRun, s: dict, res: AgreementResult,
-                  heavy: str) -> None:
+def _gpu_only_run(model: Any, run: DocumentRun, s: dict, res: AgreementResult, heavy: str) -> None:
     x = _inputs(model, 1, [int(s.get("seed", 1234))], s)
     with settings_environment(s):
         y = _run(run.backend, lambda: model.predict(x))

@@ -51,8 +51,10 @@ NOTHING_RAN = 3
 def _no_plugins_hint(plugin_errors: list[Any]) -> str:
     lines = ["conformance: no backend could be discovered, so nothing was run"]
     lines += [f"  plugin {e.plugin} failed to load: {e.error}" for e in plugin_errors]
-    lines.append("  (from a polykeras checkout, pip install -e . installs the backend plugins; "
-                 "then run `python -m polykeras backends`)")
+    lines.append(
+        "  (from a polykeras checkout, pip install -e . installs the backend plugins; "
+        "then run `python -m polykeras backends`)"
+    )
     return "\n".join(lines)
 
 
@@ -85,8 +87,12 @@ def main(args: Any) -> int:
     if not paths:
         for note in notes:
             print(f"conformance: {note}", file=sys.stderr)
-        print("conformance: no document found in " + ", ".join(map(str, args.paths))
-              + "; nothing was run and the last report was left as it was", file=sys.stderr)
+        print(
+            "conformance: no document found in "
+            + ", ".join(map(str, args.paths))
+            + "; nothing was run and the last report was left as it was",
+            file=sys.stderr,
+        )
         return USAGE_ERROR
     columns = []
     for n in names:
@@ -95,10 +101,12 @@ def main(args: Any) -> int:
     usable = [c.name for c in columns if c.usable]
     if not usable:
         for c in columns:
-            print(f"conformance: backend {c.name} is not usable here: {c.reason}",
-                  file=sys.stderr)
-        print("conformance: no selected backend is usable here; nothing was run and the last "
-              "report was left as it was", file=sys.stderr)
+            print(f"conformance: backend {c.name} is not usable here: {c.reason}", file=sys.stderr)
+        print(
+            "conformance: no selected backend is usable here; nothing was run and the last "
+            "report was left as it was",
+            file=sys.stderr,
+        )
         return NOTHING_RAN
     reference = "numpy" if "numpy" in usable else usable[0]
     notes = notes + [f"plugin {e.plugin} failed to load: {e.error}" for e in plugin_errors]
@@ -115,15 +123,21 @@ def main(args: Any) -> int:
             start = time.perf_counter()
             print(f"conformance: {doc.name} on {c.name} ...", file=sys.stderr, flush=True)
             entry.runs[c.name] = run_document(doc, c.name, keep_models=len(usable) > 1)
-            print(f"conformance: {doc.name} on {c.name} done in "
-                  f"{time.perf_counter() - start:.1f}s", file=sys.stderr, flush=True)
+            print(
+                f"conformance: {doc.name} on {c.name} done in {time.perf_counter() - start:.1f}s",
+                file=sys.stderr,
+                flush=True,
+            )
         if reference is not None and len(usable) > 1:
             start = time.perf_counter()
             for other in usable:
                 if other != reference:
                     entry.agreement += ag.compare_runs(entry.runs[reference], entry.runs[other])
-            print(f"conformance: {doc.name}: agreement checked in "
-                  f"{time.perf_counter() - start:.1f}s", file=sys.stderr, flush=True)
+            print(
+                f"conformance: {doc.name}: agreement checked in {time.perf_counter() - start:.1f}s",
+                file=sys.stderr,
+                flush=True,
+            )
         for run in entry.runs.values():
             run.models = {}  # let the document's models go before the next one runs
         matrix.documents.append(entry)

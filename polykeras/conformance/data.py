@@ -25,7 +25,7 @@ def _name_of(obj: Any) -> str:
 
 
 def target_kind(hints: dict[str, Any]) -> str:
-    """"binary", "onehot", "sparse" or "normal", by the loss hint first, then activation."""
+    """ "binary", "onehot", "sparse" or "normal", by the loss hint first, then activation."""
     loss = _name_of(hints.get("loss")).replace("_", "")
     if "sparsecategorical" in loss:
         return "sparse"
@@ -41,8 +41,13 @@ def target_kind(hints: dict[str, Any]) -> str:
     return "normal"
 
 
-def synthesize(spec: Any, rng: np.random.Generator, num_samples: int = 64,
-               int_range: tuple[int, int] = (0, 1000), unknown_dim: int = 8) -> np.ndarray:
+def synthesize(
+    spec: Any,
+    rng: np.random.Generator,
+    num_samples: int = 64,
+    int_range: tuple[int, int] = (0, 1000),
+    unknown_dim: int = 8,
+) -> np.ndarray:
     """A random array for ``spec`` (a polykeras.training.data.DataSpec)."""
     n = spec.num_samples if spec.num_samples is not None else num_samples
     dims = tuple(unknown_dim if d is None else int(d) for d in tuple(spec.shape)[1:])
@@ -72,16 +77,23 @@ def synthesize(spec: Any, rng: np.random.Generator, num_samples: int = 64,
 
 
 def _spec_key(name: str, spec: Any) -> str:
-    hints = {k: _name_of(v) if k in ("loss", "activation") else v
-             for k, v in sorted(dict(spec.hints or {}).items())}
+    hints = {
+        k: _name_of(v) if k in ("loss", "activation") else v
+        for k, v in sorted(dict(spec.hints or {}).items())
+    }
     return repr((name, spec.role, tuple(spec.shape), str(spec.dtype), spec.num_samples, hints))
 
 
 class DataPool:
     """Makes and remembers the arrays of one document run."""
 
-    def __init__(self, seed: int = 1234, num_samples: int = 64,
-                 int_range: tuple[int, int] = (0, 1000), unknown_dim: int = 8):
+    def __init__(
+        self,
+        seed: int = 1234,
+        num_samples: int = 64,
+        int_range: tuple[int, int] = (0, 1000),
+        unknown_dim: int = 8,
+    ):
         self.seed = int(seed)
         self.num_samples = int(num_samples)
         self.int_range = (int(int_range[0]), int(int_range[1]))

@@ -30,8 +30,9 @@ class Document:
         return [b for b in self.blocks if b.is_code]
 
 
-def load_document(path: str | Path, errata_file: Path = ex.ERRATA_FILE,
-                  documents_file: Path = ex.DOCUMENTS_FILE) -> Document:
+def load_document(
+    path: str | Path, errata_file: Path = ex.ERRATA_FILE, documents_file: Path = ex.DOCUMENTS_FILE
+) -> Document:
     """Read and prepare ``path``.  Raises DataFileError when the data files do not fit it."""
     path = Path(path)
     text = path.read_text(encoding="utf-8")
@@ -46,8 +47,9 @@ def load_document(path: str | Path, errata_file: Path = ex.ERRATA_FILE,
                 used.add(e)
         markdown.classify(block)
     cfg = ex.config_for(path.name, documents_file)
-    doc = Document(path, blocks, cfg.settings, cfg.prefix, errata,
-                   [e for e in errata if e not in used])
+    doc = Document(
+        path, blocks, cfg.settings, cfg.prefix, errata, [e for e in errata if e not in used]
+    )
     _attach_expectations(doc, cfg)
     return doc
 
@@ -70,8 +72,9 @@ def _attach_expectations(doc: Document, cfg: ex.DocumentConfig) -> None:
             previous = block
     for s in cfg.skips:
         if s.when not in ("always", "cpu"):
-            raise ex.DataFileError(f"documents.json: skip 'when' must be 'always' or 'cpu', "
-                                   f"got {s.when!r}")
+            raise ex.DataFileError(
+                f"documents.json: skip 'when' must be 'always' or 'cpu', got {s.when!r}"
+            )
         target = ex.locate(doc.blocks, s.block)
         target.skip = f"{s.when}:{s.reason}"
 

@@ -59,8 +59,9 @@ def parse_errata(text: str, source: str = "errata.txt") -> list[Erratum]:
             continue
         m = _ERRATUM.match(line)
         if not m:
-            raise DataFileError(f"{source}:{n}: expected PREFIX \"wrong\" -> \"right\"  # reason,"
-                                f" got {raw!r}")
+            raise DataFileError(
+                f'{source}:{n}: expected PREFIX "wrong" -> "right"  # reason, got {raw!r}'
+            )
         wrong, right = ast.literal_eval(m.group(2)), ast.literal_eval(m.group(3))
         if not wrong or "\n" in wrong or "\n" in right:
             raise DataFileError(f"{source}:{n}: a fix replaces text within one line")
@@ -132,13 +133,17 @@ def config_for(doc_name: str, path: Path = DOCUMENTS_FILE) -> DocumentConfig:
     settings.update(entry.get("settings", {}))
     extra = entry.get("data_names", [])
     settings["data_names"] = list(settings.get("data_names", [])) + list(extra)
-    expected = [Expectation(block=e["block"], types=list(e.get("types", [])),
-                            message=e.get("message"),
-                            message_contains=list(e.get("message_contains", [])),
-                            why=e.get("why", ""))
-                for e in entry.get("expected_failures", [])]
-    skips = [Skip(s["block"], s.get("when", "always"), s["reason"])
-             for s in entry.get("skip", [])]
+    expected = [
+        Expectation(
+            block=e["block"],
+            types=list(e.get("types", [])),
+            message=e.get("message"),
+            message_contains=list(e.get("message_contains", [])),
+            why=e.get("why", ""),
+        )
+        for e in entry.get("expected_failures", [])
+    ]
+    skips = [Skip(s["block"], s.get("when", "always"), s["reason"]) for s in entry.get("skip", [])]
     return DocumentConfig(settings, expected, skips, matches[-1] if matches else None)
 
 
@@ -163,8 +168,10 @@ def locate(blocks: list, locator: str) -> Any:
     found = [b for b in blocks if b.is_code and want in squash(b.text)]
     if len(found) != 1:
         where = ", ".join(f"line {b.line}" for b in found) or "none"
-        raise DataFileError(f"documents.json: block locator {locator!r} must match exactly one "
-                            f"code block, matched {len(found)} ({where})")
+        raise DataFileError(
+            f"documents.json: block locator {locator!r} must match exactly one "
+            f"code block, matched {len(found)} ({where})"
+        )
     return found[0]
 
 
@@ -172,12 +179,13 @@ def judge(exp: Expectation, exc: BaseException) -> str | None:
     """None when ``exc`` is the expected failure; otherwise why it is not."""
     names = {cls.__name__ for cls in type(exc).__mro__}
     if exp.types and not names & set(exp.types):
-        return (f"expected {' or '.join(exp.types)}, got {type(exc).__name__}: "
-                f"{_short(str(exc))}")
+        return f"expected {' or '.join(exp.types)}, got {type(exc).__name__}: {_short(str(exc))}"
     got = normalise_message(str(exc))
     if exp.message and normalise_message(exp.message) not in got:
-        return (f"the message differs from the documented one.\n  expected: "
-                f"{normalise_message(exp.message)}\n  got:      {got}")
+        return (
+            f"the message differs from the documented one.\n  expected: "
+            f"{normalise_message(exp.message)}\n  got:      {got}"
+        )
     missing = [s for s in exp.message_contains if squash(s) not in squash(str(exc))]
     if missing:
         return f"the message does not mention {missing}: {_short(str(exc))}"

@@ -82,8 +82,16 @@ def split_fences(text: str) -> list[Block]:
             body.append(_dedent(lines[j], indent))
             j += 1
         content = "\n".join(body) + ("\n" if body else "")
-        blocks.append(Block(number=len(blocks) + 1, fence_line=i + 1, line=i + 2,
-                            info=info, text=content, original=content))
+        blocks.append(
+            Block(
+                number=len(blocks) + 1,
+                fence_line=i + 1,
+                line=i + 2,
+                info=info,
+                text=content,
+                original=content,
+            )
+        )
         i = j + 1
     return blocks
 

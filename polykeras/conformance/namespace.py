@@ -17,12 +17,13 @@ TARGET = "polykeras"
 def map_module(name: str) -> str:
     """``keras.layers`` -> ``polykeras.layers``; any other name unchanged."""
     if name == SOURCE or name.startswith(SOURCE + "."):
-        return TARGET + name[len(SOURCE):]
+        return TARGET + name[len(SOURCE) :]
     return name
 
 
-def _mapped_import(name: str, globals: Any = None, locals: Any = None,
-                   fromlist: Any = (), level: int = 0) -> Any:
+def _mapped_import(
+    name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0
+) -> Any:
     if level == 0:
         mapped = map_module(name)
         if mapped != name:
@@ -31,7 +32,9 @@ def _mapped_import(name: str, globals: Any = None, locals: Any = None,
             except ModuleNotFoundError as exc:
                 raise ModuleNotFoundError(
                     f"{exc} (the document imports {name!r}, which the conformance runner "
-                    f"maps to {mapped!r})", name=exc.name) from None
+                    f"maps to {mapped!r})",
+                    name=exc.name,
+                ) from None
     return builtins.__import__(name, globals, locals, fromlist, level)
 
 

@@ -17,8 +17,13 @@ from .document import Document
 REPORT_DIR_ENV = "POLYKERAS_REPORT_DIR"
 DEFAULT_REPORT_DIR = Path("reports") / "conformance"
 
-SHORT = {rn.PASSED: "pass", rn.FAILED: "FAIL", rn.SKIPPED: "skip", rn.XFAIL_OK: "xfail ok",
-         rn.UNEXPECTED_PASS: "XPASS"}
+SHORT = {
+    rn.PASSED: "pass",
+    rn.FAILED: "FAIL",
+    rn.SKIPPED: "skip",
+    rn.XFAIL_OK: "xfail ok",
+    rn.UNEXPECTED_PASS: "XPASS",
+}
 
 
 @dataclass
@@ -50,12 +55,15 @@ class Matrix:
             for backend, run in d.runs.items():
                 for r in run.results:
                     if r.unexpected:
-                        out.append(f"{d.document.name} line {r.block.line} on {backend}: "
-                                   f"{r.summary()}")
+                        out.append(
+                            f"{d.document.name} line {r.block.line} on {backend}: {r.summary()}"
+                        )
             for a in d.agreement:
                 if a.unexpected:
-                    out.append(f"{d.document.name} model {a.model}: {a.backend} disagrees "
-                               f"with {a.reference}: {a.detail}")
+                    out.append(
+                        f"{d.document.name} model {a.model}: {a.backend} disagrees "
+                        f"with {a.reference}: {a.detail}"
+                    )
         return out
 
     def counts(self) -> dict[str, dict[str, int]]:
@@ -100,9 +108,16 @@ def _write_atomic(path: Path, text: str) -> None:
 
 # -- JSON ----------------------------------------------------------------------------------------
 def _result_json(r: rn.BlockResult) -> dict[str, Any]:
-    return {"status": r.status, "error_type": r.error_type, "error_message": r.error_message,
-            "error_line": r.error_line, "detail": r.detail, "seconds": round(r.seconds, 3),
-            "output": r.output, "traceback": r.traceback}
+    return {
+        "status": r.status,
+        "error_type": r.error_type,
+        "error_message": r.error_message,
+        "error_line": r.error_line,
+        "detail": r.detail,
+        "seconds": round(r.seconds, 3),
+        "output": r.output,
+        "traceback": r.traceback,
+    }
 
 
 def to_json(m: Matrix) -> dict[str, Any]:
@@ -111,33 +126,64 @@ def to_json(m: Matrix) -> dict[str, Any]:
         doc = d.document
         blocks = []
         for b in doc.blocks:
-            entry = {"number": b.number, "line": b.line, "kind": b.kind, "note": b.note,
-                     "headline": b.headline(), "source": b.text, "errata": b.errata,
-                     "expectation": b.expectation.describe() if b.expectation else None,
-                     "skip": b.skip}
+            entry = {
+                "number": b.number,
+                "line": b.line,
+                "kind": b.kind,
+                "note": b.note,
+                "headline": b.headline(),
+                "source": b.text,
+                "errata": b.errata,
+                "expectation": b.expectation.describe() if b.expectation else None,
+                "skip": b.skip,
+            }
             if b.is_code:
-                entry["results"] = {be: _result_json(r) for be, run in d.runs.items()
-                                    for r in run.results if r.block is b}
+                entry["results"] = {
+                    be: _result_json(r)
+                    for be, run in d.runs.items()
+                    for r in run.results
+                    if r.block is b
+                }
             blocks.append(entry)
-        docs.append({
-            "path": str(doc.path), "name": doc.name, "settings_entry": doc.prefix,
-            "settings": doc.settings,
-            "errata": [e.describe() for e in doc.errata],
-            "unused_errata": [e.describe() for e in doc.unused_errata],
-            "runs": {be: {"skipped": run.skipped, "device": run.device,
-                          "seconds": round(run.seconds, 3),
-                          "data_made": [list(map(str, x)) for x in run.data_made]}
-                     for be, run in d.runs.items()},
-            "blocks": blocks,
-            "agreement": [{"model": a.model, "reference": a.reference, "backend": a.backend,
-                           "status": a.status, "detail": a.detail, "checks": a.checks,
-                           "params": a.params} for a in d.agreement],
-        })
+        docs.append(
+            {
+                "path": str(doc.path),
+                "name": doc.name,
+                "settings_entry": doc.prefix,
+                "settings": doc.settings,
+                "errata": [e.describe() for e in doc.errata],
+                "unused_errata": [e.describe() for e in doc.unused_errata],
+                "runs": {
+                    be: {
+                        "skipped": run.skipped,
+                        "device": run.device,
+                        "seconds": round(run.seconds, 3),
+                        "data_made": [list(map(str, x)) for x in run.data_made],
+                    }
+                    for be, run in d.runs.items()
+                },
+                "blocks": blocks,
+                "agreement": [
+                    {
+                        "model": a.model,
+                        "reference": a.reference,
+                        "backend": a.backend,
+                        "status": a.status,
+                        "detail": a.detail,
+                        "checks": a.checks,
+                        "params": a.params,
+                    }
+                    for a in d.agreement
+                ],
+            }
+        )
     unexpected = m.unexpected()
     return {
         "generated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "backends": [vars(c) for c in m.backends], "reference": m.reference,
-        "notes": m.notes, "documents": docs,
+        "backends": [vars(c) for c in m.backends],
+        "reference": m.reference,
+        "notes": m.notes,
+        "documents": docs,
         "summary": {**m.counts(), "unexpected": unexpected, "ok": not unexpected},
     }
 
@@ -153,27 +199,45 @@ def _code(text: str) -> str:
 
 def to_markdown(m: Matrix) -> str:
     names = [c.name for c in m.backends]
-    lines = ["# Conformance matrix", "",
-             f"Generated {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC by "
-             "`python -m polykeras conformance`. Reference backend for agreement: "
-             f"{m.reference or 'none'}.", "", "## Backends", "",
-             "| backend | usable | device or reason |", "|---|---|---|"]
+    lines = [
+        "# Conformance matrix",
+        "",
+        f"Generated {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC by "
+        "`python -m polykeras conformance`. Reference backend for agreement: "
+        f"{m.reference or 'none'}.",
+        "",
+        "## Backends",
+        "",
+        "| backend | usable | device or reason |",
+        "|---|---|---|",
+    ]
     for c in m.backends:
-        lines.append(f"| {c.name} | {'yes' if c.usable else 'no'} | "
-                     f"{_cell(c.device or '' if c.usable else c.reason)} |")
+        lines.append(
+            f"| {c.name} | {'yes' if c.usable else 'no'} | "
+            f"{_cell(c.device or '' if c.usable else c.reason)} |"
+        )
     for note in m.notes:
         lines += ["", f"- {note}"]
     for d in m.documents:
         doc = d.document
-        lines += ["", f"## {doc.name}", "",
-                  f"Settings ({doc.prefix or 'defaults only'}): image_data_format="
-                  f"{doc.settings.get('image_data_format') or 'as configured'}, max_epochs="
-                  f"{doc.settings.get('max_epochs')}, samples={doc.settings.get('num_samples')}."
-                  f" Errata applied: {len(doc.errata) - len(doc.unused_errata)}"
-                  + (f"; unused: {[e.describe() for e in doc.unused_errata]}"
-                     if doc.unused_errata else "") + ".", "",
-                  "| # | line | block | " + " | ".join(names) + " |",
-                  "|---|---|---|" + "---|" * len(names)]
+        lines += [
+            "",
+            f"## {doc.name}",
+            "",
+            f"Settings ({doc.prefix or 'defaults only'}): image_data_format="
+            f"{doc.settings.get('image_data_format') or 'as configured'}, max_epochs="
+            f"{doc.settings.get('max_epochs')}, samples={doc.settings.get('num_samples')}."
+            f" Errata applied: {len(doc.errata) - len(doc.unused_errata)}"
+            + (
+                f"; unused: {[e.describe() for e in doc.unused_errata]}"
+                if doc.unused_errata
+                else ""
+            )
+            + ".",
+            "",
+            "| # | line | block | " + " | ".join(names) + " |",
+            "|---|---|---|" + "---|" * len(names),
+        ]
         for b in doc.code_blocks:
             cells = []
             for n in names:
@@ -181,12 +245,19 @@ def to_markdown(m: Matrix) -> str:
                 cells.append(SHORT.get(r.status, r.status) if r else "")
             mark = " (expected to fail)" if b.expectation else ""
             mark += f" (errata: {len(b.errata)})" if b.errata else ""
-            lines.append(f"| {b.number} | {b.line} | {_cell(_code(b.headline(50)))}{mark} | "
-                         + " | ".join(cells) + " |")
+            lines.append(
+                f"| {b.number} | {b.line} | {_cell(_code(b.headline(50)))}{mark} | "
+                + " | ".join(cells)
+                + " |"
+            )
         others = [b for b in doc.blocks if not b.is_code]
         if others:
-            lines += ["", "Not run: " + "; ".join(f"block {b.number} (line {b.line}): {b.note}"
-                                                  for b in others) + "."]
+            lines += [
+                "",
+                "Not run: "
+                + "; ".join(f"block {b.number} (line {b.line}): {b.note}" for b in others)
+                + ".",
+            ]
         details = []
         for n in names:
             run = d.runs.get(n)
@@ -201,20 +272,28 @@ def to_markdown(m: Matrix) -> str:
         if details:
             lines += ["", "### Details", "", *details]
         if d.agreement:
-            lines += ["", f"### Agreement with {d.agreement[0].reference}", "",
-                      "| model | parameters | backend | status | checks |", "|---|---|---|---|---|"]
+            lines += [
+                "",
+                f"### Agreement with {d.agreement[0].reference}",
+                "",
+                "| model | parameters | backend | status | checks |",
+                "|---|---|---|---|---|",
+            ]
             for a in d.agreement:
                 checks = "; ".join(f"{k}: {v}" for k, v in a.checks.items())
                 text = "; ".join(x for x in (checks, a.detail) if x)
                 params = f"{a.params:,}" if a.params is not None else ""
-                lines.append(f"| {a.model} | {params} | {a.backend} | {a.status} | "
-                             f"{_cell(text)} |")
+                lines.append(f"| {a.model} | {params} | {a.backend} | {a.status} | {_cell(text)} |")
     counts = m.counts()
     unexpected = m.unexpected()
-    lines += ["", "## Summary", "",
-              f"Blocks: {_fmt_counts(counts['blocks'])}. Agreement: "
-              f"{_fmt_counts(counts['agreement'])}.", "",
-              f"Unexpected results: {len(unexpected)}."]
+    lines += [
+        "",
+        "## Summary",
+        "",
+        f"Blocks: {_fmt_counts(counts['blocks'])}. Agreement: {_fmt_counts(counts['agreement'])}.",
+        "",
+        f"Unexpected results: {len(unexpected)}.",
+    ]
     lines += [f"- {_cell(u)}" for u in unexpected]
     return "\n".join(lines) + "\n"
 
@@ -242,8 +321,9 @@ def to_text(m: Matrix) -> str:
     for d in m.documents:
         doc = d.document
         out += ["", doc.name]
-        out.append(f"  {'#':>3} {'line':>5}  " + "  ".join(f"{n:<{width}}" for n in names)
-                   + "  block")
+        out.append(
+            f"  {'#':>3} {'line':>5}  " + "  ".join(f"{n:<{width}}" for n in names) + "  block"
+        )
         if not doc.code_blocks:
             out.append("    (no code blocks)")
         for b in doc.code_blocks:
@@ -251,8 +331,7 @@ def to_text(m: Matrix) -> str:
             for n in names:
                 r = _result_of(d, n, b)
                 cells.append(f"{SHORT.get(r.status, r.status) if r else '':<{width}}")
-            out.append(f"  {b.number:>3} {b.line:>5}  " + "  ".join(cells) + "  "
-                       + b.headline(50))
+            out.append(f"  {b.number:>3} {b.line:>5}  " + "  ".join(cells) + "  " + b.headline(50))
         for n in names:
             run = d.runs.get(n)
             if run is None or run.skipped:
@@ -262,10 +341,15 @@ def to_text(m: Matrix) -> str:
                     out.append(f"    line {r.block.line} on {n}: {r.summary()[:400]}")
         for a in d.agreement:
             text = a.detail or "; ".join(f"{k}: {v}" for k, v in a.checks.items())
-            out.append(f"    agreement {a.model} {a.backend} vs {a.reference}: {a.status}"
-                       + (f" ({text[:300]})" if text else ""))
+            out.append(
+                f"    agreement {a.model} {a.backend} vs {a.reference}: {a.status}"
+                + (f" ({text[:300]})" if text else "")
+            )
     counts = m.counts()
     unexpected = m.unexpected()
-    out += ["", f"blocks: {_fmt_counts(counts['blocks'])}; agreement: "
-                f"{_fmt_counts(counts['agreement'])}; unexpected: {len(unexpected)}"]
+    out += [
+        "",
+        f"blocks: {_fmt_counts(counts['blocks'])}; agreement: "
+        f"{_fmt_counts(counts['agreement'])}; unexpected: {len(unexpected)}",
+    ]
     return "\n".join(out)

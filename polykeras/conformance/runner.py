@@ -150,14 +150,18 @@ def run_document(doc: Document, backend: str = "numpy", keep_models: bool = True
     usable, reason, device = backend_available(backend)
     if not usable:
         run.skipped = f"backend {backend} not usable: {reason}"
-        run.results = [BlockResult(b, backend, SKIPPED, detail=run.skipped)
-                       for b in doc.code_blocks]
+        run.results = [
+            BlockResult(b, backend, SKIPPED, detail=run.skipped) for b in doc.code_blocks
+        ]
         return run
     run.device = device
     s = doc.settings
-    pool = data_mod.DataPool(seed=s.get("seed", 1234), num_samples=s.get("num_samples", 64),
-                             int_range=tuple(s.get("int_range", (0, 1000))),
-                             unknown_dim=s.get("unknown_dim", 8))
+    pool = data_mod.DataPool(
+        seed=s.get("seed", 1234),
+        num_samples=s.get("num_samples", 64),
+        int_range=tuple(s.get("int_range", (0, 1000))),
+        unknown_dim=s.get("unknown_dim", 8),
+    )
     ns = namespace.new_namespace(pool.bindings(list(s.get("data_names", []))))
     bound: dict[str, list[tuple[int, Any]]] = {}
     start = time.perf_counter()
@@ -219,8 +223,9 @@ def _run_block(block: Block, ns: dict, doc: Document, backend: str, on_gpu: bool
             exec(code, ns)
     except (Exception, SystemExit) as e:  # the block's failure is the result
         exc = e
-    result = BlockResult(block, backend, PASSED, output=_trim(buf.getvalue()),
-                         seconds=time.perf_counter() - start)
+    result = BlockResult(
+        block, backend, PASSED, output=_trim(buf.getvalue()), seconds=time.perf_counter() - start
+    )
     if exc is not None:
         result.error_type = type(exc).__name__
         result.error_message = str(exc)

@@ -7,6 +7,7 @@ Calling a layer on symbolic tensors infers the output shapes in pure Python and 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import inspect
 from typing import Any
 from collections.abc import Sequence
@@ -50,13 +51,17 @@ class KerasTensor:
         return True
 
     def __array__(self, *args, **kwargs):
-        raise TypeError(f"{self.name} is a symbolic tensor (shape {self.shape}): it holds no "
-                        "data. Pass NumPy arrays to fit/evaluate/predict, or call the model "
-                        "on arrays.")
+        raise TypeError(
+            f"{self.name} is a symbolic tensor (shape {self.shape}): it holds no "
+            "data. Pass NumPy arrays to fit/evaluate/predict, or call the model "
+            "on arrays."
+        )
 
     def __len__(self):
-        raise TypeError(f"{self.name} is a symbolic tensor (shape {self.shape}); it has no "
-                        "length. Pass NumPy arrays as data.")
+        raise TypeError(
+            f"{self.name} is a symbolic tensor (shape {self.shape}); it has no "
+            "length. Pass NumPy arrays as data."
+        )
 
 
 def is_symbolic(x: Any) -> bool:
@@ -76,8 +81,13 @@ def unpack(xs: list) -> Any:
 class Node:
     """One call of a layer: which tensors went in, which came out."""
 
-    def __init__(self, layer: Layer, input_tensors: list[KerasTensor],
-                 output_tensors: list[KerasTensor], arguments: dict | None = None):
+    def __init__(
+        self,
+        layer: Layer,
+        input_tensors: list[KerasTensor],
+        output_tensors: list[KerasTensor],
+        arguments: dict | None = None,
+    ):
         self.outbound_layer = layer
         self.input_tensors = input_tensors
         self.output_tensors = output_tensors
@@ -95,13 +105,22 @@ class Node:
 
 
 # Keyword arguments every layer accepts (Keras 2, plus Keras 1's spellings).
-_BASE_KWARGS = {"input_shape", "batch_input_shape", "batch_size", "input_dim", "dtype",
-                "name", "trainable", "weights", "input_length", "activity_regularizer"}
+_BASE_KWARGS = {
+    "input_shape",
+    "batch_input_shape",
+    "batch_size",
+    "input_dim",
+    "dtype",
+    "name",
+    "trainable",
+    "weights",
+    "input_length",
+    "activity_regularizer",
+}
 
 
 _FLOAT_DTYPES = ("float16", "float32", "float64")
-_OTHER_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-                 "bool")
+_OTHER_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool")
 
 
 def check_dtype(value: Any, owner: str, allow_int: bool = False) -> str:
@@ -121,37 +140,45 @@ def check_dtype(value: Any, owner: str, allow_int: bool = False) -> str:
         except TypeError:
             name = None
     if isinstance(name, str) and name.startswith("mixed_"):
-        raise ValueError(f"{owner}: dtype={value!r} is a mixed precision policy; mixed "
-                         "precision policies are not supported by polykeras (use "
-                         "'float16', 'float32' or 'float64')")
+        raise ValueError(
+            f"{owner}: dtype={value!r} is a mixed precision policy; mixed "
+            "precision policies are not supported by polykeras (use "
+            "'float16', 'float32' or 'float64')"
+        )
     allowed = _FLOAT_DTYPES + (_OTHER_DTYPES if allow_int else ())
     if name not in allowed:
-        raise ValueError(f"{owner}: dtype={value!r} is not supported; expected one of "
-                         f"{', '.join(allowed)}")
+        raise ValueError(
+            f"{owner}: dtype={value!r} is not supported; expected one of {', '.join(allowed)}"
+        )
     return name
 
 
 # Activity regularization: while the trainer computes a loss it opens a collector, and each
-# layer with an ``activity_regularizer`` run by a model adds its penalty there.
-_ACTIVITY_COLLECTORS: list[list[Any]] = []
+# layer with an ``activity_regularizer`` run by a model adds its penalty there.  The open
+# collector is per thread (and per asyncio task): two models training at once in two
+# threads never see each other's penalties.
+_ACTIVITY_COLLECTOR: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar(
+    "polykeras_activity_collector", default=None
+)
 
 
 @contextlib.contextmanager
 def collect_activity_losses():
     """Collect the activity penalties of the layers run inside the block (a list)."""
     bucket: list[Any] = []
-    _ACTIVITY_COLLECTORS.append(bucket)
+    token = _ACTIVITY_COLLECTOR.set(bucket)
     try:
         yield bucket
     finally:
-        _ACTIVITY_COLLECTORS.pop()
+        _ACTIVITY_COLLECTOR.reset(token)
 
 
 def record_activity(layer: Layer, outputs: list) -> None:
     """Add ``activity_regularizer(output) / batch size`` for each output (as Keras 3 and
     tf.keras 2 do) to the open collector, if any."""
     reg = getattr(layer, "activity_regularizer", None)
-    if reg is None or not _ACTIVITY_COLLECTORS:
+    bucket = _ACTIVITY_COLLECTOR.get()
+    if reg is None or bucket is None:
         return
     from .. import ops
 
@@ -162,7 +189,7 @@ def record_activity(layer: Layer, outputs: list) -> None:
         shape = ops.shape(out)
         if shape and shape[0]:
             penalty = ops.multiply(penalty, 1.0 / shape[0])
-        _ACTIVITY_COLLECTORS[-1].append(penalty)
+        bucket.append(penalty)
 
 
 class Layer:
@@ -172,23 +199,31 @@ class Layer:
     #: Keras 1 argument names mapped to Keras 2 ones, for layers that translate them.
     _legacy_kwargs: dict[str, str] = {}
 
-    def __init__(self, name: str | None = None, trainable: bool = True, dtype: str | None = None,
-                 **kwargs: Any):
+    def __init__(
+        self,
+        name: str | None = None,
+        trainable: bool = True,
+        dtype: str | None = None,
+        **kwargs: Any,
+    ):
         unknown = set(kwargs) - _BASE_KWARGS
         if unknown:
-            raise TypeError(f"{type(self).__name__}: keyword argument(s) not understood: "
-                            f"{', '.join(sorted(unknown))}")
+            raise TypeError(
+                f"{type(self).__name__}: keyword argument(s) not understood: "
+                f"{', '.join(sorted(unknown))}"
+            )
         if name is not None and (not isinstance(name, str) or not name):
-            raise ValueError(f"{type(self).__name__}: name must be a non-empty string, "
-                             f"got {name!r}")
+            raise ValueError(
+                f"{type(self).__name__}: name must be a non-empty string, got {name!r}"
+            )
         self.name = name or naming.unique(self._name_prefix())
         self.trainable = trainable
-        self.dtype = check_dtype(dtype, f"{type(self).__name__} {self.name}",
-                                 allow_int=isinstance(self, InputLayer))
+        self.dtype = check_dtype(
+            dtype, f"{type(self).__name__} {self.name}", allow_int=isinstance(self, InputLayer)
+        )
         from .. import regularizers
 
-        self.activity_regularizer = regularizers.get_optional(
-            kwargs.get("activity_regularizer"))
+        self.activity_regularizer = regularizers.get_optional(kwargs.get("activity_regularizer"))
         self.built = False
         self._trainable_weights: list[Variable] = []
         self._non_trainable_weights: list[Variable] = []
@@ -198,19 +233,29 @@ class Layer:
         self._initial_weights = kwargs.get("weights")
         owner = f"{type(self).__name__} {self.name}"
         if kwargs.get("input_length") is not None and (
-                kwargs.get("input_dim") is None or kwargs.get("input_shape") is not None
-                or kwargs.get("batch_input_shape") is not None):
-            raise ValueError(f"{owner}: input_length (Keras 1) is used only together with "
-                             "input_dim, to give the input shape (input_length, input_dim); "
-                             "with input_shape=, put the length in it")
-        if kwargs.get("batch_size") is not None and kwargs.get("input_shape") is None \
-                and kwargs.get("input_dim") is None:
-            raise ValueError(f"{owner}: batch_size is used only together with input_shape= "
-                             "(or input_dim=); give batch_input_shape= instead")
+            kwargs.get("input_dim") is None
+            or kwargs.get("input_shape") is not None
+            or kwargs.get("batch_input_shape") is not None
+        ):
+            raise ValueError(
+                f"{owner}: input_length (Keras 1) is used only together with "
+                "input_dim, to give the input shape (input_length, input_dim); "
+                "with input_shape=, put the length in it"
+            )
+        if (
+            kwargs.get("batch_size") is not None
+            and kwargs.get("input_shape") is None
+            and kwargs.get("input_dim") is None
+        ):
+            raise ValueError(
+                f"{owner}: batch_size is used only together with input_shape= "
+                "(or input_dim=); give batch_input_shape= instead"
+            )
         batch_input_shape = kwargs.get("batch_input_shape")
         if batch_input_shape is not None:
-            batch_input_shape = standardize_shape(batch_input_shape, "batch_input_shape",
-                                                  owner, batch=True)
+            batch_input_shape = standardize_shape(
+                batch_input_shape, "batch_input_shape", owner, batch=True
+            )
         else:
             shape = kwargs.get("input_shape")
             if shape is None and kwargs.get("input_dim") is not None:
@@ -218,8 +263,9 @@ class Layer:
                 if kwargs.get("input_length") is not None:
                     shape = (kwargs["input_length"], kwargs["input_dim"])
             if shape is not None:
-                batch_input_shape = _batch_dim(kwargs.get("batch_size"), owner) + \
-                    standardize_shape(shape, "input_shape", owner)
+                batch_input_shape = _batch_dim(kwargs.get("batch_size"), owner) + standardize_shape(
+                    shape, "input_shape", owner
+                )
         self._batch_input_shape = batch_input_shape
         self._accepts_training = "training" in inspect.signature(self.call).parameters
 
@@ -228,22 +274,32 @@ class Layer:
         return naming.snake_case(cls.__name__)
 
     # -- weights ----------------------------------------------------------------------------
-    def add_weight(self, name: str, shape: Sequence[int], initializer: Any = "glorot_uniform",
-                   trainable: bool = True, dtype: str | None = None,
-                   regularizer: Any = None, constraint: Any = None) -> Variable:
+    def add_weight(
+        self,
+        name: str,
+        shape: Sequence[int],
+        initializer: Any = "glorot_uniform",
+        trainable: bool = True,
+        dtype: str | None = None,
+        regularizer: Any = None,
+        constraint: Any = None,
+    ) -> Variable:
         from .. import initializers
 
         shape = tuple(int(s) for s in shape)
-        limit = 2 ** 31
+        limit = 2**31
         total = 1
         for s in shape:
             if s < 0:
-                raise ValueError(f"layer {self.name}: weight {name} has a negative dimension "
-                                 f"in shape {shape}")
+                raise ValueError(
+                    f"layer {self.name}: weight {name} has a negative dimension in shape {shape}"
+                )
             total *= s
         if total > limit:
-            raise ValueError(f"layer {self.name}: weight {name} of shape {shape} would hold "
-                             f"{total:,} values, more than polykeras allows ({limit:,})")
+            raise ValueError(
+                f"layer {self.name}: weight {name} of shape {shape} would hold "
+                f"{total:,} values, more than polykeras allows ({limit:,})"
+            )
         init = initializers.get(initializer)
         value = init(shape, dtype or self.dtype)
         var = Variable(value, f"{self.name}/{name}:0", trainable)
@@ -274,24 +330,30 @@ class Layer:
 
         params = self.weights  # a model's: every layer's, each variable once
         if len(weights) != len(params):
-            raise ValueError(f"{type(self).__name__} {self.name} has {len(params)} weight "
-                             f"arrays, but set_weights got {len(weights)}")
+            raise ValueError(
+                f"{type(self).__name__} {self.name} has {len(params)} weight "
+                f"arrays, but set_weights got {len(weights)}"
+            )
         arrays = []  # check everything before assigning anything
         for var, w in zip(params, weights):
             w = np.asarray(w)
             if tuple(w.shape) != var.shape:
-                raise ValueError(f"{type(self).__name__} {self.name}: weight {var.name} has "
-                                 f"shape {var.shape}, but the array given has shape "
-                                 f"{tuple(w.shape)}")
+                raise ValueError(
+                    f"{type(self).__name__} {self.name}: weight {var.name} has "
+                    f"shape {var.shape}, but the array given has shape "
+                    f"{tuple(w.shape)}"
+                )
             arrays.append(w)
         for var, w in zip(params, arrays):
             var.assign(w.astype(var.dtype))
 
     def count_params(self) -> int:
         if not self.built:
-            raise ValueError(f"You tried to call `count_params` on {self.name}, but the layer "
-                             "isn't built. You can build it manually via: "
-                             f"`{self.name}.build(batch_input_shape)`.")
+            raise ValueError(
+                f"You tried to call `count_params` on {self.name}, but the layer "
+                "isn't built. You can build it manually via: "
+                f"`{self.name}.build(batch_input_shape)`."
+            )
         total = 0
         for v in self.weights:
             n = 1
@@ -321,8 +383,7 @@ class Layer:
         """Raise a clear error if ``input_shape`` cannot go into this layer."""
 
     def get_config(self) -> dict[str, Any]:
-        cfg: dict[str, Any] = {"name": self.name, "trainable": self.trainable,
-                               "dtype": self.dtype}
+        cfg: dict[str, Any] = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
         if self._batch_input_shape is not None:
             cfg["batch_input_shape"] = list(self._batch_input_shape)
         if self.activity_regularizer is not None:
@@ -351,27 +412,37 @@ class Layer:
         if not kwargs:
             return kwargs
         if kwargs.get("mask") is not None:
-            raise NotImplementedError(f"layer {self.name} ({type(self).__name__}) was called "
-                                      "with mask=...: masking is not supported by polykeras "
-                                      "yet")
+            raise NotImplementedError(
+                f"layer {self.name} ({type(self).__name__}) was called "
+                "with mask=...: masking is not supported by polykeras "
+                "yet"
+            )
         params = inspect.signature(self.call).parameters
         open_kwargs = type(self).call is not Layer.call and any(
-            p.kind is p.VAR_KEYWORD for p in params.values())
+            p.kind is p.VAR_KEYWORD for p in params.values()
+        )
         out = {}
         for key, value in kwargs.items():
-            named = key in params and params[key].kind not in (params[key].VAR_POSITIONAL,
-                                                               params[key].VAR_KEYWORD)
+            named = key in params and params[key].kind not in (
+                params[key].VAR_POSITIONAL,
+                params[key].VAR_KEYWORD,
+            )
             if named or open_kwargs:
                 out[key] = value
             elif key in ("training", "mask"):
                 continue
             else:
-                takes = [n for n, p in list(params.items())[1:]
-                         if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-                raise TypeError(f"layer {self.name} ({type(self).__name__}) was called with "
-                                f"the keyword argument {key}={value!r:.60}, which its call() "
-                                "does not take (it takes: "
-                                f"{', '.join(takes) if takes else 'only the inputs'})")
+                takes = [
+                    n
+                    for n, p in list(params.items())[1:]
+                    if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                ]
+                raise TypeError(
+                    f"layer {self.name} ({type(self).__name__}) was called with "
+                    f"the keyword argument {key}={value!r:.60}, which its call() "
+                    "does not take (it takes: "
+                    f"{', '.join(takes) if takes else 'only the inputs'})"
+                )
         return out
 
     def __call__(self, inputs: Any, **kwargs: Any) -> Any:
@@ -380,15 +451,19 @@ class Layer:
         if flat and all(is_symbolic(t) for t in flat):
             return self._call_symbolic(inputs, flat, kwargs)
         if any(is_symbolic(t) for t in flat):
-            raise TypeError(f"layer {self.name} was called on a mix of symbolic tensors and "
-                            "arrays; pass all symbolic (to build a model) or all arrays")
+            raise TypeError(
+                f"layer {self.name} was called on a mix of symbolic tensors and "
+                "arrays; pass all symbolic (to build a model) or all arrays"
+            )
         return self._call_concrete(inputs, kwargs)
 
     def _call_symbolic(self, inputs, flat, kwargs):
         for i, t in enumerate(flat):
             if t._keras_history is None:
-                raise ValueError(f"input {i} of layer {self.name} is not the output of a "
-                                 "layer or Input(); build graphs from polykeras.Input")
+                raise ValueError(
+                    f"input {i} of layer {self.name} is not the output of a "
+                    "layer or Input(); build graphs from polykeras.Input"
+                )
         shapes = [t.shape for t in flat]
         shape_arg = shapes if isinstance(inputs, (list, tuple)) else shapes[0]
         self.check_input(shape_arg)
@@ -401,9 +476,11 @@ class Layer:
         outputs = []
         for i, s in enumerate(out_shapes):
             suffix = f"_{i}" if multi_out else ""
-            outputs.append(KerasTensor(tuple(s), dtype,
-                                       f"{self.name}/out{node_index}{suffix}",
-                                       (self, node_index, i)))
+            outputs.append(
+                KerasTensor(
+                    tuple(s), dtype, f"{self.name}/out{node_index}{suffix}", (self, node_index, i)
+                )
+            )
         node = Node(self, flat, outputs, dict(kwargs))
         self._inbound_nodes.append(node)
         return outputs if multi_out else outputs[0]
@@ -411,8 +488,9 @@ class Layer:
     def _call_concrete(self, inputs, kwargs):
         B = _backend.current()
         flat = to_list(inputs)
-        arrays = [x if (B.is_native(x) or _is_traced(x)) else B.asarray(_as_float(x, self))
-                  for x in flat]
+        arrays = [
+            x if (B.is_native(x) or _is_traced(x)) else B.asarray(_as_float(x, self)) for x in flat
+        ]
         arrays = [_to_layer_dtype(B, a, self.dtype) for a in arrays]
         shapes = [(None,) + tuple(_shape_of(B, a))[1:] for a in arrays]
         shape_arg = shapes if isinstance(inputs, (list, tuple)) else shapes[0]
@@ -426,13 +504,17 @@ class Layer:
     # -- nodes ------------------------------------------------------------------------------------
     def _node_attr(self, node_index: int, attr: str, what: str) -> Any:
         if not self._inbound_nodes:
-            raise AttributeError(f"Layer {self.name} is not connected, no {what} to return."
-                                 if what != "input" else
-                                 f"Layer {self.name} is not connected, no input to return.")
+            raise AttributeError(
+                f"Layer {self.name} is not connected, no {what} to return."
+                if what != "input"
+                else f"Layer {self.name} is not connected, no input to return."
+            )
         if not isinstance(node_index, int) or not (0 <= node_index < len(self._inbound_nodes)):
-            raise ValueError(f"Asked to get {what} at node {node_index}, but the layer "
-                             f"{self.name} has only {len(self._inbound_nodes)} inbound "
-                             "nodes.")
+            raise ValueError(
+                f"Asked to get {what} at node {node_index}, but the layer "
+                f"{self.name} has only {len(self._inbound_nodes)} inbound "
+                "nodes."
+            )
         values = getattr(self._inbound_nodes[node_index], attr)
         return unpack(list(values))
 
@@ -458,11 +540,13 @@ class Layer:
                     return self._node_attr(0, attr, what)
                 raise AttributeError(
                     f'The layer "{self.name}" has multiple inbound nodes, with different '
-                    f"{what}s. Hence the notion of \"{what}\" is ill-defined for the layer. "
-                    f"Use `{via}(node_index)` instead.")
+                    f'{what}s. Hence the notion of "{what}" is ill-defined for the layer. '
+                    f"Use `{via}(node_index)` instead."
+                )
             raise AttributeError(
                 f"Layer {self.name} has multiple inbound nodes, hence the notion of "
-                f"\"layer {what}\" is ill-defined. Use `{via}(node_index)` instead.")
+                f'"layer {what}" is ill-defined. Use `{via}(node_index)` instead.'
+            )
         return self._node_attr(0, attr, what)
 
     @property
@@ -523,34 +607,54 @@ class InputLayer(Layer):
     def _name_prefix(cls) -> str:
         return "input"
 
-    def __init__(self, input_shape=None, batch_size=None, batch_input_shape=None,
-                 dtype=None, name=None, sparse=False, ragged=False, **kwargs):
+    def __init__(
+        self,
+        input_shape=None,
+        batch_size=None,
+        batch_input_shape=None,
+        dtype=None,
+        name=None,
+        sparse=False,
+        ragged=False,
+        **kwargs,
+    ):
         owner = f"Input {name}" if name else "Input"
         for flag, value in (("sparse", sparse), ("ragged", ragged)):
             if value:
-                raise ValueError(f"{owner}: {flag}=True is not supported by polykeras (inputs "
-                                 f"are dense arrays); pass {flag}=False")
+                raise ValueError(
+                    f"{owner}: {flag}=True is not supported by polykeras (inputs "
+                    f"are dense arrays); pass {flag}=False"
+                )
         if kwargs.get("activity_regularizer") is not None:
-            raise ValueError(f"{owner}: an Input takes no activity_regularizer (it computes "
-                             "nothing); give it to the layer that reads the input")
+            raise ValueError(
+                f"{owner}: an Input takes no activity_regularizer (it computes "
+                "nothing); give it to the layer that reads the input"
+            )
         if batch_input_shape is None:
             if input_shape is None:
                 raise ValueError("Input/InputLayer needs shape= (or batch_shape=)")
-            batch_input_shape = _batch_dim(batch_size, owner) + \
-                standardize_shape(input_shape, "shape", owner)
+            batch_input_shape = _batch_dim(batch_size, owner) + standardize_shape(
+                input_shape, "shape", owner
+            )
         else:
-            batch_input_shape = standardize_shape(batch_input_shape, "batch_shape", owner,
-                                                  batch=True)
-        super().__init__(name=name, dtype=dtype or config.floatx(),
-                         batch_input_shape=batch_input_shape, **kwargs)
+            batch_input_shape = standardize_shape(
+                batch_input_shape, "batch_shape", owner, batch=True
+            )
+        super().__init__(
+            name=name, dtype=dtype or config.floatx(), batch_input_shape=batch_input_shape, **kwargs
+        )
         self.built = True
         self.is_placeholder = True
         tensor = KerasTensor(batch_input_shape, self.dtype, self.name, (self, 0, 0))
         self._inbound_nodes.append(_InputNode(self, tensor))
 
     def get_config(self) -> dict[str, Any]:
-        return {"batch_input_shape": list(self._batch_input_shape), "dtype": self.dtype,
-                "sparse": False, "name": self.name}
+        return {
+            "batch_input_shape": list(self._batch_input_shape),
+            "dtype": self.dtype,
+            "sparse": False,
+            "name": self.name,
+        }
 
 
 def standardize_shape(shape: Any, what: str, owner: str, batch: bool = False) -> Shape:
@@ -564,18 +668,27 @@ def standardize_shape(shape: Any, what: str, owner: str, batch: bool = False) ->
             hint = ""
             if hasattr(shape, "__index__"):
                 sample = {"batch_shape": "shape", "batch_input_shape": "input_shape"}.get(what)
-                hint = f" (for samples of shape ({shape},), write {what}=(None, {shape})" + \
-                    (f" or {sample}=({shape},))" if sample else ")")
-            raise TypeError(f"{owner}: {what} must be a tuple or list that includes the "
-                            f"batch dimension, e.g. (None, 784); got {shape!r}{hint}")
+                hint = f" (for samples of shape ({shape},), write {what}=(None, {shape})" + (
+                    f" or {sample}=({shape},))" if sample else ")"
+                )
+            raise TypeError(
+                f"{owner}: {what} must be a tuple or list that includes the "
+                f"batch dimension, e.g. (None, 784); got {shape!r}{hint}"
+            )
         if isinstance(shape, bool) or not hasattr(shape, "__index__"):
-            raise TypeError(f"{owner}: {what} must be a tuple of ints (None for an unknown "
-                            f"size), e.g. (784,), or one int; got {shape!r}")
+            raise TypeError(
+                f"{owner}: {what} must be a tuple of ints (None for an unknown "
+                f"size), e.g. (784,), or one int; got {shape!r}"
+            )
         shape = (shape,)
-    return tuple(None if d is None else
-                 as_int(d, f"every dimension of {what} {tuple(shape)}", owner, minimum=0,
-                        allow_float=False)
-                 for d in shape)
+    return tuple(
+        None
+        if d is None
+        else as_int(
+            d, f"every dimension of {what} {tuple(shape)}", owner, minimum=0, allow_float=False
+        )
+        for d in shape
+    )
 
 
 def _batch_dim(batch_size: Any, owner: str) -> Shape:
@@ -595,19 +708,37 @@ class _InputNode(Node):
         self.output_shapes = [tensor.shape]
 
 
-def Input(shape=None, batch_shape=None, name=None, dtype=None, sparse=False, tensor=None,
-          batch_size=None, **kwargs) -> KerasTensor:
+def Input(
+    shape=None,
+    batch_shape=None,
+    name=None,
+    dtype=None,
+    sparse=False,
+    tensor=None,
+    batch_size=None,
+    **kwargs,
+) -> KerasTensor:
     """A symbolic entry point of a model: ``Input(shape=(784,))``."""
     if "batch_input_shape" in kwargs:
         batch_shape = kwargs.pop("batch_input_shape")
     if kwargs:
         raise TypeError(f"Input: keyword argument(s) not understood: {', '.join(kwargs)}")
     if shape is None and batch_shape is None:
-        raise ValueError("Please provide to Input either a `shape` or a `batch_shape` "
-                         "argument. Note that `shape` does not include the batch dimension.")
+        raise ValueError(
+            "Please provide to Input either a `shape` or a `batch_shape` "
+            "argument. Note that `shape` does not include the batch dimension."
+        )
     if tensor is not None:
-        raise ValueError("Input: tensor=... (wrapping an existing tensor) is not supported by "
-                         "polykeras; pass shape= and feed the data to fit/predict")
-    layer = InputLayer(input_shape=shape, batch_size=batch_size,
-                       batch_input_shape=batch_shape, dtype=dtype, name=name, sparse=sparse)
+        raise ValueError(
+            "Input: tensor=... (wrapping an existing tensor) is not supported by "
+            "polykeras; pass shape= and feed the data to fit/predict"
+        )
+    layer = InputLayer(
+        input_shape=shape,
+        batch_size=batch_size,
+        batch_input_shape=batch_shape,
+        dtype=dtype,
+        name=name,
+        sparse=sparse,
+    )
     return layer._inbound_nodes[0].output_tensors[0]

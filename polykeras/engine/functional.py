@@ -34,8 +34,10 @@ class GraphError(ValueError):
 
 def _history(t: Any, role: str, i: int) -> tuple:
     if not is_symbolic(t):
-        raise TypeError(f"Model {role}s must be symbolic tensors from polykeras.Input or a "
-                        f"layer call; {role} {i} is {type(t).__name__}")
+        raise TypeError(
+            f"Model {role}s must be symbolic tensors from polykeras.Input or a "
+            f"layer call; {role} {i} is {type(t).__name__}"
+        )
     return t._keras_history
 
 
@@ -62,16 +64,18 @@ class _OwnNode(Node):
 class Model(TrainingMixin, SavingMixin, Layer):
     """``Model(inputs, outputs)``; Keras 1's ``Model(input=..., output=...)`` works too."""
 
-    def __init__(self, inputs: Any = None, outputs: Any = None, name: str | None = None,
-                 **kwargs: Any):
+    def __init__(
+        self, inputs: Any = None, outputs: Any = None, name: str | None = None, **kwargs: Any
+    ):
         if "input" in kwargs:
             inputs = kwargs.pop("input") if inputs is None else inputs
         if "output" in kwargs:
             outputs = kwargs.pop("output") if outputs is None else outputs
         trainable = kwargs.pop("trainable", True)
         if kwargs:
-            raise TypeError(f"Model: keyword argument(s) not understood: "
-                            f"{', '.join(sorted(kwargs))}")
+            raise TypeError(
+                f"Model: keyword argument(s) not understood: {', '.join(sorted(kwargs))}"
+            )
         super().__init__(name=name, trainable=trainable)
         self._is_graph_network = False
         self._compiled = None
@@ -94,15 +98,18 @@ class Model(TrainingMixin, SavingMixin, Layer):
         if not self.inputs:
             raise GraphError("Model needs at least one input")
         if len({id(t) for t in self.inputs}) != len(self.inputs):
-            raise GraphError(f"The list of inputs passed to the model {self.name} is "
-                             "redundant: all inputs should only appear once.")
+            raise GraphError(
+                f"The list of inputs passed to the model {self.name} is "
+                "redundant: all inputs should only appear once."
+            )
         for i, t in enumerate(self.inputs):
             layer, node_index, _ = _history(t, "input", i)
             if not isinstance(layer, InputLayer):
                 raise GraphError(
                     f"Input tensors to a Model must come from `polykeras.Input`. Received: "
                     f"{t.name} (missing previous layer metadata) as input {i} of model "
-                    f"{self.name}: it is the output of layer {layer.name}.")
+                    f"{self.name}: it is the output of layer {layer.name}."
+                )
         for i, t in enumerate(self.outputs):
             _history(t, "output", i)
         self.input_layers = [t._keras_history[0] for t in self.inputs]
@@ -145,8 +152,9 @@ class Model(TrainingMixin, SavingMixin, Layer):
                 if id(node) in finished:
                     continue
                 if id(node) in in_progress:
-                    raise GraphError(f"The tensor {t.name} at layer {layer.name} is part of a "
-                                     "cycle.")
+                    raise GraphError(
+                        f"The tensor {t.name} at layer {layer.name} is part of a cycle."
+                    )
                 in_progress.add(id(node))
                 if id(layer) not in layer_indices:
                     layer_indices[id(layer)] = len(layer_indices)
@@ -176,8 +184,9 @@ class Model(TrainingMixin, SavingMixin, Layer):
             if nid in nodes_by_id:
                 by_depth.setdefault(d, []).append(nodes_by_id[nid])
         order_index = {id(n): i for i, n in enumerate(nodes_in_order)}
-        self._nodes_by_depth = {d: sorted(ns, key=lambda n: order_index[id(n)])
-                                for d, ns in by_depth.items()}
+        self._nodes_by_depth = {
+            d: sorted(ns, key=lambda n: order_index[id(n)]) for d, ns in by_depth.items()
+        }
         self._execution: list[Node] = []
         for d in sorted(by_depth, reverse=True):
             self._execution.extend(self._nodes_by_depth[d])
@@ -197,19 +206,22 @@ class Model(TrainingMixin, SavingMixin, Layer):
                 if id(tensor) not in available:
                     raise GraphError(
                         f"Graph disconnected: cannot obtain value for tensor {tensor.name} "
-                        f"at layer \"{node.outbound_layer.name}\". The following previous "
+                        f'at layer "{node.outbound_layer.name}". The following previous '
                         f"layers were accessed without issue: "
                         f"{[n.outbound_layer.name for n in self._execution if n is not node][:5]}"
                         f". Add {tensor.name} to the model's inputs (inputs are: "
-                        f"{[t.name for t in self.inputs]}).")
+                        f"{[t.name for t in self.inputs]})."
+                    )
                 continue
             for t in node.output_tensors:
                 available.add(id(t))
         names = [lay.name for lay in self._layers]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise GraphError(f"The name {dupes[0]!r} is used {names.count(dupes[0])} times in "
-                             f"model {self.name}. All layer names should be unique.")
+            raise GraphError(
+                f"The name {dupes[0]!r} is used {names.count(dupes[0])} times in "
+                f"model {self.name}. All layer names should be unique."
+            )
 
     def _warn_unused_inputs(self) -> None:
         """As Keras does, warn about inputs that no output depends on (their data would be
@@ -217,9 +229,12 @@ class Model(TrainingMixin, SavingMixin, Layer):
         used = {id(layer) for layer in self._layers}
         unused = [t.name for t in self.inputs if id(t._keras_history[0]) not in used]
         if unused:
-            warnings.warn(f"Model {self.name}: input(s) {', '.join(unused)} are not connected "
-                          "to any output; the data given for them will not be used",
-                          UserWarning, stacklevel=4)
+            warnings.warn(
+                f"Model {self.name}: input(s) {', '.join(unused)} are not connected "
+                "to any output; the data given for them will not be used",
+                UserWarning,
+                stacklevel=4,
+            )
 
     # -- the model's own inputs and outputs (node 0), whatever else it was called on -----
     def _own(self, attr: str, what: str):
@@ -253,16 +268,19 @@ class Model(TrainingMixin, SavingMixin, Layer):
             raise ValueError("Provide only a layer name or a layer index, not both.")
         if index is not None:
             if not -len(self.layers) <= index < len(self.layers):
-                raise ValueError(f"Was asked to retrieve layer at index {index} but model "
-                                 f"{self.name} only has {len(self.layers)} layers.")
+                raise ValueError(
+                    f"Was asked to retrieve layer at index {index} but model "
+                    f"{self.name} only has {len(self.layers)} layers."
+                )
             return self.layers[index]
         if name is None:
             raise ValueError("Provide either a layer name or layer index.")
         for layer in self.layers:
             if layer.name == name:
                 return layer
-        raise ValueError(f"No such layer: {name}. Existing layers are: "
-                         f"{[lay.name for lay in self.layers]}.")
+        raise ValueError(
+            f"No such layer: {name}. Existing layers are: {[lay.name for lay in self.layers]}."
+        )
 
     def _unique(self, attr: str) -> list:
         seen: set[int] = set()
@@ -296,14 +314,19 @@ class Model(TrainingMixin, SavingMixin, Layer):
     def check_input(self, input_shape: Any) -> None:
         shapes = input_shape if isinstance(input_shape, list) else [input_shape]
         if len(shapes) != len(self.inputs):
-            raise ValueError(f"model {self.name} expects {len(self.inputs)} input(s) "
-                             f"({', '.join(self.input_names)}), but it received "
-                             f"{len(shapes)} input tensors")
+            raise ValueError(
+                f"model {self.name} expects {len(self.inputs)} input(s) "
+                f"({', '.join(self.input_names)}), but it received "
+                f"{len(shapes)} input tensors"
+            )
         for i, (s, t) in enumerate(zip(shapes, self.inputs)):
-            if len(s) != len(t.shape) or any(a is not None and b is not None and a != b
-                                             for a, b in zip(s[1:], t.shape[1:])):
-                raise ValueError(f"Input {i} of model {self.name} is incompatible: expected "
-                                 f"shape {t.shape} (input {self.input_names[i]}), got {s}")
+            if len(s) != len(t.shape) or any(
+                a is not None and b is not None and a != b for a, b in zip(s[1:], t.shape[1:])
+            ):
+                raise ValueError(
+                    f"Input {i} of model {self.name} is incompatible: expected "
+                    f"shape {t.shape} (input {self.input_names[i]}), got {s}"
+                )
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         shapes = input_shape if isinstance(input_shape, list) else [input_shape]
@@ -373,8 +396,9 @@ class Model(TrainingMixin, SavingMixin, Layer):
 
         return standardize_inputs(self, x)
 
-    def predict(self, x: Any, batch_size: int | None = None, verbose: int = 0,
-                steps: int | None = None) -> Any:
+    def predict(
+        self, x: Any, batch_size: int | None = None, verbose: int = 0, steps: int | None = None
+    ) -> Any:
         """Outputs for ``x`` (NumPy in, NumPy out), computed in batches (default 32);
         ``verbose=1`` shows a progress bar."""
         from ..training.data import predict_arrays
@@ -382,8 +406,10 @@ class Model(TrainingMixin, SavingMixin, Layer):
 
         check_custom_steps(self, "predict")
         if steps is not None:
-            raise ValueError(f"predict: steps={steps!r} is not supported by polykeras (it "
-                             "predicts all of x in batches of batch_size); leave it None")
+            raise ValueError(
+                f"predict: steps={steps!r} is not supported by polykeras (it "
+                "predicts all of x in batches of batch_size); leave it None"
+            )
         return predict_arrays(self, x, batch_size=batch_size, verbose=verbose)
 
     def predict_on_batch(self, x: Any) -> Any:
@@ -397,8 +423,12 @@ class Model(TrainingMixin, SavingMixin, Layer):
         return predict_arrays(self, arrays, batch_size=max(n, 1), verbose=0)
 
     # -- summary --------------------------------------------------------------------------------
-    def summary(self, line_length: int | None = None, positions: Sequence[float] | None = None,
-                print_fn: Any = None) -> None:
+    def summary(
+        self,
+        line_length: int | None = None,
+        positions: Sequence[float] | None = None,
+        print_fn: Any = None,
+    ) -> None:
         from .summary import print_summary
 
         print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn)

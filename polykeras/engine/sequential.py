@@ -15,8 +15,7 @@ class Sequential(Model):
     an ``InputLayer``/``Input`` may come first; otherwise the model is built on first use.
     """
 
-    def __init__(self, layers: list[Layer] | None = None, name: str | None = None,
-                 **kwargs: Any):
+    def __init__(self, layers: list[Layer] | None = None, name: str | None = None, **kwargs: Any):
         super().__init__(name=name, **kwargs)
         self._stack: list[Layer] = []
         self._input_layer: InputLayer | None = None
@@ -36,27 +35,30 @@ class Sequential(Model):
         if isinstance(layer, KerasTensor):
             origin = layer._keras_history[0]
             if not isinstance(origin, InputLayer):
-                raise TypeError("Sequential.add: a tensor can be added only if it comes from "
-                                "Input()")
+                raise TypeError(
+                    "Sequential.add: a tensor can be added only if it comes from Input()"
+                )
             layer = origin
         if not isinstance(layer, Layer):
-            raise TypeError(f"The added layer must be an instance of class Layer. Found: "
-                            f"{layer!r}")
+            raise TypeError(f"The added layer must be an instance of class Layer. Found: {layer!r}")
         if isinstance(layer, InputLayer):
             if self._stack or self._input_layer is not None:
                 raise ValueError("Sequential: an InputLayer may only come first")
             self._input_layer = layer
             return
         if any(existing.name == layer.name for existing in self._stack):
-            raise ValueError(f"All layers added to a Sequential model should have unique "
-                             f'names. Name "{layer.name}" is already the name of a layer in '
-                             "this model.")
+            raise ValueError(
+                f"All layers added to a Sequential model should have unique "
+                f'names. Name "{layer.name}" is already the name of a layer in '
+                "this model."
+            )
         self._stack.append(layer)
         if self._input_layer is None and len(self._stack) == 1:
             shape = getattr(layer, "_batch_input_shape", None)
             if shape is not None:
-                self._input_layer = Input(batch_shape=shape,
-                                          dtype=_input_dtype(layer))._keras_history[0]
+                self._input_layer = Input(
+                    batch_shape=shape, dtype=_input_dtype(layer)
+                )._keras_history[0]
         if self._input_layer is not None:
             self._rebuild()
 
@@ -75,13 +77,15 @@ class Sequential(Model):
         chain = getattr(self, "_chain", None)
         if not chain or chain[0] is not self._input_layer._inbound_nodes[0].output_tensors[0]:
             chain = [self._input_layer._inbound_nodes[0].output_tensors[0]]
-        del chain[len(self._stack) + 1:]  # after pop()
-        for layer in self._stack[len(chain) - 1:]:
+        del chain[len(self._stack) + 1 :]  # after pop()
+        for layer in self._stack[len(chain) - 1 :]:
             x = layer(chain[-1])
             if isinstance(x, list):
-                raise TypeError(f"All layers in a Sequential model should have a single "
-                                f"output tensor; {layer.name} has {len(x)}. For multi-output "
-                                "layers, use the functional API.")
+                raise TypeError(
+                    f"All layers in a Sequential model should have a single "
+                    f"output tensor; {layer.name} has {len(x)}. For multi-output "
+                    "layers, use the functional API."
+                )
             chain.append(x)
         self._chain = chain
         self._init_graph(chain[0], chain[-1])
@@ -92,8 +96,9 @@ class Sequential(Model):
             return
         if input_shape is None:
             raise ValueError("Sequential.build needs an input shape")
-        shape = standardize_shape(input_shape, "input_shape", f"Sequential {self.name}: build",
-                                  batch=True)
+        shape = standardize_shape(
+            input_shape, "input_shape", f"Sequential {self.name}: build", batch=True
+        )
         self._input_layer = Input(batch_shape=shape)._keras_history[0]
         self._rebuild()
 
@@ -127,8 +132,10 @@ class Sequential(Model):
         elif isinstance(x, (list, tuple)) and x and not isinstance(x[0], (int, float)):
             x = x[0]
         if hasattr(x, "__polykeras_data__"):
-            raise ValueError(f"Sequential model {self.name} has no input shape yet; give its "
-                             "first layer input_shape= before feeding generated data")
+            raise ValueError(
+                f"Sequential model {self.name} has no input shape yet; give its "
+                "first layer input_shape= before feeding generated data"
+            )
         self._ensure_built(x)
 
     def get_config(self) -> dict[str, Any]:

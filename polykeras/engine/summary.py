@@ -27,14 +27,17 @@ def _row(fields: Sequence[Any], positions: Sequence[int]) -> str:
         if i > 0:
             line = line[:-1] + " "
         line += str(value)
-        line = line[:positions[i]]
+        line = line[: positions[i]]
         line += " " * (positions[i] - len(line))
     return line
 
 
-def print_summary(model: Any, line_length: int | None = None,
-                  positions: Sequence[float] | None = None,
-                  print_fn: Callable[[str], Any] | None = None) -> None:
+def print_summary(
+    model: Any,
+    line_length: int | None = None,
+    positions: Sequence[float] | None = None,
+    print_fn: Callable[[str], Any] | None = None,
+) -> None:
     print_fn = print_fn or print
     seq = _sequential_like(model)
     if seq:
@@ -68,8 +71,7 @@ def print_summary(model: Any, line_length: int | None = None,
             for node in layer._inbound_nodes:
                 if relevant and id(node) not in relevant:
                     continue
-                for lay, ni, ti in zip(node.inbound_layers, node.node_indices,
-                                       node.tensor_indices):
+                for lay, ni, ti in zip(node.inbound_layers, node.node_indices, node.tensor_indices):
                     links.append(f"{lay.name}[{ni}][{ti}]")
             print_fn(_row([title, shape, params, links[0] if links else ""], positions))
             for link in links[1:]:

@@ -42,8 +42,10 @@ class Variable:
         B = self.backend
         arr = B.asarray(value) if not B.is_native(value) else value
         if tuple(B.shape(arr)) != self.shape:
-            raise ValueError(f"cannot assign a value of shape {tuple(B.shape(arr))} to "
-                             f"variable {self.name} of shape {self.shape}")
+            raise ValueError(
+                f"cannot assign a value of shape {tuple(B.shape(arr))} to "
+                f"variable {self.name} of shape {self.shape}"
+            )
         self.value = B.cast(arr, self.dtype)
 
     def move_to(self, B: Any) -> None:

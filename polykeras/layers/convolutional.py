@@ -22,12 +22,21 @@ from .core import (
     shape_error,
 )
 
-_K1 = {"nb_filter": "filters", "border_mode": "padding", "subsample": "strides",
-       "dim_ordering": "data_format", "init": "kernel_initializer", "bias": "use_bias",
-       "W_regularizer": "kernel_regularizer", "b_regularizer": "bias_regularizer",
-       "W_constraint": "kernel_constraint", "b_constraint": "bias_constraint",
-       "subsample_length": "strides", "filter_length": "kernel_size",
-       "atrous_rate": "dilation_rate"}
+_K1 = {
+    "nb_filter": "filters",
+    "border_mode": "padding",
+    "subsample": "strides",
+    "dim_ordering": "data_format",
+    "init": "kernel_initializer",
+    "bias": "use_bias",
+    "W_regularizer": "kernel_regularizer",
+    "b_regularizer": "bias_regularizer",
+    "W_constraint": "kernel_constraint",
+    "b_constraint": "bias_constraint",
+    "subsample_length": "strides",
+    "filter_length": "kernel_size",
+    "atrous_rate": "dilation_rate",
+}
 
 
 def tuple_of(value: Any, n: int, what: str, owner: str) -> tuple[int, ...]:
@@ -35,8 +44,7 @@ def tuple_of(value: Any, n: int, what: str, owner: str) -> tuple[int, ...]:
         value = (positive_int(value, what, owner),) * n
     out = tuple(positive_int(v, what, owner) for v in value)
     if len(out) != n:
-        raise ValueError(f"{owner}: {what} must be an int or a tuple of {n} ints, "
-                         f"got {value!r}")
+        raise ValueError(f"{owner}: {what} must be an int or a tuple of {n} ints, got {value!r}")
     return out
 
 
@@ -57,12 +65,23 @@ def conv_length(size, k, stride, padding, dilation=1):
 class _Conv(Layer):
     rank = 2
 
-    def __init__(self, filters: int | None = None, kernel_size: Any = None, *args: Any,
-                 strides: Any = 1, padding: str = "valid", data_format: str | None = None,
-                 dilation_rate: Any = 1, activation: Any = None, use_bias: bool = True,
-                 kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
-                 kernel_regularizer: Any = None, bias_regularizer: Any = None,
-                 **kwargs: Any):
+    def __init__(
+        self,
+        filters: int | None = None,
+        kernel_size: Any = None,
+        *args: Any,
+        strides: Any = 1,
+        padding: str = "valid",
+        data_format: str | None = None,
+        dilation_rate: Any = 1,
+        activation: Any = None,
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        **kwargs: Any,
+    ):
         owner = type(self).__name__
         # Keras 1: Convolution2D(nb_filter, nb_row, nb_col, ...)
         if self.rank == 2 and args and isinstance(kernel_size, int):
@@ -91,10 +110,14 @@ class _Conv(Layer):
             raise ValueError(f"{owner}: kernel_size is required")
         self.kernel_size = tuple_of(kernel_size, self.rank, "kernel_size", owner)
         self.strides = tuple_of(strides, self.rank, "strides", owner)
-        self.padding = padding_of(padding, owner, ("valid", "same", "causal")
-                                  if self.rank == 1 else ("valid", "same"))
-        self.data_format = normalize_data_format(data_format) if self.rank == 2 \
+        self.padding = padding_of(
+            padding, owner, ("valid", "same", "causal") if self.rank == 1 else ("valid", "same")
+        )
+        self.data_format = (
+            normalize_data_format(data_format)
+            if self.rank == 2
             else (normalize_data_format(data_format) if data_format else "channels_last")
+        )
         self.dilation_rate = tuple_of(dilation_rate, self.rank, "dilation_rate", owner)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
@@ -110,41 +133,58 @@ class _Conv(Layer):
 
     def check_input(self, input_shape):
         if isinstance(input_shape, list) or len(input_shape) != self.rank + 2:
-            raise shape_error(self, f"a {self.rank + 2}-D tensor ({self.data_format})",
-                              input_shape)
+            raise shape_error(self, f"a {self.rank + 2}-D tensor ({self.data_format})", input_shape)
         channels = input_shape[self._channel_axis()]
         if channels is None:
-            raise ValueError(f"The channel dimension of the inputs to {self.name} should be "
-                             f"defined. Found `None` (input shape {tuple(input_shape)}).")
+            raise ValueError(
+                f"The channel dimension of the inputs to {self.name} should be "
+                f"defined. Found `None` (input shape {tuple(input_shape)})."
+            )
         if self.built and channels != self.kernel.shape[-2]:
-            raise ValueError(f"Input 0 of layer {self.name} is incompatible with the layer: "
-                             f"expected {self.kernel.shape[-2]} channels on axis "
-                             f"{self._channel_axis()} ({self.data_format}), but received "
-                             f"input with shape {tuple(input_shape)}")
+            raise ValueError(
+                f"Input 0 of layer {self.name} is incompatible with the layer: "
+                f"expected {self.kernel.shape[-2]} channels on axis "
+                f"{self._channel_axis()} ({self.data_format}), but received "
+                f"input with shape {tuple(input_shape)}"
+            )
         spatial = self._spatial(input_shape)
         out = self._out_spatial(spatial)
         if any(o == 0 for o in out):
-            raise ValueError(f"layer {self.name}: input {tuple(input_shape)} is too small for "
-                             f"kernel {self.kernel_size} with padding '{self.padding}' "
-                             f"(output would be {tuple(out)})")
+            raise ValueError(
+                f"layer {self.name}: input {tuple(input_shape)} is too small for "
+                f"kernel {self.kernel_size} with padding '{self.padding}' "
+                f"(output would be {tuple(out)})"
+            )
 
     def _spatial(self, shape):
         return shape[2:] if self.data_format == "channels_first" else shape[1:-1]
 
     def _out_spatial(self, spatial):
-        return [conv_length(s, k, st, self.padding, d) for s, k, st, d in
-                zip(spatial, self.kernel_size, self.strides, self.dilation_rate)]
+        return [
+            conv_length(s, k, st, self.padding, d)
+            for s, k, st, d in zip(spatial, self.kernel_size, self.strides, self.dilation_rate)
+        ]
 
     def build(self, input_shape):
         channels = input_shape[self._channel_axis()]
-        self.kernel = self.add_weight("kernel", self.kernel_size + (channels, self.filters),
-                                      self.kernel_initializer,
-                                      regularizer=self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
-        self.bias = (self.add_weight("bias", (self.filters,), self.bias_initializer,
-                                     regularizer=self.bias_regularizer,
-                                     constraint=self.bias_constraint)
-                     if self.use_bias else None)
+        self.kernel = self.add_weight(
+            "kernel",
+            self.kernel_size + (channels, self.filters),
+            self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        self.bias = (
+            self.add_weight(
+                "bias",
+                (self.filters,),
+                self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+            if self.use_bias
+            else None
+        )
         self.built = True
 
     def compute_output_shape(self, input_shape):
@@ -162,21 +202,28 @@ class _Conv(Layer):
         return ops.add(y, self.bias)
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters,
-                "kernel_size": list(self.kernel_size), "strides": list(self.strides),
-                "padding": self.padding, "data_format": self.data_format,
-                "dilation_rate": list(self.dilation_rate),
-                "activation": activations.serialize(self.activation),
-                "use_bias": self.use_bias,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": _serialize_reg(self.kernel_regularizer)
-                if self.kernel_regularizer else None,
-                "bias_regularizer": _serialize_reg(self.bias_regularizer)
-                if self.bias_regularizer else None,
-                "activity_regularizer": _serialize_reg(self.activity_regularizer),
-                "kernel_constraint": _serialize_constraint(self.kernel_constraint),
-                "bias_constraint": _serialize_constraint(self.bias_constraint)}
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": list(self.kernel_size),
+            "strides": list(self.strides),
+            "padding": self.padding,
+            "data_format": self.data_format,
+            "dilation_rate": list(self.dilation_rate),
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": _serialize_reg(self.kernel_regularizer)
+            if self.kernel_regularizer
+            else None,
+            "bias_regularizer": _serialize_reg(self.bias_regularizer)
+            if self.bias_regularizer
+            else None,
+            "activity_regularizer": _serialize_reg(self.activity_regularizer),
+            "kernel_constraint": _serialize_constraint(self.kernel_constraint),
+            "bias_constraint": _serialize_constraint(self.bias_constraint),
+        }
 
 
 class Conv2D(_Conv):
@@ -185,8 +232,12 @@ class Conv2D(_Conv):
     rank = 2
 
     def call(self, inputs):
-        geometry = {"strides": self.strides, "padding": self.padding,
-                    "data_format": self.data_format, "dilation_rate": self.dilation_rate}
+        geometry = {
+            "strides": self.strides,
+            "padding": self.padding,
+            "data_format": self.data_format,
+            "dilation_rate": self.dilation_rate,
+        }
         if self.bias is not None:
             found = ops.fused_kernel("conv2d_bias", inputs, self.kernel, self.bias)
             if found is not None:  # the backend adds the bias inside its convolution
@@ -218,8 +269,14 @@ class Conv1D(_Conv):
             padding = "valid"
         x4 = ops.expand_dims(x, 1)  # (N, 1, steps, C), channels_last
         k4 = ops.expand_dims(self.kernel, 0)  # (1, k, C, F)
-        y = ops.conv2d(x4, k4, strides=(1, self.strides[0]), padding=padding,
-                       data_format="channels_last", dilation_rate=(1, self.dilation_rate[0]))
+        y = ops.conv2d(
+            x4,
+            k4,
+            strides=(1, self.strides[0]),
+            padding=padding,
+            data_format="channels_last",
+            dilation_rate=(1, self.dilation_rate[0]),
+        )
         shape = ops.shape(y)
         y = ops.reshape(y, (shape[0], shape[2], shape[3]))
         y = ops.add(y, self.bias) if self.bias is not None else y

@@ -26,29 +26,48 @@ def legacy(kwargs: dict[str, Any], mapping: dict[str, str], owner: str) -> dict[
 def positive_int(value: Any, what: str, owner: str) -> int:
     """A plain positive int from any integral value (NumPy integers too, as Keras 2)."""
     value = as_int(value, what, owner, minimum=1)
-    if value > 2 ** 31:
+    if value > 2**31:
         raise ValueError(f"{owner}: {what}={value} is far too large")
     return value
 
 
 def shape_error(layer: Layer, expected: str, got: Any) -> ValueError:
-    return ValueError(f"Input 0 of layer {layer.name} ({type(layer).__name__}) is incompatible "
-                      f"with the layer: expected {expected}, but received input with shape "
-                      f"{got}")
+    return ValueError(
+        f"Input 0 of layer {layer.name} ({type(layer).__name__}) is incompatible "
+        f"with the layer: expected {expected}, but received input with shape "
+        f"{got}"
+    )
 
 
 class Dense(Layer):
     """``output = activation(dot(input, kernel) + bias)``; kernel (in, units), bias (units,)."""
 
-    def __init__(self, units: int | None = None, activation: Any = None, use_bias: bool = True,
-                 kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
-                 kernel_regularizer: Any = None, bias_regularizer: Any = None,
-                 kernel_constraint: Any = None, bias_constraint: Any = None, **kwargs: Any):
-        kwargs = legacy(kwargs, {"output_dim": "units", "init": "kernel_initializer",
-                                 "bias": "use_bias", "W_regularizer": "kernel_regularizer",
-                                 "b_regularizer": "bias_regularizer",
-                                 "W_constraint": "kernel_constraint",
-                                 "b_constraint": "bias_constraint"}, "Dense")
+    def __init__(
+        self,
+        units: int | None = None,
+        activation: Any = None,
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        bias_constraint: Any = None,
+        **kwargs: Any,
+    ):
+        kwargs = legacy(
+            kwargs,
+            {
+                "output_dim": "units",
+                "init": "kernel_initializer",
+                "bias": "use_bias",
+                "W_regularizer": "kernel_regularizer",
+                "b_regularizer": "bias_regularizer",
+                "W_constraint": "kernel_constraint",
+                "b_constraint": "bias_constraint",
+            },
+            "Dense",
+        )
         units = kwargs.pop("units", units)
         kernel_initializer = kwargs.pop("kernel_initializer", kernel_initializer)
         use_bias = kwargs.pop("use_bias", use_bias)
@@ -73,20 +92,32 @@ class Dense(Layer):
         if input_shape[-1] is None:
             raise shape_error(self, "the last dimension to be defined", input_shape)
         if self.built and input_shape[-1] != self.kernel.shape[0]:
-            raise ValueError(f"Input 0 of layer {self.name} is incompatible with the layer: "
-                             f"expected axis -1 of input shape to have value "
-                             f"{self.kernel.shape[0]} but received input with shape "
-                             f"{tuple(input_shape)}")
+            raise ValueError(
+                f"Input 0 of layer {self.name} is incompatible with the layer: "
+                f"expected axis -1 of input shape to have value "
+                f"{self.kernel.shape[0]} but received input with shape "
+                f"{tuple(input_shape)}"
+            )
 
     def build(self, input_shape):
-        self.kernel = self.add_weight("kernel", (input_shape[-1], self.units),
-                                      self.kernel_initializer,
-                                      regularizer=self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
-        self.bias = (self.add_weight("bias", (self.units,), self.bias_initializer,
-                                     regularizer=self.bias_regularizer,
-                                     constraint=self.bias_constraint)
-                     if self.use_bias else None)
+        self.kernel = self.add_weight(
+            "kernel",
+            (input_shape[-1], self.units),
+            self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        self.bias = (
+            self.add_weight(
+                "bias",
+                (self.units,),
+                self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+            if self.use_bias
+            else None
+        )
         self.built = True
 
     def call(self, inputs):
@@ -99,16 +130,19 @@ class Dense(Layer):
         return tuple(input_shape[:-1]) + (self.units,)
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units,
-                "activation": activations.serialize(self.activation),
-                "use_bias": self.use_bias,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": _serialize_reg(self.kernel_regularizer),
-                "bias_regularizer": _serialize_reg(self.bias_regularizer),
-                "activity_regularizer": _serialize_reg(self.activity_regularizer),
-                "kernel_constraint": _serialize_constraint(self.kernel_constraint),
-                "bias_constraint": _serialize_constraint(self.bias_constraint)}
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": _serialize_reg(self.kernel_regularizer),
+            "bias_regularizer": _serialize_reg(self.bias_regularizer),
+            "activity_regularizer": _serialize_reg(self.activity_regularizer),
+            "kernel_constraint": _serialize_constraint(self.kernel_constraint),
+            "bias_constraint": _serialize_constraint(self.bias_constraint),
+        }
 
 
 def _constraint(value: Any) -> Any:
@@ -150,8 +184,9 @@ class Activation(Layer):
 class Dropout(Layer):
     """Zeroes a fraction ``rate`` of inputs while training (scaling the rest by 1/(1-rate))."""
 
-    def __init__(self, rate: float | None = None, noise_shape: Any = None, seed: Any = None,
-                 **kwargs: Any):
+    def __init__(
+        self, rate: float | None = None, noise_shape: Any = None, seed: Any = None, **kwargs: Any
+    ):
         if "p" in kwargs:  # Keras 1
             rate = kwargs.pop("p")
         super().__init__(**kwargs)
@@ -168,14 +203,19 @@ class Dropout(Layer):
         shape = ops.shape(inputs)
         if self.noise_shape is not None:
             shape = tuple(s if n is None else n for s, n in zip(shape, self.noise_shape))
-        keep = B.cast(B.greater_equal(uniform_noise(self, shape, ops.dtype_name(inputs)),
-                                      self.rate), ops.dtype_name(inputs))
+        keep = B.cast(
+            B.greater_equal(uniform_noise(self, shape, ops.dtype_name(inputs)), self.rate),
+            ops.dtype_name(inputs),
+        )
         return ops.multiply(inputs, B.multiply(keep, 1.0 / (1.0 - self.rate)))
 
     def get_config(self):
-        return {**super().get_config(), "rate": self.rate,
-                "noise_shape": list(self.noise_shape) if self.noise_shape else None,
-                "seed": self.seed}
+        return {
+            **super().get_config(),
+            "rate": self.rate,
+            "noise_shape": list(self.noise_shape) if self.noise_shape else None,
+            "seed": self.seed,
+        }
 
 
 def check_seed(seed: Any, owner: str) -> int | None:
@@ -213,10 +253,12 @@ class Flatten(Layer):
     def compute_output_shape(self, input_shape):
         rest = input_shape[1:]
         if any(d is None for d in rest):
-            raise ValueError(f'The shape of the input to "Flatten" ({self.name}) is not fully '
-                             f"defined (got {tuple(rest)}). Make sure to pass a complete "
-                             '"input_shape" or "batch_input_shape" argument to the first '
-                             "layer in your model.")
+            raise ValueError(
+                f'The shape of the input to "Flatten" ({self.name}) is not fully '
+                f"defined (got {tuple(rest)}). Make sure to pass a complete "
+                '"input_shape" or "batch_input_shape" argument to the first '
+                "layer in your model."
+            )
         return (input_shape[0], int(math.prod(rest)))
 
     def call(self, inputs):
@@ -245,13 +287,17 @@ class Reshape(Layer):
         if -1 in target:
             rest = math.prod(d for d in target if d != -1)
             if rest == 0 or total % rest:
-                raise ValueError(f"Reshape {self.name}: cannot reshape {tuple(known)} "
-                                 f"({total} values) into {self.target_shape}")
+                raise ValueError(
+                    f"Reshape {self.name}: cannot reshape {tuple(known)} "
+                    f"({total} values) into {self.target_shape}"
+                )
             target[target.index(-1)] = total // rest
         elif math.prod(target) != total:
-            raise ValueError(f"Reshape {self.name}: total size of the new array must be "
-                             f"unchanged: input {tuple(known)} has {total} values, target "
-                             f"{self.target_shape} has {math.prod(target)}")
+            raise ValueError(
+                f"Reshape {self.name}: total size of the new array must be "
+                f"unchanged: input {tuple(known)} has {total} values, target "
+                f"{self.target_shape} has {math.prod(target)}"
+            )
         return (input_shape[0],) + tuple(target)
 
     def call(self, inputs):
@@ -268,8 +314,10 @@ class Permute(Layer):
         super().__init__(**kwargs)
         self.dims = tuple(dims)
         if sorted(self.dims) != list(range(1, len(self.dims) + 1)):
-            raise ValueError(f"Permute {self.name}: dims must be a permutation of "
-                             f"1..{len(self.dims)}, got {self.dims}")
+            raise ValueError(
+                f"Permute {self.name}: dims must be a permutation of "
+                f"1..{len(self.dims)}, got {self.dims}"
+            )
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) != len(self.dims) + 1:
@@ -311,8 +359,9 @@ class Lambda(Layer):
     output shape is found by running the function on small batches (see
     :meth:`_probe_output_shape`)."""
 
-    def __init__(self, function: Any, output_shape: Any = None, arguments: dict | None = None,
-                 **kwargs: Any):
+    def __init__(
+        self, function: Any, output_shape: Any = None, arguments: dict | None = None, **kwargs: Any
+    ):
         super().__init__(**kwargs)
         if not callable(function):
             raise TypeError(f"Lambda {self.name}: function must be callable")
@@ -346,30 +395,40 @@ class Lambda(Layer):
             dtypes = [self.dtype] * len(shapes)
         runs = []
         for batch, free in ((2, 5), (3, 7)):
-            probes = [tuple((batch if i == 0 else free) if d is None else d
-                            for i, d in enumerate(s)) for s in shapes]
-            arrays = [_to_layer_dtype(B, B.ones(p, dt), self.dtype)
-                      for p, dt in zip(probes, dtypes)]
+            probes = [
+                tuple((batch if i == 0 else free) if d is None else d for i, d in enumerate(s))
+                for s in shapes
+            ]
+            arrays = [
+                _to_layer_dtype(B, B.ones(p, dt), self.dtype) for p, dt in zip(probes, dtypes)
+            ]
             try:
-                out = self.function(arrays if isinstance(input_shape, list) else arrays[0],
-                                    **self.arguments)
+                out = self.function(
+                    arrays if isinstance(input_shape, list) else arrays[0], **self.arguments
+                )
                 outs = list(out) if isinstance(out, (list, tuple)) else [out]
-                runs.append([tuple(int(d) for d in (B.shape(o) if B.is_native(o)
-                                                    else np.shape(o))) for o in outs])
+                runs.append(
+                    [
+                        tuple(int(d) for d in (B.shape(o) if B.is_native(o) else np.shape(o)))
+                        for o in outs
+                    ]
+                )
             except Exception as err:
                 raise ValueError(
                     f"Lambda layer {self.name}: could not infer its output shape by running "
                     f"the function on a batch of shape "
                     f"{probes if len(probes) > 1 else probes[0]} ({type(err).__name__}: "
                     f"{err}). Pass output_shape= to the Lambda layer (the shape of one "
-                    "sample, without the batch dimension).") from err
+                    "sample, without the batch dimension)."
+                ) from err
         first, second = runs
         if len(first) != len(second) or any(len(a) != len(b) for a, b in zip(first, second)):
-            raise ValueError(f"Lambda layer {self.name}: the function's outputs change rank "
-                             f"with the batch size ({first} vs {second}), so its output shape "
-                             "cannot be inferred. Pass output_shape= to the Lambda layer.")
-        result = [tuple(x if x == y else None for x, y in zip(a, b))
-                  for a, b in zip(first, second)]
+            raise ValueError(
+                f"Lambda layer {self.name}: the function's outputs change rank "
+                f"with the batch size ({first} vs {second}), so its output shape "
+                "cannot be inferred. Pass output_shape= to the Lambda layer."
+            )
+        result = [tuple(x if x == y else None for x, y in zip(a, b)) for a, b in zip(first, second)]
         multi = isinstance(out, (list, tuple))
         return result if multi else result[0]
 
@@ -377,13 +436,18 @@ class Lambda(Layer):
         return self.function(inputs, **self.arguments)
 
     def get_config(self):
-        raise ValueError(f"Lambda layer {self.name} wraps Python code, which polykeras never "
-                         "serializes; write a Layer subclass and register it instead")
+        raise ValueError(
+            f"Lambda layer {self.name} wraps Python code, which polykeras never "
+            "serializes; write a Layer subclass and register it instead"
+        )
 
 
 def _shape_or_shapes(value: Any, owner: str) -> Any:
     """One shape (a tuple of ints/None, or one int) or a list of shapes (several outputs)."""
-    if isinstance(value, (list, tuple)) and value and \
-            all(isinstance(s, (list, tuple)) for s in value):
+    if (
+        isinstance(value, (list, tuple))
+        and value
+        and all(isinstance(s, (list, tuple)) for s in value)
+    ):
         return [standardize_shape(s, "output_shape", owner) for s in value]
     return standardize_shape(value, "output_shape", owner)

@@ -11,31 +11,53 @@ from ..utils import as_int
 
 
 class Embedding(Layer):
-    def __init__(self, input_dim: int | None = None, output_dim: int | None = None,
-                 embeddings_initializer: Any = "uniform", embeddings_regularizer: Any = None,
-                 activity_regularizer: Any = None, embeddings_constraint: Any = None,
-                 mask_zero: bool = False, input_length: int | None = None, **kwargs: Any):
-        kwargs = legacy(kwargs, {"init": "embeddings_initializer",
-                                 "W_regularizer": "embeddings_regularizer",
-                                 "W_constraint": "embeddings_constraint"}, "Embedding")
+    def __init__(
+        self,
+        input_dim: int | None = None,
+        output_dim: int | None = None,
+        embeddings_initializer: Any = "uniform",
+        embeddings_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        embeddings_constraint: Any = None,
+        mask_zero: bool = False,
+        input_length: int | None = None,
+        **kwargs: Any,
+    ):
+        kwargs = legacy(
+            kwargs,
+            {
+                "init": "embeddings_initializer",
+                "W_regularizer": "embeddings_regularizer",
+                "W_constraint": "embeddings_constraint",
+            },
+            "Embedding",
+        )
         embeddings_initializer = kwargs.pop("embeddings_initializer", embeddings_initializer)
         embeddings_regularizer = kwargs.pop("embeddings_regularizer", embeddings_regularizer)
         embeddings_constraint = kwargs.pop("embeddings_constraint", embeddings_constraint)
         dropout = kwargs.pop("dropout", 0.0)  # Keras 1: drop whole embedding rows
         if dropout:
-            raise ValueError(f"Embedding: Keras 1's dropout={dropout!r} is not supported by "
-                             "polykeras; put a Dropout layer after the Embedding instead")
+            raise ValueError(
+                f"Embedding: Keras 1's dropout={dropout!r} is not supported by "
+                "polykeras; put a Dropout layer after the Embedding instead"
+            )
         if input_length is not None and not isinstance(input_length, (tuple, list)):
             input_length = as_int(input_length, "input_length", "Embedding")  # np.int64 too
-        if input_length is not None and "input_shape" not in kwargs \
-                and "batch_input_shape" not in kwargs:
-            kwargs["input_shape"] = (input_length,) if isinstance(input_length, int) \
-                else tuple(input_length)
+        if (
+            input_length is not None
+            and "input_shape" not in kwargs
+            and "batch_input_shape" not in kwargs
+        ):
+            kwargs["input_shape"] = (
+                (input_length,) if isinstance(input_length, int) else tuple(input_length)
+            )
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         if mask_zero:
-            raise ValueError(f"Embedding {self.name}: mask_zero=True is not supported by "
-                             "polykeras yet (masking is not supported yet: the padding index "
-                             "0 would be treated as an ordinary index); pass mask_zero=False")
+            raise ValueError(
+                f"Embedding {self.name}: mask_zero=True is not supported by "
+                "polykeras yet (masking is not supported yet: the padding index "
+                "0 would be treated as an ordinary index); pass mask_zero=False"
+            )
         self.input_dim = positive_int(input_dim, "input_dim", f"Embedding {self.name}")
         self.output_dim = positive_int(output_dim, "output_dim", f"Embedding {self.name}")
         self.embeddings_initializer = initializers.get(embeddings_initializer)
@@ -54,16 +76,24 @@ class Embedding(Layer):
     def check_input(self, input_shape):
         if isinstance(input_shape, list):
             raise shape_error(self, "one tensor of indices", input_shape)
-        if self.input_length is not None and len(input_shape) == 2 \
-                and input_shape[1] not in (None, self.input_length):
-            raise ValueError(f'"input_length" is {self.input_length}, but received input has '
-                             f"shape {tuple(input_shape)} (layer {self.name})")
+        if (
+            self.input_length is not None
+            and len(input_shape) == 2
+            and input_shape[1] not in (None, self.input_length)
+        ):
+            raise ValueError(
+                f'"input_length" is {self.input_length}, but received input has '
+                f"shape {tuple(input_shape)} (layer {self.name})"
+            )
 
     def build(self, input_shape):
-        self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
-                                          self.embeddings_initializer,
-                                          regularizer=self.embeddings_regularizer,
-                                          constraint=self.embeddings_constraint)
+        self.embeddings = self.add_weight(
+            "embeddings",
+            (self.input_dim, self.output_dim),
+            self.embeddings_initializer,
+            regularizer=self.embeddings_regularizer,
+            constraint=self.embeddings_constraint,
+        )
         self.built = True
 
     def call(self, inputs):
@@ -81,11 +111,14 @@ class Embedding(Layer):
         return self.dtype
 
     def get_config(self):
-        return {**super().get_config(), "input_dim": self.input_dim,
-                "output_dim": self.output_dim,
-                "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
-                "embeddings_regularizer": _serialize_reg(self.embeddings_regularizer),
-                "activity_regularizer": _serialize_reg(self.activity_regularizer),
-                "embeddings_constraint": _serialize_constraint(self.embeddings_constraint),
-                "mask_zero": self.mask_zero,
-                "input_length": self.input_length}
+        return {
+            **super().get_config(),
+            "input_dim": self.input_dim,
+            "output_dim": self.output_dim,
+            "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
+            "embeddings_regularizer": _serialize_reg(self.embeddings_regularizer),
+            "activity_regularizer": _serialize_reg(self.activity_regularizer),
+            "embeddings_constraint": _serialize_constraint(self.embeddings_constraint),
+            "mask_zero": self.mask_zero,
+            "input_length": self.input_length,
+        }

@@ -14,12 +14,15 @@ from .merge import Add, Average, Concatenate, Dot, Maximum, Multiply
 MODES = ("sum", "mul", "concat", "ave", "cos", "dot", "max")
 
 
-def _merge_layer(mode: str, concat_axis: int, dot_axes: Any, name: str | None,
-                 **kwargs: Any) -> Any:
+def _merge_layer(
+    mode: str, concat_axis: int, dot_axes: Any, name: str | None, **kwargs: Any
+) -> Any:
     kw = dict(kwargs, name=name) if name else dict(kwargs)
     if callable(mode):
-        raise ValueError("merge(mode=<function>) is not supported: it would need Python code "
-                         "in the model; write a Layer subclass instead")
+        raise ValueError(
+            "merge(mode=<function>) is not supported: it would need Python code "
+            "in the model; write a Layer subclass instead"
+        )
     if mode == "sum":
         return Add(**kw)
     if mode == "mul":
@@ -35,16 +38,30 @@ def _merge_layer(mode: str, concat_axis: int, dot_axes: Any, name: str | None,
     raise ValueError(f"Invalid merge mode: {mode!r}. Valid modes are: {', '.join(MODES)}")
 
 
-def merge(inputs: list, mode: str = "sum", concat_axis: int = -1, dot_axes: Any = -1,
-          output_shape: Any = None, output_mask: Any = None, arguments: Any = None,
-          node_indices: Any = None, tensor_indices: Any = None, name: str | None = None) -> Any:
+def merge(
+    inputs: list,
+    mode: str = "sum",
+    concat_axis: int = -1,
+    dot_axes: Any = -1,
+    output_shape: Any = None,
+    output_mask: Any = None,
+    arguments: Any = None,
+    node_indices: Any = None,
+    tensor_indices: Any = None,
+    name: str | None = None,
+) -> Any:
     """Keras 1: merge a list of tensors; ``mode`` is one of sum, mul, concat, ave, cos, dot,
     max."""
     if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
         raise ValueError("merge() needs a list of at least two tensors")
-    _refuse_unused("merge", output_shape=output_shape, output_mask=output_mask,
-                   arguments=arguments, node_indices=node_indices,
-                   tensor_indices=tensor_indices)
+    _refuse_unused(
+        "merge",
+        output_shape=output_shape,
+        output_mask=output_mask,
+        arguments=arguments,
+        node_indices=node_indices,
+        tensor_indices=tensor_indices,
+    )
     return _merge_layer(mode, concat_axis, dot_axes, name)(list(inputs))
 
 
@@ -53,13 +70,21 @@ def _refuse_unused(owner: str, **given: Any) -> None:
     unless left at their defaults."""
     for key, value in given.items():
         if value is not None and value != {}:
-            raise ValueError(f"{owner}: {key}={value!r:.60} is not supported by polykeras "
-                             "(it only served merge modes given as Python functions, or "
-                             "picked other nodes of the inputs); leave it None")
+            raise ValueError(
+                f"{owner}: {key}={value!r:.60} is not supported by polykeras "
+                "(it only served merge modes given as Python functions, or "
+                "picked other nodes of the inputs); leave it None"
+            )
 
 
-def Merge(layers: Any = None, mode: str = "sum", concat_axis: int = -1, dot_axes: Any = -1,
-          name: str | None = None, **kwargs: Any) -> Any:
+def Merge(
+    layers: Any = None,
+    mode: str = "sum",
+    concat_axis: int = -1,
+    dot_axes: Any = -1,
+    name: str | None = None,
+    **kwargs: Any,
+) -> Any:
     """Keras 1's Merge layer: a layer object for ``mode`` (call it on a list of tensors)."""
     for key in ("output_shape", "output_mask", "arguments", "node_indices", "tensor_indices"):
         if key in kwargs:
@@ -69,10 +94,14 @@ def Merge(layers: Any = None, mode: str = "sum", concat_axis: int = -1, dot_axes
     for key in ("mode_type", "output_shape_type", "output_mask_type"):
         kind = kwargs.pop(key, "raw")
         if kind not in ("raw", None):
-            raise ValueError(f"Merge: {key}={kind!r} (Python code in the model) is not "
-                             "supported; polykeras loads merge modes by name only")
+            raise ValueError(
+                f"Merge: {key}={kind!r} (Python code in the model) is not "
+                "supported; polykeras loads merge modes by name only"
+            )
     layer = _merge_layer(mode, concat_axis, dot_axes, name, **kwargs)
     if layers is not None:
-        raise ValueError("Merge(layers=[...]) merged Sequential models in Keras 1; use the "
-                         "functional API (merge layers called on tensors) instead")
+        raise ValueError(
+            "Merge(layers=[...]) merged Sequential models in Keras 1; use the "
+            "functional API (merge layers called on tensors) instead"
+        )
     return layer

@@ -15,21 +15,30 @@ class _Merge(Layer):
 
     def check_input(self, input_shape):
         if not isinstance(input_shape, list):
-            raise ValueError(f"A merge layer ({type(self).__name__} {self.name}) should be "
-                             "called on a list of inputs.")
+            raise ValueError(
+                f"A merge layer ({type(self).__name__} {self.name}) should be "
+                "called on a list of inputs."
+            )
         n = len(input_shape)
         if n < self.min_inputs or (self.max_inputs is not None and n > self.max_inputs):
-            want = (f"exactly {self.max_inputs}" if self.max_inputs == self.min_inputs
-                    else f"at least {self.min_inputs}")
-            raise ValueError(f"A merge layer ({type(self).__name__} {self.name}) should be "
-                             f"called on {want} inputs. Got {n} inputs.")
+            want = (
+                f"exactly {self.max_inputs}"
+                if self.max_inputs == self.min_inputs
+                else f"at least {self.min_inputs}"
+            )
+            raise ValueError(
+                f"A merge layer ({type(self).__name__} {self.name}) should be "
+                f"called on {want} inputs. Got {n} inputs."
+            )
         self._merged_shape(input_shape)
 
     def _merged_shape(self, shapes):
         ranks = {len(s) for s in shapes}
         if len(ranks) != 1:
-            raise ValueError(f"Operands of {type(self).__name__} {self.name} must have the "
-                             f"same rank; got shapes {shapes}")
+            raise ValueError(
+                f"Operands of {type(self).__name__} {self.name} must have the "
+                f"same rank; got shapes {shapes}"
+            )
         out = list(shapes[0])
         for s in shapes[1:]:
             for i, (a, b) in enumerate(zip(out, s)):
@@ -38,9 +47,11 @@ class _Merge(Layer):
                 elif a == 1:
                     out[i] = b
                 elif b != 1 and a != b:
-                    raise ValueError(f"Operands could not be broadcast together with shapes "
-                                     f"{shapes} (layer {self.name}, {type(self).__name__}): "
-                                     f"axis {i} is {a} in one and {b} in another")
+                    raise ValueError(
+                        f"Operands could not be broadcast together with shapes "
+                        f"{shapes} (layer {self.name}, {type(self).__name__}): "
+                        f"axis {i} is {a} in one and {b} in another"
+                    )
         out[0] = None if any(s[0] is None for s in shapes) else out[0]
         return tuple(out)
 
@@ -102,9 +113,11 @@ class Concatenate(_Merge):
     def _merged_shape(self, shapes):
         ranks = {len(s) for s in shapes}
         if len(ranks) != 1:
-            raise ValueError(f"A `Concatenate` layer ({self.name}) requires inputs with "
-                             f"matching shapes except for the concat axis. Got inputs shapes: "
-                             f"{shapes}")
+            raise ValueError(
+                f"A `Concatenate` layer ({self.name}) requires inputs with "
+                f"matching shapes except for the concat axis. Got inputs shapes: "
+                f"{shapes}"
+            )
         rank = ranks.pop()
         axis = self.axis % rank
         if axis == 0:
@@ -115,9 +128,11 @@ class Concatenate(_Merge):
                 if i == axis:
                     continue
                 if a is not None and b is not None and a != b:
-                    raise ValueError(f"A `Concatenate` layer ({self.name}) requires inputs "
-                                     f"with matching shapes except for the concat axis "
-                                     f"{self.axis}. Got inputs shapes: {shapes}")
+                    raise ValueError(
+                        f"A `Concatenate` layer ({self.name}) requires inputs "
+                        f"with matching shapes except for the concat axis "
+                        f"{self.axis}. Got inputs shapes: {shapes}"
+                    )
                 out[i] = a if a is not None else b
         sizes = [s[axis] for s in shapes]
         out[axis] = None if any(d is None for d in sizes) else sum(sizes)
@@ -141,8 +156,9 @@ class Dot(_Merge):
             axes = (axes, axes)
         axes = tuple(axes)
         if len(axes) != 2 or not all(isinstance(a, int) for a in axes):
-            raise ValueError(f"Dot {self.name}: axes must be an int or a pair of ints, "
-                             f"got {axes!r}")
+            raise ValueError(
+                f"Dot {self.name}: axes must be an int or a pair of ints, got {axes!r}"
+            )
         self.axes = axes
         self.normalize = bool(normalize)
 
@@ -157,10 +173,13 @@ class Dot(_Merge):
         if ax == 0 or bx == 0:
             raise ValueError(f"Dot {self.name}: cannot contract the batch axis")
         if a[ax] is not None and b[bx] is not None and a[ax] != b[bx]:
-            raise ValueError(f"Dimension incompatibility using dot product in {self.name}: "
-                             f"{a[ax]} != {b[bx]}. Layer shapes: {a}, {b}")
-        rest = [d for i, d in enumerate(a) if i not in (0, ax)] + \
-               [d for i, d in enumerate(b) if i not in (0, bx)]
+            raise ValueError(
+                f"Dimension incompatibility using dot product in {self.name}: "
+                f"{a[ax]} != {b[bx]}. Layer shapes: {a}, {b}"
+            )
+        rest = [d for i, d in enumerate(a) if i not in (0, ax)] + [
+            d for i, d in enumerate(b) if i not in (0, bx)
+        ]
         return (a[0],) + tuple(rest) if rest else (a[0], 1)
 
     def call(self, inputs):

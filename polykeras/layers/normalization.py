@@ -27,14 +27,23 @@ class BatchNormalization(Layer):
 
     _legacy_kwargs = _LEGACY
 
-    def __init__(self, axis: Any = -1, momentum: float = 0.99, epsilon: float = 1e-3,
-                 center: bool = True, scale: bool = True,
-                 beta_initializer: Any = "zeros", gamma_initializer: Any = "ones",
-                 moving_mean_initializer: Any = "zeros",
-                 moving_variance_initializer: Any = "ones",
-                 beta_regularizer: Any = None, gamma_regularizer: Any = None,
-                 beta_constraint: Any = None, gamma_constraint: Any = None,
-                 **kwargs: Any):
+    def __init__(
+        self,
+        axis: Any = -1,
+        momentum: float = 0.99,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        beta_initializer: Any = "zeros",
+        gamma_initializer: Any = "ones",
+        moving_mean_initializer: Any = "zeros",
+        moving_variance_initializer: Any = "ones",
+        beta_regularizer: Any = None,
+        gamma_regularizer: Any = None,
+        beta_constraint: Any = None,
+        gamma_constraint: Any = None,
+        **kwargs: Any,
+    ):
         cls = type(self).__name__
         # Keras 1 names
         if "beta_init" in kwargs:
@@ -43,12 +52,19 @@ class BatchNormalization(Layer):
             gamma_initializer = kwargs.pop("gamma_init")
         mode = kwargs.pop("mode", 0)
         if mode != 0:
-            raise ValueError(f"{cls}: Keras 1's mode={mode!r} is not supported (only mode=0, "
-                             "feature-wise normalization, which Keras 2 kept)")
+            raise ValueError(
+                f"{cls}: Keras 1's mode={mode!r} is not supported (only mode=0, "
+                "feature-wise normalization, which Keras 2 kept)"
+            )
         # Keras 2/3 options accepted only at their defaults
-        for name, default in (("renorm", False), ("virtual_batch_size", None),
-                              ("adjustment", None), ("synchronized", False),
-                              ("renorm_clipping", None), ("renorm_momentum", 0.99)):
+        for name, default in (
+            ("renorm", False),
+            ("virtual_batch_size", None),
+            ("adjustment", None),
+            ("synchronized", False),
+            ("renorm_clipping", None),
+            ("renorm_momentum", 0.99),
+        ):
             value = kwargs.pop(name, default)
             if value != default:
                 raise ValueError(f"{cls}: {name}={value!r} is not supported by polykeras")
@@ -56,8 +72,7 @@ class BatchNormalization(Layer):
         super().__init__(**kwargs)
 
         if isinstance(axis, (list, tuple)):
-            if not axis or not all(isinstance(a, int) and not isinstance(a, bool)
-                                   for a in axis):
+            if not axis or not all(isinstance(a, int) and not isinstance(a, bool) for a in axis):
                 raise ValueError(f"{cls}: axis must be an int or a list of ints, got {axis!r}")
             self.axis = list(axis) if len(axis) > 1 else int(axis[0])
         elif isinstance(axis, int) and not isinstance(axis, bool):
@@ -88,8 +103,10 @@ class BatchNormalization(Layer):
         out = []
         for a in axes:
             if not -ndim <= a < ndim:
-                raise ValueError(f"layer {self.name} ({type(self).__name__}): axis {a} is out "
-                                 f"of range for an input of {ndim} dimensions")
+                raise ValueError(
+                    f"layer {self.name} ({type(self).__name__}): axis {a} is out "
+                    f"of range for an input of {ndim} dimensions"
+                )
             out.append(a % ndim)
         if len(set(out)) != len(out):
             raise ValueError(f"layer {self.name}: duplicate axes in axis={self.axis!r}")
@@ -98,29 +115,39 @@ class BatchNormalization(Layer):
     def check_input(self, input_shape: Any) -> None:
         cls = type(self).__name__
         if isinstance(input_shape, list):
-            raise ValueError(f"layer {self.name} ({cls}) takes one input, got "  # noqa: TRY004
-                             f"{len(input_shape)}")
+            raise ValueError(
+                f"layer {self.name} ({cls}) takes one input, got "  # noqa: TRY004
+                f"{len(input_shape)}"
+            )
         shape = tuple(input_shape)
         if len(shape) < 1:
-            raise ValueError(f"layer {self.name} ({cls}) needs an input with at least one "
-                             f"dimension, got shape {shape}")
+            raise ValueError(
+                f"layer {self.name} ({cls}) needs an input with at least one "
+                f"dimension, got shape {shape}"
+            )
         axes = self._axes(len(shape))
         for a in axes:
             if shape[a] is None:
-                raise ValueError(f"Axis {a} of the input of layer {self.name} ({cls}) should "
-                                 f"have a defined dimension, but the layer received an input "
-                                 f"with shape {shape}")
+                raise ValueError(
+                    f"Axis {a} of the input of layer {self.name} ({cls}) should "
+                    f"have a defined dimension, but the layer received an input "
+                    f"with shape {shape}"
+                )
         if self.built:
             if len(shape) != self._ndim:
-                raise ValueError(f"Input 0 of layer {self.name} ({cls}) is incompatible with "
-                                 f"the layer: expected ndim={self._ndim}, found "
-                                 f"ndim={len(shape)}. Full shape received: {shape}")
+                raise ValueError(
+                    f"Input 0 of layer {self.name} ({cls}) is incompatible with "
+                    f"the layer: expected ndim={self._ndim}, found "
+                    f"ndim={len(shape)}. Full shape received: {shape}"
+                )
             got = tuple(shape[a] for a in axes)
             if got != self._feature_dims:
-                raise ValueError(f"Input 0 of layer {self.name} ({cls}) is incompatible with "
-                                 f"the layer: expected axis {self.axis} of the input to have "
-                                 f"size {self._feature_dims}, but received input with shape "
-                                 f"{shape}")
+                raise ValueError(
+                    f"Input 0 of layer {self.name} ({cls}) is incompatible with "
+                    f"the layer: expected axis {self.axis} of the input to have "
+                    f"size {self._feature_dims}, but received input with shape "
+                    f"{shape}"
+                )
 
     def build(self, input_shape: Any) -> None:
         shape = tuple(input_shape)
@@ -139,18 +166,27 @@ class BatchNormalization(Layer):
         bshape = tuple(shape[i] if i in axes else 1 for i in range(ndim))
         self._broadcast_shape = None if (len(axes) == 1 and axes[0] == ndim - 1) else bshape
         if self.scale:
-            self.gamma = self.add_weight("gamma", param_shape, self.gamma_initializer,
-                                         regularizer=self.gamma_regularizer,
-                                         constraint=self.gamma_constraint)
+            self.gamma = self.add_weight(
+                "gamma",
+                param_shape,
+                self.gamma_initializer,
+                regularizer=self.gamma_regularizer,
+                constraint=self.gamma_constraint,
+            )
         if self.center:
-            self.beta = self.add_weight("beta", param_shape, self.beta_initializer,
-                                        regularizer=self.beta_regularizer,
-                                        constraint=self.beta_constraint)
-        self.moving_mean = self.add_weight("moving_mean", param_shape,
-                                           self.moving_mean_initializer, trainable=False)
-        self.moving_variance = self.add_weight("moving_variance", param_shape,
-                                               self.moving_variance_initializer,
-                                               trainable=False)
+            self.beta = self.add_weight(
+                "beta",
+                param_shape,
+                self.beta_initializer,
+                regularizer=self.beta_regularizer,
+                constraint=self.beta_constraint,
+            )
+        self.moving_mean = self.add_weight(
+            "moving_mean", param_shape, self.moving_mean_initializer, trainable=False
+        )
+        self.moving_variance = self.add_weight(
+            "moving_variance", param_shape, self.moving_variance_initializer, trainable=False
+        )
         self.built = True
 
     def compute_output_shape(self, input_shape: Any) -> Any:
@@ -204,22 +240,25 @@ class BatchNormalization(Layer):
     # -- config --------------------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
         cfg = super().get_config()
-        cfg.update({
-            "axis": self.axis,
-            "momentum": self.momentum,
-            "epsilon": self.epsilon,
-            "center": self.center,
-            "scale": self.scale,
-            "beta_initializer": initializers.serialize(self.beta_initializer),
-            "gamma_initializer": initializers.serialize(self.gamma_initializer),
-            "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
-            "moving_variance_initializer":
-                initializers.serialize(self.moving_variance_initializer),
-            "beta_regularizer": regularizers.serialize_optional(self.beta_regularizer),
-            "gamma_regularizer": regularizers.serialize_optional(self.gamma_regularizer),
-            "beta_constraint": regularizers.serialize_constraint(self.beta_constraint),
-            "gamma_constraint": regularizers.serialize_constraint(self.gamma_constraint),
-        })
+        cfg.update(
+            {
+                "axis": self.axis,
+                "momentum": self.momentum,
+                "epsilon": self.epsilon,
+                "center": self.center,
+                "scale": self.scale,
+                "beta_initializer": initializers.serialize(self.beta_initializer),
+                "gamma_initializer": initializers.serialize(self.gamma_initializer),
+                "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
+                "moving_variance_initializer": initializers.serialize(
+                    self.moving_variance_initializer
+                ),
+                "beta_regularizer": regularizers.serialize_optional(self.beta_regularizer),
+                "gamma_regularizer": regularizers.serialize_optional(self.gamma_regularizer),
+                "beta_constraint": regularizers.serialize_constraint(self.beta_constraint),
+                "gamma_constraint": regularizers.serialize_constraint(self.gamma_constraint),
+            }
+        )
         return cfg
 
 

@@ -10,15 +10,25 @@ from ..engine.base_layer import Layer
 from .convolutional import conv_length, padding_of, tuple_of
 from .core import legacy, shape_error
 
-_K1 = {"border_mode": "padding", "dim_ordering": "data_format",
-       "pool_length": "pool_size", "stride": "strides"}
+_K1 = {
+    "border_mode": "padding",
+    "dim_ordering": "data_format",
+    "pool_length": "pool_size",
+    "stride": "strides",
+}
 
 
 class _Pool2D(Layer):
     mode = "max"
 
-    def __init__(self, pool_size: Any = (2, 2), strides: Any = None, padding: str = "valid",
-                 data_format: str | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        pool_size: Any = (2, 2),
+        strides: Any = None,
+        padding: str = "valid",
+        data_format: str | None = None,
+        **kwargs: Any,
+    ):
         kwargs = legacy(kwargs, _K1, type(self).__name__)
         pool_size = kwargs.pop("pool_size", pool_size)
         strides = kwargs.pop("strides", strides)
@@ -27,8 +37,9 @@ class _Pool2D(Layer):
         super().__init__(**kwargs)
         owner = f"{type(self).__name__} {self.name}"
         self.pool_size = tuple_of(pool_size, 2, "pool_size", owner)
-        self.strides = tuple_of(strides if strides is not None else self.pool_size, 2,
-                                "strides", owner)
+        self.strides = tuple_of(
+            strides if strides is not None else self.pool_size, 2, "strides", owner
+        )
         self.padding = padding_of(padding, owner)
         self.data_format = normalize_data_format(data_format)
 
@@ -37,8 +48,10 @@ class _Pool2D(Layer):
             raise shape_error(self, f"a 4-D tensor ({self.data_format})", input_shape)
         out = self.compute_output_shape(input_shape)
         if any(d == 0 for d in out[1:]):
-            raise ValueError(f"layer {self.name}: input {tuple(input_shape)} is too small for "
-                             f"pool_size {self.pool_size} (output would be {out})")
+            raise ValueError(
+                f"layer {self.name}: input {tuple(input_shape)} is too small for "
+                f"pool_size {self.pool_size} (output would be {out})"
+            )
 
     def compute_output_shape(self, input_shape):
         if self.data_format == "channels_first":
@@ -50,13 +63,23 @@ class _Pool2D(Layer):
         return (n, c, oh, ow) if self.data_format == "channels_first" else (n, oh, ow, c)
 
     def call(self, inputs):
-        return ops.pool2d(inputs, pool_size=self.pool_size, strides=self.strides,
-                          padding=self.padding, data_format=self.data_format, mode=self.mode)
+        return ops.pool2d(
+            inputs,
+            pool_size=self.pool_size,
+            strides=self.strides,
+            padding=self.padding,
+            data_format=self.data_format,
+            mode=self.mode,
+        )
 
     def get_config(self):
-        return {**super().get_config(), "pool_size": list(self.pool_size),
-                "padding": self.padding, "strides": list(self.strides),
-                "data_format": self.data_format}
+        return {
+            **super().get_config(),
+            "pool_size": list(self.pool_size),
+            "padding": self.padding,
+            "strides": list(self.strides),
+            "data_format": self.data_format,
+        }
 
 
 class MaxPooling2D(_Pool2D):
@@ -70,8 +93,14 @@ class AveragePooling2D(_Pool2D):
 class _Pool1D(Layer):
     mode = "max"
 
-    def __init__(self, pool_size: Any = 2, strides: Any = None, padding: str = "valid",
-                 data_format: str = "channels_last", **kwargs: Any):
+    def __init__(
+        self,
+        pool_size: Any = 2,
+        strides: Any = None,
+        padding: str = "valid",
+        data_format: str = "channels_last",
+        **kwargs: Any,
+    ):
         kwargs = legacy(kwargs, _K1, type(self).__name__)
         pool_size = kwargs.pop("pool_size", pool_size)
         strides = kwargs.pop("strides", strides)
@@ -79,8 +108,9 @@ class _Pool1D(Layer):
         super().__init__(**kwargs)
         owner = f"{type(self).__name__} {self.name}"
         self.pool_size = tuple_of(pool_size, 1, "pool_size", owner)
-        self.strides = tuple_of(strides if strides is not None else self.pool_size, 1,
-                                "strides", owner)
+        self.strides = tuple_of(
+            strides if strides is not None else self.pool_size, 1, "strides", owner
+        )
         self.padding = padding_of(padding, owner)
         self.data_format = normalize_data_format(data_format)
 
@@ -98,17 +128,26 @@ class _Pool1D(Layer):
         x = inputs
         if self.data_format == "channels_first":
             x = ops.transpose(x, (0, 2, 1))
-        y = ops.pool2d(ops.expand_dims(x, 1), pool_size=(1, self.pool_size[0]),
-                       strides=(1, self.strides[0]), padding=self.padding,
-                       data_format="channels_last", mode=self.mode)
+        y = ops.pool2d(
+            ops.expand_dims(x, 1),
+            pool_size=(1, self.pool_size[0]),
+            strides=(1, self.strides[0]),
+            padding=self.padding,
+            data_format="channels_last",
+            mode=self.mode,
+        )
         s = ops.shape(y)
         y = ops.reshape(y, (s[0], s[2], s[3]))
         return ops.transpose(y, (0, 2, 1)) if self.data_format == "channels_first" else y
 
     def get_config(self):
-        return {**super().get_config(), "pool_size": list(self.pool_size),
-                "padding": self.padding, "strides": list(self.strides),
-                "data_format": self.data_format}
+        return {
+            **super().get_config(),
+            "pool_size": list(self.pool_size),
+            "padding": self.padding,
+            "strides": list(self.strides),
+            "data_format": self.data_format,
+        }
 
 
 class MaxPooling1D(_Pool1D):
@@ -127,8 +166,9 @@ class _GlobalPool(Layer):
         kwargs = legacy(kwargs, {"dim_ordering": "data_format"}, type(self).__name__)
         data_format = kwargs.pop("data_format", data_format)
         super().__init__(**kwargs)
-        self.data_format = normalize_data_format(data_format) if self.rank == 2 or \
-            data_format else "channels_last"
+        self.data_format = (
+            normalize_data_format(data_format) if self.rank == 2 or data_format else "channels_last"
+        )
 
     def _axes(self):
         if self.data_format == "channels_first":
@@ -168,5 +208,9 @@ class GlobalMaxPooling1D(_GlobalPool):
     rank, mode = 1, "max"
 
 
-MaxPool2D, AvgPool2D, MaxPool1D, AvgPool1D = (MaxPooling2D, AveragePooling2D, MaxPooling1D,
-                                              AveragePooling1D)
+MaxPool2D, AvgPool2D, MaxPool1D, AvgPool1D = (
+    MaxPooling2D,
+    AveragePooling2D,
+    MaxPooling1D,
+    AveragePooling1D,
+)

@@ -28,6 +28,7 @@ from ..engine.base_layer import Layer
 from ..utils import as_int
 from .core import check_seed, uniform_noise
 
+
 def _check_rate(layer: str, name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
         raise ValueError(f"{layer}: {name} must be a float in [0, 1], got {value!r}")
@@ -43,9 +44,13 @@ class _UnitForgetBias(initializers.Initializer):
 
     def __call__(self, shape, dtype="float32"):
         u = self.units
-        return np.concatenate([np.asarray(self.base((u,), dtype), dtype=dtype),
-                               np.ones((u,), dtype=dtype),
-                               np.asarray(self.base((2 * u,), dtype), dtype=dtype)])
+        return np.concatenate(
+            [
+                np.asarray(self.base((u,), dtype), dtype=dtype),
+                np.ones((u,), dtype=dtype),
+                np.asarray(self.base((2 * u,), dtype), dtype=dtype),
+            ]
+        )
 
 
 # Keras 1 argument names shared by every recurrent layer.
@@ -67,9 +72,21 @@ _RNN_LEGACY: dict[str, str] = {
 _SIMPLE_RNN_LEGACY = {k: v for k, v in _RNN_LEGACY.items() if k != "inner_activation"}
 
 # Arguments only Keras 1 had: a layer built with one of them is a Keras 1 layer.
-_KERAS1_ONLY = ("output_dim", "init", "inner_init", "inner_activation", "dropout_W",
-                "dropout_U", "W_regularizer", "U_regularizer", "b_regularizer",
-                "W_constraint", "U_constraint", "b_constraint", "consume_less")
+_KERAS1_ONLY = (
+    "output_dim",
+    "init",
+    "inner_init",
+    "inner_activation",
+    "dropout_W",
+    "dropout_U",
+    "W_regularizer",
+    "U_regularizer",
+    "b_regularizer",
+    "W_constraint",
+    "U_constraint",
+    "b_constraint",
+    "consume_less",
+)
 
 # Accepted for compatibility with Keras 1/2/3 configs, and without effect here.
 # (consume_less, implementation, use_cudnn: how the same math is computed; unroll, too;
@@ -89,28 +106,46 @@ class _RNN(Layer):
     _has_recurrent_activation = True
     _legacy_kwargs = _RNN_LEGACY
 
-    def __init__(self, units: Any = None, activation: Any = "tanh",
-                 recurrent_activation: Any = "sigmoid", use_bias: bool = True,
-                 kernel_initializer: Any = "glorot_uniform",
-                 recurrent_initializer: Any = "orthogonal", bias_initializer: Any = "zeros",
-                 kernel_regularizer: Any = None, recurrent_regularizer: Any = None,
-                 bias_regularizer: Any = None, kernel_constraint: Any = None,
-                 recurrent_constraint: Any = None, bias_constraint: Any = None,
-                 dropout: float = 0.0, recurrent_dropout: float = 0.0,
-                 return_sequences: bool = False, return_state: bool = False,
-                 go_backwards: bool = False, stateful: bool = False, unroll: bool = False,
-                 **kwargs: Any):
+    def __init__(
+        self,
+        units: Any = None,
+        activation: Any = "tanh",
+        recurrent_activation: Any = "sigmoid",
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        recurrent_initializer: Any = "orthogonal",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        recurrent_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        recurrent_constraint: Any = None,
+        bias_constraint: Any = None,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        unroll: bool = False,
+        **kwargs: Any,
+    ):
         cls = type(self).__name__
         # Keras 1 names -> Keras 2 names
-        given = {"units": units, "kernel_initializer": kernel_initializer,
-                 "recurrent_initializer": recurrent_initializer,
-                 "recurrent_activation": recurrent_activation, "dropout": dropout,
-                 "recurrent_dropout": recurrent_dropout,
-                 "kernel_regularizer": kernel_regularizer,
-                 "recurrent_regularizer": recurrent_regularizer,
-                 "bias_regularizer": bias_regularizer, "kernel_constraint": kernel_constraint,
-                 "recurrent_constraint": recurrent_constraint,
-                 "bias_constraint": bias_constraint}
+        given = {
+            "units": units,
+            "kernel_initializer": kernel_initializer,
+            "recurrent_initializer": recurrent_initializer,
+            "recurrent_activation": recurrent_activation,
+            "dropout": dropout,
+            "recurrent_dropout": recurrent_dropout,
+            "kernel_regularizer": kernel_regularizer,
+            "recurrent_regularizer": recurrent_regularizer,
+            "bias_regularizer": bias_regularizer,
+            "kernel_constraint": kernel_constraint,
+            "recurrent_constraint": recurrent_constraint,
+            "bias_constraint": bias_constraint,
+        }
         for old, new in self._legacy_kwargs.items():
             if old in kwargs:
                 if new == "units" and units is not None:
@@ -120,29 +155,41 @@ class _RNN(Layer):
             kwargs.pop(name, None)
         seed = kwargs.pop("seed", None)
         if kwargs.pop("time_major", False):
-            raise ValueError(f"{cls}: time_major=True is not supported; inputs are "
-                             "(batch, timesteps, features)")
+            raise ValueError(
+                f"{cls}: time_major=True is not supported; inputs are (batch, timesteps, features)"
+            )
         if stateful:
-            raise ValueError(f"{cls}: stateful=True is not supported by polykeras (the "
-                             "layer always starts from a zero state, or from initial_state); "
-                             "pass stateful=False")
+            raise ValueError(
+                f"{cls}: stateful=True is not supported by polykeras (the "
+                "layer always starts from a zero state, or from initial_state); "
+                "pass stateful=False"
+            )
         # Keras 1: input_dim / input_length describe a 3-D input (timesteps, features)
-        if kwargs.get("input_dim") is not None and kwargs.get("input_shape") is None \
-                and kwargs.get("batch_input_shape") is None:
+        if (
+            kwargs.get("input_dim") is not None
+            and kwargs.get("input_shape") is None
+            and kwargs.get("batch_input_shape") is None
+        ):
             kwargs["input_shape"] = (kwargs.pop("input_length", None), kwargs.pop("input_dim"))
         else:
-            if kwargs.get("input_length") is not None and kwargs.get("input_shape") is None \
-                    and kwargs.get("batch_input_shape") is None:
-                raise ValueError(f"{cls}: input_length needs input_dim (or pass "
-                                 "input_shape=(timesteps, features))")
+            if (
+                kwargs.get("input_length") is not None
+                and kwargs.get("input_shape") is None
+                and kwargs.get("batch_input_shape") is None
+            ):
+                raise ValueError(
+                    f"{cls}: input_length needs input_dim (or pass "
+                    "input_shape=(timesteps, features))"
+                )
             kwargs.pop("input_dim", None)
             kwargs.pop("input_length", None)
         super().__init__(**kwargs)
 
         units = given["units"]
         if units is None:
-            raise TypeError(f"{cls}: missing the number of units (units=, or Keras 1's "
-                            "output_dim=)")
+            raise TypeError(
+                f"{cls}: missing the number of units (units=, or Keras 1's output_dim=)"
+            )
         self.units = as_int(units, "units", cls)
         self.activation = activations.get(activation)
         if self._has_recurrent_activation:
@@ -158,8 +205,7 @@ class _RNN(Layer):
         self.recurrent_constraint = constraints.get(given["recurrent_constraint"])
         self.bias_constraint = constraints.get(given["bias_constraint"])
         self.dropout = _check_rate(cls, "dropout", given["dropout"])
-        self.recurrent_dropout = _check_rate(cls, "recurrent_dropout",
-                                             given["recurrent_dropout"])
+        self.recurrent_dropout = _check_rate(cls, "recurrent_dropout", given["recurrent_dropout"])
         self.seed = check_seed(seed, f"{cls} {self.name}")
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
@@ -171,8 +217,9 @@ class _RNN(Layer):
     def __call__(self, inputs: Any, initial_state: Any = None, **kwargs: Any) -> Any:
         """``layer(x)``, ``layer(x, initial_state=[h, c])`` or ``layer([x, h, c])``."""
         if initial_state is not None:
-            states = list(initial_state) if isinstance(initial_state, (list, tuple)) \
-                else [initial_state]
+            states = (
+                list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+            )
             inputs = [inputs] + states
         elif isinstance(inputs, (list, tuple)) and len(inputs) == 1:
             inputs = inputs[0]
@@ -190,27 +237,36 @@ class _RNN(Layer):
         cls = type(self).__name__
         x, states = self._split_shapes(input_shape)
         if len(x) != 3:
-            raise ValueError(f"Input 0 of layer {self.name} ({cls}) is incompatible with the "
-                             f"layer: expected ndim=3 (batch, timesteps, features), found "
-                             f"ndim={len(x)}. Full shape received: {x}")
+            raise ValueError(
+                f"Input 0 of layer {self.name} ({cls}) is incompatible with the "
+                f"layer: expected ndim=3 (batch, timesteps, features), found "
+                f"ndim={len(x)}. Full shape received: {x}"
+            )
         if x[-1] is None:
-            raise ValueError(f"layer {self.name} ({cls}): the feature dimension (last axis) "
-                             f"of the input must be known; got shape {x}")
+            raise ValueError(
+                f"layer {self.name} ({cls}): the feature dimension (last axis) "
+                f"of the input must be known; got shape {x}"
+            )
         if self.built and x[-1] != self._input_dim:
-            raise ValueError(f"Input 0 of layer {self.name} ({cls}) is incompatible with the "
-                             f"layer: expected axis -1 of input shape to have value "
-                             f"{self._input_dim}, but received input with shape {x}")
+            raise ValueError(
+                f"Input 0 of layer {self.name} ({cls}) is incompatible with the "
+                f"layer: expected axis -1 of input shape to have value "
+                f"{self._input_dim}, but received input with shape {x}"
+            )
         if x[1] == 0:
-            raise ValueError(f"layer {self.name} ({cls}): the input has 0 timesteps "
-                             f"(shape {x})")
+            raise ValueError(f"layer {self.name} ({cls}): the input has 0 timesteps (shape {x})")
         if states:
             if len(states) != self._n_states:
-                raise ValueError(f"layer {self.name} ({cls}) expects {self._n_states} "
-                                 f"initial state tensor(s), got {len(states)}")
+                raise ValueError(
+                    f"layer {self.name} ({cls}) expects {self._n_states} "
+                    f"initial state tensor(s), got {len(states)}"
+                )
             for i, s in enumerate(states):
                 if len(s) != 2 or s[-1] != self.units:
-                    raise ValueError(f"layer {self.name} ({cls}): initial state {i} must "
-                                     f"have shape (batch, {self.units}), got {s}")
+                    raise ValueError(
+                        f"layer {self.name} ({cls}): initial state {i} must "
+                        f"have shape (batch, {self.units}), got {s}"
+                    )
 
     def build(self, input_shape: Any) -> None:
         x, _ = self._split_shapes(input_shape)
@@ -229,16 +285,28 @@ class _RNN(Layer):
     # -- weights ------------------------------------------------------------------------------
     def _add_kernels(self, input_dim: int, bias_shape: tuple, bias_initializer: Any) -> None:
         width = self._gates * self.units
-        self.kernel = self.add_weight("kernel", (input_dim, width), self.kernel_initializer,
-                                      regularizer=self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
+        self.kernel = self.add_weight(
+            "kernel",
+            (input_dim, width),
+            self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
         self.recurrent_kernel = self.add_weight(
-            "recurrent_kernel", (self.units, width), self.recurrent_initializer,
-            regularizer=self.recurrent_regularizer, constraint=self.recurrent_constraint)
+            "recurrent_kernel",
+            (self.units, width),
+            self.recurrent_initializer,
+            regularizer=self.recurrent_regularizer,
+            constraint=self.recurrent_constraint,
+        )
         if self.use_bias:
-            self.bias = self.add_weight("bias", bias_shape, bias_initializer,
-                                        regularizer=self.bias_regularizer,
-                                        constraint=self.bias_constraint)
+            self.bias = self.add_weight(
+                "bias",
+                bias_shape,
+                bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
         else:
             self.bias = None
 
@@ -266,8 +334,7 @@ class _RNN(Layer):
             x, states = inputs, []
         if ops.dtype_name(x) != self.dtype:  # e.g. float64 NumPy data on the numpy backend
             x = ops.cast(x, self.dtype)
-        states = [s if ops.dtype_name(s) == self.dtype else ops.cast(s, self.dtype)
-                  for s in states]
+        states = [s if ops.dtype_name(s) == self.dtype else ops.cast(s, self.dtype) for s in states]
         batch, steps, features = ops.shape(x)
         dtype = self.dtype
         units = self.units
@@ -324,34 +391,44 @@ class _RNN(Layer):
     # -- config -------------------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
         cfg = super().get_config()
-        cfg.update({
-            "units": self.units,
-            "activation": activations.serialize(self.activation),
-        })
+        cfg.update(
+            {
+                "units": self.units,
+                "activation": activations.serialize(self.activation),
+            }
+        )
         if self._has_recurrent_activation:
             cfg["recurrent_activation"] = activations.serialize(self.recurrent_activation)
-        cfg.update({
-            "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-        })
+        cfg.update(
+            {
+                "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+            }
+        )
         cfg.update(self._extra_config())
-        cfg.update({
-            "kernel_regularizer": regularizers.serialize_optional(self.kernel_regularizer),
-            "recurrent_regularizer": regularizers.serialize_optional(self.recurrent_regularizer),
-            "bias_regularizer": regularizers.serialize_optional(self.bias_regularizer),
-            "kernel_constraint": regularizers.serialize_constraint(self.kernel_constraint),
-            "recurrent_constraint": regularizers.serialize_constraint(self.recurrent_constraint),
-            "bias_constraint": regularizers.serialize_constraint(self.bias_constraint),
-            "return_sequences": self.return_sequences,
-            "return_state": self.return_state,
-            "go_backwards": self.go_backwards,
-            "stateful": self.stateful,
-            "dropout": self.dropout,
-            "recurrent_dropout": self.recurrent_dropout,
-            "unroll": self.unroll,
-        })
+        cfg.update(
+            {
+                "kernel_regularizer": regularizers.serialize_optional(self.kernel_regularizer),
+                "recurrent_regularizer": regularizers.serialize_optional(
+                    self.recurrent_regularizer
+                ),
+                "bias_regularizer": regularizers.serialize_optional(self.bias_regularizer),
+                "kernel_constraint": regularizers.serialize_constraint(self.kernel_constraint),
+                "recurrent_constraint": regularizers.serialize_constraint(
+                    self.recurrent_constraint
+                ),
+                "bias_constraint": regularizers.serialize_constraint(self.bias_constraint),
+                "return_sequences": self.return_sequences,
+                "return_state": self.return_state,
+                "go_backwards": self.go_backwards,
+                "stateful": self.stateful,
+                "dropout": self.dropout,
+                "recurrent_dropout": self.recurrent_dropout,
+                "unroll": self.unroll,
+            }
+        )
         if self.seed is not None:
             cfg["seed"] = self.seed
         return cfg
@@ -385,25 +462,37 @@ def _time_slices(proj: Any, steps: int, backwards: bool):
 
 
 class SimpleRNN(_RNN):
-    """Fully-connected RNN: ``h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + b)``.
-    """
+    """Fully-connected RNN: ``h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + b)``."""
 
     _gates = 1
     _n_states = 1
     _has_recurrent_activation = False
     _legacy_kwargs = _SIMPLE_RNN_LEGACY
 
-    def __init__(self, units: Any = None, activation: Any = "tanh", use_bias: bool = True,
-                 kernel_initializer: Any = "glorot_uniform",
-                 recurrent_initializer: Any = "orthogonal", bias_initializer: Any = "zeros",
-                 **kwargs: Any):
+    def __init__(
+        self,
+        units: Any = None,
+        activation: Any = "tanh",
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        recurrent_initializer: Any = "orthogonal",
+        bias_initializer: Any = "zeros",
+        **kwargs: Any,
+    ):
         if "recurrent_activation" in kwargs:
-            raise TypeError("SimpleRNN: keyword argument(s) not understood: "
-                            "recurrent_activation (SimpleRNN has no gates)")
-        super().__init__(units, activation=activation, use_bias=use_bias,
-                         kernel_initializer=kernel_initializer,
-                         recurrent_initializer=recurrent_initializer,
-                         bias_initializer=bias_initializer, **kwargs)
+            raise TypeError(
+                "SimpleRNN: keyword argument(s) not understood: "
+                "recurrent_activation (SimpleRNN has no gates)"
+            )
+        super().__init__(
+            units,
+            activation=activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            **kwargs,
+        )
 
     def _step(self, x_t, states, rec_mask):
         h_prev = states[0]
@@ -419,11 +508,18 @@ class LSTM(_RNN):
     _gates = 4
     _n_states = 2
 
-    def __init__(self, units: Any = None, activation: Any = "tanh",
-                 recurrent_activation: Any = "sigmoid", use_bias: bool = True,
-                 kernel_initializer: Any = "glorot_uniform",
-                 recurrent_initializer: Any = "orthogonal", bias_initializer: Any = "zeros",
-                 unit_forget_bias: bool = True, **kwargs: Any):
+    def __init__(
+        self,
+        units: Any = None,
+        activation: Any = "tanh",
+        recurrent_activation: Any = "sigmoid",
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        recurrent_initializer: Any = "orthogonal",
+        bias_initializer: Any = "zeros",
+        unit_forget_bias: bool = True,
+        **kwargs: Any,
+    ):
         self.unit_forget_bias = bool(unit_forget_bias)
         if "forget_bias_init" in kwargs:  # Keras 1: forget_bias_init='one'
             fbi = kwargs.pop("forget_bias_init")
@@ -432,13 +528,20 @@ class LSTM(_RNN):
             elif fbi in ("zero", "zeros", "Zero", "Zeros"):
                 self.unit_forget_bias = False
             else:
-                raise ValueError(f"LSTM: forget_bias_init={fbi!r} is not supported; use "
-                                 "'one' (unit_forget_bias=True) or 'zero'")
-        super().__init__(units, activation=activation,
-                         recurrent_activation=recurrent_activation, use_bias=use_bias,
-                         kernel_initializer=kernel_initializer,
-                         recurrent_initializer=recurrent_initializer,
-                         bias_initializer=bias_initializer, **kwargs)
+                raise ValueError(
+                    f"LSTM: forget_bias_init={fbi!r} is not supported; use "
+                    "'one' (unit_forget_bias=True) or 'zero'"
+                )
+        super().__init__(
+            units,
+            activation=activation,
+            recurrent_activation=recurrent_activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            **kwargs,
+        )
 
     def _make_weights(self, input_dim):
         init = self.bias_initializer
@@ -467,16 +570,26 @@ class LSTM(_RNN):
         The backend's optional ``lstm_sequence`` kernel (see polykeras.contract) when it
         differentiates by itself and nothing is traced by the core; otherwise
         :func:`polykeras.fused.lstm_sequence`, one node on the core's tape."""
-        if self.activation is not ops.tanh or self.recurrent_activation is not ops.sigmoid \
-                or ops.shape(x)[1] == 0:
+        if (
+            self.activation is not ops.tanh
+            or self.recurrent_activation is not ops.sigmoid
+            or ops.shape(x)[1] == 0
+        ):
             return None
-        args = [x, states[0], states[1], self.kernel, self.recurrent_kernel,
-                self.bias if self.use_bias else None]
+        args = [
+            x,
+            states[0],
+            states[1],
+            self.kernel,
+            self.recurrent_kernel,
+            self.bias if self.use_bias else None,
+        ]
         found = ops.fused_kernel("lstm_sequence", *args)
         if found is not None:
             kernel, values = found
-            seq, h, c = kernel(*values, go_backwards=self.go_backwards,
-                               return_sequences=self.return_sequences)
+            seq, h, c = kernel(
+                *values, go_backwards=self.go_backwards, return_sequences=self.return_sequences
+            )
             return (seq if self.return_sequences else h), [h, c]
         if not fused.ENABLED:
             return None
@@ -508,19 +621,31 @@ class GRU(_RNN):
     _gates = 3
     _n_states = 1
 
-    def __init__(self, units: Any = None, activation: Any = "tanh",
-                 recurrent_activation: Any = "sigmoid", use_bias: bool = True,
-                 kernel_initializer: Any = "glorot_uniform",
-                 recurrent_initializer: Any = "orthogonal", bias_initializer: Any = "zeros",
-                 reset_after: Any = None, **kwargs: Any):
+    def __init__(
+        self,
+        units: Any = None,
+        activation: Any = "tanh",
+        recurrent_activation: Any = "sigmoid",
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        recurrent_initializer: Any = "orthogonal",
+        bias_initializer: Any = "zeros",
+        reset_after: Any = None,
+        **kwargs: Any,
+    ):
         if reset_after is None:
             reset_after = not any(name in kwargs for name in _KERAS1_ONLY)
         self.reset_after = bool(reset_after)
-        super().__init__(units, activation=activation,
-                         recurrent_activation=recurrent_activation, use_bias=use_bias,
-                         kernel_initializer=kernel_initializer,
-                         recurrent_initializer=recurrent_initializer,
-                         bias_initializer=bias_initializer, **kwargs)
+        super().__init__(
+            units,
+            activation=activation,
+            recurrent_activation=recurrent_activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            **kwargs,
+        )
 
     def _make_weights(self, input_dim):
         shape = (2, 3 * self.units) if self.reset_after else (3 * self.units,)
@@ -582,11 +707,15 @@ def convert_keras1_weights(class_name: str, weights: list) -> list:
     weights = list(weights)
     if class_name == "LSTM" and len(weights) == 12:
         order = (0, 2, 1, 3)  # i, c, f, o -> i, f, c, o
-        return [np.concatenate([np.asarray(weights[3 * g + k]) for g in order], axis=-1)
-                for k in range(3)]
+        return [
+            np.concatenate([np.asarray(weights[3 * g + k]) for g in order], axis=-1)
+            for k in range(3)
+        ]
     if class_name == "GRU" and len(weights) == 9:
-        return [np.concatenate([np.asarray(weights[3 * g + k]) for g in range(3)], axis=-1)
-                for k in range(3)]
+        return [
+            np.concatenate([np.asarray(weights[3 * g + k]) for g in range(3)], axis=-1)
+            for k in range(3)
+        ]
     return weights
 
 

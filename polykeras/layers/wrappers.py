@@ -15,9 +15,11 @@ class TimeDistributed(Layer):
             raise ValueError(f"TimeDistributed needs a Layer (or Model) instance, got {layer!r}")
         super().__init__(**kwargs)
         if layer.activity_regularizer is not None:
-            raise ValueError(f"TimeDistributed {self.name}: the wrapped layer {layer.name} has "
-                             "an activity_regularizer, which polykeras does not apply inside "
-                             "TimeDistributed; give it to the TimeDistributed layer instead")
+            raise ValueError(
+                f"TimeDistributed {self.name}: the wrapped layer {layer.name} has "
+                "an activity_regularizer, which polykeras does not apply inside "
+                "TimeDistributed; give it to the TimeDistributed layer instead"
+            )
         self.layer = layer
 
     def _inner(self, input_shape):
@@ -25,8 +27,7 @@ class TimeDistributed(Layer):
 
     def check_input(self, input_shape):
         if isinstance(input_shape, list) or len(input_shape) < 3:
-            raise shape_error(self, "at least 3 dimensions (batch, timesteps, ...)",
-                              input_shape)
+            raise shape_error(self, "at least 3 dimensions (batch, timesteps, ...)", input_shape)
         self.layer.check_input(self._inner(input_shape))
 
     def build(self, input_shape):

@@ -20,5 +20,11 @@ from .errors import (
     WeightsMismatchError,
 )
 
-__all__ = ["FileFormatError", "LimitExceededError", "SavingError", "UnknownLayerError",
-           "UnsafeContentError", "WeightsMismatchError"]
+__all__ = [
+    "FileFormatError",
+    "LimitExceededError",
+    "SavingError",
+    "UnknownLayerError",
+    "UnsafeContentError",
+    "WeightsMismatchError",
+]

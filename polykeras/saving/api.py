@@ -17,8 +17,12 @@ from .errors import SavingError
 
 def model_to_dict(model: Any) -> dict[str, Any]:
     """``{"class_name", "config", "keras_version", "backend"}``: what to_json writes."""
-    return {"class_name": serialize_layer(model)["class_name"], "config": model.get_config(),
-            "keras_version": KERAS_VERSION, "backend": hdf5.backend_name()}
+    return {
+        "class_name": serialize_layer(model)["class_name"],
+        "config": model.get_config(),
+        "keras_version": KERAS_VERSION,
+        "backend": hdf5.backend_name(),
+    }
 
 
 def model_to_json(model: Any, **kwargs: Any) -> str:
@@ -31,9 +35,11 @@ def model_to_yaml(model: Any, **kwargs: Any) -> str:
 
 def _from_document(doc: Any, custom_objects: dict | None, what: str) -> Any:
     if not isinstance(doc, dict) or "class_name" not in doc:
-        raise SavingError(f"{what} must describe a model as {{'class_name': ..., 'config': "
-                          f"...}}; got {type(doc).__name__}"
-                          + (f" with keys {sorted(doc)[:8]}" if isinstance(doc, dict) else ""))
+        raise SavingError(
+            f"{what} must describe a model as {{'class_name': ..., 'config': "
+            f"...}}; got {type(doc).__name__}"
+            + (f" with keys {sorted(doc)[:8]}" if isinstance(doc, dict) else "")
+        )
     return _model_from_config(doc, custom_objects)
 
 
@@ -60,8 +66,9 @@ def load_model(filepath: Any, custom_objects: dict | None = None, compile: bool 
     return hdf5.load_model(filepath, custom_objects=custom_objects, compile=compile)
 
 
-def save_model(model: Any, filepath: Any, overwrite: bool = True,
-               include_optimizer: bool = True) -> None:
+def save_model(
+    model: Any, filepath: Any, overwrite: bool = True, include_optimizer: bool = True
+) -> None:
     """``model.save(filepath)``: the whole model in one .h5 file, written atomically."""
     hdf5.save_model(model, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
 
@@ -70,10 +77,18 @@ def clone_model(model: Any, input_tensors: Any = None) -> Any:
     """A new model with the same architecture and fresh weights (Keras' clone_model on a
     functional or Sequential model)."""
     if input_tensors is not None:
-        raise SavingError("clone_model(input_tensors=...) is not supported; clone the model, "
-                          "then call it on the tensors")
+        raise SavingError(
+            "clone_model(input_tensors=...) is not supported; clone the model, "
+            "then call it on the tensors"
+        )
     return deserialize_layer(serialize_layer(model))
 
 
-__all__ = ["clone_model", "load_model", "model_from_config", "model_from_json",
-           "model_from_yaml", "save_model"]
+__all__ = [
+    "clone_model",
+    "load_model",
+    "model_from_config",
+    "model_from_json",
+    "model_from_yaml",
+    "save_model",
+]

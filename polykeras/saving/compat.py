@@ -50,8 +50,21 @@ _HARMLESS: dict[str, tuple] = {
     "activity_regularizer": (None,),
 }
 
-_DTYPES = {"float16", "float32", "float64", "bfloat16", "int8", "int16", "int32", "int64",
-           "uint8", "uint16", "uint32", "uint64", "bool"}
+_DTYPES = {
+    "float16",
+    "float32",
+    "float64",
+    "bfloat16",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "bool",
+}
 
 _INITIALIZER_ALIASES = {
     "OrthogonalInitializer": "Orthogonal",
@@ -92,11 +105,14 @@ def dtype_name(value: Any, where: str) -> str | None:
     if not isinstance(value, str):
         raise SavingError(f"{where}: dtype must be a name such as 'float32', got {value!r:.100}")
     if value.startswith("mixed_"):
-        raise SavingError(f"{where}: the mixed-precision policy {value!r} is not supported by "
-                          "polykeras; save the model with dtype policy 'float32'")
+        raise SavingError(
+            f"{where}: the mixed-precision policy {value!r} is not supported by "
+            "polykeras; save the model with dtype policy 'float32'"
+        )
     if value not in _DTYPES:
-        raise SavingError(f"{where}: unknown dtype {value!r}; expected one of "
-                          f"{', '.join(sorted(_DTYPES))}")
+        raise SavingError(
+            f"{where}: unknown dtype {value!r}; expected one of {', '.join(sorted(_DTYPES))}"
+        )
     return value
 
 
@@ -130,8 +146,10 @@ def initializer(value: Any, where: str) -> Any:
                 if cfg[key] is None:
                     del cfg[key]
                 else:
-                    raise SavingError(f"{where}: polykeras' {name} initializer has no "
-                                      f"argument {key!r} (got {cfg[key]!r:.100})")
+                    raise SavingError(
+                        f"{where}: polykeras' {name} initializer has no "
+                        f"argument {key!r} (got {cfg[key]!r:.100})"
+                    )
     return {"class_name": name, "config": cfg}
 
 
@@ -143,9 +161,11 @@ def activation(value: Any, where: str, custom_objects: dict | None) -> Any:
         elif isinstance(inner, dict) and isinstance(inner.get("name"), str):
             value = inner["name"]
         else:
-            raise UnsafeContentError(f"{where}: the activation {value!r:.200} is not a "
-                                     "built-in activation name; polykeras loads activations "
-                                     "by name only")
+            raise UnsafeContentError(
+                f"{where}: the activation {value!r:.200} is not a "
+                "built-in activation name; polykeras loads activations "
+                "by name only"
+            )
     if isinstance(value, str) and custom_objects and value in custom_objects:
         fn = custom_objects[value]
         if not callable(fn):
@@ -156,8 +176,9 @@ def activation(value: Any, where: str, custom_objects: dict | None) -> Any:
     return value
 
 
-def layer_kwargs(class_name: str, cls: type, config: dict[str, Any],
-                 custom_objects: dict | None) -> dict[str, Any]:
+def layer_kwargs(
+    class_name: str, cls: type, config: dict[str, Any], custom_objects: dict | None
+) -> dict[str, Any]:
     """Constructor arguments for ``cls`` from a Keras 1/2/3 layer config."""
     cfg = dict(config)
     where = f"layer {cfg.get('name', '?')!r} ({class_name})"
@@ -190,16 +211,17 @@ def layer_kwargs(class_name: str, cls: type, config: dict[str, Any],
         value = cfg[key]
         if key.endswith("_initializer") or key in ("init", "inner_init"):
             cfg[key] = initializer(value, f"{where}, {key}")
-        elif key.endswith("_regularizer") or key in ("W_regularizer", "U_regularizer",
-                                                     "b_regularizer"):
+        elif key.endswith("_regularizer") or key in (
+            "W_regularizer",
+            "U_regularizer",
+            "b_regularizer",
+        ):
             cfg[key] = _strip_object(value, f"{where}, {key}", "regularizer")
-        elif key.endswith("_constraint") or key in ("W_constraint", "U_constraint",
-                                                    "b_constraint"):
+        elif key.endswith("_constraint") or key in ("W_constraint", "U_constraint", "b_constraint"):
             if isinstance(value, dict) and "class_name" in value:
                 value = _strip_object(value, f"{where}, {key}", "constraint")
             if value is not None and not isinstance(value, (dict, str)):
-                raise SavingError(f"{where}: cannot read the constraint {key}="
-                                  f"{_describe(value)}")
+                raise SavingError(f"{where}: cannot read the constraint {key}={_describe(value)}")
             if value is not None:
                 from .. import constraints
 

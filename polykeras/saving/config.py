@@ -99,17 +99,21 @@ def _call_kwargs(node: Any, layer: Any) -> dict[str, Any]:
     try:
         dumps_json(kwargs)
     except SavingError:
-        raise SavingError(f"layer {layer.name} was called with keyword arguments "
-                          f"{sorted(kwargs)} that are not plain data; they cannot be saved in "
-                          "a config") from None
+        raise SavingError(
+            f"layer {layer.name} was called with keyword arguments "
+            f"{sorted(kwargs)} that are not plain data; they cannot be saved in "
+            "a config"
+        ) from None
     return kwargs
 
 
 def functional_config(model: Any) -> dict[str, Any]:
     """The Keras 2 config of a functional model (what ``Model.get_config()`` returns)."""
     if not getattr(model, "_is_graph_network", False):
-        raise SavingError(f"model {model.name} is not built yet (no inputs/outputs), so it "
-                          "has no config; build it first (call it on data or Input tensors)")
+        raise SavingError(
+            f"model {model.name} is not built yet (no inputs/outputs), so it "
+            "has no config; build it first (call it on data or Input tensors)"
+        )
     members = _member_nodes(model)
     index = _node_index_map(model, members)
     layers = list(model.layers)
@@ -128,21 +132,30 @@ def functional_config(model: Any) -> dict[str, Any]:
                 continue
             kwargs = _call_kwargs(node, layer)
             data = []
-            for inbound, node_index, tensor_index in zip(node.inbound_layers, node.node_indices,
-                                                         node.tensor_indices):
-                data.append([inbound.name, index[(id(inbound), node_index)], tensor_index,
-                             kwargs])
+            for inbound, node_index, tensor_index in zip(
+                node.inbound_layers, node.node_indices, node.tensor_indices
+            ):
+                data.append([inbound.name, index[(id(inbound), node_index)], tensor_index, kwargs])
             nodes.append(data)
-        layer_configs.append({"name": layer.name, "class_name": class_name_of(layer),
-                              "config": layer.get_config(), "inbound_nodes": nodes})
+        layer_configs.append(
+            {
+                "name": layer.name,
+                "class_name": class_name_of(layer),
+                "config": layer.get_config(),
+                "inbound_nodes": nodes,
+            }
+        )
 
     def ref(t: Any) -> list:
         layer, node_index, tensor_index = t._keras_history
         return [layer.name, index[(id(layer), node_index)], tensor_index]
 
-    config: dict[str, Any] = {"name": model.name, "layers": layer_configs,
-                              "input_layers": [ref(t) for t in model.inputs],
-                              "output_layers": [ref(t) for t in model.outputs]}
+    config: dict[str, Any] = {
+        "name": model.name,
+        "layers": layer_configs,
+        "input_layers": [ref(t) for t in model.inputs],
+        "output_layers": [ref(t) for t in model.outputs],
+    }
     if not model.trainable:
         config["trainable"] = False
     return config
@@ -176,20 +189,24 @@ class _Session:
     def add_layers(self, n: int, where: str) -> None:
         self.layers += n
         if self.layers > limits.MAX_LAYERS:
-            raise LimitExceededError(f"{where}: the config holds more than {limits.MAX_LAYERS:,} "
-                                     "layers (limits.MAX_LAYERS); refused")
+            raise LimitExceededError(
+                f"{where}: the config holds more than {limits.MAX_LAYERS:,} "
+                "layers (limits.MAX_LAYERS); refused"
+            )
 
     def add_params(self, n: int, where: str) -> None:
         if self.params + n > limits.MAX_PARAMS:
             raise LimitExceededError(
                 f"{where} would hold {n:,} weight values, bringing the model to "
                 f"{self.params + n:,}, more than the {limits.MAX_PARAMS:,} a config may ask "
-                "for (limits.MAX_PARAMS); refused")
+                "for (limits.MAX_PARAMS); refused"
+            )
         self.params += n
 
 
 _session: contextvars.ContextVar[_Session | None] = contextvars.ContextVar(
-    "polykeras_saving_session", default=None)
+    "polykeras_saving_session", default=None
+)
 
 
 @contextlib.contextmanager
@@ -214,17 +231,22 @@ def loading(custom_objects: dict | None = None, what: str = "the config") -> Ite
 # -- reading: layers ------------------------------------------------------------------------------
 def _entry(config: Any, where: str) -> tuple[str, dict[str, Any]]:
     if not isinstance(config, dict):
-        raise SavingError(f"{where}: a layer config must be a dict with class_name and config, "
-                          f"got {type(config).__name__}")
+        raise SavingError(
+            f"{where}: a layer config must be a dict with class_name and config, "
+            f"got {type(config).__name__}"
+        )
     if "class_name" not in config:
-        raise SavingError(f"{where}: the layer config has no class_name (keys: "
-                          f"{sorted(config)[:10]})")
+        raise SavingError(
+            f"{where}: the layer config has no class_name (keys: {sorted(config)[:10]})"
+        )
     cfg = config.get("config", {})
     if cfg is None:
         cfg = {}
     if not isinstance(cfg, (dict, list)):
-        raise SavingError(f"{where}: the config of a {config['class_name']!r} layer must be a "
-                          f"dict, got {type(cfg).__name__}")
+        raise SavingError(
+            f"{where}: the config of a {config['class_name']!r} layer must be a "
+            f"dict, got {type(cfg).__name__}"
+        )
     return config["class_name"], cfg
 
 
@@ -248,8 +270,10 @@ def _check_name(name: Any, where: str) -> str:
     if not isinstance(name, str) or not name:
         raise SavingError(f"{where}: a layer name must be a non-empty string, got {name!r:.100}")
     if len(name) > limits.MAX_NAME_LENGTH:
-        raise LimitExceededError(f"{where}: a layer name is {len(name):,} characters long "
-                                 f"(limits.MAX_NAME_LENGTH is {limits.MAX_NAME_LENGTH})")
+        raise LimitExceededError(
+            f"{where}: a layer name is {len(name):,} characters long "
+            f"(limits.MAX_NAME_LENGTH is {limits.MAX_NAME_LENGTH})"
+        )
     return name
 
 
@@ -337,8 +361,9 @@ def estimate_new_weights(layer: Any, input_shape: Any) -> int:
     return 0
 
 
-def _call_layer(layer: Any, inputs: Any, kwargs: dict[str, Any], session: _Session,
-                where: str) -> Any:
+def _call_layer(
+    layer: Any, inputs: Any, kwargs: dict[str, Any], session: _Session, where: str
+) -> Any:
     from ..engine.base_layer import to_list
 
     flat = to_list(inputs)
@@ -352,13 +377,17 @@ def _call_layer(layer: Any, inputs: Any, kwargs: dict[str, Any], session: _Sessi
     except SavingError:
         raise
     except (TypeError, ValueError, KeyError, IndexError) as exc:
-        raise SavingError(f"{where}: calling layer {layer.name} ({type(layer).__name__}) on "
-                          f"inputs of shape {shapes if len(shapes) > 1 else shapes[0]} "
-                          f"failed: {exc}") from None
+        raise SavingError(
+            f"{where}: calling layer {layer.name} ({type(layer).__name__}) on "
+            f"inputs of shape {shapes if len(shapes) > 1 else shapes[0]} "
+            f"failed: {exc}"
+        ) from None
     if before is None:  # a kind we could not estimate: count what it allocated
         try:
-            session.add_params(sum(_prod(v.shape) for v in layer.weights),
-                               f"layer {layer.name} ({type(layer).__name__})")
+            session.add_params(
+                sum(_prod(v.shape) for v in layer.weights),
+                f"layer {layer.name} ({type(layer).__name__})",
+            )
         except LimitExceededError:
             raise
         except Exception:
@@ -385,8 +414,10 @@ class _Graph:
         if not isinstance(entries, list):
             raise SavingError(f"{where}: the config has no list of layers")
         if len(entries) > limits.MAX_LAYERS:
-            raise LimitExceededError(f"{where}: the config lists {len(entries):,} layers, more "
-                                     f"than {limits.MAX_LAYERS:,} (limits.MAX_LAYERS)")
+            raise LimitExceededError(
+                f"{where}: the config lists {len(entries):,} layers, more "
+                f"than {limits.MAX_LAYERS:,} (limits.MAX_LAYERS)"
+            )
         from ..engine.base_layer import InputLayer
 
         for i, entry in enumerate(entries):
@@ -395,16 +426,19 @@ class _Graph:
             cfg = entry.get("config") if isinstance(entry.get("config"), dict) else {}
             name = _check_name(entry.get("name", cfg.get("name")), f"{where}, layer entry {i}")
             if name in self.created:
-                raise SavingError(f"{where}: two layers are named {name!r}; layer names in a "
-                                  "model must be unique")
+                raise SavingError(
+                    f"{where}: two layers are named {name!r}; layer names in a model must be unique"
+                )
             layer = _deserialize(entry, session, f"{where}, layer {name!r}")
             nodes = entry.get("inbound_nodes", [])
             if not isinstance(nodes, list):
                 raise SavingError(f"{where}: inbound_nodes of layer {name!r} must be a list")
             if len(nodes) > limits.MAX_NODES_PER_LAYER:
-                raise LimitExceededError(f"{where}: layer {name!r} has {len(nodes):,} inbound "
-                                         f"nodes, more than {limits.MAX_NODES_PER_LAYER:,} "
-                                         "(limits.MAX_NODES_PER_LAYER)")
+                raise LimitExceededError(
+                    f"{where}: layer {name!r} has {len(nodes):,} inbound "
+                    f"nodes, more than {limits.MAX_NODES_PER_LAYER:,} "
+                    "(limits.MAX_NODES_PER_LAYER)"
+                )
             self.created[name] = layer
             self.class_names[name] = entry.get("class_name")
             self.order.append(name)
@@ -426,31 +460,42 @@ class _Graph:
 
     def resolve(self, ref: Any, context: str, io: bool = False) -> Any:
         if not isinstance(ref, (list, tuple)) or len(ref) < 3:
-            raise SavingError(f"{context}: cannot read the tensor reference {ref!r:.200} "
-                              "(expected [layer_name, node_index, tensor_index])")
+            raise SavingError(
+                f"{context}: cannot read the tensor reference {ref!r:.200} "
+                "(expected [layer_name, node_index, tensor_index])"
+            )
         name, node_index, tensor_index = ref[0], ref[1], ref[2]
         if not isinstance(name, str) or name not in self.created:
-            raise SavingError(f"{context}: refers to layer {name!r:.100}, which is not among "
-                              "the model's layers")
+            raise SavingError(
+                f"{context}: refers to layer {name!r:.100}, which is not among the model's layers"
+            )
         for what, v in (("node index", node_index), ("tensor index", tensor_index)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise SavingError(f"{context}: the {what} of a reference to layer {name!r} "
-                                  f"must be a non-negative int, got {v!r:.50}")
+                raise SavingError(
+                    f"{context}: the {what} of a reference to layer {name!r} "
+                    f"must be a non-negative int, got {v!r:.50}"
+                )
         layer = self.created[name]
         i = node_index - self._base(name, layer, io)
         if i < 0:
-            raise SavingError(f"{context}: node {node_index} of model layer {name!r} is its own "
-                              "node, not a call in this model")
+            raise SavingError(
+                f"{context}: node {node_index} of model layer {name!r} is its own "
+                "node, not a call in this model"
+            )
         if i >= len(self.made[name]):
             if not self.pending[name] or i >= len(self.made[name]) + len(self.pending[name]):
-                raise SavingError(f"{context}: refers to node {node_index} of layer {name!r}, "
-                                  f"which has only {len(self.made[name])} node(s) in this "
-                                  "model")
+                raise SavingError(
+                    f"{context}: refers to node {node_index} of layer {name!r}, "
+                    f"which has only {len(self.made[name])} node(s) in this "
+                    "model"
+                )
             return _NOT_READY
         outputs = self.made[name][i].output_tensors
         if tensor_index >= len(outputs):
-            raise SavingError(f"{context}: refers to output {tensor_index} of layer {name!r} "
-                              f"(node {node_index}), which has {len(outputs)} output(s)")
+            raise SavingError(
+                f"{context}: refers to output {tensor_index} of layer {name!r} "
+                f"(node {node_index}), which has {len(outputs)} output(s)"
+            )
         return outputs[tensor_index]
 
     def _resolve_nested(self, value: Any, context: str, waits: list) -> Any:
@@ -465,9 +510,11 @@ class _Graph:
                     waits.append(cfg["keras_history"][0])
                 return t
             if "class_name" in value and "config" in value:
-                raise UnsafeContentError(f"{context}: a call argument is a serialized "
-                                         f"{value.get('class_name')!r:.60} object; only "
-                                         "tensors and plain values are accepted")
+                raise UnsafeContentError(
+                    f"{context}: a call argument is a serialized "
+                    f"{value.get('class_name')!r:.60} object; only "
+                    "tensors and plain values are accepted"
+                )
             return {k: self._resolve_nested(v, context, waits) for k, v in value.items()}
         if isinstance(value, list):
             return [self._resolve_nested(v, context, waits) for v in value]
@@ -484,9 +531,11 @@ class _Graph:
             if waits:
                 return _NOT_READY, waits[0]
             if not isinstance(args, list) or len(args) != 1:
-                raise SavingError(f"{context}: polykeras layers take one positional input (a "
-                                  f"tensor or a list of tensors); the node has "
-                                  f"{len(args) if isinstance(args, list) else '?'}")
+                raise SavingError(
+                    f"{context}: polykeras layers take one positional input (a "
+                    f"tensor or a list of tensors); the node has "
+                    f"{len(args) if isinstance(args, list) else '?'}"
+                )
             if not isinstance(kwargs, dict):
                 raise SavingError(f"{context}: the node's kwargs must be a dict")
             return (args[0], kwargs), None
@@ -501,8 +550,9 @@ class _Graph:
             tensors.append(t)
             if len(ref) > 3:
                 if not isinstance(ref[3], dict):
-                    raise SavingError(f"{context}: the call kwargs must be a dict, got "
-                                      f"{ref[3]!r:.100}")
+                    raise SavingError(
+                        f"{context}: the call kwargs must be a dict, got {ref[3]!r:.100}"
+                    )
                 kwargs = ref[3]
         return (tensors[0] if len(tensors) == 1 else tensors, kwargs), None
 
@@ -516,8 +566,10 @@ class _Graph:
             elif value is None:
                 continue  # e.g. Keras 3's mask=None
             else:
-                raise SavingError(f"{context}: layer {layer.name} ({type(layer).__name__}) "
-                                  f"does not take the call argument {key}={value!r:.100}")
+                raise SavingError(
+                    f"{context}: layer {layer.name} ({type(layer).__name__}) "
+                    f"does not take the call argument {key}={value!r:.100}"
+                )
         return out
 
     def build(self) -> None:
@@ -545,9 +597,11 @@ class _Graph:
                 ready.extend(waiting.pop(name, []))
         stuck = [n for n in self.order if self.pending[n]]
         if stuck:
-            raise SavingError(f"{self.where}: the graph cannot be built: the inbound nodes of "
-                              f"layer(s) {stuck[:5]} wait on nodes that never come (a loop, or "
-                              "a reference to a node that does not exist)")
+            raise SavingError(
+                f"{self.where}: the graph cannot be built: the inbound nodes of "
+                f"layer(s) {stuck[:5]} wait on nodes that never come (a loop, or "
+                "a reference to a node that does not exist)"
+            )
 
     def tensors(self, refs: Any, what: str) -> Any:
         context = f"{self.where}, {what}"
@@ -560,12 +614,10 @@ class _Graph:
         out = []
         for ref in items:
             if isinstance(ref, dict):
-                raise SavingError(f"{context}: nested input/output structures are not "
-                                  "supported")
+                raise SavingError(f"{context}: nested input/output structures are not supported")
             t = self.resolve(ref, context, io=True)
             if t is _NOT_READY:
-                raise SavingError(f"{context}: {ref!r:.100} refers to a node that was never "
-                                  "built")
+                raise SavingError(f"{context}: {ref!r:.100} refers to a node that was never built")
             out.append(t)
         return out[0] if len(out) == 1 else out
 
@@ -576,16 +628,19 @@ def functional_from_config(cls: Any, config: Any, custom_objects: dict | None = 
         if session.layers == 0:
             limits.check_structure(config, "the model config")
         if not isinstance(config, dict):
-            raise SavingError(f"a functional model config must be a dict, got "
-                              f"{type(config).__name__}")
+            raise SavingError(
+                f"a functional model config must be a dict, got {type(config).__name__}"
+            )
         name = config.get("name")
         where = f"model {name!r}" if name else "the model config"
         if name is not None:
             _check_name(name, where)
         for key in ("layers", "input_layers", "output_layers"):
             if key not in config:
-                raise SavingError(f"{where}: the config has no {key!r} (is it a Sequential "
-                                  "config? use Sequential.from_config)")
+                raise SavingError(
+                    f"{where}: the config has no {key!r} (is it a Sequential "
+                    "config? use Sequential.from_config)"
+                )
         graph = _Graph(config, session, where)
         graph.build()
         inputs = graph.tensors(config["input_layers"], "input_layers")
@@ -595,8 +650,7 @@ def functional_from_config(cls: Any, config: Any, custom_objects: dict | None = 
         except SavingError:
             raise
         except (TypeError, ValueError) as exc:
-            raise SavingError(f"{where}: the model cannot be made from its config: {exc}") \
-                from None
+            raise SavingError(f"{where}: the model cannot be made from its config: {exc}") from None
         if config.get("trainable") is False:
             model.trainable = False
         return model
@@ -621,14 +675,17 @@ def sequential_from_config(cls: Any, config: Any, custom_objects: dict | None = 
             if not isinstance(entries, list):
                 raise SavingError("a Sequential config needs a list of layers (key 'layers')")
         else:
-            raise SavingError(f"a Sequential config must be a dict or a list, got "
-                              f"{type(config).__name__}")
+            raise SavingError(
+                f"a Sequential config must be a dict or a list, got {type(config).__name__}"
+            )
         where = f"Sequential model {name!r}" if name else "the Sequential config"
         if name is not None:
             _check_name(name, where)
         if len(entries) > limits.MAX_LAYERS:
-            raise LimitExceededError(f"{where} lists {len(entries):,} layers, more than "
-                                     f"{limits.MAX_LAYERS:,} (limits.MAX_LAYERS)")
+            raise LimitExceededError(
+                f"{where} lists {len(entries):,} layers, more than "
+                f"{limits.MAX_LAYERS:,} (limits.MAX_LAYERS)"
+            )
         model = cls(name=name)
         layers = [_deserialize(e, session, f"{where}, layer {i}") for i, e in enumerate(entries)]
         estimated = _sequential_budget(layers, build_shape, session)
@@ -637,14 +694,20 @@ def sequential_from_config(cls: Any, config: Any, custom_objects: dict | None = 
             try:
                 model.build(tuple(build_shape))
             except (TypeError, ValueError) as exc:
-                raise SavingError(f"{where}: cannot build it for input shape {build_shape}: "
-                                  f"{exc}") from None
+                raise SavingError(
+                    f"{where}: cannot build it for input shape {build_shape}: {exc}"
+                ) from None
         Model, _ = _model_classes()
         for layer in model.layers:  # kinds the budget could not estimate: count them now
-            if id(layer) not in estimated and not isinstance(layer, Model) \
-                    and getattr(layer, "built", False):
-                session.add_params(sum(_prod(v.shape) for v in layer.weights),
-                                   f"layer {layer.name} ({type(layer).__name__})")
+            if (
+                id(layer) not in estimated
+                and not isinstance(layer, Model)
+                and getattr(layer, "built", False)
+            ):
+                session.add_params(
+                    sum(_prod(v.shape) for v in layer.weights),
+                    f"layer {layer.name} ({type(layer).__name__})",
+                )
         if not trainable:
             model.trainable = False
         return model
@@ -700,12 +763,17 @@ def _fill_sequential(model: Any, layers: list, where: str) -> None:
     if stack and isinstance(stack[0], InputLayer):
         first = stack.pop(0)
         add(first, first.name)
-    elif stack and isinstance(stack[0], Layer) \
-            and getattr(stack[0], "_batch_input_shape", None) is not None:
+    elif (
+        stack
+        and isinstance(stack[0], Layer)
+        and getattr(stack[0], "_batch_input_shape", None) is not None
+    ):
         # as Sequential.add does for a first layer that knows its input shape
         first = stack[0]
-        add(Input(batch_shape=first._batch_input_shape,
-                  dtype=getattr(first, "input_dtype", None)), first.name)
+        add(
+            Input(batch_shape=first._batch_input_shape, dtype=getattr(first, "input_dtype", None)),
+            first.name,
+        )
     for layer in stack:
         if isinstance(layer, InputLayer):
             raise SavingError(f"{where}: an InputLayer ({layer.name}) may only come first")
@@ -714,8 +782,9 @@ def _fill_sequential(model: Any, layers: list, where: str) -> None:
     names = [lay.name for lay in model._stack] + [lay.name for lay in stack]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise SavingError(f"{where}: two layers are named {dupes[0]!r}; layer names in a "
-                          "model must be unique")
+        raise SavingError(
+            f"{where}: two layers are named {dupes[0]!r}; layer names in a model must be unique"
+        )
     model._stack.extend(stack)
     if model._input_layer is not None and model._stack:
         try:
@@ -727,7 +796,9 @@ def _fill_sequential(model: Any, layers: list, where: str) -> None:
 def model_from_config(config: Any, custom_objects: dict | None = None) -> Any:
     """A model (or layer) from ``{"class_name": ..., "config": ...}``."""
     if isinstance(config, list):
-        raise SavingError("model_from_config expects a dict {'class_name': ..., 'config': ...}; "
-                          "got a list (to read a Sequential's list of layers, use "
-                          "Sequential.from_config)")
+        raise SavingError(
+            "model_from_config expects a dict {'class_name': ..., 'config': ...}; "
+            "got a list (to read a Sequential's list of layers, use "
+            "Sequential.from_config)"
+        )
     return deserialize_layer(config, custom_objects)

@@ -84,13 +84,19 @@ def convert(layer: Any, arrays: list, keras_major: int, backend: str | None) -> 
         return _convert_model(layer, arrays, keras_major, backend)
     if keras_major == 1:
         if kind == "LSTM" and len(arrays) == 12:
-            arrays = [_join(arrays, [0, 6, 3, 9]), _join(arrays, [1, 7, 4, 10]),
-                      _join(arrays, [2, 8, 5, 11])]
+            arrays = [
+                _join(arrays, [0, 6, 3, 9]),
+                _join(arrays, [1, 7, 4, 10]),
+                _join(arrays, [2, 8, 5, 11]),
+            ]
         elif kind == "GRU" and len(arrays) == 9:
-            arrays = [_join(arrays, [0, 3, 6]), _join(arrays, [1, 4, 7]),
-                      _join(arrays, [2, 5, 8])]
-        elif kind == "Conv2D" and arrays and np.ndim(arrays[0]) == 4 \
-                and getattr(layer, "data_format", None) == "channels_first":
+            arrays = [_join(arrays, [0, 3, 6]), _join(arrays, [1, 4, 7]), _join(arrays, [2, 5, 8])]
+        elif (
+            kind == "Conv2D"
+            and arrays
+            and np.ndim(arrays[0]) == 4
+            and getattr(layer, "data_format", None) == "channels_first"
+        ):
             arrays[0] = np.transpose(arrays[0], (2, 3, 1, 0))
         elif kind == "Conv1D" and arrays and np.ndim(arrays[0]) == 4:
             k = arrays[0]
@@ -98,8 +104,7 @@ def convert(layer: Any, arrays: list, keras_major: int, backend: str | None) -> 
             if k.shape[:2] != (length, 1) or k.shape[3] != filters:
                 k = np.transpose(k, (2, 3, 1, 0))  # Keras 1.1: (filters, in, length, 1)
             arrays[0] = k[:, 0, :, :]
-    if backend == "theano" and kind in ("Conv1D", "Conv2D") and arrays \
-            and np.ndim(arrays[0]) >= 3:
+    if backend == "theano" and kind in ("Conv1D", "Conv2D") and arrays and np.ndim(arrays[0]) >= 3:
         arrays[0] = _flip_spatial(np.asarray(arrays[0]))
     return arrays
 
@@ -108,15 +113,18 @@ def _convert_model(model: Any, arrays: list, keras_major: int, backend: str | No
     subs = [sub for sub in model.layers if legacy_weights(sub)]
     if keras_major == 1 and len(arrays) == sum(keras1_count(s) for s in subs):
         counts = [keras1_count(s) for s in subs]
-    elif len(arrays) == sum(len(legacy_weights(s)) for s in subs) \
-            and all(s.trainable for s in subs) and model.trainable \
-            and not any(s.non_trainable_weights for s in subs):
+    elif (
+        len(arrays) == sum(len(legacy_weights(s)) for s in subs)
+        and all(s.trainable for s in subs)
+        and model.trainable
+        and not any(s.non_trainable_weights for s in subs)
+    ):
         counts = [len(legacy_weights(s)) for s in subs]
     else:
         return arrays  # leave as is; the shape check will report any mismatch
     out: list = []
     start = 0
     for sub, n in zip(subs, counts):
-        out.extend(convert(sub, arrays[start:start + n], keras_major, backend))
+        out.extend(convert(sub, arrays[start : start + n], keras_major, backend))
         start += n
     return out

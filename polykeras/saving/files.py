@@ -55,15 +55,16 @@ def atomic_path(path: Any, overwrite: bool = True) -> Iterator[str]:
         target = os.fsdecode(target)
     directory = os.path.dirname(os.path.abspath(target))
     if os.path.isdir(target):
-        raise IsADirectoryError(f"cannot save to {target!r}: it is a folder; give a file name "
-                                "such as model.h5")
+        raise IsADirectoryError(
+            f"cannot save to {target!r}: it is a folder; give a file name such as model.h5"
+        )
     if not overwrite and os.path.exists(target):
         raise FileExistsError(f"{target!r} exists and overwrite=False; nothing was written")
     if not os.path.isdir(directory):
-        raise FileNotFoundError(f"cannot save to {target!r}: the folder {directory!r} does not "
-                                "exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp",
-                               dir=directory)
+        raise FileNotFoundError(
+            f"cannot save to {target!r}: the folder {directory!r} does not exist"
+        )
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory)
     os.close(fd)
     try:
         yield tmp

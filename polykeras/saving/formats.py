@@ -27,8 +27,10 @@ def _json_default(obj: Any) -> Any:
         return obj.tolist()
     if isinstance(obj, (set, frozenset)):
         return sorted(obj)
-    raise TypeError(f"a config value of type {type(obj).__name__} ({obj!r:.80}) is not "
-                    "plain data and cannot be written as JSON")
+    raise TypeError(
+        f"a config value of type {type(obj).__name__} ({obj!r:.80}) is not "
+        "plain data and cannot be written as JSON"
+    )
 
 
 def dumps_json(obj: Any, **kwargs: Any) -> str:
@@ -61,8 +63,10 @@ def _text(data: Any, what: str) -> str:
 
 
 def _too_big(what: str, size: int) -> Exception:
-    return LimitExceededError(f"{what} is {size:,} bytes, more than the "
-                              f"{limits.MAX_CONFIG_BYTES:,} allowed (limits.MAX_CONFIG_BYTES)")
+    return LimitExceededError(
+        f"{what} is {size:,} bytes, more than the "
+        f"{limits.MAX_CONFIG_BYTES:,} allowed (limits.MAX_CONFIG_BYTES)"
+    )
 
 
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
@@ -74,8 +78,9 @@ def _json_depth(text: str) -> int:
     differs between Python versions)."""
     skeleton = _JSON_STRING.sub("", text).encode("utf-8", "replace")
     steps = np.frombuffer(skeleton, dtype=np.uint8)
-    delta = (np.isin(steps, (ord("["), ord("{"))).astype(np.int32)
-             - np.isin(steps, (ord("]"), ord("}"))).astype(np.int32))
+    delta = np.isin(steps, (ord("["), ord("{"))).astype(np.int32) - np.isin(
+        steps, (ord("]"), ord("}"))
+    ).astype(np.int32)
     return int(np.cumsum(delta).max(initial=0))
 
 
@@ -102,20 +107,20 @@ def loads_json(data: Any, what: str = "the JSON config") -> Any:
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CORE = "tag:yaml.org,2002:"
 _PLAIN_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null", "seq", "map")}
-_DATA_ONLY_PYTHON_TAGS = {_CORE + "python/tuple", _CORE + "python/unicode",
-                          _CORE + "python/str"}
+_DATA_ONLY_PYTHON_TAGS = {_CORE + "python/tuple", _CORE + "python/unicode", _CORE + "python/str"}
 
 
 class _Loader(_Base):  # type: ignore[misc, valid-type]
     """safe_load, plus Keras 2's harmless tuple/unicode tags read as list/str."""
 
 
-_Loader.add_constructor(_CORE + "python/tuple",
-                        lambda loader, node: loader.construct_sequence(node))
-_Loader.add_constructor(_CORE + "python/unicode",
-                        lambda loader, node: loader.construct_scalar(node))
-_Loader.add_constructor(_CORE + "python/str",
-                        lambda loader, node: loader.construct_scalar(node))
+_Loader.add_constructor(
+    _CORE + "python/tuple", lambda loader, node: loader.construct_sequence(node)
+)
+_Loader.add_constructor(
+    _CORE + "python/unicode", lambda loader, node: loader.construct_scalar(node)
+)
+_Loader.add_constructor(_CORE + "python/str", lambda loader, node: loader.construct_scalar(node))
 
 
 class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
@@ -139,22 +144,34 @@ def _scan_yaml_events(text: str, what: str) -> None:
         for event in yaml.parse(text, Loader=_Base):
             count += 1
             if count > limits.MAX_ITEMS:
-                raise LimitExceededError(f"{what} holds more than {limits.MAX_ITEMS:,} values "
-                                         "(limits.MAX_ITEMS); refused as too large")
+                raise LimitExceededError(
+                    f"{what} holds more than {limits.MAX_ITEMS:,} values "
+                    "(limits.MAX_ITEMS); refused as too large"
+                )
             tag = getattr(event, "tag", None)
-            if tag is not None and tag != "!" and tag not in _PLAIN_TAGS \
-                    and tag not in _DATA_ONLY_PYTHON_TAGS:
-                kind = ("a Python object constructor, which could run code"
-                        if "python/" in tag else "not plain data")
+            if (
+                tag is not None
+                and tag != "!"
+                and tag not in _PLAIN_TAGS
+                and tag not in _DATA_ONLY_PYTHON_TAGS
+            ):
+                kind = (
+                    "a Python object constructor, which could run code"
+                    if "python/" in tag
+                    else "not plain data"
+                )
                 raise UnsafeContentError(
                     f"{what} was refused: it holds the YAML tag {tag!r}, {kind}. polykeras "
                     "reads YAML with yaml.safe_load only (plain mappings, lists, strings, "
-                    "numbers); write configs with model.to_yaml().")
+                    "numbers); write configs with model.to_yaml()."
+                )
             if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
                 depth += 1
                 if depth > limits.MAX_DEPTH:
-                    raise LimitExceededError(f"{what} is nested more than {limits.MAX_DEPTH} "
-                                             "levels deep (limits.MAX_DEPTH); refused")
+                    raise LimitExceededError(
+                        f"{what} is nested more than {limits.MAX_DEPTH} "
+                        "levels deep (limits.MAX_DEPTH); refused"
+                    )
             elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
                 depth -= 1
     except RecursionError:
@@ -166,8 +183,9 @@ def _scan_yaml_events(text: str, what: str) -> None:
 
 
 def _too_deep(what: str) -> LimitExceededError:
-    return LimitExceededError(f"{what} is nested more than {limits.MAX_DEPTH} levels deep "
-                              "(limits.MAX_DEPTH); refused")
+    return LimitExceededError(
+        f"{what} is nested more than {limits.MAX_DEPTH} levels deep (limits.MAX_DEPTH); refused"
+    )
 
 
 def _is_parser_depth_limit(exc: Exception) -> bool:
@@ -187,8 +205,9 @@ def loads_yaml(data: Any, what: str = "the YAML config") -> Any:
     except RecursionError:
         raise _too_deep(what) from None
     except yaml.constructor.ConstructorError as exc:
-        raise UnsafeContentError(f"{what} was refused: {exc}. polykeras reads YAML with "
-                                 "yaml.safe_load only.") from None
+        raise UnsafeContentError(
+            f"{what} was refused: {exc}. polykeras reads YAML with yaml.safe_load only."
+        ) from None
     except yaml.YAMLError as exc:
         raise SavingError(f"{what} is not valid YAML: {exc}") from None
     limits.check_structure(obj, what)

@@ -86,8 +86,10 @@ def write_attr_list(obj: Any, name: str, values: list[str]) -> None:
         return
     too_long = [v for v in values if len(v.encode("utf-8")) > HDF5_OBJECT_HEADER_LIMIT]
     if too_long:
-        raise SavingError(f"cannot save: the name {too_long[0][:80]!r}... is longer than "
-                          f"{HDF5_OBJECT_HEADER_LIMIT} bytes")
+        raise SavingError(
+            f"cannot save: the name {too_long[0][:80]!r}... is longer than "
+            f"{HDF5_OBJECT_HEADER_LIMIT} bytes"
+        )
     chunks = 1
     parts = np.array_split(data, chunks)
     while any(p.nbytes > HDF5_OBJECT_HEADER_LIMIT for p in parts):
@@ -110,8 +112,7 @@ def write_attr_text(obj: Any, name: str, text: str) -> None:
 
 def _valid_path(name: str) -> bool:
     parts = name.split("/")
-    return bool(name) and not name.startswith("/") and all(p not in ("", ".", "..")
-                                                           for p in parts)
+    return bool(name) and not name.startswith("/") and all(p not in ("", ".", "..") for p in parts)
 
 
 def _weight_names(layer: Any, variables: list) -> list[str]:
@@ -119,13 +120,16 @@ def _weight_names(layer: Any, variables: list) -> list[str]:
     for i, v in enumerate(variables):
         name = getattr(v, "name", None) or f"param_{i}"
         if not _valid_path(name):
-            raise SavingError(f"cannot save layer {layer.name}: its weight name {name!r} cannot "
-                              "be an HDF5 path")
+            raise SavingError(
+                f"cannot save layer {layer.name}: its weight name {name!r} cannot be an HDF5 path"
+            )
         names.append(name)
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise SavingError(f"cannot save layer {layer.name}: two of its weights are named "
-                          f"{dupes[0]!r} (nested layers with the same name?); rename one")
+        raise SavingError(
+            f"cannot save layer {layer.name}: two of its weights are named "
+            f"{dupes[0]!r} (nested layers with the same name?); rename one"
+        )
     return names
 
 
@@ -133,8 +137,10 @@ def _check_layer_names(layers: list) -> None:
     names = [layer.name for layer in layers]
     for name in names:
         if "/" in name or not name or name in (".", ".."):
-            raise SavingError(f"cannot save: the layer name {name!r} cannot be an HDF5 group "
-                              "name (no '/'); rename the layer")
+            raise SavingError(
+                f"cannot save: the layer name {name!r} cannot be an HDF5 group "
+                "name (no '/'); rename the layer"
+            )
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise SavingError(f"cannot save: two layers are named {dupes[0]!r}")
@@ -167,9 +173,11 @@ def _check_path_for_writing(path: Any, what: str) -> str:
     if isinstance(target, bytes):
         target = os.fsdecode(target)
     if target.endswith(".keras"):
-        raise SavingError(f"cannot save {what} to {target!r}: polykeras writes Keras' HDF5 "
-                          "format; use a name ending in .h5 (the .keras zip format is not "
-                          "supported)")
+        raise SavingError(
+            f"cannot save {what} to {target!r}: polykeras writes Keras' HDF5 "
+            "format; use a name ending in .h5 (the .keras zip format is not "
+            "supported)"
+        )
     return target
 
 
@@ -181,8 +189,9 @@ def save_weights(model: Any, path: Any, overwrite: bool = True) -> None:
             write_weights(f, model.layers)
 
 
-def save_model(model: Any, path: Any, overwrite: bool = True,
-               include_optimizer: bool = True) -> None:
+def save_model(
+    model: Any, path: Any, overwrite: bool = True, include_optimizer: bool = True
+) -> None:
     from . import api
 
     target = _check_path_for_writing(path, "the model")
@@ -194,8 +203,11 @@ def save_model(model: Any, path: Any, overwrite: bool = True,
             try:
                 training_json = formats.dumps_json(tc)
             except SavingError as exc:
-                warnings.warn(f"model {model.name}: its compile settings cannot be saved "
-                              f"({exc}); the file holds the model uncompiled", stacklevel=3)
+                warnings.warn(
+                    f"model {model.name}: its compile settings cannot be saved "
+                    f"({exc}); the file holds the model uncompiled",
+                    stacklevel=3,
+                )
     h5py = _h5py()
     with atomic_path(target, overwrite=overwrite) as tmp:
         with h5py.File(tmp, "w") as f:
@@ -230,8 +242,9 @@ def write_optimizer_weights(f: Any, model: Any) -> None:
             ds[()] = value
 
 
-def read_optimizer_weights(f: Any, info: FileInfo, model: Any, where: str
-                           ) -> list[tuple[str, np.ndarray]] | None:
+def read_optimizer_weights(
+    f: Any, info: FileInfo, model: Any, where: str
+) -> list[tuple[str, np.ndarray]] | None:
     """The ``(name, array)`` pairs of ``optimizer_weights``, each checked like a weight
     (no links, no external data, no more values than the model's largest weight); None
     when the file has none."""
@@ -243,8 +256,10 @@ def read_optimizer_weights(f: Any, info: FileInfo, model: Any, where: str
         return None
     weights = list(model.weights)
     if len(names) > 8 * (len(weights) + 2):
-        raise LimitExceededError(f"{where}: optimizer_weights lists {len(names):,} arrays for "
-                                 f"a model with {len(weights)} weights")
+        raise LimitExceededError(
+            f"{where}: optimizer_weights lists {len(names):,} arrays for "
+            f"a model with {len(weights)} weights"
+        )
     largest = max([int(np.prod(v.shape, dtype=np.int64)) for v in weights] + [1])
     out = []
     for name in names:
@@ -264,9 +279,11 @@ def restore_optimizer(model: Any, entries: list[tuple[str, np.ndarray]], where: 
     try:
         optimizer.restore_file_state(list(model.trainable_weights), entries)
     except ValueError as exc:
-        warnings.warn(f"{where}: Error in loading the saved optimizer state ({exc}). As a "
-                      "result, your model is starting with a freshly initialized optimizer.",
-                      stacklevel=4)
+        warnings.warn(
+            f"{where}: Error in loading the saved optimizer state ({exc}). As a "
+            "result, your model is starting with a freshly initialized optimizer.",
+            stacklevel=4,
+        )
 
 
 # -- compile settings ---------------------------------------------------------------------------
@@ -306,21 +323,28 @@ def training_config(model: Any) -> dict[str, Any] | None:
             opt_config = {"class_name": optimizer, "config": {}}
         elif optimizer is not None:
             get_config = getattr(optimizer, "get_config", None)
-            opt_config = {"class_name": type(optimizer).__name__,
-                          "config": get_config() if get_config else {}}
+            opt_config = {
+                "class_name": type(optimizer).__name__,
+                "config": get_config() if get_config else {},
+            }
         metrics = _get(compiled, "metrics")
         if metrics is None:
             metrics = _get(compiled, "metric_names")
-        return formats.to_plain({
-            "optimizer_config": opt_config,
-            "loss": _loss_name(_get(compiled, "loss")),
-            "metrics": _loss_name(metrics) if metrics is not None else [],
-            "sample_weight_mode": _get(compiled, "sample_weight_mode"),
-            "loss_weights": _get(compiled, "loss_weights"),
-        })
+        return formats.to_plain(
+            {
+                "optimizer_config": opt_config,
+                "loss": _loss_name(_get(compiled, "loss")),
+                "metrics": _loss_name(metrics) if metrics is not None else [],
+                "sample_weight_mode": _get(compiled, "sample_weight_mode"),
+                "loss_weights": _get(compiled, "loss_weights"),
+            }
+        )
     except Exception as exc:  # the training code is another module's: never fail a save
-        warnings.warn(f"model {model.name}: its compile settings cannot be saved ({exc}); the "
-                      "file holds the model uncompiled", stacklevel=3)
+        warnings.warn(
+            f"model {model.name}: its compile settings cannot be saved ({exc}); the "
+            "file holds the model uncompiled",
+            stacklevel=3,
+        )
         return None
 
 
@@ -337,13 +361,19 @@ def _by_name(value: Any, what: str) -> Any:
         return [_by_name(v, what) for v in value]
     if isinstance(value, dict) and "class_name" in value:
         cfg = value.get("config")
-        if isinstance(cfg, dict) and isinstance(cfg.get("name"), str) \
-                and set(cfg) <= _PLAIN_OBJECT_KEYS | {"from_logits", "label_smoothing", "axis"} \
-                and not cfg.get("from_logits") and not cfg.get("label_smoothing") \
-                and cfg.get("axis", -1) == -1:
+        if (
+            isinstance(cfg, dict)
+            and isinstance(cfg.get("name"), str)
+            and set(cfg) <= _PLAIN_OBJECT_KEYS | {"from_logits", "label_smoothing", "axis"}
+            and not cfg.get("from_logits")
+            and not cfg.get("label_smoothing")
+            and cfg.get("axis", -1) == -1
+        ):
             return cfg["name"]
-        raise SavingError(f"the {what} {value.get('class_name')!r} is stored with settings "
-                          "polykeras cannot rebuild by name")
+        raise SavingError(
+            f"the {what} {value.get('class_name')!r} is stored with settings "
+            "polykeras cannot rebuild by name"
+        )
     if isinstance(value, dict):
         return {str(k): _by_name(v, what) for k, v in value.items()}
     raise SavingError(f"cannot read the {what} {value!r:.80}")
@@ -376,11 +406,15 @@ def compile_from_training_config(model: Any, config: Any, where: str) -> None:
             name = opt_config.get("class_name")
             if not isinstance(name, str):
                 raise SavingError("optimizer_config has no class_name")
-            clean = {"class_name": name.rsplit(">", 1)[-1],
-                     "config": dict(opt_config.get("config") or {})}
+            clean = {
+                "class_name": name.rsplit(">", 1)[-1],
+                "config": dict(opt_config.get("config") or {}),
+            }
             optimizer = polykeras.optimizers.get(clean)
-        kwargs: dict[str, Any] = {"optimizer": optimizer,
-                                  "loss": _by_name(config.get("loss"), "loss")}
+        kwargs: dict[str, Any] = {
+            "optimizer": optimizer,
+            "loss": _by_name(config.get("loss"), "loss"),
+        }
         metrics = _per_output(_by_name(config.get("metrics"), "metric"), model)
         if metrics:
             kwargs["metrics"] = metrics
@@ -388,9 +422,12 @@ def compile_from_training_config(model: Any, config: Any, where: str) -> None:
             kwargs["loss_weights"] = config["loss_weights"]
         model.compile(**kwargs)
     except Exception as exc:
-        warnings.warn(f"{where}: the model was loaded but not compiled: its training_config "
-                      f"could not be applied ({type(exc).__name__}: {exc}). Compile it "
-                      "yourself, or pass compile=False.", stacklevel=4)
+        warnings.warn(
+            f"{where}: the model was loaded but not compiled: its training_config "
+            f"could not be applied ({type(exc).__name__}: {exc}). Compile it "
+            "yourself, or pass compile=False.",
+            stacklevel=4,
+        )
 
 
 # -- reading: files, links, attributes, datasets ------------------------------------------------
@@ -412,11 +449,15 @@ def _describe_non_hdf5(path: str) -> str:
     if not head:
         return "it is empty"
     if stripped[:1] in (b"{", b"["):
-        return ("it looks like JSON (a model architecture? read it with model_from_json, "
-                "then load the weights from an .h5 file)")
+        return (
+            "it looks like JSON (a model architecture? read it with model_from_json, "
+            "then load the weights from an .h5 file)"
+        )
     if head[:2] == b"PK":
-        return ("it is a zip archive (a Keras 3 .keras file?); polykeras reads the HDF5 "
-                "format: in Keras 3 save with model.save('model.h5')")
+        return (
+            "it is a zip archive (a Keras 3 .keras file?); polykeras reads the HDF5 "
+            "format: in Keras 3 save with model.save('model.h5')"
+        )
     if head[:1] == b"\x80":
         return "it looks like a Python pickle, which polykeras never loads"
     if head[:4] == b"\x89HDF":
@@ -437,21 +478,25 @@ def open_h5(path: Any, what: str) -> Iterator[tuple[Any, FileInfo]]:
     if not os.path.exists(target):
         raise FileNotFoundError(f"{what}: no such file: {target!r}")
     if os.path.isdir(target):
-        raise FileFormatError(f"{what}: {target!r} is a folder, not an HDF5 file (a "
-                              "TensorFlow SavedModel folder cannot be read; save an .h5 file)")
+        raise FileFormatError(
+            f"{what}: {target!r} is a folder, not an HDF5 file (a "
+            "TensorFlow SavedModel folder cannot be read; save an .h5 file)"
+        )
     size = os.path.getsize(target)
     try:
         is_h5 = h5py.is_hdf5(target)
     except OSError:
         is_h5 = False
     if not is_h5:
-        raise FileFormatError(f"{what}: {target!r} is not an HDF5 file: "
-                              f"{_describe_non_hdf5(target)}")
+        raise FileFormatError(
+            f"{what}: {target!r} is not an HDF5 file: {_describe_non_hdf5(target)}"
+        )
     try:
         f = h5py.File(target, "r")
     except OSError as exc:
-        raise FileFormatError(f"{what}: {target!r} cannot be opened as HDF5 (truncated or "
-                              f"corrupted?): {exc}") from None
+        raise FileFormatError(
+            f"{what}: {target!r} cannot be opened as HDF5 (truncated or corrupted?): {exc}"
+        ) from None
     try:
         yield f, FileInfo(target, size)
     finally:
@@ -462,8 +507,10 @@ def child(group: Any, path: str, where: str) -> Any:
     """``group[path]``, following hard links only, one component at a time."""
     h5py = _h5py()
     if not isinstance(path, str) or not _valid_path(path):
-        raise UnsafeContentError(f"{where}: refused the HDF5 path {path!r:.200} (absolute, "
-                                 "empty, '.' or '..' components)")
+        raise UnsafeContentError(
+            f"{where}: refused the HDF5 path {path!r:.200} (absolute, "
+            "empty, '.' or '..' components)"
+        )
     obj = group
     for part in path.split("/"):
         if not isinstance(obj, h5py.Group):
@@ -471,18 +518,21 @@ def child(group: Any, path: str, where: str) -> Any:
         try:
             link = obj.get(part, getlink=True)
         except Exception as exc:  # e.g. a user-defined link type
-            raise UnsafeContentError(f"{where}: refused {obj.name}/{part}: unreadable link "
-                                     f"({exc})") from None
+            raise UnsafeContentError(
+                f"{where}: refused {obj.name}/{part}: unreadable link ({exc})"
+            ) from None
         if link is None:
             raise FileFormatError(f"{where}: the file has no {path!r} under {group.name}")
         if isinstance(link, h5py.ExternalLink):
             raise UnsafeContentError(
                 f"{where}: refused {obj.name.rstrip('/')}/{part}: it is an external link to "
-                f"{link.filename!r}:{link.path!r}; polykeras reads only data inside the file")
+                f"{link.filename!r}:{link.path!r}; polykeras reads only data inside the file"
+            )
         if isinstance(link, h5py.SoftLink):
             raise UnsafeContentError(
                 f"{where}: refused {obj.name.rstrip('/')}/{part}: it is a soft link to "
-                f"{link.path!r}; Keras files hold no links, and polykeras follows none")
+                f"{link.path!r}; Keras files hold no links, and polykeras follows none"
+            )
         if not isinstance(link, h5py.HardLink):
             raise UnsafeContentError(f"{where}: refused {obj.name}/{part}: unknown link type")
         try:
@@ -502,15 +552,17 @@ def _attr_value(obj: Any, name: str, where: str, max_items: int) -> Any:
         shape = aid.shape
         count = int(np.prod(shape, dtype=object)) if shape else 1
         if count > max_items:
-            raise LimitExceededError(f"{where}: the attribute {name!r} holds {count:,} values, "
-                                     f"more than {max_items:,}")
+            raise LimitExceededError(
+                f"{where}: the attribute {name!r} holds {count:,} values, more than {max_items:,}"
+            )
         try:
             stored = aid.get_storage_size()
         except RuntimeError:  # HDF5 reports 0 bytes (an empty attribute) as an error
             stored = 0
         if stored > limits.MAX_CONFIG_BYTES:
-            raise LimitExceededError(f"{where}: the attribute {name!r} is larger than "
-                                     f"{limits.MAX_CONFIG_BYTES:,} bytes")
+            raise LimitExceededError(
+                f"{where}: the attribute {name!r} is larger than {limits.MAX_CONFIG_BYTES:,} bytes"
+            )
         return obj.attrs[name]
     except SavingError:
         raise
@@ -551,13 +603,15 @@ def read_list_attr(obj: Any, name: str, where: str) -> list[str] | None:
             parts.append(np.atleast_1d(part))
             i += 1
             if sum(len(p) for p in parts) > limits.MAX_NAMES:
-                raise LimitExceededError(f"{where}: the attribute {name!r} holds more than "
-                                         f"{limits.MAX_NAMES:,} names")
+                raise LimitExceededError(
+                    f"{where}: the attribute {name!r} holds more than {limits.MAX_NAMES:,} names"
+                )
         if not parts:
             return None
         value = np.concatenate(parts)
-    arr = np.atleast_1d(np.asarray(value, dtype=object) if not isinstance(value, np.ndarray)
-                        else value)
+    arr = np.atleast_1d(
+        np.asarray(value, dtype=object) if not isinstance(value, np.ndarray) else value
+    )
     if arr.size == 0:
         return []
     if arr.ndim != 1:
@@ -565,8 +619,7 @@ def read_list_attr(obj: Any, name: str, where: str) -> list[str] | None:
     out = [_as_text(v, f"{where}, attribute {name!r}") for v in arr]
     for v in out:
         if len(v) > limits.MAX_NAME_LENGTH:
-            raise LimitExceededError(f"{where}: a name in {name!r} is {len(v):,} characters "
-                                     "long")
+            raise LimitExceededError(f"{where}: a name in {name!r} is {len(v):,} characters long")
     return out
 
 
@@ -578,50 +631,68 @@ def check_dataset(ds: Any, where: str, max_values: int, info: FileInfo) -> None:
         raise FileFormatError(f"{where} is a group, not a dataset")
     try:
         if ds.is_virtual:
-            raise UnsafeContentError(f"{where} is refused: it is a virtual dataset (its data "
-                                     "live in other files)")
+            raise UnsafeContentError(
+                f"{where} is refused: it is a virtual dataset (its data live in other files)"
+            )
         if ds.external:
             files = [e[0] for e in ds.external]
-            raise UnsafeContentError(f"{where} is refused: its data are stored in external "
-                                     f"file(s) {files[:3]}; polykeras reads only data inside "
-                                     "the file")
+            raise UnsafeContentError(
+                f"{where} is refused: its data are stored in external "
+                f"file(s) {files[:3]}; polykeras reads only data inside "
+                "the file"
+            )
         dtype = ds.dtype
-        if dtype.kind not in "fiu" or dtype.fields is not None or dtype.subdtype is not None \
-                or h5py.check_vlen_dtype(dtype) is not None:
-            raise UnsafeContentError(f"{where} is refused: its dtype is {dtype}; weights must be "
-                                     "integer or floating-point numbers")
+        if (
+            dtype.kind not in "fiu"
+            or dtype.fields is not None
+            or dtype.subdtype is not None
+            or h5py.check_vlen_dtype(dtype) is not None
+        ):
+            raise UnsafeContentError(
+                f"{where} is refused: its dtype is {dtype}; weights must be "
+                "integer or floating-point numbers"
+            )
         if ds.shape is None:
             raise FileFormatError(f"{where} has no shape (an empty dataspace)")
         count = int(np.prod(ds.shape, dtype=object)) if ds.shape else 1
         if count > max_values:
-            raise UnsafeContentError(f"{where} is refused: it declares shape {ds.shape} "
-                                     f"({count:,} values), more than the layer's weights hold "
-                                     f"({max_values:,})")
+            raise UnsafeContentError(
+                f"{where} is refused: it declares shape {ds.shape} "
+                f"({count:,} values), more than the layer's weights hold "
+                f"({max_values:,})"
+            )
         declared = count * dtype.itemsize
         dcpl = ds.id.get_create_plist()
         filters = [dcpl.get_filter(i)[0] for i in range(dcpl.get_nfilters())]
         unknown = [f for f in filters if f not in _SAFE_FILTERS]
         if unknown:
-            raise UnsafeContentError(f"{where} is refused: it uses HDF5 filter id(s) {unknown}, "
-                                     "which would need a plugin library; only the standard "
-                                     "compression filters are read")
+            raise UnsafeContentError(
+                f"{where} is refused: it uses HDF5 filter id(s) {unknown}, "
+                "which would need a plugin library; only the standard "
+                "compression filters are read"
+            )
         stored = ds.id.get_storage_size()
         if stored > info.size:
-            raise UnsafeContentError(f"{where} is refused: it claims {stored:,} stored bytes in "
-                                     f"a file of {info.size:,} bytes")
+            raise UnsafeContentError(
+                f"{where} is refused: it claims {stored:,} stored bytes in "
+                f"a file of {info.size:,} bytes"
+            )
         if declared:
             if any(f in _COMPRESSING_FILTERS for f in filters):
-                allowed = max(stored * limits.MAX_COMPRESSION_RATIO,
-                              limits.MIN_COMPRESSED_ALLOWANCE)
+                allowed = max(
+                    stored * limits.MAX_COMPRESSION_RATIO, limits.MIN_COMPRESSED_ALLOWANCE
+                )
                 if declared > allowed:
                     raise UnsafeContentError(
                         f"{where} is refused: it declares {declared:,} bytes from {stored:,} "
-                        f"compressed bytes (more than {limits.MAX_COMPRESSION_RATIO}x)")
+                        f"compressed bytes (more than {limits.MAX_COMPRESSION_RATIO}x)"
+                    )
             elif stored < declared:
                 raise UnsafeContentError(
                     f"{where} is refused: it declares shape {ds.shape} ({declared:,} bytes), "
                     f"but the file holds only {stored:,} bytes of data for it (a truncated "
-                    "file, or a 'shape bomb')")
+                    "file, or a 'shape bomb')"
+                )
     except SavingError:
         raise
     except (OSError, ValueError, TypeError) as exc:
@@ -632,8 +703,9 @@ def _read_dataset(ds: Any, where: str) -> np.ndarray:
     try:
         return np.asarray(ds[()])
     except (OSError, ValueError, TypeError) as exc:
-        raise FileFormatError(f"{where} cannot be read (truncated or corrupted file?): "
-                              f"{exc}") from None
+        raise FileFormatError(
+            f"{where} cannot be read (truncated or corrupted file?): {exc}"
+        ) from None
 
 
 # -- reading: weights ------------------------------------------------------------------------------
@@ -668,16 +740,18 @@ def weights_group(f: Any, info: FileInfo, where: str) -> Any:
     elif _has_link(f, "model_weights"):
         group = child(f, "model_weights", where)
         if read_list_attr(group, "layer_names", where) is None:
-            raise FileFormatError(f"{where}: the group model_weights has no layer_names "
-                                  "attribute")
+            raise FileFormatError(f"{where}: the group model_weights has no layer_names attribute")
     elif _has_link(f, "layers") or _has_link(f, "vars"):
         raise FileFormatError(
             f"{where}: this looks like a Keras 3 '.weights.h5' file (groups layers/.../vars), "
             "which polykeras does not read; in Keras 3 save with model.save('model.h5') "
-            "(the legacy HDF5 format) instead")
+            "(the legacy HDF5 format) instead"
+        )
     else:
-        raise FileFormatError(f"{where}: the file holds no weights in Keras' layout (no "
-                              "layer_names attribute and no model_weights group)")
+        raise FileFormatError(
+            f"{where}: the file holds no weights in Keras' layout (no "
+            "layer_names attribute and no model_weights group)"
+        )
     _file_versions(f, group, info, where)
     return group
 
@@ -717,29 +791,37 @@ class _FileLayer:
             check_dataset(ds, where, max_values, self.info)
         total = sum(int(ds.size) for ds, _, _ in datasets)
         if total > max_values:
-            raise UnsafeContentError(f"{self.where}: its datasets hold {total:,} values, more "
-                                     f"than the layer's weights ({max_values:,})")
+            raise UnsafeContentError(
+                f"{self.where}: its datasets hold {total:,} values, more "
+                f"than the layer's weights ({max_values:,})"
+            )
         return [_read_dataset(ds, where) for ds, where, _ in datasets]
 
 
-def _mismatch(position: str, layer: Any, var: Any, label: str, entry: _FileLayer,
-              shape: Any) -> str:
-    return (f"{position} (named {layer.name!r} in the model): weight {var.name} has shape "
-            f"{_shape_str(var.shape)} in the model, but {label} of layer {entry.name!r} in "
-            f"the file has shape {_shape_str(shape)}")
+def _mismatch(
+    position: str, layer: Any, var: Any, label: str, entry: _FileLayer, shape: Any
+) -> str:
+    return (
+        f"{position} (named {layer.name!r} in the model): weight {var.name} has shape "
+        f"{_shape_str(var.shape)} in the model, but {label} of layer {entry.name!r} in "
+        f"the file has shape {_shape_str(shape)}"
+    )
 
 
-def _plan_layer(layer: Any, entry: _FileLayer, position: str, skip_mismatch: bool,
-                plan: list) -> None:
+def _plan_layer(
+    layer: Any, entry: _FileLayer, position: str, skip_mismatch: bool, plan: list
+) -> None:
     """Read, convert and check one layer's arrays; append (variable, array) pairs."""
     variables = legacy_weights(layer)
     info = entry.info
     counts = conversions.accepted_counts(layer, info.keras_major)
     n_file = len(entry.weight_names)
     if n_file not in counts:
-        msg = (f"{position} (named {layer.name!r} in the model, {type(layer).__name__}) "
-               f"expects {len(variables)} weight array(s), but layer {entry.name!r} in the "
-               f"file holds {n_file} ({entry.weight_names[:6]})")
+        msg = (
+            f"{position} (named {layer.name!r} in the model, {type(layer).__name__}) "
+            f"expects {len(variables)} weight array(s), but layer {entry.name!r} in the "
+            f"file holds {n_file} ({entry.weight_names[:6]})"
+        )
         if skip_mismatch:
             warnings.warn(f"Skipping loading of weights for {msg}", stacklevel=5)
             return
@@ -758,9 +840,11 @@ def _plan_layer(layer: Any, entry: _FileLayer, position: str, skip_mismatch: boo
     arrays = entry.read(datasets, budget)
     arrays = conversions.convert(layer, arrays, info.keras_major, info.backend)
     if len(arrays) != len(variables):
-        raise WeightsMismatchError(f"{position} ({layer.name!r}): the file's {n_file} arrays "
-                                   f"make {len(arrays)} weights after conversion, but the "
-                                   f"layer has {len(variables)}")
+        raise WeightsMismatchError(
+            f"{position} ({layer.name!r}): the file's {n_file} arrays "
+            f"make {len(arrays)} weights after conversion, but the "
+            f"layer has {len(variables)}"
+        )
     pairs = []
     names = entry.weight_names if n_file == len(variables) else [None] * len(arrays)
     for var, arr, fname in zip(variables, arrays, names):
@@ -775,14 +859,22 @@ def _plan_layer(layer: Any, entry: _FileLayer, position: str, skip_mismatch: boo
     plan.extend(pairs)
 
 
-def plan_weights(model: Any, group: Any, info: FileInfo, by_name: bool = False,
-                 skip_mismatch: bool = False, where: str = "") -> list:
+def plan_weights(
+    model: Any,
+    group: Any,
+    info: FileInfo,
+    by_name: bool = False,
+    skip_mismatch: bool = False,
+    where: str = "",
+) -> list:
     """Everything to assign, read and checked: [(variable, array)].  Raises on the first
     problem (unless skip_mismatch), having changed nothing."""
     if not getattr(model, "_is_graph_network", True) and model.layers:
-        raise SavingError(f"{where}: model {model.name} is not built yet, so its layers have no "
-                          "weights to load into; build it first (give the first layer an "
-                          "input_shape, or call the model on data)")
+        raise SavingError(
+            f"{where}: model {model.name} is not built yet, so its layers have no "
+            "weights to load into; build it first (give the first layer an "
+            "input_shape, or call the model on data)"
+        )
     layer_names = read_list_attr(group, "layer_names", where) or []
     dupes = sorted({n for n in layer_names if layer_names.count(n) > 1})
     if dupes:
@@ -802,7 +894,8 @@ def plan_weights(model: Any, group: Any, info: FileInfo, by_name: bool = False,
             raise WeightsMismatchError(
                 f"{where}: by_name=True, but no layer with weights in the file "
                 f"({[e.name for e in entries if e.weight_names][:8]}) has the name of a layer "
-                f"of model {model.name} ({[lay.name for lay in model.layers][:8]})")
+                f"of model {model.name} ({[lay.name for lay in model.layers][:8]})"
+            )
         return plan
     with_weights = [e for e in entries if e.weight_names]
     layers = [layer for layer in model.layers if legacy_weights(layer)]
@@ -812,7 +905,8 @@ def plan_weights(model: Any, group: Any, info: FileInfo, by_name: bool = False,
             f"layer(s) with weights ({[e.name for e in with_weights][:8]}) into a model with "
             f"{len(layers)} layer(s) with weights ({[lay.name for lay in layers][:8]}). Is it "
             "the weights file of another model? (by_name=True loads the layers whose names "
-            "match.)")
+            "match.)"
+        )
     for k, (layer, entry) in enumerate(zip(layers, with_weights)):
         _plan_layer(layer, entry, f"Layer #{k}", skip_mismatch, plan)
     return plan
@@ -824,45 +918,52 @@ def assign(plan: list) -> None:
         var.assign(np.asarray(arr).astype(var.dtype, copy=False))
 
 
-def load_weights(model: Any, path: Any, by_name: bool = False,
-                 skip_mismatch: bool = False) -> None:
-    where = f"load_weights({os.fspath(path)!r})" if isinstance(path, (str, os.PathLike)) \
+def load_weights(model: Any, path: Any, by_name: bool = False, skip_mismatch: bool = False) -> None:
+    where = (
+        f"load_weights({os.fspath(path)!r})"
+        if isinstance(path, (str, os.PathLike))
         else "load_weights"
+    )
     with open_h5(path, where) as (f, info):
         group = weights_group(f, info, where)
-        plan = plan_weights(model, group, info, by_name=by_name, skip_mismatch=skip_mismatch,
-                            where=where)
+        plan = plan_weights(
+            model, group, info, by_name=by_name, skip_mismatch=skip_mismatch, where=where
+        )
     assign(plan)
 
 
 def load_model(path: Any, custom_objects: dict | None = None, compile: bool = True) -> Any:
     from .config import model_from_config
 
-    where = f"load_model({os.fspath(path)!r})" if isinstance(path, (str, os.PathLike)) \
-        else "load_model"
+    where = (
+        f"load_model({os.fspath(path)!r})" if isinstance(path, (str, os.PathLike)) else "load_model"
+    )
     with open_h5(path, where) as (f, info):
         text = read_text_attr(f, "model_config", where)
         if text is None:
             if read_list_attr(f, "layer_names", where) is not None:
-                raise FileFormatError(f"{where}: the file holds weights only (saved with "
-                                      "save_weights), no model config; build the model, then "
-                                      "call model.load_weights(path)")
-            raise FileFormatError(f"{where}: the file holds no model (no model_config "
-                                  "attribute)")
+                raise FileFormatError(
+                    f"{where}: the file holds weights only (saved with "
+                    "save_weights), no model config; build the model, then "
+                    "call model.load_weights(path)"
+                )
+            raise FileFormatError(f"{where}: the file holds no model (no model_config attribute)")
         config = formats.loads_json(text, f"{where}: model_config")
         model = model_from_config(config, custom_objects)
         group = weights_group(f, info, where)
         plan = plan_weights(model, group, info, where=where)
         training_text = read_text_attr(f, "training_config", where) if compile else None
-        optimizer_state = read_optimizer_weights(f, info, model, where) if training_text \
-            else None
+        optimizer_state = read_optimizer_weights(f, info, model, where) if training_text else None
     assign(plan)
     if compile and training_text:
         try:
             tc = formats.loads_json(training_text, f"{where}: training_config")
         except SavingError as exc:
-            warnings.warn(f"{where}: the training_config cannot be read ({exc}); the model is "
-                          "loaded uncompiled", stacklevel=3)
+            warnings.warn(
+                f"{where}: the training_config cannot be read ({exc}); the model is "
+                "loaded uncompiled",
+                stacklevel=3,
+            )
         else:
             compile_from_training_config(model, tc, where)
             if optimizer_state and getattr(model, "_compiled", None) is not None:

@@ -14,7 +14,7 @@ import numpy as np
 from .errors import LimitExceededError
 
 #: Largest JSON/YAML text, or HDF5 ``model_config`` attribute, read (bytes).
-MAX_CONFIG_BYTES = 64 * 2 ** 20
+MAX_CONFIG_BYTES = 64 * 2**20
 #: Deepest nesting of lists/dicts in a config (a nested model adds about 5 levels).
 MAX_DEPTH = 200
 #: Most values (dict entries, list items, scalars) a config may hold, counted with
@@ -25,7 +25,7 @@ MAX_LAYERS = 20_000
 #: Most inbound nodes (calls) one layer may have in a config.
 MAX_NODES_PER_LAYER = 10_000
 #: Most weight values (all layers together) a config may make a model allocate.
-MAX_PARAMS = 2 ** 30
+MAX_PARAMS = 2**30
 #: Longest layer or weight name.
 MAX_NAME_LENGTH = 1024
 #: Most entries in an HDF5 name list (``layer_names``, ``weight_names``).
@@ -33,7 +33,7 @@ MAX_NAMES = 1_000_000
 #: A compressed HDF5 dataset may expand to at most this many times its stored size...
 MAX_COMPRESSION_RATIO = 1100
 #: ...or to this many bytes, whichever is more (tiny datasets compress badly).
-MIN_COMPRESSED_ALLOWANCE = 2 ** 20
+MIN_COMPRESSED_ALLOWANCE = 2**20
 
 
 def check_structure(obj: Any, what: str) -> None:
@@ -47,20 +47,26 @@ def check_structure(obj: Any, what: str) -> None:
         value, depth = stack.pop()
         count += 1
         if count > max_items:
-            raise LimitExceededError(f"{what} holds more than {max_items:,} values "
-                                     "(limits.MAX_ITEMS); refused as too large")
+            raise LimitExceededError(
+                f"{what} holds more than {max_items:,} values "
+                "(limits.MAX_ITEMS); refused as too large"
+            )
         if isinstance(value, dict):
             if depth > max_depth:
-                raise LimitExceededError(f"{what} is nested more than {max_depth} levels deep "
-                                         "(limits.MAX_DEPTH); refused")
+                raise LimitExceededError(
+                    f"{what} is nested more than {max_depth} levels deep "
+                    "(limits.MAX_DEPTH); refused"
+                )
             for k, v in value.items():
                 if not isinstance(k, str):
                     raise _plain_error(what, f"a dict key {k!r} of type {type(k).__name__}")
                 stack.append((v, depth + 1))
         elif isinstance(value, (list, tuple)):
             if depth > max_depth:
-                raise LimitExceededError(f"{what} is nested more than {max_depth} levels deep "
-                                         "(limits.MAX_DEPTH); refused")
+                raise LimitExceededError(
+                    f"{what} is nested more than {max_depth} levels deep "
+                    "(limits.MAX_DEPTH); refused"
+                )
             for v in value:
                 stack.append((v, depth + 1))
         elif value is None or isinstance(value, (str, bool, int, float, np.number, np.bool_)):
@@ -72,6 +78,8 @@ def check_structure(obj: Any, what: str) -> None:
 def _plain_error(what: str, found: str) -> Exception:
     from .errors import UnsafeContentError
 
-    return UnsafeContentError(f"{what} holds {found}; a config may hold only plain data "
-                              "(dicts with string keys, lists, strings, numbers, booleans, "
-                              "null)")
+    return UnsafeContentError(
+        f"{what} holds {found}; a config may hold only plain data "
+        "(dicts with string keys, lists, strings, numbers, booleans, "
+        "null)"
+    )

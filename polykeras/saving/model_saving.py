@@ -20,8 +20,9 @@ class SavingMixin:
 
         return model_to_yaml(self, **kwargs)
 
-    def save(self, filepath: Any, overwrite: bool = True, include_optimizer: bool = True,
-             **kwargs: Any) -> None:
+    def save(
+        self, filepath: Any, overwrite: bool = True, include_optimizer: bool = True, **kwargs: Any
+    ) -> None:
         """The whole model (config, weights, compile settings) in one .h5 file.  The file is
         written to a temporary name in the same folder, then renamed into place."""
         _no_format(kwargs, "save")
@@ -36,8 +37,9 @@ class SavingMixin:
 
         save_weights(self, filepath, overwrite=overwrite)
 
-    def load_weights(self, filepath: Any, by_name: bool = False,
-                     skip_mismatch: bool = False, **kwargs: Any) -> None:
+    def load_weights(
+        self, filepath: Any, by_name: bool = False, skip_mismatch: bool = False, **kwargs: Any
+    ) -> None:
         """Weights from an .h5 file (a weights file or a whole-model file, from polykeras or
         Keras 1/2/3).  Layers are matched in order, or by name with ``by_name=True``;
         ``skip_mismatch=True`` skips (with a warning) layers whose weights do not fit.
@@ -45,8 +47,9 @@ class SavingMixin:
         if kwargs.pop("reshape", False):
             raise ValueError("load_weights(reshape=True) is not supported")
         if kwargs:
-            raise TypeError(f"load_weights: unexpected keyword argument(s) "
-                            f"{', '.join(sorted(kwargs))}")
+            raise TypeError(
+                f"load_weights: unexpected keyword argument(s) {', '.join(sorted(kwargs))}"
+            )
         from .hdf5 import load_weights
 
         load_weights(self, filepath, by_name=by_name, skip_mismatch=skip_mismatch)
@@ -55,7 +58,8 @@ class SavingMixin:
 def _no_format(kwargs: dict, what: str) -> None:
     fmt = kwargs.pop("save_format", None)
     if fmt not in (None, "h5", "hdf5"):
-        raise ValueError(f"{what}: save_format={fmt!r} is not supported; polykeras writes "
-                         "HDF5 ('h5')")
+        raise ValueError(
+            f"{what}: save_format={fmt!r} is not supported; polykeras writes HDF5 ('h5')"
+        )
     if kwargs:
         raise TypeError(f"{what}: unexpected keyword argument(s) {', '.join(sorted(kwargs))}")

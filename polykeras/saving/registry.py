@@ -25,8 +25,7 @@ from .errors import SavingError, UnknownLayerError, UnsafeContentError
 
 #: Class names whose configs carry code or name functions: never created by default.
 CODE_LAYERS = {
-    "Lambda": "a Lambda layer's config holds its Python function as marshalled bytecode or "
-              "source",
+    "Lambda": "a Lambda layer's config holds its Python function as marshalled bytecode or source",
     "TFOpLambda": "a TFOpLambda layer's config names a TensorFlow function to call",
     "SlicingOpLambda": "a SlicingOpLambda layer's config names a function to call",
     "ClassMethod": "a ClassMethod layer's config names a method to call",
@@ -51,8 +50,16 @@ ALIASES = {
 
 # Layer modules imported one by one, so that one still being written does not hide the
 # others (polykeras.layers imports some of them inside a single try block).
-_LAYER_MODULES = ("core", "convolutional", "pooling", "embeddings", "merge", "wrappers",
-                  "recurrent", "normalization")
+_LAYER_MODULES = (
+    "core",
+    "convolutional",
+    "pooling",
+    "embeddings",
+    "merge",
+    "wrappers",
+    "recurrent",
+    "normalization",
+)
 
 
 def _layer_base() -> type:
@@ -76,13 +83,15 @@ class MergeLayerConfig:
                 raise UnsafeContentError(
                     f"Merge layer {name!r}: its {key.replace('_type', '')} is a Python "
                     f"function ({key}={config.get(key)!r}); polykeras never loads code from "
-                    "a config. Use a built-in mode (sum, mul, concat, ave, cos, dot, max).")
+                    "a config. Use a built-in mode (sum, mul, concat, ave, cos, dot, max)."
+                )
         mode = config.get("mode", "sum")
         if not isinstance(mode, str):
-            raise UnsafeContentError(f"Merge layer {name!r}: mode must be the name of a "
-                                     "built-in mode, got a non-string value")
-        return _merge_layer(mode, config.get("concat_axis", -1), config.get("dot_axes", -1),
-                            name)
+            raise UnsafeContentError(
+                f"Merge layer {name!r}: mode must be the name of a "
+                "built-in mode, got a non-string value"
+            )
+        return _merge_layer(mode, config.get("concat_axis", -1), config.get("dot_axes", -1), name)
 
 
 def builtin_classes() -> dict[str, Any]:
@@ -110,8 +119,14 @@ def builtin_classes() -> dict[str, Any]:
             take(importlib.import_module(f"polykeras.layers.{mod}"))
         except ImportError:
             continue
-    found.update({"Model": Model, "Sequential": Sequential, "InputLayer": InputLayer,
-                  "Merge": MergeLayerConfig})
+    found.update(
+        {
+            "Model": Model,
+            "Sequential": Sequential,
+            "InputLayer": InputLayer,
+            "Merge": MergeLayerConfig,
+        }
+    )
     for alias, target in ALIASES.items():
         if target in found:
             found.setdefault(alias, found[target])
@@ -132,44 +147,53 @@ def _is_layer_class(obj: Any) -> bool:
 
 
 def _how_to_register(name: str) -> str:
-    return (f"Pass the class when loading, e.g. load_model(path, custom_objects="
-            f"{{{name!r}: {name}}}) (also model_from_json/model_from_yaml/from_config), or "
-            "register it for every load through the plugin hook polykeras_register_layers "
-            "(register(cls)).")
+    return (
+        f"Pass the class when loading, e.g. load_model(path, custom_objects="
+        f"{{{name!r}: {name}}}) (also model_from_json/model_from_yaml/from_config), or "
+        "register it for every load through the plugin hook polykeras_register_layers "
+        "(register(cls))."
+    )
 
 
 def lookup(class_name: Any, custom_objects: dict[str, Any] | None = None) -> Any:
     """The class a config's ``class_name`` stands for, or a clear error."""
     if not isinstance(class_name, str) or not class_name:
-        raise SavingError(f"a layer config's class_name must be a non-empty string, got "
-                          f"{class_name!r:.100}")
+        raise SavingError(
+            f"a layer config's class_name must be a non-empty string, got {class_name!r:.100}"
+        )
     if len(class_name) > 200:
-        raise SavingError(f"a layer config's class_name is {len(class_name)} characters long; "
-                          "refused")
+        raise SavingError(
+            f"a layer config's class_name is {len(class_name)} characters long; refused"
+        )
     if custom_objects and class_name in custom_objects:
         cls = custom_objects[class_name]
         if not _is_layer_class(cls):
-            raise SavingError(f"custom_objects[{class_name!r}] must be a Layer subclass, got "
-                              f"{cls!r:.100}")
+            raise SavingError(
+                f"custom_objects[{class_name!r}] must be a Layer subclass, got {cls!r:.100}"
+            )
         return cls
     plugged = plugin_classes()
     if class_name in plugged:
         cls = plugged[class_name]
         if not _is_layer_class(cls):
-            raise SavingError(f"the plugin-registered layer {class_name!r} is not a Layer "
-                              f"subclass ({cls!r:.100})")
+            raise SavingError(
+                f"the plugin-registered layer {class_name!r} is not a Layer subclass ({cls!r:.100})"
+            )
         return cls
     if class_name in CODE_LAYERS:
         raise UnsafeContentError(
             f"refused to load a {class_name} layer: {CODE_LAYERS[class_name]}, and polykeras "
             "never runs code from a file or config. Rewrite it as a Layer subclass and pass "
             f"that class as custom_objects={{{class_name!r}: MyLayer}}, or register it "
-            "through the polykeras_register_layers plugin hook.")
+            "through the polykeras_register_layers plugin hook."
+        )
     known = builtin_classes()
     if class_name in known:
         return known[class_name]
-    raise UnknownLayerError(f"Unknown layer: {class_name!r}. polykeras has no layer class of "
-                            f"that name. {_how_to_register(class_name)}")
+    raise UnknownLayerError(
+        f"Unknown layer: {class_name!r}. polykeras has no layer class of "
+        f"that name. {_how_to_register(class_name)}"
+    )
 
 
 def class_name_of(layer: Any) -> str:

@@ -92,8 +92,9 @@ def check_callbacks(callbacks: Any) -> list[Callback]:
     out = list(callbacks)
     for i, cb in enumerate(out):
         if not isinstance(cb, Callback):
-            raise TypeError(f"callbacks[{i}] is {type(cb).__name__}, not a "
-                            "polykeras.callbacks.Callback")
+            raise TypeError(
+                f"callbacks[{i}] is {type(cb).__name__}, not a polykeras.callbacks.Callback"
+            )
     return out
 
 
@@ -122,8 +123,9 @@ class BaseLogger(Callback):
 class ProgbarLogger(Callback):
     """Prints 'Epoch i/n' and the progress bar (``verbose`` 1) or a line per epoch (2)."""
 
-    def __init__(self, count_mode: str = "samples", stateful_metrics: Any = None,
-                 stream: Any = None):
+    def __init__(
+        self, count_mode: str = "samples", stateful_metrics: Any = None, stream: Any = None
+    ):
         super().__init__()
         if count_mode not in ("samples", "steps"):
             raise ValueError(f"Unknown `count_mode`: {count_mode!r}")
@@ -146,8 +148,9 @@ class ProgbarLogger(Callback):
         out.write(f"Epoch {epoch + 1}/{self.epochs}\n")
         out.flush()
         self.target = self.params["steps"] if self.use_steps else self.params["samples"]
-        self.progbar = Progbar(self.target, verbose=self.verbose,
-                               stateful_metrics=self.stateful_metrics, stream=out)
+        self.progbar = Progbar(
+            self.target, verbose=self.verbose, stateful_metrics=self.stateful_metrics, stream=out
+        )
         self.seen = 0
 
     def on_batch_end(self, batch, logs=None):
@@ -164,16 +167,22 @@ class ProgbarLogger(Callback):
         # the epoch's averages (and validation values) go on the final line, as in Keras 2
         self.progbar.stateful_metrics.update(logs)
         values = [(k, logs[k]) for k in self.params.get("metrics", ()) if k in logs]
-        values += [(k, logs[k]) for k in logs
-                   if k not in self.params.get("metrics", ()) and k.startswith("val_")]
+        values += [
+            (k, logs[k])
+            for k in logs
+            if k not in self.params.get("metrics", ()) and k.startswith("val_")
+        ]
         self.progbar.update(max(self.seen, self.target), values, force=True)
         self.progbar = None
 
 
 def _monitor_mode(monitor: str, mode: str, owner: str) -> str:
     if mode not in ("auto", "min", "max"):
-        warnings.warn(f"{owner} mode {mode!r} is unknown, fallback to auto mode.",
-                      RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"{owner} mode {mode!r} is unknown, fallback to auto mode.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
         mode = "auto"
     if mode == "auto":
         return "max" if ("acc" in monitor or monitor.startswith("fmeasure")) else "min"
@@ -181,17 +190,27 @@ def _monitor_mode(monitor: str, mode: str, owner: str) -> str:
 
 
 def _warn_missing(owner: str, monitor: str, logs: dict) -> None:
-    warnings.warn(f"{owner} conditioned on metric `{monitor}` which is not available. "
-                  f"Available metrics are: {','.join(sorted(logs))}", RuntimeWarning,
-                  stacklevel=3)
+    warnings.warn(
+        f"{owner} conditioned on metric `{monitor}` which is not available. "
+        f"Available metrics are: {','.join(sorted(logs))}",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 class EarlyStopping(Callback):
     """Stops training when ``monitor`` has stopped improving for ``patience`` epochs."""
 
-    def __init__(self, monitor: str = "val_loss", min_delta: float = 0, patience: int = 0,
-                 verbose: int = 0, mode: str = "auto", baseline: float | None = None,
-                 restore_best_weights: bool = False):
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        min_delta: float = 0,
+        patience: int = 0,
+        verbose: int = 0,
+        mode: str = "auto",
+        baseline: float | None = None,
+        restore_best_weights: bool = False,
+    ):
         super().__init__()
         self.monitor = monitor
         self.patience = int(patience)
@@ -250,9 +269,16 @@ class ModelCheckpoint(Callback):
     ``filepath`` may hold format fields: ``'weights.{epoch:02d}-{val_loss:.2f}.h5'``.
     """
 
-    def __init__(self, filepath: str, monitor: str = "val_loss", verbose: int = 0,
-                 save_best_only: bool = False, save_weights_only: bool = False,
-                 mode: str = "auto", period: int = 1):
+    def __init__(
+        self,
+        filepath: str,
+        monitor: str = "val_loss",
+        verbose: int = 0,
+        save_best_only: bool = False,
+        save_weights_only: bool = False,
+        mode: str = "auto",
+        period: int = 1,
+    ):
         super().__init__()
         self.filepath = os.fspath(filepath)
         self.monitor = monitor
@@ -268,15 +294,18 @@ class ModelCheckpoint(Callback):
         try:
             return self.filepath.format(epoch=epoch + 1, **logs)
         except KeyError as exc:
-            raise KeyError(f"ModelCheckpoint: filepath {self.filepath!r} names {exc}, which "
-                           f"is not in the epoch logs ({', '.join(sorted(logs))})") from None
+            raise KeyError(
+                f"ModelCheckpoint: filepath {self.filepath!r} names {exc}, which "
+                f"is not in the epoch logs ({', '.join(sorted(logs))})"
+            ) from None
 
     def _save(self, path: str) -> None:
         method = "save_weights" if self.save_weights_only else "save"
         fn = getattr(self.model, method, None)
         if fn is None:
-            raise NotImplementedError(f"ModelCheckpoint: model {self.model.name} has no "
-                                      f"{method}() method")
+            raise NotImplementedError(
+                f"ModelCheckpoint: model {self.model.name} has no {method}() method"
+            )
         fn(path)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -293,19 +322,23 @@ class ModelCheckpoint(Callback):
             return
         current = logs.get(self.monitor)
         if current is None:
-            warnings.warn(f"Can save best model only with {self.monitor} available, "
-                          "skipping.", RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"Can save best model only with {self.monitor} available, skipping.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             return
         better = current > self.best if self.mode == "max" else current < self.best
         if better:
             if self.verbose > 0:
-                print(f"\nEpoch {epoch + 1:05d}: {self.monitor} improved from "
-                      f"{self.best:.5f} to {current:.5f}, saving model to {path}")
+                print(
+                    f"\nEpoch {epoch + 1:05d}: {self.monitor} improved from "
+                    f"{self.best:.5f} to {current:.5f}, saving model to {path}"
+                )
             self.best = current
             self._save(path)
         elif self.verbose > 0:
-            print(f"\nEpoch {epoch + 1:05d}: {self.monitor} did not improve from "
-                  f"{self.best:.5f}")
+            print(f"\nEpoch {epoch + 1:05d}: {self.monitor} did not improve from {self.best:.5f}")
 
 
 def write_atomically(path: str, text: str) -> None:
@@ -386,8 +419,10 @@ def _set_lr(model: Any, value: float, owner: str) -> None:
     if opt is None or not hasattr(opt, "learning_rate"):
         raise ValueError(f'{owner}: optimizer must have a "learning_rate" attribute.')
     if not isinstance(value, (float, int, np.floating, np.integer)) or not math.isfinite(value):
-        raise ValueError(f'{owner}: the output of the "schedule" function should be a '
-                         f"finite float, got {value!r}")
+        raise ValueError(
+            f'{owner}: the output of the "schedule" function should be a '
+            f"finite float, got {value!r}"
+        )
     opt.learning_rate = float(value)
 
 
@@ -408,8 +443,9 @@ class LearningRateScheduler(Callback):
             value = self.schedule(epoch)
         _set_lr(self.model, value, "LearningRateScheduler")
         if self.verbose > 0:
-            print(f"\nEpoch {epoch + 1:05d}: LearningRateScheduler setting learning rate to "
-                  f"{value}.")
+            print(
+                f"\nEpoch {epoch + 1:05d}: LearningRateScheduler setting learning rate to {value}."
+            )
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
@@ -419,15 +455,26 @@ class LearningRateScheduler(Callback):
 class ReduceLROnPlateau(Callback):
     """Multiplies the learning rate by ``factor`` when ``monitor`` stops improving."""
 
-    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10,
-                 verbose: int = 0, mode: str = "auto", min_delta: float = 1e-4,
-                 cooldown: int = 0, min_lr: float = 0, **kwargs: Any):
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        factor: float = 0.1,
+        patience: int = 10,
+        verbose: int = 0,
+        mode: str = "auto",
+        min_delta: float = 1e-4,
+        cooldown: int = 0,
+        min_lr: float = 0,
+        **kwargs: Any,
+    ):
         super().__init__()
         if "epsilon" in kwargs:  # Keras 2.0's name for min_delta
             min_delta = kwargs.pop("epsilon")
         if kwargs:
-            raise TypeError(f"ReduceLROnPlateau: keyword argument(s) not understood: "
-                            f"{', '.join(sorted(kwargs))}")
+            raise TypeError(
+                f"ReduceLROnPlateau: keyword argument(s) not understood: "
+                f"{', '.join(sorted(kwargs))}"
+            )
         if factor >= 1.0:
             raise ValueError("ReduceLROnPlateau does not support a factor >= 1.0.")
         self.monitor = monitor
@@ -474,8 +521,10 @@ class ReduceLROnPlateau(Callback):
                     new = max(old * self.factor, self.min_lr)
                     self.model.optimizer.learning_rate = new
                     if self.verbose > 0:
-                        print(f"\nEpoch {epoch + 1:05d}: ReduceLROnPlateau reducing learning "
-                              f"rate to {new}.")
+                        print(
+                            f"\nEpoch {epoch + 1:05d}: ReduceLROnPlateau reducing learning "
+                            f"rate to {new}."
+                        )
                     self.cooldown_counter = self.cooldown
                     self.wait = 0
 
@@ -483,15 +532,35 @@ class ReduceLROnPlateau(Callback):
 class LambdaCallback(Callback):
     """A callback from plain functions: ``LambdaCallback(on_epoch_end=lambda e, logs: ...)``."""
 
-    _HOOKS = ("on_epoch_begin", "on_epoch_end", "on_batch_begin", "on_batch_end",
-              "on_train_begin", "on_train_end")
+    _HOOKS = (
+        "on_epoch_begin",
+        "on_epoch_end",
+        "on_batch_begin",
+        "on_batch_end",
+        "on_train_begin",
+        "on_train_end",
+    )
 
-    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_batch_begin=None,
-                 on_batch_end=None, on_train_begin=None, on_train_end=None, **kwargs: Any):
+    def __init__(
+        self,
+        on_epoch_begin=None,
+        on_epoch_end=None,
+        on_batch_begin=None,
+        on_batch_end=None,
+        on_train_begin=None,
+        on_train_end=None,
+        **kwargs: Any,
+    ):
         super().__init__()
-        given = dict(on_epoch_begin=on_epoch_begin, on_epoch_end=on_epoch_end,
-                     on_batch_begin=on_batch_begin, on_batch_end=on_batch_end,
-                     on_train_begin=on_train_begin, on_train_end=on_train_end, **kwargs)
+        given = dict(
+            on_epoch_begin=on_epoch_begin,
+            on_epoch_end=on_epoch_end,
+            on_batch_begin=on_batch_begin,
+            on_batch_end=on_batch_end,
+            on_train_begin=on_train_begin,
+            on_train_end=on_train_end,
+            **kwargs,
+        )
         for hook, fn in given.items():
             if fn is None:
                 continue

@@ -20,14 +20,18 @@ def _by_output(value: Any, names: list[str], what: str, default: Any) -> list[An
     if isinstance(value, dict):
         unknown = [k for k in value if k not in names]
         if unknown:
-            raise ValueError(f"Unknown entries in {what} dictionary: {unknown}. Only expected "
-                             f"the following keys: {names}")
+            raise ValueError(
+                f"Unknown entries in {what} dictionary: {unknown}. Only expected "
+                f"the following keys: {names}"
+            )
         return [value.get(n, default) for n in names]
     if isinstance(value, (list, tuple)):
         if len(value) != len(names):
-            raise ValueError(f"When passing a list as {what}, it should have one entry per "
-                             f"model output. The model has {len(names)} output(s) "
-                             f"({', '.join(names)}), but you passed {what}={list(value)!r}")
+            raise ValueError(
+                f"When passing a list as {what}, it should have one entry per "
+                f"model output. The model has {len(names)} output(s) "
+                f"({', '.join(names)}), but you passed {what}={list(value)!r}"
+            )
         return list(value)
     return [value] * len(names)
 
@@ -38,8 +42,7 @@ def _walk_layers(layers: list[Any], seen: set[int], out: list[Any]) -> None:
             continue
         seen.add(id(layer))
         out.append(layer)
-        inner = list(getattr(layer, "layers", None) or []) if hasattr(layer, "_execution") \
-            else []
+        inner = list(getattr(layer, "layers", None) or []) if hasattr(layer, "_execution") else []
         for attr in ("layer", "forward_layer", "backward_layer", "cell"):
             sub = getattr(layer, attr, None)
             if sub is not None and hasattr(sub, "_updates"):
@@ -50,8 +53,9 @@ def _walk_layers(layers: list[Any], seen: set[int], out: list[Any]) -> None:
 class Compiled:
     """What compile was given, resolved against the model's outputs."""
 
-    def __init__(self, optimizer, loss, metrics, loss_weights, sample_weight_mode,
-                 weighted_metrics):
+    def __init__(
+        self, optimizer, loss, metrics, loss_weights, sample_weight_mode, weighted_metrics
+    ):
         self.optimizer = optimizer
         self.loss = loss
         self.metrics = metrics
@@ -69,17 +73,20 @@ class Compiled:
         if isinstance(self.loss, dict):
             for n, fn in zip(names, raw_losses):
                 if fn is None:
-                    warnings.warn(f"Output {n} missing from loss dictionary. We assume this "
-                                  "was done on purpose: it will not be trained or given "
-                                  "targets.", stacklevel=4)
+                    warnings.warn(
+                        f"Output {n} missing from loss dictionary. We assume this "
+                        "was done on purpose: it will not be trained or given "
+                        "targets.",
+                        stacklevel=4,
+                    )
         self.trained = [i for i, fn in enumerate(raw_losses) if fn is not None]
         if not self.trained:
             raise ValueError(f"compile: no output of model {model.name} has a loss")
         self.loss_fns = [_losses.get(fn) if fn is not None else None for fn in raw_losses]
-        self.loss_names = [_losses.name_of(fn) if fn is not None else None
-                           for fn in self.loss_fns]
-        weights = _by_output(1.0 if self.loss_weights is None else self.loss_weights, names,
-                             "loss_weights", 1.0)
+        self.loss_names = [_losses.name_of(fn) if fn is not None else None for fn in self.loss_fns]
+        weights = _by_output(
+            1.0 if self.loss_weights is None else self.loss_weights, names, "loss_weights", 1.0
+        )
         self.weights = [float(w) for w in weights]
         modes = _by_output(self.sample_weight_mode, names, "sample_weight_mode", None)
         for m in modes:
@@ -87,8 +94,9 @@ class Compiled:
                 raise ValueError(f"sample_weight_mode must be None or 'temporal', got {m!r}")
         self.temporal = [m == "temporal" for m in modes]
         self.metric_fns = self._metric_table(model, self.metrics, "metrics", names)
-        self.weighted_fns = self._metric_table(model, self.weighted_metrics,
-                                               "weighted_metrics", names)
+        self.weighted_fns = self._metric_table(
+            model, self.weighted_metrics, "weighted_metrics", names
+        )
         # names as Keras 2 shows them
         self.names = ["loss"]
         if multi:
@@ -98,8 +106,10 @@ class Compiled:
         self.weighted_keys: list[list[str]] = []
         for i in self.trained:
             prefix = f"{names[i]}_" if multi else ""
-            for table, keys, extra in ((self.metric_fns, self.metric_keys, ""),
-                                       (self.weighted_fns, self.weighted_keys, "weighted_")):
+            for table, keys, extra in (
+                (self.metric_fns, self.metric_keys, ""),
+                (self.weighted_fns, self.weighted_keys, "weighted_"),
+            ):
                 row = []
                 for display, _fn in table[i]:
                     key = base = prefix + extra + display
@@ -112,8 +122,9 @@ class Compiled:
                 keys.append(row)
             self.names += self.metric_keys[-1] + self.weighted_keys[-1]
         self.output_names = [names[i] for i in self.trained]
-        self.specs = _data.target_specs(model, self.trained,
-                                        [self.loss_names[i] for i in self.trained])
+        self.specs = _data.target_specs(
+            model, self.trained, [self.loss_names[i] for i in self.trained]
+        )
         self.refresh(model)
         self.resolved = True
 
@@ -135,8 +146,12 @@ class Compiled:
             for item in items or []:
                 if fn_loss is None:
                     continue
-                row.append((_metrics.display_name(item),
-                            _metrics.resolve(item, fn_loss, model.outputs[i].shape)))
+                row.append(
+                    (
+                        _metrics.display_name(item),
+                        _metrics.resolve(item, fn_loss, model.outputs[i].shape),
+                    )
+                )
             table.append(row)
         return table
 
@@ -144,8 +159,7 @@ class Compiled:
         """Re-read the variables to train, the regularized ones and the layers to update."""
         self.trainable = list(model.trainable_weights)
         self.row_sparse = row_sparse_plan(model, self.optimizer, self.trainable)
-        self.regularized = [v for v in model.weights
-                            if getattr(v, "regularizer", None) is not None]
+        self.regularized = [v for v in model.weights if getattr(v, "regularizer", None) is not None]
         layers: list[Any] = []
         _walk_layers(list(model.layers), set(), layers)
         self.update_layers = layers
@@ -180,8 +194,10 @@ def row_sparse_plan(model: Any, optimizer: Any, trainable: list) -> list[tuple[i
         nodes = [n for n in model._execution if n.outbound_layer is layer]
         if len(nodes) != 1 or id(var) not in position or owners.get(id(var)) != 1:
             continue
-        if getattr(var, "regularizer", None) is not None or \
-                getattr(var, "constraint", None) is not None:
+        if (
+            getattr(var, "regularizer", None) is not None
+            or getattr(var, "constraint", None) is not None
+        ):
             continue
         source = nodes[0].input_tensors[0]
         pos = next((i for i, t in enumerate(model.inputs) if t is source), None)

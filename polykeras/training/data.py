@@ -44,9 +44,11 @@ def _is_lazy(obj: Any) -> bool:
 
 def _as_array(obj: Any, role: str, name: str) -> np.ndarray:
     if is_symbolic(obj):
-        raise DataError(f"{role} {name!r} is {_describe(obj)}, which holds no data. Pass "
-                        "NumPy arrays (or lists of them) as data, not the tensors used to "
-                        "build the model.")
+        raise DataError(
+            f"{role} {name!r} is {_describe(obj)}, which holds no data. Pass "
+            "NumPy arrays (or lists of them) as data, not the tensors used to "
+            "build the model."
+        )
     try:
         arr = np.asarray(obj)
     except Exception as exc:
@@ -61,32 +63,43 @@ def _split(model: Any, data: Any, names: list[str], role: str, what: str) -> lis
     if isinstance(data, dict):
         unknown = [k for k in data if k not in names]
         if unknown:
-            raise DataError(f"Unknown entries in {what} dictionary: {unknown}. Only expected "
-                            f"the following keys: {names}")
+            raise DataError(
+                f"Unknown entries in {what} dictionary: {unknown}. Only expected "
+                f"the following keys: {names}"
+            )
         missing = [n for n in names if n not in data]
         if missing:
-            raise DataError(f"No data provided for {missing}. Need data for each key in: "
-                            f"{names}")
+            raise DataError(f"No data provided for {missing}. Need data for each key in: {names}")
         return [data[n] for n in names]
     if isinstance(data, (list, tuple)):
         items = list(data)
-        if len(names) == 1 and len(items) != 1 and not any(
-                isinstance(i, np.ndarray) or _is_lazy(i) or is_symbolic(i) for i in items):
+        if (
+            len(names) == 1
+            and len(items) != 1
+            and not any(isinstance(i, np.ndarray) or _is_lazy(i) or is_symbolic(i) for i in items)
+        ):
             return [data]  # a plain nested list is one array
         if len(items) != len(names):
-            raise DataError(f"model {model.name} expects {len(names)} {what} array(s) "
-                            f"({', '.join(names)}), but received {len(items)}")
+            raise DataError(
+                f"model {model.name} expects {len(names)} {what} array(s) "
+                f"({', '.join(names)}), but received {len(items)}"
+            )
         return items
     if len(names) != 1:
-        raise DataError(f"model {model.name} has {len(names)} {what}s ({', '.join(names)}); "
-                        f"pass a list of {len(names)} arrays or a dict keyed by name, not a "
-                        f"single {_describe(data)}")
+        raise DataError(
+            f"model {model.name} has {len(names)} {what}s ({', '.join(names)}); "
+            f"pass a list of {len(names)} arrays or a dict keyed by name, not a "
+            f"single {_describe(data)}"
+        )
     return [data]
 
 
 def _materialize(items: list, specs: list[DataSpec]) -> list[np.ndarray]:
-    known = [np.asarray(i).shape[0] for i in items
-             if not _is_lazy(i) and not is_symbolic(i) and np.ndim(i) > 0]
+    known = [
+        np.asarray(i).shape[0]
+        for i in items
+        if not _is_lazy(i) and not is_symbolic(i) and np.ndim(i) > 0
+    ]
     n = known[0] if known else None
     out = []
     for item, spec in zip(items, specs):
@@ -125,28 +138,36 @@ def check_input_array(arr: np.ndarray, spec: DataSpec, model: Any) -> np.ndarray
     if arr.ndim == len(expected) - 1 and len(expected) == 2 and expected[1] == 1:
         arr = arr.reshape(-1, 1)
     if arr.ndim != len(expected):
-        raise DataError(f"Error when checking input: expected {spec.name} to have "
-                        f"{len(expected)} dimensions (shape {expected}), but got array with "
-                        f"shape {arr.shape}")
+        raise DataError(
+            f"Error when checking input: expected {spec.name} to have "
+            f"{len(expected)} dimensions (shape {expected}), but got array with "
+            f"shape {arr.shape}"
+        )
     for want, got in zip(expected[1:], arr.shape[1:]):
         if want is not None and want != got:
-            raise DataError(f"Error when checking input: expected {spec.name} to have shape "
-                            f"{expected[1:]} but got array with shape {arr.shape[1:]}")
+            raise DataError(
+                f"Error when checking input: expected {spec.name} to have shape "
+                f"{expected[1:]} but got array with shape {arr.shape[1:]}"
+            )
     if spec.dtype.startswith("int") or "int_range" in spec.hints:
         if arr.dtype.kind == "f":
             if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
-                raise DataError(f"input {spec.name} has dtype {spec.dtype} (e.g. indices for "
-                                f"an Embedding), but the data are {arr.dtype} with fractional "
-                                "or non-finite values")
+                raise DataError(
+                    f"input {spec.name} has dtype {spec.dtype} (e.g. indices for "
+                    f"an Embedding), but the data are {arr.dtype} with fractional "
+                    "or non-finite values"
+                )
         elif arr.dtype.kind not in "iub":
             raise DataError(f"input {spec.name} expects integers, got {arr.dtype}")
         rng = spec.hints.get("int_range")
         if rng is not None and arr.size:
             lo, hi = int(arr.min()), int(arr.max())
             if lo < rng[0] or hi >= rng[1]:
-                raise DataError(f"input {spec.name} feeds an Embedding with input_dim "
-                                f"{rng[1]}: indices must lie in [{rng[0]}, {rng[1]}), but the "
-                                f"data range from {lo} to {hi}")
+                raise DataError(
+                    f"input {spec.name} feeds an Embedding with input_dim "
+                    f"{rng[1]}: indices must lie in [{rng[0]}, {rng[1]}), but the "
+                    f"data range from {lo} to {hi}"
+                )
         return arr.astype(spec.dtype, copy=False)
     if arr.dtype.kind not in "fiub":
         raise DataError(f"input {spec.name} expects numbers, got {arr.dtype}")
@@ -174,25 +195,28 @@ def predict_arrays(model: Any, x: Any, batch_size: int | None = None, verbose: i
         bar = Progbar(n, verbose=1)
     chunks: list[list[np.ndarray]] = []
     for start in range(0, n, batch_size):
-        batch = [B.asarray(a[start:start + batch_size]) for a in arrays]
+        batch = [B.asarray(a[start : start + batch_size]) for a in arrays]
         outs = model._run_graph(batch, training=False)
         chunks.append([B.to_numpy(o) for o in outs])
         if bar is not None:
             bar.update(min(start + batch_size, n))
     if not chunks:
-        outs = [np.zeros((0,) + tuple(d or 0 for d in t.shape[1:]), dtype=t.dtype)
-                for t in model.outputs]
+        outs = [
+            np.zeros((0,) + tuple(d or 0 for d in t.shape[1:]), dtype=t.dtype)
+            for t in model.outputs
+        ]
     else:
-        outs = [np.concatenate([c[i] for c in chunks], axis=0)
-                for i in range(len(model.outputs))]
+        outs = [np.concatenate([c[i] for c in chunks], axis=0) for i in range(len(model.outputs))]
     return outs[0] if len(outs) == 1 else outs
 
 
 def check_same_length(arrays: list[np.ndarray], role: str, names: list[str]) -> int:
     lengths = {name: (a.shape[0] if a.ndim else 1) for name, a in zip(names, arrays)}
     if len(set(lengths.values())) > 1:
-        raise DataError(f"All {role} arrays should have the same number of samples. Got "
-                        f"array shapes: {[a.shape for a in arrays]} ({lengths})")
+        raise DataError(
+            f"All {role} arrays should have the same number of samples. Got "
+            f"array shapes: {[a.shape for a in arrays]} ({lengths})"
+        )
     return next(iter(lengths.values())) if lengths else 0
 
 
@@ -216,19 +240,31 @@ def target_specs(model: Any, output_indices: list[int], loss_names: list[str]) -
     for i, loss in zip(output_indices, loss_names):
         t = model.outputs[i]
         sparse = loss == "sparse_categorical_crossentropy"
-        hints = {"loss": loss, "activation": _activation_name(model.output_layers[i]),
-                 "num_classes": t.shape[-1] if len(t.shape) > 1 else None}
-        specs.append(DataSpec("target", model.output_names[i], t.shape,
-                              "int32" if sparse else t.dtype, hints=hints))
+        hints = {
+            "loss": loss,
+            "activation": _activation_name(model.output_layers[i]),
+            "num_classes": t.shape[-1] if len(t.shape) > 1 else None,
+        }
+        specs.append(
+            DataSpec(
+                "target",
+                model.output_names[i],
+                t.shape,
+                "int32" if sparse else t.dtype,
+                hints=hints,
+            )
+        )
     return specs
 
 
-def standardize_targets(model: Any, y: Any, specs: list[DataSpec],
-                        num_samples: int | None) -> list[np.ndarray]:
+def standardize_targets(
+    model: Any, y: Any, specs: list[DataSpec], num_samples: int | None
+) -> list[np.ndarray]:
     """Targets as checked NumPy arrays in the order of ``specs`` (array, list or dict)."""
     if y is None:
-        raise DataError(f"model {model.name}: no target data given (y is None); fit and "
-                        "evaluate need targets")
+        raise DataError(
+            f"model {model.name}: no target data given (y is None); fit and evaluate need targets"
+        )
     names = [s.name for s in specs]
     items = _split(model, y, names, "target", "target")
     out = []
@@ -260,19 +296,25 @@ def check_target_array(arr: np.ndarray, spec: DataSpec) -> np.ndarray:
     if arr.ndim == len(out) - 1 and out[-1] == 1:
         arr = arr.reshape(arr.shape + (1,))
     classes = out[-1] if len(out) > 1 else None
-    if loss == "categorical_crossentropy" and classes not in (None, 1) and (
-            arr.ndim == len(out) - 1 or (arr.ndim == len(out) and arr.shape[-1] == 1)):
+    if (
+        loss == "categorical_crossentropy"
+        and classes not in (None, 1)
+        and (arr.ndim == len(out) - 1 or (arr.ndim == len(out) and arr.shape[-1] == 1))
+    ):
         raise DataError(
             f"You are passing a target array of shape {arr.shape} for output {spec.name!r}, "
             f"which has {classes} classes, while using as loss `categorical_crossentropy`. "
             "`categorical_crossentropy` expects targets to be one-hot rows of shape "
             f"(samples, {classes}). If your targets are integer classes, convert them with "
             "`polykeras.utils.to_categorical(y, num_classes)`, or use the loss "
-            "`sparse_categorical_crossentropy`, which expects integer targets.")
+            "`sparse_categorical_crossentropy`, which expects integer targets."
+        )
     if _shape_mismatch(arr, out):
-        raise DataError(f"Error when checking target: expected {spec.name} to have shape "
-                        f"{out[1:]} (output shape {out}), but got array with shape "
-                        f"{arr.shape[1:]} (full shape {arr.shape})")
+        raise DataError(
+            f"Error when checking target: expected {spec.name} to have shape "
+            f"{out[1:]} (output shape {out}), but got array with shape "
+            f"{arr.shape[1:]} (full shape {arr.shape})"
+        )
     if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
         raise DataError(f"{where} contains NaN or infinite values")
     return arr.astype(spec.dtype, copy=False)
@@ -286,53 +328,74 @@ def _check_sparse_target(arr: np.ndarray, spec: DataSpec, out: tuple, where: str
     if _shape_mismatch(arr, want):
         hint = ""
         if arr.ndim == len(out) and arr.shape[-1] == classes:
-            hint = (" These look like one-hot rows: use the loss `categorical_crossentropy` "
-                    "for them.")
-        raise DataError(f"{where} expects integer class labels of shape {want[1:] or '(n,)'} "
-                        f"per sample (or with a trailing 1) for output shape {out}, but got "
-                        f"an array of shape {arr.shape}.{hint}")
+            hint = (
+                " These look like one-hot rows: use the loss `categorical_crossentropy` for them."
+            )
+        raise DataError(
+            f"{where} expects integer class labels of shape {want[1:] or '(n,)'} "
+            f"per sample (or with a trailing 1) for output shape {out}, but got "
+            f"an array of shape {arr.shape}.{hint}"
+        )
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
-            raise DataError(f"{where} expects integer class labels, but the data are "
-                            f"{arr.dtype} with fractional or non-finite values")
+            raise DataError(
+                f"{where} expects integer class labels, but the data are "
+                f"{arr.dtype} with fractional or non-finite values"
+            )
     if arr.size and classes is not None:
         lo, hi = int(arr.min()), int(arr.max())
         if lo < 0 or hi >= classes:
-            raise DataError(f"{where}: class labels must lie in [0, {classes}) for output "
-                            f"{spec.name} with {classes} units, but range from {lo} to {hi}")
+            raise DataError(
+                f"{where}: class labels must lie in [0, {classes}) for output "
+                f"{spec.name} with {classes} units, but range from {lo} to {hi}"
+            )
     return arr.astype("int32", copy=False)
 
 
-def check_sample_counts(inputs: list[np.ndarray], targets: list[np.ndarray],
-                        input_names: list[str], target_names: list[str]) -> int:
+def check_sample_counts(
+    inputs: list[np.ndarray],
+    targets: list[np.ndarray],
+    input_names: list[str],
+    target_names: list[str],
+) -> int:
     """The common number of samples; an error naming every array's count otherwise."""
     n_in = check_same_length(inputs, "input", input_names)
     if targets:
         n_out = check_same_length(targets, "target", target_names)
         if n_in != n_out:
-            raise DataError(f"Input arrays should have the same number of samples as target "
-                            f"arrays. Found {n_in} input samples and {n_out} target samples "
-                            f"(inputs {[a.shape for a in inputs]}, targets "
-                            f"{[a.shape for a in targets]})")
+            raise DataError(
+                f"Input arrays should have the same number of samples as target "
+                f"arrays. Found {n_in} input samples and {n_out} target samples "
+                f"(inputs {[a.shape for a in inputs]}, targets "
+                f"{[a.shape for a in targets]})"
+            )
     return n_in
 
 
-def standardize_sample_weights(weights: Any, names: list[str], num_samples: int,
-                               temporal: list[bool], what: str = "sample_weight"
-                               ) -> list[np.ndarray | None]:
+def standardize_sample_weights(
+    weights: Any,
+    names: list[str],
+    num_samples: int,
+    temporal: list[bool],
+    what: str = "sample_weight",
+) -> list[np.ndarray | None]:
     """Per-output sample weights (None where not given) as checked float arrays."""
     if weights is None:
         return [None] * len(names)
     if isinstance(weights, dict):
         unknown = [k for k in weights if k not in names]
         if unknown:
-            raise DataError(f"Unknown entries in {what} dictionary: {unknown}. Only expected "
-                            f"the following keys: {names}")
+            raise DataError(
+                f"Unknown entries in {what} dictionary: {unknown}. Only expected "
+                f"the following keys: {names}"
+            )
         items = [weights.get(n) for n in names]
     elif isinstance(weights, (list, tuple)) and len(names) > 1:
         if len(weights) != len(names):
-            raise DataError(f"{what} must have one entry per output ({len(names)}: "
-                            f"{', '.join(names)}), got {len(weights)}")
+            raise DataError(
+                f"{what} must have one entry per output ({len(names)}: "
+                f"{', '.join(names)}), got {len(weights)}"
+            )
         items = list(weights)
     else:
         items = [weights] * len(names)
@@ -344,27 +407,36 @@ def standardize_sample_weights(weights: Any, names: list[str], num_samples: int,
         arr = _as_array(item, what, name)
         want = 2 if temp else 1
         if arr.ndim != want:
-            extra = (" (sample_weight_mode='temporal' needs (samples, timesteps))" if temp
-                     else " (use sample_weight_mode='temporal' in compile for 2-D weights)")
-            raise DataError(f"{what} for output {name} must be {want}-D, got shape "
-                            f"{arr.shape}{extra}")
+            extra = (
+                " (sample_weight_mode='temporal' needs (samples, timesteps))"
+                if temp
+                else " (use sample_weight_mode='temporal' in compile for 2-D weights)"
+            )
+            raise DataError(
+                f"{what} for output {name} must be {want}-D, got shape {arr.shape}{extra}"
+            )
         if arr.shape[0] != num_samples:
-            raise DataError(f"{what} for output {name} has {arr.shape[0]} entries, but the "
-                            f"data have {num_samples} samples")
+            raise DataError(
+                f"{what} for output {name} has {arr.shape[0]} entries, but the "
+                f"data have {num_samples} samples"
+            )
         if not np.all(np.isfinite(arr)) or np.any(arr < 0):
             raise DataError(f"{what} for output {name} must be finite and non-negative")
         out.append(arr.astype("float64", copy=False))
     return out
 
 
-def class_weights_to_sample_weights(class_weight: Any, targets: list[np.ndarray],
-                                    names: list[str]) -> list[np.ndarray | None]:
+def class_weights_to_sample_weights(
+    class_weight: Any, targets: list[np.ndarray], names: list[str]
+) -> list[np.ndarray | None]:
     """Per-sample weights from ``class_weight`` ({class: weight}, or by output name)."""
     if class_weight is None:
         return [None] * len(names)
     if not isinstance(class_weight, dict):
-        raise DataError(f"class_weight must be a dict {{class index: weight}}, got "
-                        f"{type(class_weight).__name__}")
+        raise DataError(
+            f"class_weight must be a dict {{class index: weight}}, got "
+            f"{type(class_weight).__name__}"
+        )
     per_output = {k: class_weight[k] for k in class_weight if k in names}
     if per_output and len(per_output) == len(class_weight):
         maps = [per_output.get(n) for n in names]
@@ -382,9 +454,11 @@ def class_weights_to_sample_weights(class_weight: Any, targets: list[np.ndarray]
         classes = classes.reshape(classes.shape[0], -1)[:, 0] if classes.ndim > 1 else classes
         missing = sorted(set(np.unique(classes).tolist()) - {int(k) for k in cw})
         if missing:
-            raise DataError(f"`class_weight` must contain all classes in the data. The classes "
-                            f"{missing} exist in the data of output {name} but not in "
-                            "`class_weight`.")
+            raise DataError(
+                f"`class_weight` must contain all classes in the data. The classes "
+                f"{missing} exist in the data of output {name} but not in "
+                "`class_weight`."
+            )
         table = {int(k): float(v) for k, v in cw.items()}
         out.append(np.array([table[int(c)] for c in classes], dtype="float64"))
     return out

@@ -134,8 +134,9 @@ def kullback_leibler_divergence(y_true, y_pred):
 
 
 def poisson(y_true, y_pred):
-    return ops.mean(ops.subtract(y_pred, ops.multiply(y_true, ops.log(ops.add(y_pred, _eps())))),
-                    axis=-1)
+    return ops.mean(
+        ops.subtract(y_pred, ops.multiply(y_true, ops.log(ops.add(y_pred, _eps())))), axis=-1
+    )
 
 
 def cosine_proximity(y_true, y_pred):
@@ -173,23 +174,28 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "huber_loss": huber,
 }
 
+
 def arrays_only(fn: Callable[..., Any], kind: str = "loss") -> Callable[..., Any]:
     """``fn`` refusing symbolic tensors with a clear error before any backend op runs.
 
     Loss and metric functions compute on arrays; polykeras records no graph node for math
     on symbolic tensors (there is no ``model.add_loss``), so such a call cannot work."""
+
     @functools.wraps(fn)
     def checked(y_true, y_pred, *args, **kwargs):
         if type(y_true) is KerasTensor or type(y_pred) is KerasTensor:
-            which = ", ".join(f"{arg}={t.name} (shape {t.shape})"
-                              for arg, t in (("y_true", y_true), ("y_pred", y_pred))
-                              if type(t) is KerasTensor)
+            which = ", ".join(
+                f"{arg}={t.name} (shape {t.shape})"
+                for arg, t in (("y_true", y_true), ("y_pred", y_pred))
+                if type(t) is KerasTensor
+            )
             raise TypeError(
                 f"{kind} function {fn.__name__} was called on symbolic tensors: {which}. "
                 f"It computes on arrays: pass it to model.compile(loss=..., metrics=...) and "
                 f"give data to fit/evaluate, or call it on NumPy or backend arrays. To use it "
                 f"inside a model, wrap it in a Lambda layer, e.g. Lambda(lambda t: "
-                f"{fn.__name__}(t[0], t[1]))([a, b]) (polykeras has no model.add_loss).")
+                f"{fn.__name__}(t[0], t[1]))([a, b]) (polykeras has no model.add_loss)."
+            )
         return fn(y_true, y_pred, *args, **kwargs)
 
     return checked
@@ -201,14 +207,21 @@ for _name, _fn in list(FUNCTIONS.items()):
 del _name, _fn
 
 ALIASES: dict[str, str] = {
-    "mse": "mean_squared_error", "MSE": "mean_squared_error",
-    "mae": "mean_absolute_error", "MAE": "mean_absolute_error",
-    "mape": "mean_absolute_percentage_error", "MAPE": "mean_absolute_percentage_error",
-    "msle": "mean_squared_logarithmic_error", "MSLE": "mean_squared_logarithmic_error",
-    "kld": "kullback_leibler_divergence", "KLD": "kullback_leibler_divergence",
+    "mse": "mean_squared_error",
+    "MSE": "mean_squared_error",
+    "mae": "mean_absolute_error",
+    "MAE": "mean_absolute_error",
+    "mape": "mean_absolute_percentage_error",
+    "MAPE": "mean_absolute_percentage_error",
+    "msle": "mean_squared_logarithmic_error",
+    "MSLE": "mean_squared_logarithmic_error",
+    "kld": "kullback_leibler_divergence",
+    "KLD": "kullback_leibler_divergence",
     "kl_divergence": "kullback_leibler_divergence",
-    "log_cosh": "logcosh", "cosine": "cosine_proximity",
-    "cosine_similarity": "cosine_proximity", "huber": "huber_loss",
+    "log_cosh": "logcosh",
+    "cosine": "cosine_proximity",
+    "cosine_similarity": "cosine_proximity",
+    "huber": "huber_loss",
 }
 
 # Keras-style short names as module attributes (``polykeras.losses.mse``)
@@ -236,8 +249,10 @@ def get(identifier: Any) -> Callable[..., Any]:
         if name is None:
             name = canonical_name(_snake(identifier))
         if name is None:
-            raise ValueError(f"Unknown loss function: {identifier!r}. Known losses: "
-                             f"{', '.join(sorted(set(FUNCTIONS) | set(ALIASES)))}")
+            raise ValueError(
+                f"Unknown loss function: {identifier!r}. Known losses: "
+                f"{', '.join(sorted(set(FUNCTIONS) | set(ALIASES)))}"
+            )
         return FUNCTIONS[name]
     if callable(identifier):
         return identifier

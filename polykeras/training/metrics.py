@@ -57,8 +57,7 @@ def sparse_categorical_accuracy(y_true, y_pred):
 
 def _in_top_k(true_score, y_pred, k):
     """Whether fewer than k classes score strictly higher than the true class."""
-    higher = ops.sum(_float(ops.greater(y_pred, ops.expand_dims(true_score, -1)), y_pred),
-                     axis=-1)
+    higher = ops.sum(_float(ops.greater(y_pred, ops.expand_dims(true_score, -1)), y_pred), axis=-1)
     return _float(ops.less(higher, float(k)), y_pred)
 
 
@@ -106,8 +105,9 @@ def resolve(identifier: Any, loss_fn: Callable[..., Any], output_shape: tuple) -
             if loss_fn is _losses.binary_crossentropy or output_shape[-1] == 1:
                 return binary_accuracy if acc else _losses.binary_crossentropy
             if loss_fn is _losses.sparse_categorical_crossentropy:
-                return (sparse_categorical_accuracy if acc
-                        else _losses.sparse_categorical_crossentropy)
+                return (
+                    sparse_categorical_accuracy if acc else _losses.sparse_categorical_crossentropy
+                )
             return categorical_accuracy if acc else _losses.categorical_crossentropy
         return get(identifier)
     return get(identifier)
@@ -121,9 +121,11 @@ def get(identifier: Any) -> Callable[..., Any]:
         name = _losses.canonical_name(identifier)
         if name is not None:
             return _losses.FUNCTIONS[name]
-        raise ValueError(f"Unknown metric function: {identifier!r}. Known metrics: 'accuracy', "
-                         f"'acc', 'crossentropy', {', '.join(repr(n) for n in FUNCTIONS)} and "
-                         "every loss name")
+        raise ValueError(
+            f"Unknown metric function: {identifier!r}. Known metrics: 'accuracy', "
+            f"'acc', 'crossentropy', {', '.join(repr(n) for n in FUNCTIONS)} and "
+            "every loss name"
+        )
     if callable(identifier):
         return identifier
     raise ValueError(f"Could not interpret metric function identifier: {identifier!r}")

@@ -38,18 +38,25 @@ class Optimizer:
     #: Our slot names that Keras 3 spells differently.
     _keras_slot_names: dict[str, str] = {}
 
-    def __init__(self, learning_rate: float = 0.001, decay: float = 0.0,
-                 clipnorm: float | None = None, clipvalue: float | None = None,
-                 global_clipnorm: float | None = None, name: str | None = None,
-                 **kwargs: Any):
+    def __init__(
+        self,
+        learning_rate: float = 0.001,
+        decay: float = 0.0,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+        global_clipnorm: float | None = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ):
         if "lr" in kwargs:
             learning_rate = kwargs.pop("lr")
         if kwargs:
-            raise TypeError(f"{type(self).__name__}: keyword argument(s) not understood: "
-                            f"{', '.join(sorted(kwargs))}")
+            raise TypeError(
+                f"{type(self).__name__}: keyword argument(s) not understood: "
+                f"{', '.join(sorted(kwargs))}"
+            )
         if sum(c is not None for c in (clipnorm, clipvalue, global_clipnorm)) > 1:
-            raise ValueError("Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be "
-                             "set")
+            raise ValueError("Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set")
         self.learning_rate = learning_rate
         self.decay = _non_negative(decay, "decay", self)
         self.clipnorm = clipnorm
@@ -73,8 +80,9 @@ class Optimizer:
             value = value.numpy()
         value = float(value)
         if not math.isfinite(value) or value < 0:
-            raise ValueError(f"{type(self).__name__}: learning_rate must be a non-negative "
-                             f"number, got {value!r}")
+            raise ValueError(
+                f"{type(self).__name__}: learning_rate must be a non-negative number, got {value!r}"
+            )
         self._learning_rate = value
 
     lr = learning_rate  # Keras 1/2 spelling, same property
@@ -116,22 +124,28 @@ class Optimizer:
     def _slot_order(self) -> list[tuple[str, ...]]:
         if self._keras_groups is None:
             return [(name,) for name in self._slot_names]
-        return [tuple(n for n in group if n in self._slot_names)
-                for group in self._keras_groups]
+        return [tuple(n for n in group if n in self._slot_names) for group in self._keras_groups]
 
     def _file_layout(self, variables: Sequence[Any]) -> list[tuple[str, tuple, Any]]:
         """``(name, shape, (variable, slot index) or None)`` for each array of the state,
         as Keras 3 names and orders its optimizer variables: iteration, learning_rate, then
         the slots of ``variables`` (``<optimizer>/<layer>_<weight>_<slot>``), then any
         extra state."""
-        rows: list[tuple[str, tuple, Any]] = [(f"{self.name}/iteration", (), None),
-                                              (f"{self.name}/learning_rate", (), None)]
+        rows: list[tuple[str, tuple, Any]] = [
+            (f"{self.name}/iteration", (), None),
+            (f"{self.name}/learning_rate", (), None),
+        ]
         for group in self._slot_order():
             for var in variables:
                 for slot in group:
                     keras_slot = self._keras_slot_names.get(slot, slot)
-                    rows.append((f"{self.name}/{_variable_key(var)}_{keras_slot}",
-                                 tuple(var.shape), (var, self._slot_names.index(slot))))
+                    rows.append(
+                        (
+                            f"{self.name}/{_variable_key(var)}_{keras_slot}",
+                            tuple(var.shape),
+                            (var, self._slot_names.index(slot)),
+                        )
+                    )
         rows += [(name, np.shape(value), None) for name, value in self._extra_file_state()]
         return rows
 
@@ -161,8 +175,9 @@ class Optimizer:
     def _extra_file_state(self) -> list[tuple[str, Any]]:
         return []
 
-    def restore_file_state(self, variables: Sequence[Any],
-                           entries: Sequence[tuple[str, Any]]) -> None:
+    def restore_file_state(
+        self, variables: Sequence[Any], entries: Sequence[tuple[str, Any]]
+    ) -> None:
         """Restore what :meth:`file_state` (or Keras 3) wrote.  Entries are matched by name
         (the optimizer's own prefix before the first "/" is ignored: Keras 3 names its
         RMSprop "rm_sprop"), else by position when the names are unknown but the count
@@ -177,20 +192,29 @@ class Optimizer:
 
         found = {key(n): a for n, a in entries}
         wanted = [key(n) for n, _, _ in expected]
-        if entries and set(found) <= {"iteration", "learning_rate"} and \
-                len(found) == len(entries) and "iteration" in found:
+        if (
+            entries
+            and set(found) <= {"iteration", "learning_rate"}
+            and len(found) == len(entries)
+            and "iteration" in found
+        ):
             # an optimizer saved before it made any slots (compiled, never trained)
             values = [found["iteration"], found.get("learning_rate")]
             expected = expected[:2]
-        elif len(found) == len(entries) and all(k in found for k in wanted[2:]) \
-                and "iteration" in found:
+        elif (
+            len(found) == len(entries)
+            and all(k in found for k in wanted[2:])
+            and "iteration" in found
+        ):
             values = [found.get(k) for k in wanted]
         elif len(entries) == len(expected):
             values = [a for _, a in entries]
         else:
-            raise ValueError(f"the file holds {len(entries)} optimizer arrays, "
-                             f"{type(self).__name__} on this model has {len(expected)} "
-                             f"({', '.join(wanted[:4])}{', ...' if len(wanted) > 4 else ''})")
+            raise ValueError(
+                f"the file holds {len(entries)} optimizer arrays, "
+                f"{type(self).__name__} on this model has {len(expected)} "
+                f"({', '.join(wanted[:4])}{', ...' if len(wanted) > 4 else ''})"
+            )
         arrays = []
         for (name, shape, _), got in zip(expected, values):
             if got is None:  # learning_rate may be missing
@@ -198,8 +222,9 @@ class Optimizer:
                 continue
             got = np.asarray(got)
             if got.shape != shape:
-                raise ValueError(f"optimizer array {name} has shape {got.shape} in the "
-                                 f"file, {shape} here")
+                raise ValueError(
+                    f"optimizer array {name} has shape {got.shape} in the file, {shape} here"
+                )
             if not np.all(np.isfinite(got)):
                 raise ValueError(f"optimizer array {name} holds NaN or infinite values")
             arrays.append(got)
@@ -214,8 +239,7 @@ class Optimizer:
         self._last_update.clear()
         if len(arrays) == 2:  # no slots in the file: they start afresh
             for var in variables:
-                self._slots[id(var)] = [self._initial_slot(B, var, n)
-                                        for n in self._slot_names]
+                self._slots[id(var)] = [self._initial_slot(B, var, n) for n in self._slot_names]
         for (_, _, where), array in zip(expected, arrays):
             if where is not None:
                 var, i = where
@@ -230,9 +254,11 @@ class Optimizer:
         B = _backend.current()
         expected = 1 + len(self._order) * len(self._slot_names)
         if len(weights) != expected:
-            raise ValueError(f"{type(self).__name__}: expected {expected} weight arrays "
-                             f"(iterations + {len(self._slot_names)} per variable for "
-                             f"{len(self._order)} variables), got {len(weights)}")
+            raise ValueError(
+                f"{type(self).__name__}: expected {expected} weight arrays "
+                f"(iterations + {len(self._slot_names)} per variable for "
+                f"{len(self._order)} variables), got {len(weights)}"
+            )
         self.iterations = int(B.to_numpy(B.asarray(weights[0])))
         self._last_update.clear()
         k = 1
@@ -251,8 +277,9 @@ class Optimizer:
             return [B.clip(g, -v, v) for g in grads]
         if self.clipnorm is not None:
             c = float(self.clipnorm)
-            return [B.divide(B.multiply(g, c), B.maximum(B.sqrt(B.sum(B.square(g))), c))
-                    for g in grads]
+            return [
+                B.divide(B.multiply(g, c), B.maximum(B.sqrt(B.sum(B.square(g))), c)) for g in grads
+            ]
         if self.global_clipnorm is not None:
             c = float(self.global_clipnorm)
             total = None
@@ -270,8 +297,12 @@ class Optimizer:
         pairs = list(grads_and_vars)
         self.apply([g for g, _ in pairs], [v for _, v in pairs])
 
-    def apply(self, grads: Sequence[Any], variables: Sequence[Any],
-              rows: dict[int, tuple[Any, np.ndarray]] | None = None) -> None:
+    def apply(
+        self,
+        grads: Sequence[Any],
+        variables: Sequence[Any],
+        rows: dict[int, tuple[Any, np.ndarray]] | None = None,
+    ) -> None:
         """One step: update every variable from its gradient, then count the step.
 
         ``rows`` maps a variable's position to ``(indices, indices_as_numpy)``: its gradient
@@ -296,8 +327,12 @@ class Optimizer:
             return
         fused = self._fused_update(B)
         if fused is not None:  # every variable in one call of the backend's kernel
-            news = fused([var.value for var, _, _ in dense], [g for _, g, _ in dense],
-                         [slots for _, _, slots in dense], lr)
+            news = fused(
+                [var.value for var, _, _ in dense],
+                [g for _, g, _ in dense],
+                [slots for _, _, slots in dense],
+                lr,
+            )
         else:
             news = [self._update(B, var.value, g, slots, lr) for var, g, slots in dense]
         for (var, _, _), new in zip(dense, news):
@@ -375,8 +410,9 @@ def _variable_key(var: Any) -> str:
 def _non_negative(value: Any, what: str, owner: Any) -> float:
     value = float(value)
     if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{type(owner).__name__}: {what} must be a non-negative number, "
-                         f"got {value!r}")
+        raise ValueError(
+            f"{type(owner).__name__}: {what} must be a non-negative number, got {value!r}"
+        )
     return value
 
 
@@ -395,8 +431,13 @@ class SGD(Optimizer):
 
     _defaults = {"momentum": 0.0, "nesterov": False}
 
-    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0,
-                 nesterov: bool = False, **kwargs: Any):
+    def __init__(
+        self,
+        learning_rate: float = 0.01,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        **kwargs: Any,
+    ):
         super().__init__(learning_rate=learning_rate, **kwargs)
         _setup(self, {"momentum": momentum, "nesterov": bool(nesterov)})
         if not 0 <= self.momentum <= 1:
@@ -423,12 +464,25 @@ class RMSprop(Optimizer):
 
     _defaults = {"rho": 0.9, "momentum": 0.0, "epsilon": 1e-7, "centered": False}
 
-    def __init__(self, learning_rate: float = 0.001, rho: float = 0.9, momentum: float = 0.0,
-                 epsilon: float | None = 1e-7, centered: bool = False, **kwargs: Any):
+    def __init__(
+        self,
+        learning_rate: float = 0.001,
+        rho: float = 0.9,
+        momentum: float = 0.0,
+        epsilon: float | None = 1e-7,
+        centered: bool = False,
+        **kwargs: Any,
+    ):
         super().__init__(learning_rate=learning_rate, **kwargs)
-        _setup(self, {"rho": rho, "momentum": momentum,
-                      "epsilon": 1e-7 if epsilon is None else epsilon,
-                      "centered": bool(centered)})
+        _setup(
+            self,
+            {
+                "rho": rho,
+                "momentum": momentum,
+                "epsilon": 1e-7 if epsilon is None else epsilon,
+                "centered": bool(centered),
+            },
+        )
         names = ["velocity"]
         if self.momentum:
             names.append("momentum")
@@ -480,6 +534,7 @@ class RMSprop(Optimizer):
             for s, v in zip(slots, vs):
                 s[0] = v
             return ws
+
         return update
 
     def _update(self, B, w, g, slots, lr):
@@ -507,19 +562,30 @@ class Adam(Optimizer):
     _keras_groups = (("momentum", "velocity"), ("velocity_hat",))
     _defaults = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7, "amsgrad": False}
 
-    def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9,
-                 beta_2: float = 0.999, epsilon: float | None = 1e-7, amsgrad: bool = False,
-                 **kwargs: Any):
+    def __init__(
+        self,
+        learning_rate: float = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float | None = 1e-7,
+        amsgrad: bool = False,
+        **kwargs: Any,
+    ):
         super().__init__(learning_rate=learning_rate, **kwargs)
-        _setup(self, {"beta_1": beta_1, "beta_2": beta_2,
-                      "epsilon": 1e-7 if epsilon is None else epsilon,
-                      "amsgrad": bool(amsgrad)})
-        self._slot_names = ("momentum", "velocity") + (("velocity_hat",) if self.amsgrad
-                                                       else ())
+        _setup(
+            self,
+            {
+                "beta_1": beta_1,
+                "beta_2": beta_2,
+                "epsilon": 1e-7 if epsilon is None else epsilon,
+                "amsgrad": bool(amsgrad),
+            },
+        )
+        self._slot_names = ("momentum", "velocity") + (("velocity_hat",) if self.amsgrad else ())
 
     def _update(self, B, w, g, slots, lr):
         t = self.iterations + 1
-        alpha = lr * math.sqrt(1.0 - self.beta_2 ** t) / (1.0 - self.beta_1 ** t)
+        alpha = lr * math.sqrt(1.0 - self.beta_2**t) / (1.0 - self.beta_1**t)
         m = B.add(slots[0], B.multiply(B.subtract(g, slots[0]), 1.0 - self.beta_1))
         v = B.add(slots[1], B.multiply(B.subtract(B.square(g), slots[1]), 1.0 - self.beta_2))
         slots[0], slots[1] = m, v
@@ -534,11 +600,21 @@ class Adagrad(Optimizer):
 
     _defaults = {"initial_accumulator_value": 0.1, "epsilon": 1e-7}
 
-    def __init__(self, learning_rate: float = 0.001, initial_accumulator_value: float = 0.1,
-                 epsilon: float | None = 1e-7, **kwargs: Any):
+    def __init__(
+        self,
+        learning_rate: float = 0.001,
+        initial_accumulator_value: float = 0.1,
+        epsilon: float | None = 1e-7,
+        **kwargs: Any,
+    ):
         super().__init__(learning_rate=learning_rate, **kwargs)
-        _setup(self, {"initial_accumulator_value": initial_accumulator_value,
-                      "epsilon": 1e-7 if epsilon is None else epsilon})
+        _setup(
+            self,
+            {
+                "initial_accumulator_value": initial_accumulator_value,
+                "epsilon": 1e-7 if epsilon is None else epsilon,
+            },
+        )
         self._slot_names = ("accumulator",)
 
     def _initial_slot(self, B, var, name):
@@ -556,8 +632,13 @@ class Adadelta(Optimizer):
     _keras_groups = (("accumulated_grad", "accumulated_delta_var"),)
     _defaults = {"rho": 0.95, "epsilon": 1e-7}
 
-    def __init__(self, learning_rate: float = 0.001, rho: float = 0.95,
-                 epsilon: float | None = 1e-7, **kwargs: Any):
+    def __init__(
+        self,
+        learning_rate: float = 0.001,
+        rho: float = 0.95,
+        epsilon: float | None = 1e-7,
+        **kwargs: Any,
+    ):
         super().__init__(learning_rate=learning_rate, **kwargs)
         _setup(self, {"rho": rho, "epsilon": 1e-7 if epsilon is None else epsilon})
         self._slot_names = ("accumulated_grad", "accumulated_delta_var")
@@ -565,8 +646,9 @@ class Adadelta(Optimizer):
     def _update(self, B, w, g, slots, lr):
         rho, eps = self.rho, self.epsilon
         acc_g = B.add(B.multiply(slots[0], rho), B.multiply(B.square(g), 1.0 - rho))
-        delta = B.neg(B.divide(B.multiply(B.sqrt(B.add(slots[1], eps)), g),
-                               B.sqrt(B.add(acc_g, eps))))
+        delta = B.neg(
+            B.divide(B.multiply(B.sqrt(B.add(slots[1], eps)), g), B.sqrt(B.add(acc_g, eps)))
+        )
         slots[0] = acc_g
         slots[1] = B.add(B.multiply(slots[1], rho), B.multiply(B.square(delta), 1.0 - rho))
         return B.add(w, B.multiply(delta, lr))
@@ -579,11 +661,19 @@ class Adamax(Optimizer):
     _keras_slot_names = {"m": "momentum", "u": "norm"}
     _defaults = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}
 
-    def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9,
-                 beta_2: float = 0.999, epsilon: float | None = 1e-7, **kwargs: Any):
+    def __init__(
+        self,
+        learning_rate: float = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float | None = 1e-7,
+        **kwargs: Any,
+    ):
         super().__init__(learning_rate=learning_rate, **kwargs)
-        _setup(self, {"beta_1": beta_1, "beta_2": beta_2,
-                      "epsilon": 1e-7 if epsilon is None else epsilon})
+        _setup(
+            self,
+            {"beta_1": beta_1, "beta_2": beta_2, "epsilon": 1e-7 if epsilon is None else epsilon},
+        )
         self._slot_names = ("m", "u")
 
     def _update(self, B, w, g, slots, lr):
@@ -591,7 +681,7 @@ class Adamax(Optimizer):
         m = B.add(slots[0], B.multiply(B.subtract(g, slots[0]), 1.0 - self.beta_1))
         u = B.maximum(B.multiply(slots[1], self.beta_2), B.abs(g))
         slots[0], slots[1] = m, u
-        scale = lr / (1.0 - self.beta_1 ** t)
+        scale = lr / (1.0 - self.beta_1**t)
         return B.subtract(w, B.divide(B.multiply(m, scale), B.add(u, self.epsilon)))
 
 
@@ -601,16 +691,24 @@ class Nadam(Optimizer):
     _keras_groups = (("momentum", "velocity"),)
     _defaults = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}
 
-    def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9,
-                 beta_2: float = 0.999, epsilon: float | None = 1e-7, **kwargs: Any):
+    def __init__(
+        self,
+        learning_rate: float = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float | None = 1e-7,
+        **kwargs: Any,
+    ):
         super().__init__(learning_rate=learning_rate, **kwargs)
-        _setup(self, {"beta_1": beta_1, "beta_2": beta_2,
-                      "epsilon": 1e-7 if epsilon is None else epsilon})
+        _setup(
+            self,
+            {"beta_1": beta_1, "beta_2": beta_2, "epsilon": 1e-7 if epsilon is None else epsilon},
+        )
         self._slot_names = ("momentum", "velocity")
         self._u_product = 1.0
 
     def _mu(self, t: int) -> float:
-        return self.beta_1 * (1.0 - 0.5 * 0.96 ** t)
+        return self.beta_1 * (1.0 - 0.5 * 0.96**t)
 
     def _before_step(self, B) -> None:
         self._u_product *= self._mu(self.iterations + 1)
@@ -629,15 +727,21 @@ class Nadam(Optimizer):
         m = B.add(slots[0], B.multiply(B.subtract(g, slots[0]), 1.0 - self.beta_1))
         v = B.add(slots[1], B.multiply(B.subtract(B.square(g), slots[1]), 1.0 - self.beta_2))
         slots[0], slots[1] = m, v
-        m_hat = B.add(B.multiply(m, u_next / (1.0 - prod_next)),
-                      B.multiply(g, (1.0 - u_t) / (1.0 - prod)))
-        v_hat = B.divide(v, 1.0 - self.beta_2 ** t)
+        m_hat = B.add(
+            B.multiply(m, u_next / (1.0 - prod_next)), B.multiply(g, (1.0 - u_t) / (1.0 - prod))
+        )
+        v_hat = B.divide(v, 1.0 - self.beta_2**t)
         return B.subtract(w, B.divide(B.multiply(m_hat, lr), B.add(B.sqrt(v_hat), self.epsilon)))
 
 
 CLASSES: dict[str, type[Optimizer]] = {
-    "sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adagrad": Adagrad, "adadelta": Adadelta,
-    "adamax": Adamax, "nadam": Nadam,
+    "sgd": SGD,
+    "rmsprop": RMSprop,
+    "adam": Adam,
+    "adagrad": Adagrad,
+    "adadelta": Adadelta,
+    "adamax": Adamax,
+    "nadam": Nadam,
 }
 
 
@@ -650,21 +754,32 @@ def deserialize(config: dict[str, Any], custom_objects: dict | None = None) -> O
     name = config.get("class_name")
     cls = (custom_objects or {}).get(name) or CLASSES.get(str(name).lower())
     if cls is None:
-        raise ValueError(f"Unknown optimizer: {name!r}. Known optimizers: "
-                         f"{', '.join(c.__name__ for c in CLASSES.values())}")
+        raise ValueError(
+            f"Unknown optimizer: {name!r}. Known optimizers: "
+            f"{', '.join(c.__name__ for c in CLASSES.values())}"
+        )
     cfg = dict(config.get("config", {}))
     if not cfg.get("name"):
         cfg.pop("name", None)
-    allowed = {"learning_rate", "lr", "decay", "clipnorm", "clipvalue", "global_clipnorm",
-               "name"} | set(cls._defaults)
+    allowed = {
+        "learning_rate",
+        "lr",
+        "decay",
+        "clipnorm",
+        "clipvalue",
+        "global_clipnorm",
+        "name",
+    } | set(cls._defaults)
     for key, value in cfg.items():
         if key in allowed:
             continue
         harmless = _HARMLESS_CONFIG.get(key)
         if harmless is None or not (harmless is _ANY or value in harmless):
-            raise ValueError(f"optimizer {name}: {key}={value!r:.60} is not supported by "
-                             f"polykeras' {cls.__name__} (it takes "
-                             f"{', '.join(sorted(allowed))})")
+            raise ValueError(
+                f"optimizer {name}: {key}={value!r:.60} is not supported by "
+                f"polykeras' {cls.__name__} (it takes "
+                f"{', '.join(sorted(allowed))})"
+            )
     return cls.from_config({k: v for k, v in cfg.items() if k in allowed})
 
 
@@ -696,12 +811,20 @@ def get(identifier: Any) -> Optimizer:
     if isinstance(identifier, str):
         cls = CLASSES.get(identifier.lower())
         if cls is None:
-            raise ValueError(f"Unknown optimizer: {identifier!r}. Known optimizers: "
-                             f"{', '.join(sorted(CLASSES))}")
+            raise ValueError(
+                f"Unknown optimizer: {identifier!r}. Known optimizers: {', '.join(sorted(CLASSES))}"
+            )
         return cls()
     raise ValueError(f"Could not interpret optimizer identifier: {identifier!r}")
 
 
 # Keras' lower-case aliases
-sgd, rmsprop, adam, adagrad, adadelta, adamax, nadam = (SGD, RMSprop, Adam, Adagrad, Adadelta,
-                                                        Adamax, Nadam)
+sgd, rmsprop, adam, adagrad, adadelta, adamax, nadam = (
+    SGD,
+    RMSprop,
+    Adam,
+    Adagrad,
+    Adadelta,
+    Adamax,
+    Nadam,
+)

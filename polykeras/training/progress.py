@@ -50,9 +50,15 @@ class Progbar:
     its name is in ``stateful_metrics`` (shown as given).
     """
 
-    def __init__(self, target: int | None, width: int = 30, verbose: int = 1,
-                 interval: float = 0.05, stateful_metrics: Sequence[str] | None = None,
-                 stream: TextIO | None = None):
+    def __init__(
+        self,
+        target: int | None,
+        width: int = 30,
+        verbose: int = 1,
+        interval: float = 0.05,
+        stateful_metrics: Sequence[str] | None = None,
+        stream: TextIO | None = None,
+    ):
         self.target = target
         self.width = width
         self.verbose = verbose
@@ -67,8 +73,9 @@ class Progbar:
         self._last_update = 0.0
         self._total_width = 0
 
-    def update(self, current: int, values: Sequence[tuple[str, float]] | None = None,
-               force: bool = False) -> None:
+    def update(
+        self, current: int, values: Sequence[tuple[str, float]] | None = None, force: bool = False
+    ) -> None:
         for name, value in values or ():
             if name not in self._sums:
                 self._order.append(name)

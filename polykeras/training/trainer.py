@@ -33,8 +33,9 @@ from .progress import Progbar
 
 ENV_MAX_EPOCHS = "POLYKERAS_MAX_EPOCHS"
 
-NOT_COMPILED = ("You must compile your model before training/testing. Use "
-                "`model.compile(optimizer, loss)`.")
+NOT_COMPILED = (
+    "You must compile your model before training/testing. Use `model.compile(optimizer, loss)`."
+)
 
 
 def max_epochs() -> int | None:
@@ -54,8 +55,11 @@ def max_epochs() -> int | None:
 def _check_batch_size(batch_size: Any) -> int:
     if batch_size is None:
         return 32
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size <= 0:
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, (int, np.integer))
+        or batch_size <= 0
+    ):
         raise DataError(f"batch_size must be a positive int, got {batch_size!r}")
     return int(batch_size)
 
@@ -64,9 +68,16 @@ class TrainingMixin:
     """compile, fit, evaluate, train_on_batch and test_on_batch (Keras 2 semantics)."""
 
     # -- compile ----------------------------------------------------------------------------------
-    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Any = None,
-                loss_weights: Any = None, sample_weight_mode: Any = None,
-                weighted_metrics: Any = None, **kwargs: Any) -> None:
+    def compile(
+        self,
+        optimizer: Any = "rmsprop",
+        loss: Any = None,
+        metrics: Any = None,
+        loss_weights: Any = None,
+        sample_weight_mode: Any = None,
+        weighted_metrics: Any = None,
+        **kwargs: Any,
+    ) -> None:
         """Configure training: ``compile(optimizer, loss, metrics=None, loss_weights=None)``.
 
         ``loss`` (and ``loss_weights``, ``metrics``) may be one value for all outputs, a list
@@ -74,25 +85,30 @@ class TrainingMixin:
         """
         check_custom_steps(self, "compile")
         if kwargs.pop("target_tensors", None) is not None:
-            raise ValueError("compile: target_tensors is not supported by polykeras; pass the "
-                             "targets to fit() as arrays")
+            raise ValueError(
+                "compile: target_tensors is not supported by polykeras; pass the "
+                "targets to fit() as arrays"
+            )
         steps = kwargs.pop("steps_per_execution", 1)
         if steps not in (1, None):
-            raise ValueError(f"compile: steps_per_execution={steps!r} is not supported by "
-                             "polykeras (it runs one batch per step, calling the batch "
-                             "callbacks after each); pass steps_per_execution=1")
+            raise ValueError(
+                f"compile: steps_per_execution={steps!r} is not supported by "
+                "polykeras (it runs one batch per step, calling the batch "
+                "callbacks after each); pass steps_per_execution=1"
+            )
         # polykeras always runs eagerly, and these change no result: accepted at any value
         for key in ("run_eagerly", "jit_compile"):
             kwargs.pop(key, None)
         if kwargs:
-            raise TypeError(f"compile: keyword argument(s) not understood: "
-                            f"{', '.join(sorted(kwargs))}")
+            raise TypeError(
+                f"compile: keyword argument(s) not understood: {', '.join(sorted(kwargs))}"
+            )
         opt = _optimizers.get(optimizer)
         if loss is None:
-            raise ValueError("compile needs a loss, e.g. loss='categorical_crossentropy' "
-                             "(see polykeras.losses)")
-        compiled = Compiled(opt, loss, metrics, loss_weights, sample_weight_mode,
-                             weighted_metrics)
+            raise ValueError(
+                "compile needs a loss, e.g. loss='categorical_crossentropy' (see polykeras.losses)"
+            )
+        compiled = Compiled(opt, loss, metrics, loss_weights, sample_weight_mode, weighted_metrics)
         if getattr(self, "_is_graph_network", False):
             compiled.resolve(self)
         self._compiled = compiled
@@ -125,10 +141,14 @@ class TrainingMixin:
                 return value
             return _metrics.display_name(value)
 
-        return {"optimizer_config": _optimizers.serialize(c.optimizer),
-                "loss": names(c.loss), "metrics": names(c.metrics),
-                "weighted_metrics": names(c.weighted_metrics),
-                "loss_weights": c.loss_weights, "sample_weight_mode": c.sample_weight_mode}
+        return {
+            "optimizer_config": _optimizers.serialize(c.optimizer),
+            "loss": names(c.loss),
+            "metrics": names(c.metrics),
+            "weighted_metrics": names(c.weighted_metrics),
+            "loss_weights": c.loss_weights,
+            "sample_weight_mode": c.sample_weight_mode,
+        }
 
     def _require_compiled(self) -> Compiled:
         c = getattr(self, "_compiled", None)
@@ -137,8 +157,9 @@ class TrainingMixin:
         return c
 
     # -- data -------------------------------------------------------------------------------------
-    def _prepare_data(self, x: Any, y: Any, sample_weight: Any = None,
-                      class_weight: Any = None) -> _Arrays:
+    def _prepare_data(
+        self, x: Any, y: Any, sample_weight: Any = None, class_weight: Any = None
+    ) -> _Arrays:
         """Inputs, targets and per-output sample weights as checked NumPy arrays."""
         c = self._require_compiled()
         inputs = self._standardize_inputs(x)
@@ -149,10 +170,11 @@ class TrainingMixin:
         n = _data.check_sample_counts(inputs, targets, self.input_names, c.output_names)
         temporal = [c.temporal[i] for i in c.trained]
         weights = _data.standardize_sample_weights(sample_weight, c.output_names, n, temporal)
-        from_classes = _data.class_weights_to_sample_weights(class_weight, targets,
-                                                             c.output_names)
-        merged = [cw if w is None else (w if cw is None else w * cw)
-                  for w, cw in zip(weights, from_classes)]
+        from_classes = _data.class_weights_to_sample_weights(class_weight, targets, c.output_names)
+        merged = [
+            cw if w is None else (w if cw is None else w * cw)
+            for w, cw in zip(weights, from_classes)
+        ]
         return _Arrays(inputs, targets, merged, n)
 
     def _validation_arrays(self, validation_data: Any) -> _Arrays:
@@ -160,8 +182,10 @@ class TrainingMixin:
             got = type(validation_data).__name__
             if isinstance(validation_data, (list, tuple)):
                 got += f" of length {len(validation_data)}"
-            raise DataError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
-                            f"val_sample_weight), got {got}")
+            raise DataError(
+                "validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
+                f"val_sample_weight), got {got}"
+            )
         vsw = validation_data[2] if len(validation_data) == 3 else None
         try:
             return self._prepare_data(validation_data[0], validation_data[1], vsw)
@@ -169,8 +193,9 @@ class TrainingMixin:
             raise DataError(f"in validation_data: {exc}") from None
 
     # -- one batch --------------------------------------------------------------------------------
-    def _losses(self, c: Compiled, outs: list, ys: list, sws: list,
-                activity: list = ()) -> tuple[Any, list]:
+    def _losses(
+        self, c: Compiled, outs: list, ys: list, sws: list, activity: list = ()
+    ) -> tuple[Any, list]:
         """The total loss (weighted outputs' losses + penalties, the layers' activity
         penalties among them) and each output's loss."""
         total = None
@@ -200,16 +225,18 @@ class TrainingMixin:
                     values.append(ops.mean(v))
                     continue
                 sw = ops.broadcast_to(_expand_to(sws[k], v), tuple(ops.shape(v)))
-                values.append(ops.divide(ops.sum(ops.multiply(v, sw)),
-                                         ops.maximum(ops.sum(sw), 1e-12)))
+                values.append(
+                    ops.divide(ops.sum(ops.multiply(v, sw)), ops.maximum(ops.sum(sw), 1e-12))
+                )
         return values
 
     @staticmethod
     def _read(B, scalars: list) -> list[float]:
         """All of a batch's scalars in one host read."""
         dtype = B.dtype_name(scalars[0])
-        flat = [B.reshape(B.cast(s, dtype) if B.dtype_name(s) != dtype else s, (1,))
-                for s in scalars]
+        flat = [
+            B.reshape(B.cast(s, dtype) if B.dtype_name(s) != dtype else s, (1,)) for s in scalars
+        ]
         return [float(v) for v in B.to_numpy(B.concatenate(flat, 0))]
 
     def _train_batch(self, c: Compiled, xs: list, ys: list, sws: list) -> list[float]:
@@ -225,10 +252,16 @@ class TrainingMixin:
                 with collect_activity_losses() as activity:
                     outs = self._run_graph(xs, training=True)
                 total, per_output = self._losses(c, outs, ys, sws, activity)
-                updates = [(var, autodiff.detach(value)) for layer in layers
-                           for var, value in layer._updates]
-            aux = ([autodiff.detach(v) for v in per_output],
-                   [autodiff.detach(o) for o in outs], updates)
+                updates = [
+                    (var, autodiff.detach(value))
+                    for layer in layers
+                    for var, value in layer._updates
+                ]
+            aux = (
+                [autodiff.detach(v) for v in per_output],
+                [autodiff.detach(o) for o in outs],
+                updates,
+            )
             return total, aux
 
         values = [v.value for v in variables]
@@ -274,8 +307,14 @@ class TrainingMixin:
 
     # -- the loops --------------------------------------------------------------------------------
     @config.holding
-    def _evaluate_arrays(self, c: Compiled, data: _Arrays, batch_size: int, verbose: int = 0,
-                         callbacks: CallbackList | None = None) -> list[float]:
+    def _evaluate_arrays(
+        self,
+        c: Compiled,
+        data: _Arrays,
+        batch_size: int,
+        verbose: int = 0,
+        callbacks: CallbackList | None = None,
+    ) -> list[float]:
         B = _backend.current()
         totals = np.zeros(len(c.names))
         bar = Progbar(data.n, verbose=verbose) if verbose else None
@@ -293,12 +332,24 @@ class TrainingMixin:
                 bar.update(index.stop)
         return [float(v) for v in totals / max(data.n, 1)]
 
-    def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, epochs: int = 1,
-            verbose: int = 1, callbacks: Any = None, validation_split: float = 0.0,
-            validation_data: Any = None, shuffle: Any = True, class_weight: Any = None,
-            sample_weight: Any = None, initial_epoch: int = 0,
-            steps_per_epoch: int | None = None, validation_steps: int | None = None,
-            **kwargs: Any) -> History:
+    def fit(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        epochs: int = 1,
+        verbose: int = 1,
+        callbacks: Any = None,
+        validation_split: float = 0.0,
+        validation_data: Any = None,
+        shuffle: Any = True,
+        class_weight: Any = None,
+        sample_weight: Any = None,
+        initial_epoch: int = 0,
+        steps_per_epoch: int | None = None,
+        validation_steps: int | None = None,
+        **kwargs: Any,
+    ) -> History:
         """Train for ``epochs`` epochs (Keras 1's ``nb_epoch`` works too); return a History.
 
         ``x``/``y`` are arrays, lists of arrays or dicts by input/output name.  The last
@@ -309,21 +360,23 @@ class TrainingMixin:
         if "nb_epoch" in kwargs:
             epochs = kwargs.pop("nb_epoch")
         if kwargs:
-            raise TypeError(f"fit: keyword argument(s) not understood: "
-                            f"{', '.join(sorted(kwargs))}")
+            raise TypeError(f"fit: keyword argument(s) not understood: {', '.join(sorted(kwargs))}")
         c = self._require_compiled()
         if validation_steps is not None:
-            raise ValueError(f"fit: validation_steps={validation_steps!r} is not supported by "
-                             "polykeras (validation always covers all of validation_data or "
-                             "validation_split); leave it None")
+            raise ValueError(
+                f"fit: validation_steps={validation_steps!r} is not supported by "
+                "polykeras (validation always covers all of validation_data or "
+                "validation_split); leave it None"
+            )
         batch_size = _check_batch_size(batch_size)
         epochs = _check_epochs(epochs, initial_epoch)
         if verbose not in (0, 1, 2):
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
         if shuffle not in (True, False, "batch"):
             raise ValueError(f"shuffle must be True, False or 'batch', got {shuffle!r}")
-        if steps_per_epoch is not None and (isinstance(steps_per_epoch, bool)
-                                            or int(steps_per_epoch) <= 0):
+        if steps_per_epoch is not None and (
+            isinstance(steps_per_epoch, bool) or int(steps_per_epoch) <= 0
+        ):
             raise ValueError(f"steps_per_epoch must be a positive int, got {steps_per_epoch!r}")
         user_callbacks = check_callbacks(callbacks)
         train = self._prepare_data(x, y, sample_weight, class_weight)
@@ -333,8 +386,10 @@ class TrainingMixin:
         elif validation_split:
             if not 0.0 < float(validation_split) < 1.0:
                 raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
-            train, val = train.split(int(train.n * (1.0 - float(validation_split))),
-                                     f"validation_split={validation_split}")
+            train, val = train.split(
+                int(train.n * (1.0 - float(validation_split))),
+                f"validation_split={validation_split}",
+            )
         if train.n == 0:
             raise DataError("fit got no samples (the arrays are empty)")
 
@@ -345,10 +400,17 @@ class TrainingMixin:
             cb.append(ProgbarLogger("steps" if steps_per_epoch else "samples"))
         cb.set_model(self)
         val_names = [f"val_{k}" for k in c.names] if val is not None else []
-        cb.set_params({"batch_size": batch_size, "epochs": epochs,
-                       "steps": steps_per_epoch or -(-train.n // batch_size),
-                       "samples": train.n, "verbose": verbose, "do_validation": val is not None,
-                       "metrics": list(c.names) + val_names})
+        cb.set_params(
+            {
+                "batch_size": batch_size,
+                "epochs": epochs,
+                "steps": steps_per_epoch or -(-train.n // batch_size),
+                "samples": train.n,
+                "verbose": verbose,
+                "do_validation": val is not None,
+                "metrics": list(c.names) + val_names,
+            }
+        )
         self.stop_training = False
         if verbose and val is not None:
             print(f"Train on {train.n} samples, validate on {val.n} samples")
@@ -366,8 +428,9 @@ class TrainingMixin:
         return self.history
 
     @config.holding
-    def _train_epoch(self, c: Compiled, data: _Arrays, batches: list,
-                     cb: CallbackList) -> dict[str, float]:
+    def _train_epoch(
+        self, c: Compiled, data: _Arrays, batches: list, cb: CallbackList
+    ) -> dict[str, float]:
         """Train on each batch; return the epoch's averages (weighted by batch size)."""
         B = _backend.current()
         totals = np.zeros(len(c.names))
@@ -385,32 +448,52 @@ class TrainingMixin:
                 break
         return dict(zip(c.names, (totals / max(seen, 1)).tolist()))
 
-    def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None,
-                 verbose: int = 1, sample_weight: Any = None, steps: int | None = None,
-                 callbacks: Any = None, **kwargs: Any) -> Any:
+    def evaluate(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        verbose: int = 1,
+        sample_weight: Any = None,
+        steps: int | None = None,
+        callbacks: Any = None,
+        **kwargs: Any,
+    ) -> Any:
         """The loss (and metrics) on ``x``/``y``: a scalar, or a list in ``metrics_names``
         order when there are metrics or several outputs (Keras 2)."""
         if kwargs:
-            raise TypeError(f"evaluate: keyword argument(s) not understood: "
-                            f"{', '.join(sorted(kwargs))}")
+            raise TypeError(
+                f"evaluate: keyword argument(s) not understood: {', '.join(sorted(kwargs))}"
+            )
         c = self._require_compiled()
         if steps is not None:
-            raise ValueError(f"evaluate: steps={steps!r} is not supported by polykeras (it "
-                             "evaluates all of x in batches of batch_size); leave it None")
+            raise ValueError(
+                f"evaluate: steps={steps!r} is not supported by polykeras (it "
+                "evaluates all of x in batches of batch_size); leave it None"
+            )
         batch_size = _check_batch_size(batch_size)
         data = self._prepare_data(x, y, sample_weight)
         cb = CallbackList(check_callbacks(callbacks))
         cb.set_model(self)
-        cb.set_params({"batch_size": batch_size, "samples": data.n, "verbose": verbose,
-                       "metrics": list(c.names), "steps": -(-data.n // batch_size)})
+        cb.set_params(
+            {
+                "batch_size": batch_size,
+                "samples": data.n,
+                "verbose": verbose,
+                "metrics": list(c.names),
+                "steps": -(-data.n // batch_size),
+            }
+        )
         cb.call("on_test_begin", {})
-        values = self._evaluate_arrays(c, data, batch_size, verbose=1 if verbose == 1 else 0,
-                                       callbacks=cb)
+        values = self._evaluate_arrays(
+            c, data, batch_size, verbose=1 if verbose == 1 else 0, callbacks=cb
+        )
         cb.call("on_test_end", dict(zip(c.names, values)))
         return values[0] if len(values) == 1 else values
 
-    def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None,
-                       class_weight: Any = None) -> Any:
+    def train_on_batch(
+        self, x: Any, y: Any, sample_weight: Any = None, class_weight: Any = None
+    ) -> Any:
         """One gradient step on one batch; returns the loss (and metrics) before the step."""
         c = self._require_compiled()
         data = self._prepare_data(x, y, sample_weight, class_weight)
@@ -427,8 +510,14 @@ class TrainingMixin:
 
 
 #: Model methods through which Keras runs user code that polykeras does not call yet.
-CUSTOM_STEPS = ("train_step", "test_step", "predict_step", "compute_loss", "compute_metrics",
-                "call")
+CUSTOM_STEPS = (
+    "train_step",
+    "test_step",
+    "predict_step",
+    "compute_loss",
+    "compute_metrics",
+    "call",
+)
 
 
 def check_custom_steps(model: Any, where: str) -> None:
@@ -442,7 +531,8 @@ def check_custom_steps(model: Any, where: str) -> None:
                 raise NotImplementedError(
                     f"{where}: model {model.name} ({klass.__name__}) overrides {name}, which "
                     f"polykeras does not call yet (its fit/evaluate/predict run the layer "
-                    f"graph); remove the override or use Keras for custom {name} code")
+                    f"graph); remove the override or use Keras for custom {name} code"
+                )
 
 
 def _check_epochs(epochs: Any, initial_epoch: int) -> int:
@@ -470,18 +560,19 @@ class _Arrays:
     def split(self, at: int, what: str) -> tuple[_Arrays, _Arrays]:
         """The samples before ``at`` and from ``at`` on (validation_split's last part)."""
         if at <= 0 or at >= self.n:
-            raise DataError(f"{what} leaves no training or no validation samples out of "
-                            f"{self.n}")
+            raise DataError(f"{what} leaves no training or no validation samples out of {self.n}")
 
         def cut(arrays, part):
             return [None if a is None else (a[:at] if part == 0 else a[at:]) for a in arrays]
 
-        return (_Arrays(cut(self.inputs, 0), cut(self.targets, 0), cut(self.weights, 0), at),
-                _Arrays(cut(self.inputs, 1), cut(self.targets, 1), cut(self.weights, 1),
-                        self.n - at))
+        return (
+            _Arrays(cut(self.inputs, 0), cut(self.targets, 0), cut(self.weights, 0), at),
+            _Arrays(cut(self.inputs, 1), cut(self.targets, 1), cut(self.weights, 1), self.n - at),
+        )
 
     def batch(self, B: Any, index: Any) -> tuple[list, list, list]:
         """One batch as backend arrays (one conversion per array)."""
+
         def conv(arrays):
             return [None if a is None else B.asarray(a[index]) for a in arrays]
 
@@ -512,21 +603,21 @@ class _BatchPlan:
             if not self.shuffle:
                 return [slice(s, min(s + size, n)) for s in range(0, n, size)]
             order = self._new_order()
-            return [order[s:s + size] for s in range(0, n, size)]
+            return [order[s : s + size] for s in range(0, n, size)]
         out = []
         for _ in range(self.steps):
             if self._cursor == 0 or self._cursor >= n:
                 self._order = self._new_order()
                 self._cursor = 0
-            out.append(self._order[self._cursor:self._cursor + size])
+            out.append(self._order[self._cursor : self._cursor + size])
             self._cursor += size
         return out
 
 
 def _copy_spec(spec: _data.DataSpec) -> _data.DataSpec:
-    return _data.DataSpec(spec.role, spec.name, spec.shape, spec.dtype, spec.num_samples,
-                          dict(spec.hints))
+    return _data.DataSpec(
+        spec.role, spec.name, spec.shape, spec.dtype, spec.num_samples, dict(spec.hints)
+    )
 
 
-__all__ = ["TrainingMixin", "ENV_MAX_EPOCHS", "NOT_COMPILED", "check_custom_steps",
-           "max_epochs"]
+__all__ = ["TrainingMixin", "ENV_MAX_EPOCHS", "NOT_COMPILED", "check_custom_steps", "max_epochs"]
