@@ -3,6 +3,15 @@
     python benchmarks/bench.py                  # every model x every available implementation
     python benchmarks/bench.py --steps 30 --models mlp
     python benchmarks/bench.py --out benchmarks/results.md
+    python benchmarks/bench.py --device cuda --quick --json bench.json   # on a GPU
+
+With ``--device cuda`` the implementations are the GPU ones: hand-written PyTorch on CUDA
+(batches copied from pinned host memory, as a DataLoader with ``pin_memory`` does),
+polykeras on ``torch:cuda`` and on ``cupy``, and Keras 3 (torch backend) on CUDA; the table
+adds each one's peak GPU memory (torch's ``max_memory_allocated``, or the CuPy memory
+pool's size).  ``--quick`` is the short mode of benchmarks/gpu_check.py: one round, two
+timed passes, fewer steps.  ``--json`` writes the rows after every run, so a run cut short
+keeps what it measured.
 
 Each (model, implementation) runs in its own process, so peak memory (ru_maxrss) and
 import time are its own.  Every implementation trains the same architecture with the same
@@ -34,6 +43,7 @@ MODELS = {
     "multi_io": (32, "000 multi-input: Embedding 10000x512 + LSTM(32)", 30),
     "siamese": (64, "shared-vision siamese 27x27x1", 30),
 }
+QUICK_STEPS = {"mlp": 200, "multi_io": 20, "siamese": 20}  # --quick
 REPEATS = 3  # timed passes per measurement; the best one counts (the machine is shared)
 IMPLS = [
     "torch-handwritten",
@@ -42,6 +52,14 @@ IMPLS = [
     "polykeras-numpy",
     "keras3-torch",
 ]
+GPU_IMPLS = [
+    "torch-handwritten",
+    "torch-handwritten-keras-loss",
+    "polykeras-torch",
+    "polykeras-cupy",
+    "keras3-torch",
+]
+BASE = "torch-handwritten"  # the ratios' denominator
 
 
 def make_data(model: str, n: int, seed: int = 0):
@@ -106,7 +124,11 @@ def keras_model(keras, name: str):
     return model
 
 
-def run_keras_like(keras, name, batch, steps, warmup):
+def _no_sync():
+    pass
+
+
+def run_keras_like(keras, name, batch, steps, warmup, repeats=REPEATS, sync=_no_sync):
     model = keras_model(keras, name)
     xs, ys = make_data(name, batch * (steps + warmup))
     wx = [x[: batch * warmup] for x in xs]
@@ -115,26 +137,32 @@ def run_keras_like(keras, name, batch, steps, warmup):
     mx = [x[batch * warmup :] for x in xs]
     my = [y[batch * warmup :] for y in ys]
     elapsed = float("inf")
-    for _ in range(REPEATS):
+    for _ in range(repeats):
+        sync()
         start = time.perf_counter()
         model.fit(mx, my, batch_size=batch, epochs=1, verbose=0, shuffle=False)
+        sync()
         elapsed = min(elapsed, time.perf_counter() - start)
     # single-sample latency of model(x)
     sample = [x[:1] for x in xs]
     model.predict(sample, verbose=0)
+    sync()
     t0 = time.perf_counter()
     for _ in range(20):
         model(sample if len(sample) > 1 else sample[0])
+    sync()
     latency = (time.perf_counter() - t0) / 20
     return batch * steps / elapsed, latency
 
 
 # -- hand-written PyTorch ---------------------------------------------------------------------
-def run_torch(name, batch, steps, warmup, keras_loss=False):
+def run_torch(name, batch, steps, warmup, keras_loss=False, device="cpu", repeats=REPEATS):
     """The model in plain PyTorch.  By default with the losses a PyTorch programmer writes
     (on logits: cross_entropy, BCEWithLogitsLoss); with ``keras_loss`` with Keras' math on
     the probabilities (softmax/sigmoid, then clip to [eps, 1 - eps] and log), which is what
-    a Keras model computes, and the loss read back every step, as fit does."""
+    a Keras model computes, and the loss read back every step, as fit does.  On CUDA the
+    data stay in pinned host memory and each batch is copied without blocking, as a
+    DataLoader with ``pin_memory=True`` does."""
     import torch
     from torch import nn
 
@@ -209,15 +237,26 @@ def run_torch(name, batch, steps, warmup, keras_loss=False):
             b = xs[1].permute(0, 3, 1, 2)
             return bce(net(a, b), ys[0])
 
+    dev = torch.device(device)
+    net.to(dev)
     opt = torch.optim.RMSprop(net.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
     xs, ys = make_data(name, batch * (steps + warmup))
     txs = [torch.from_numpy(x) for x in xs]
     tys = [torch.from_numpy(y) for y in ys]
+    on_gpu = dev.type == "cuda"
+    if on_gpu:
+        txs = [t.pin_memory() for t in txs]
+        tys = [t.pin_memory() for t in tys]
+
+    def batch_of(tensors, sl):
+        if on_gpu:
+            return [t[sl].to(dev, non_blocking=True) for t in tensors]
+        return [t[sl] for t in tensors]
 
     def step(i):
         sl = slice(i * batch, (i + 1) * batch)
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn([x[sl] for x in txs], [y[sl] for y in tys])
+        loss = loss_fn(batch_of(txs, sl), batch_of(tys, sl))
         loss.backward()
         opt.step()
         if keras_loss:
@@ -227,51 +266,100 @@ def run_torch(name, batch, steps, warmup, keras_loss=False):
     for i in range(warmup):
         step(i)
     elapsed = float("inf")
-    for _ in range(REPEATS):
+    for _ in range(repeats):
         start = time.perf_counter()
         for i in range(warmup, warmup + steps):
             loss = step(i)
-        float(loss)
+        float(loss)  # waits for the device
         elapsed = min(elapsed, time.perf_counter() - start)
     return batch * steps / elapsed, None
 
 
-def child(impl: str, name: str, steps: int | None, warmup: int) -> dict:
+def _gpu_sync():
+    """Wait for every queued GPU kernel (of torch and CuPy, whichever this process uses)."""
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        if torch.cuda.is_initialized():
+            torch.cuda.synchronize()
+    if "cupy" in sys.modules:
+        sys.modules["cupy"].cuda.runtime.deviceSynchronize()
+
+
+def _peak_gpu_mb() -> float | None:
+    """Peak GPU memory of this process: torch's max_memory_allocated, plus what the CuPy
+    memory pool holds (the pool keeps freed blocks, so its size is its peak)."""
+    total, seen = 0.0, False
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        if torch.cuda.is_initialized():
+            total += torch.cuda.max_memory_allocated() / 2**20
+            seen = True
+    if "cupy" in sys.modules:
+        total += sys.modules["cupy"].get_default_memory_pool().total_bytes() / 2**20
+        seen = True
+    return total if seen else None
+
+
+def polykeras_backend_name(impl: str, device: str) -> str:
+    name = impl.split("-", 1)[1]
+    return "torch:cuda" if name == "torch" and device == "cuda" else name
+
+
+def child(
+    impl: str,
+    name: str,
+    steps: int | None,
+    warmup: int,
+    device: str = "cpu",
+    repeats: int = REPEATS,
+) -> dict:
     batch = MODELS[name][0]
     steps = steps or MODELS[name][2]
+    sync = _gpu_sync if device == "cuda" else _no_sync
     t0 = time.perf_counter()
     if impl.startswith("torch-handwritten"):
         import torch
 
         torch.set_num_threads(os.cpu_count() or 1)
         import_s = time.perf_counter() - t0
-        sps, latency = run_torch(name, batch, steps, warmup, keras_loss=impl.endswith("keras-loss"))
+        sps, latency = run_torch(
+            name,
+            batch,
+            steps,
+            warmup,
+            keras_loss=impl.endswith("keras-loss"),
+            device=device,
+            repeats=repeats,
+        )
     elif impl.startswith("polykeras-"):
         import polykeras
 
         import_s = time.perf_counter() - t0
-        polykeras.set_backend(impl.split("-", 1)[1])
+        polykeras.set_backend(polykeras_backend_name(impl, device))
         polykeras.utils.set_random_seed(0)
-        sps, latency = run_keras_like(polykeras, name, batch, steps, warmup)
+        sps, latency = run_keras_like(polykeras, name, batch, steps, warmup, repeats, sync)
     else:
-        os.environ["KERAS_BACKEND"] = "torch"
+        os.environ["KERAS_BACKEND"] = "torch"  # Keras 3 on torch takes CUDA where visible
         import keras
 
         import_s = time.perf_counter() - t0
         keras.utils.set_random_seed(0)
-        sps, latency = run_keras_like(keras, name, batch, steps, warmup)
+        sps, latency = run_keras_like(keras, name, batch, steps, warmup, repeats, sync)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "impl": impl,
         "model": name,
+        "device": device,
         "samples_per_s": sps,
         "peak_mb": peak_mb,
+        "peak_gpu_mb": _peak_gpu_mb() if device == "cuda" else None,
         "import_s": import_s,
         "latency_ms": None if latency is None else latency * 1e3,
     }
 
 
-def available(impl: str) -> str | None:
+def available(impl: str, device: str = "cpu") -> str | None:
+    """None when ``impl`` can run here on ``device``, else why not."""
     import importlib.util
 
     need = {
@@ -279,12 +367,29 @@ def available(impl: str) -> str | None:
         "torch-handwritten-keras-loss": "torch",
         "polykeras-torch": "torch",
         "polykeras-numpy": "numpy",
+        "polykeras-cupy": "cupy",
         "keras3-torch": "keras",
     }[impl]
     if importlib.util.find_spec(need) is None:
         return f"{need} is not installed"
     if impl == "keras3-torch" and importlib.util.find_spec("torch") is None:
         return "torch is not installed"
+    if device == "cuda":
+        if impl == "polykeras-numpy":
+            return "NumPy runs on the CPU only"
+        if impl == "polykeras-cupy":
+            import polykeras
+
+            info = next((b for b in polykeras.backends() if b.name == "cupy"), None)
+            if info is None or not info.usable:
+                return "cupy backend: " + (info.reason if info else "not discovered")
+            return None
+        import torch
+
+        if not torch.cuda.is_available():
+            return "torch.cuda.is_available() is False"
+    elif impl == "polykeras-cupy":
+        return "CuPy runs on a GPU only (--device cuda)"
     return None
 
 
@@ -310,79 +415,36 @@ def cold_start() -> dict:
     return {"import_s": imp, "first_predict_s": first}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument(
-        "--steps", type=int, default=None, help="timed steps per repeat (default: per model)"
-    )
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument(
-        "--rounds",
-        type=int,
-        default=5,
-        help="interleaved rounds (the table shows the best and the spread)",
-    )
-    parser.add_argument("--models", nargs="*", default=list(MODELS))
-    parser.add_argument("--impls", nargs="*", default=IMPLS)
-    parser.add_argument("--out", default=None, help="also write the Markdown table here")
-    parser.add_argument("--child", nargs=2, metavar=("IMPL", "MODEL"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        print(json.dumps(child(args.child[0], args.child[1], args.steps, args.warmup)))
-        return 0
-
-    runs: dict[tuple[str, str], list[dict]] = {}
-    skipped: dict[tuple[str, str], str] = {}
-    for name in args.models:
-        impls = []
-        for impl in args.impls:
-            reason = available(impl)
-            if reason:
-                skipped[(name, impl)] = reason
-            else:
-                impls.append(impl)
-        for r in range(args.rounds):
-            # interleaved rounds, each in a rotated order: a slow spell of the (shared)
-            # machine then hits every implementation, not one
-            shift = r % max(len(impls), 1)
-            for impl in impls[shift:] + impls[:shift]:
-                if (name, impl) in skipped:
-                    continue
-                cmd = [
-                    sys.executable,
-                    __file__,
-                    "--child",
-                    impl,
-                    name,
-                    "--warmup",
-                    str(args.warmup),
-                ] + (["--steps", str(args.steps)] if args.steps else [])
-                proc = subprocess.run(cmd, capture_output=True, text=True)
-                if proc.returncode != 0:
-                    skipped[(name, impl)] = "failed: " + proc.stderr.strip().splitlines()[-1]
-                    continue
-                row = json.loads(proc.stdout.strip().splitlines()[-1])
-                row["round"] = r
-                runs.setdefault((name, impl), []).append(row)
-                print(
-                    f"  round {r + 1}: {name:9s} {impl:18s} {row['samples_per_s']:10.1f} samples/s",
-                    file=sys.stderr,
-                )
-
-    lines = [
+def make_table(
+    runs: dict[tuple[str, str], list[dict]],
+    skipped: dict[tuple[str, str], str],
+    models: list[str],
+    impls: list[str],
+    device: str = "cpu",
+) -> str:
+    """The Markdown table of the best rounds and ratios (and, on CUDA, peak GPU memory and
+    each polykeras implementation against Keras 3)."""
+    gpu = device == "cuda"
+    head = (
         "| model | implementation | samples/s (best round) | x hand-written torch (best "
         "rounds) | x hand-written, same round: median (range) | peak MB | x torch memory "
-        "| model(x) latency ms |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for name in args.models:
-        base = {row["round"]: row for row in runs.get((name, "torch-handwritten"), [])}
+        "| model(x) latency ms |"
+    )
+    rule = "|---|---|---|---|---|---|---|---|"
+    if gpu:
+        head += " peak GPU MB |"
+        rule += "---|"
+    lines = [head, rule]
+    blank = " | | | | | |" + (" |" if gpu else "")
+    for name in models:
+        base = {row["round"]: row for row in runs.get((name, BASE), [])}
         base_best = max((row["samples_per_s"] for row in base.values()), default=None)
         base_mb = max((row["peak_mb"] for row in base.values()), default=None)
         label = f"{name} (batch {MODELS[name][0]})"
-        for impl in args.impls:
-            if (name, impl) in skipped and (name, impl) not in runs:
-                lines.append(f"| {label} | {impl} | skipped: {skipped[(name, impl)]} | | | | | |")
+        for impl in impls:
+            if (name, impl) not in runs:
+                why = skipped.get((name, impl), "not run")
+                lines.append(f"| {label} | {impl} | skipped: {why}{blank}")
                 continue
             rows = runs[(name, impl)]
             best = max(row["samples_per_s"] for row in rows)
@@ -399,17 +461,149 @@ def main() -> int:
             mem = f"{peak / base_mb:.2f}" if base_mb else "n/a"
             lat = [row["latency_ms"] for row in rows if row.get("latency_ms") is not None]
             lat_s = f"{min(lat):.2f}" if lat else ""
-            lines.append(
+            line = (
                 f"| {label} | {impl} | {best:.1f} | {ratio} | {spread} | {peak:.0f} "
                 f"| {mem} | {lat_s} |"
             )
+            if gpu:
+                gpu_mb = [row["peak_gpu_mb"] for row in rows if row.get("peak_gpu_mb") is not None]
+                line += f" {max(gpu_mb):.0f} |" if gpu_mb else " |"
+            lines.append(line)
+    versus = []
+    for name in models:
+        k3 = [row["samples_per_s"] for row in runs.get((name, "keras3-torch"), [])]
+        for impl in impls:
+            if impl.startswith("polykeras-") and k3 and (name, impl) in runs:
+                best = max(row["samples_per_s"] for row in runs[(name, impl)])
+                versus.append(f"- {name}: {impl} is {best / max(k3):.2f}x Keras 3")
+    if versus:
+        lines += ["", "Against Keras 3 (best rounds):", *versus]
+    return "\n".join(lines)
+
+
+def _save_json(path, args, runs, skipped, done: bool) -> None:
+    data = {
+        "device": args.device,
+        "models": args.models,
+        "impls": args.impls,
+        "complete": done,
+        "runs": [row for rows in runs.values() for row in rows],
+        "skipped": [{"model": m, "impl": i, "reason": r} for (m, i), r in skipped.items()],
+    }
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=1)
+    os.replace(tmp, path)
+
+
+def table_from_json(path) -> str:
+    """The table of a --json file (also of a run that was cut short)."""
+    with open(path) as f:
+        data = json.load(f)
+    runs: dict[tuple[str, str], list[dict]] = {}
+    for row in data["runs"]:
+        runs.setdefault((row["model"], row["impl"]), []).append(row)
+    skipped = {(s["model"], s["impl"]): s["reason"] for s in data["skipped"]}
+    return make_table(runs, skipped, data["models"], data["impls"], data["device"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--steps", type=int, default=None, help="timed steps per repeat (default: per model)"
+    )
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="interleaved rounds (the table shows the best and the spread)",
+    )
+    parser.add_argument("--repeats", type=int, default=REPEATS, help="timed passes per run")
+    parser.add_argument(
+        "--device", choices=("cpu", "cuda"), default="cpu", help="where the models train"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="short mode: 1 round, 2 passes, 3 warm-up steps, fewer steps (mlp 200, others 20)",
+    )
+    parser.add_argument("--models", nargs="*", default=list(MODELS))
+    parser.add_argument("--impls", nargs="*", default=None)
+    parser.add_argument("--out", default=None, help="also write the Markdown table here")
+    parser.add_argument("--json", default=None, help="also write the rows here (as they come)")
+    parser.add_argument("--child", nargs=2, metavar=("IMPL", "MODEL"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.impls is None:
+        args.impls = GPU_IMPLS if args.device == "cuda" else IMPLS
+    if args.child:
+        row = child(
+            args.child[0], args.child[1], args.steps, args.warmup, args.device, args.repeats
+        )
+        print(json.dumps(row))
+        return 0
+    if args.quick:
+        args.rounds, args.repeats, args.warmup = 1, 2, 3
+
+    env = dict(os.environ)
+    if args.device == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""  # torch and Keras 3 would otherwise take a GPU
+    runs: dict[tuple[str, str], list[dict]] = {}
+    skipped: dict[tuple[str, str], str] = {}
+    for name in args.models:
+        impls = []
+        for impl in args.impls:
+            reason = available(impl, args.device)
+            if reason:
+                skipped[(name, impl)] = reason
+            else:
+                impls.append(impl)
+        steps = args.steps or (QUICK_STEPS[name] if args.quick else None)
+        for r in range(args.rounds):
+            # interleaved rounds, each in a rotated order: a slow spell of the (shared)
+            # machine then hits every implementation, not one
+            shift = r % max(len(impls), 1)
+            for impl in impls[shift:] + impls[:shift]:
+                if (name, impl) in skipped:
+                    continue
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    impl,
+                    name,
+                    "--warmup",
+                    str(args.warmup),
+                    "--device",
+                    args.device,
+                    "--repeats",
+                    str(args.repeats),
+                ] + (["--steps", str(steps)] if steps else [])
+                proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+                if proc.returncode != 0:
+                    err = proc.stderr.strip().splitlines() or ["(no output)"]
+                    skipped[(name, impl)] = "failed: " + err[-1]
+                    print(f"  {name} {impl} failed:\n{proc.stderr[-3000:]}", file=sys.stderr)
+                    continue
+                row = json.loads(proc.stdout.strip().splitlines()[-1])
+                row["round"] = r
+                runs.setdefault((name, impl), []).append(row)
+                print(
+                    f"  round {r + 1}: {name:9s} {impl:18s} {row['samples_per_s']:10.1f} samples/s",
+                    file=sys.stderr,
+                )
+                if args.json:
+                    _save_json(args.json, args, runs, skipped, done=False)
+
+    table = make_table(runs, skipped, args.models, args.impls, args.device)
+    if args.json:
+        _save_json(args.json, args, runs, skipped, done=True)
     cs = cold_start()
-    lines.append("")
-    lines.append(
+    table += (
+        "\n\n"
         f"`import polykeras`: {cs['import_s']:.3f} s; first MLP prediction on NumPy "
         f"from a cold start: {cs['first_predict_s']:.3f} s"
     )
-    table = "\n".join(lines)
     print(table)
     if args.out:
         with open(args.out, "w") as f:

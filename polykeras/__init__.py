@@ -7,6 +7,7 @@ framework: a backend is imported the first time it is selected.
 from __future__ import annotations
 
 from . import (
+    _aliases,
     activations,
     backend,
     config,
@@ -26,6 +27,8 @@ from .engine.sequential import Sequential
 
 __version__ = "0.1.0"
 
+_aliases.install()  # Keras' import paths: polykeras.optimizers, polykeras.layers.noise...
+
 
 def __getattr__(name):
     # submodules that import more than the engine are loaded on first use
@@ -33,6 +36,8 @@ def __getattr__(name):
 
     if name in ("losses", "metrics", "optimizers", "callbacks"):
         return importlib.import_module(f".training.{name}", __name__)
+    if name == "preprocessing":
+        return importlib.import_module(".preprocessing", __name__)
     raise AttributeError(f"module 'polykeras' has no attribute {name!r}")
 
 

@@ -60,8 +60,8 @@ def _cmd_backends(args: argparse.Namespace) -> int:
         max(len(r[i]) for r in rows + [("backend", "usable", "plugin", "")]) for i in range(3)
     ]
     print(f"{'backend':<{widths[0]}}  {'usable':<{widths[1]}}  {'plugin':<{widths[2]}}  notes")
-    for name, usable, plugin, note in rows:
-        print(f"{name:<{widths[0]}}  {usable:<{widths[1]}}  {plugin:<{widths[2]}}  {note}")
+    for name, shown, plugin, note in rows:
+        print(f"{name:<{widths[0]}}  {shown:<{widths[1]}}  {plugin:<{widths[2]}}  {note}")
     if not rows:
         print(
             "(no backends discovered: from a polykeras checkout, pip install -e . installs "

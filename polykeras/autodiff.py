@@ -13,14 +13,18 @@ tests check that both give the same gradients.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from typing import Any
 from collections.abc import Callable, Iterator, Sequence
 
 from . import backend as _backend
+from .engine.operators import TensorOperators
 
 
-class Traced:
-    """A backend array recorded on the tape: its value, its inputs, and how to pull back."""
+class Traced(TensorOperators):
+    """A backend array recorded on the tape: its value, its inputs, and how to pull back.
+
+    Python's math operators work on it (``x * 2 + b``) and are recorded too."""
 
     __slots__ = ("value", "parents", "args", "kwargs", "vjp", "__weakref__")
 
@@ -34,6 +38,10 @@ class Traced:
     @property
     def shape(self):
         return _backend.current().shape(self.value)
+
+    @property
+    def dtype(self) -> str:
+        return _backend.current().dtype_name(self.value)
 
     def __repr__(self) -> str:
         return f"Traced(shape={self.shape})"
@@ -50,7 +58,11 @@ def raw(x: Any) -> Any:
 
 
 # -- variables stand in for traced leaves while a loss is differentiated ----------------
-_substitutions: dict[int, Any] = {}
+# Per thread (a ContextVar): two models differentiated at once in two threads, or a predict
+# in one thread while another trains, never read each other's stand-ins.
+_substitutions: contextvars.ContextVar[dict[int, Any] | None] = contextvars.ContextVar(
+    "polykeras_substitutions", default=None
+)
 
 
 def _resolve(x: Any) -> Any:
@@ -61,14 +73,14 @@ def _resolve(x: Any) -> Any:
 @contextlib.contextmanager
 def substitute(variables: Sequence[Any], values: Sequence[Any]) -> Iterator[None]:
     """While active, each variable reads as the matching value (a Traced leaf, say)."""
-    saved = dict(_substitutions)
+    table = dict(_substitutions.get() or {})  # a fresh table: the outer one stays as it was
     for var, val in zip(variables, values):
-        _substitutions[id(var)] = val
+        table[id(var)] = val
+    token = _substitutions.set(table)
     try:
         yield
     finally:
-        _substitutions.clear()
-        _substitutions.update(saved)
+        _substitutions.reset(token)
 
 
 def detach(x: Any) -> Any:
@@ -125,7 +137,7 @@ def value_and_grad(
     """
     B = _backend.current()
     own = getattr(B, "value_and_grad", None)
-    if own is not None and not _force_core[0]:
+    if own is not None and not _force_core.get():
         return own(fn, list(params))
     leaves = [Traced(p) for p in params]
     loss, aux = fn(leaves)
@@ -133,14 +145,16 @@ def value_and_grad(
     return raw(loss), aux, grads
 
 
-_force_core = [False]
+_force_core: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "polykeras_force_core_differentiation", default=False
+)
 
 
 @contextlib.contextmanager
 def core_differentiation() -> Iterator[None]:
     """Use the core's differentiation even where the backend has its own (for tests)."""
-    _force_core[0] = True
+    token = _force_core.set(True)
     try:
         yield
     finally:
-        _force_core[0] = False
+        _force_core.reset(token)

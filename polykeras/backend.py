@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import time
 from typing import Any
@@ -28,7 +29,21 @@ class BackendError(RuntimeError):
     """A backend cannot be selected or used; the message lists every discovered backend."""
 
 
-_override: list[str] = []  # stack: set_backend replaces the top, use_backend pushes
+# The backend asked for through the Python API.  ``set_backend`` makes one choice for the
+# whole process; ``use_backend`` blocks are per thread (and per asyncio task): a block in
+# one thread never changes what another thread computes with.
+_chosen: dict[str, str | None] = {"name": None}
+_blocks: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
+    "polykeras_use_backend", default=()
+)
+
+
+def api_choice() -> str | None:
+    """The selection made through the Python API for this thread, or None."""
+    blocks = _blocks.get()
+    return blocks[-1] if blocks else _chosen["name"]
+
+
 _loaded: dict[str, Any] = {}  # full selection string ("torch:cpu") -> backend object
 
 
@@ -115,8 +130,8 @@ _FILE_RECHECK_S = 1.0
 
 def current() -> Any:
     """The active backend object (called by every op: kept cheap)."""
-    if _override:
-        sel = _override[-1]
+    sel = api_choice()
+    if sel is not None:
         obj = _loaded.get(sel)
         return obj if obj is not None else load(sel)
     env = os.environ.get(config.ENV_BACKEND)
@@ -141,15 +156,12 @@ def backend() -> str:
 def set_backend(name: str) -> None:
     """Select a backend for the rest of the process (overrides env var and config file)."""
     load(name)  # fail now, with the table, if it cannot be used
-    if _override:
-        _override[-1] = name
-    else:
-        _override.append(name)
+    _chosen["name"] = name
 
 
 def reset_backend() -> None:
     """Drop set_backend's choice: the env var / config file / default apply again."""
-    _override.clear()
+    _chosen["name"] = None
     _cache.update(env=None, obj=None, checked=-1.0)
 
 
@@ -157,11 +169,11 @@ def reset_backend() -> None:
 def use_backend(name: str) -> Iterator[Any]:
     """Run a block with another backend active: ``with polykeras.use_backend("torch"):``."""
     obj = load(name)
-    _override.append(name)
+    token = _blocks.set(_blocks.get() + (name,))
     try:
         yield obj
     finally:
-        _override.pop()
+        _blocks.reset(token)
 
 
 def clear_session() -> None:
@@ -169,3 +181,15 @@ def clear_session() -> None:
     from .engine import naming
 
     naming.reset()
+
+
+def __getattr__(name: str) -> Any:
+    """Keras' backend API (``K.sum``, ``K.function``...): see :mod:`polykeras.backend_api`."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    from . import backend_api
+
+    try:
+        return getattr(backend_api, name)
+    except AttributeError:
+        raise AttributeError(f"module 'polykeras.backend' has no attribute {name!r}") from None

@@ -15,13 +15,14 @@ as Keras' ``keras.json``).  A malformed file is an error that names the file.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import difflib
 import functools
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 ENV_BACKEND = "POLYKERAS_BACKEND"
 ENV_HOME = "POLYKERAS_HOME"
@@ -63,7 +64,8 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         return {}
     key = (str(path), stat.st_mtime_ns, stat.st_size)
     if _file_cache.get("key") == key:
-        return _file_cache["value"]
+        cached: dict[str, Any] = _file_cache["value"]
+        return cached
     try:
         text = path.read_text(encoding="utf-8")
         data = json.loads(text) if text.strip() else {}
@@ -108,8 +110,10 @@ def _validate_file(data: dict[str, Any], path: Path) -> None:
 # Values set through the Python API (None: fall back to the file, then the default).
 _api: dict[str, Any] = {"floatx": None, "epsilon": None, "image_data_format": None}
 
-# The config file's contents, held by ``held()`` (innermost last).
-_held: list[dict[str, Any]] = []
+# The config file's contents, held by ``held()`` (innermost last), per thread.
+_held: contextvars.ContextVar[tuple[dict[str, Any], ...]] = contextvars.ContextVar(
+    "polykeras_held_config", default=()
+)
 
 
 @contextlib.contextmanager
@@ -117,18 +121,22 @@ def held() -> Iterator[None]:
     """Within, the config file is looked at once, on entry: training loops hold it, since
     settings such as epsilon are read once per step and cannot change during a fit.
     Settings made through the Python API still apply at once."""
-    _held.append(read_config_file())
+    token = _held.set(_held.get() + (read_config_file(),))
     try:
         yield
     finally:
-        _held.pop()
+        _held.reset(token)
 
 
-def holding(method: Callable) -> Callable:
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def holding(method: Callable[_P, _R]) -> Callable[_P, _R]:
     """Decorator: run ``method`` inside :func:`held`."""
 
     @functools.wraps(method)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         with held():
             return method(*args, **kwargs)
 
@@ -138,12 +146,13 @@ def holding(method: Callable) -> Callable:
 def _setting(key: str, default: Any) -> Any:
     if _api[key] is not None:
         return _api[key]
-    return (_held[-1] if _held else read_config_file()).get(key, default)
+    held_files = _held.get()
+    return (held_files[-1] if held_files else read_config_file()).get(key, default)
 
 
 def floatx() -> str:
     """The default float dtype name ("float32" unless set)."""
-    return _setting("floatx", "float32")
+    return str(_setting("floatx", "float32"))  # a str: checked when set
 
 
 def set_floatx(value: str) -> None:
@@ -165,7 +174,7 @@ def set_epsilon(value: float) -> None:
 
 def image_data_format() -> str:
     """ "channels_last" (the default) or "channels_first"."""
-    return _setting("image_data_format", "channels_last")
+    return str(_setting("image_data_format", "channels_last"))  # a str: checked when set
 
 
 def set_image_data_format(value: str) -> None:
@@ -204,8 +213,9 @@ def requested_backend() -> tuple[str, str]:
     """The backend name that is asked for now, and where the request came from."""
     from . import backend as _backend  # the API override lives beside the active backend
 
-    if _backend._override:
-        return _backend._override[-1], "the Python API (set_backend/use_backend)"
+    chosen = _backend.api_choice()
+    if chosen is not None:
+        return chosen, "the Python API (set_backend/use_backend)"
     env = os.environ.get(ENV_BACKEND)
     if env is not None:
         if not env.strip():

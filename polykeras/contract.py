@@ -19,7 +19,7 @@ Differentiation: the core differentiates every primitive below itself (reverse m
 see :mod:`polykeras.autodiff`).  A backend with its own differentiation may supply
 ``value_and_grad``; the core then uses it, and both must agree.
 
-The tests in ``tests/test_contract.py`` and ``tests/test_gradients.py`` run against every
+The tests in ``tests/test_backends.py`` and ``tests/test_gradients.py`` run against every
 usable backend; a new backend that passes them, and the conformance matrix, is complete.
 """
 

@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .utils import as_float
+
 _state = {"rng": np.random.default_rng()}
 
 
@@ -60,7 +62,13 @@ class Ones(Initializer):
 
 class Constant(Initializer):
     def __init__(self, value=0.0):
-        self.value = value
+        if isinstance(value, (list, tuple, np.ndarray)):
+            arr = np.asarray(value, dtype="float64")
+            if not np.all(np.isfinite(arr)):
+                raise ValueError(f"Constant: value must be finite, got {value!r:.80}")
+            self.value = value
+        else:
+            self.value = as_float(value, "value", "Constant")
 
     def __call__(self, shape, dtype="float32"):
         return np.full(shape, self.value, dtype=dtype)
@@ -71,7 +79,9 @@ class Constant(Initializer):
 
 class RandomUniform(Initializer):
     def __init__(self, minval=-0.05, maxval=0.05, seed=None):
-        self.minval, self.maxval, self.seed = minval, maxval, seed
+        self.minval = as_float(minval, "minval", "RandomUniform")
+        self.maxval = as_float(maxval, "maxval", "RandomUniform", low=self.minval)
+        self.seed = seed
 
     def __call__(self, shape, dtype="float32"):
         return _rng(self.seed).uniform(self.minval, self.maxval, size=shape).astype(dtype)
@@ -82,7 +92,10 @@ class RandomUniform(Initializer):
 
 class RandomNormal(Initializer):
     def __init__(self, mean=0.0, stddev=0.05, seed=None):
-        self.mean, self.stddev, self.seed = mean, stddev, seed
+        owner = type(self).__name__
+        self.mean = as_float(mean, "mean", owner)
+        self.stddev = as_float(stddev, "stddev", owner, low=0.0)
+        self.seed = seed
 
     def __call__(self, shape, dtype="float32"):
         return _rng(self.seed).normal(self.mean, self.stddev, size=shape).astype(dtype)
@@ -107,8 +120,7 @@ class TruncatedNormal(RandomNormal):
 
 class VarianceScaling(Initializer):
     def __init__(self, scale=1.0, mode="fan_in", distribution="normal", seed=None):
-        if scale <= 0:
-            raise ValueError(f"VarianceScaling: scale must be positive, got {scale}")
+        scale = as_float(scale, "scale", "VarianceScaling", low=0.0, low_open=True)
         if mode not in ("fan_in", "fan_out", "fan_avg"):
             raise ValueError(f"VarianceScaling: mode {mode!r} is not fan_in, fan_out or fan_avg")
         distribution = {"normal": "truncated_normal"}.get(distribution, distribution)
@@ -141,7 +153,7 @@ class VarianceScaling(Initializer):
 
 class Orthogonal(Initializer):
     def __init__(self, gain=1.0, seed=None):
-        self.gain, self.seed = gain, seed
+        self.gain, self.seed = as_float(gain, "gain", type(self).__name__), seed
 
     def __call__(self, shape, dtype="float32"):
         rows = math.prod(shape[:-1]) if len(shape) > 1 else 1
@@ -159,7 +171,7 @@ class Orthogonal(Initializer):
 
 class Identity(Initializer):
     def __init__(self, gain=1.0):
-        self.gain = gain
+        self.gain = as_float(gain, "gain", "Identity")
 
     def __call__(self, shape, dtype="float32"):
         if len(shape) != 2:
@@ -302,3 +314,20 @@ def serialize(init: Any) -> Any:
     if isinstance(init, Initializer):
         return {"class_name": type(init).__name__, "config": init.get_config()}
     raise ValueError(f"initializer {init!r} is not serializable (use a built-in initializer)")
+
+
+# Keras' lowercase names (``from keras.initializers import he_normal``): the classes
+zeros = zero = Zeros
+ones = one = Ones
+constant = Constant
+uniform = random_uniform = RandomUniform
+normal = random_normal = RandomNormal
+truncated_normal = TruncatedNormal
+orthogonal = Orthogonal
+identity = Identity
+glorot_uniform = GlorotUniform
+glorot_normal = GlorotNormal
+he_uniform = HeUniform
+he_normal = HeNormal
+lecun_uniform = LecunUniform
+lecun_normal = LecunNormal

@@ -12,8 +12,11 @@ import math
 from typing import Any
 from collections.abc import Callable, Sequence
 
+import numpy as _np
+
 from . import backend as _backend
 from .autodiff import Traced, _resolve
+from .engine.base_layer import KerasTensor as _KerasTensor
 from .engine.variables import Variable as _Variable
 
 VJP = Callable[..., tuple]
@@ -37,12 +40,29 @@ class Primitive:
         raws = args
         traced = False
         for a in args:
-            if type(a) is Traced:
+            ta = type(a)
+            if ta is Traced:
                 traced = True
                 raws = [x.value if type(x) is Traced else x for x in args]
                 break
+            if ta is _KerasTensor:  # a symbolic call: a node of the graph, computed later
+                return _symbolic(self.name, args, kwargs)
         fwd = self.fwd
-        out = fwd(B, *raws, **kwargs) if fwd is not None else getattr(B, self.name)(*raws, **kwargs)
+        try:
+            out = (
+                fwd(B, *raws, **kwargs)
+                if fwd is not None
+                else getattr(B, self.name)(*raws, **kwargs)
+            )
+        except Exception as err:
+            if any(type(r) is _np.ndarray and not B.is_native(r) for r in raws):
+                # NumPy arrays given to a backend that has other arrays: convert, retry
+                args = [B.asarray(a) if type(a) is _np.ndarray else a for a in args]
+                return self(*args, **kwargs)
+            clear = _operand_error(B, self.name, raws, err)
+            if clear is None:
+                raise
+            raise clear from err
         if traced and self.vjp is not None:
             return Traced(out, tuple(args), raws, kwargs, self.vjp)
         return out
@@ -50,10 +70,116 @@ class Primitive:
 
 PRIMITIVES: dict[str, Primitive] = {}
 
+#: Every op a graph node may name (see polykeras.engine.op_layer): name -> the function
+#: called on concrete values.  A saved node names its op here and nothing else.
+OPS: dict[str, Callable[..., Any]] = {}
+
+_BROADCASTING = frozenset(
+    "add subtract multiply divide maximum minimum power greater greater_equal less "
+    "equal where".split()
+)
+
+
+def _operand_error(B, name: str, raws, err: Exception) -> Exception | None:
+    """A clear error for an op between operands whose shapes do not fit, naming both."""
+    if name not in _BROADCASTING and name != "matmul":
+        return None
+    shapes = [tuple(B.shape(x)) if B.is_native(x) else None for x in raws]
+    known = [s for s in shapes if s is not None]
+    if len(known) < 2:
+        return None
+    if name == "matmul":
+        a, b = shapes[0], shapes[1]
+        if a is not None and b is not None and a and b and a[-1] != b[-2 if len(b) > 1 else 0]:
+            return ValueError(
+                f"matmul: shapes {a} and {b} do not fit (the last dimension of the first, "
+                f"{a[-1]}, must equal the second-to-last of the second)"
+            )
+        return None
+    try:
+        broadcast_shapes(*known)
+    except ValueError as clear:
+        return ValueError(f"{name}: {clear}")
+    return None
+
+
+def broadcast_shapes(*shapes):
+    """The broadcast of shapes (None for an unknown size), or a ValueError naming them."""
+    nd = 0
+    for s in shapes:
+        nd = len(s) if len(s) > nd else nd
+    out = []
+    for i in range(nd):
+        dim: Any = 1
+        for s in shapes:
+            k = i - (nd - len(s))
+            if k < 0:
+                continue
+            d = s[k]
+            if d == 1:
+                continue
+            if dim == 1:
+                dim = d
+            elif d is None or dim is None:
+                dim = None if (d is None and dim is None) else (dim if d is None else d)
+            elif d != dim:
+                raise ValueError(
+                    "cannot broadcast shapes "
+                    + " and ".join(str(tuple(x)) for x in shapes)
+                    + f" (dimension {i - nd} is {dim} in one and {d} in the other)"
+                )
+        out.append(dim)
+    return tuple(out)
+
+
+def _symbolic(name: str, args, kwargs):
+    from .engine.op_layer import symbolic_call
+
+    return symbolic_call(name, args, kwargs)
+
+
+def _has_symbolic(args, kwargs) -> bool:
+    for a in args:
+        ta = type(a)
+        if ta is _KerasTensor:
+            return True
+        if ta is list or ta is tuple:
+            for b in a:
+                if type(b) is _KerasTensor:
+                    return True
+    for a in kwargs.values():
+        if type(a) is _KerasTensor:
+            return True
+    return False
+
+
+def keras_op(fn: Callable | None = None, *, name: str | None = None) -> Any:
+    """Make ``fn`` a public op: registered in :data:`OPS` under ``name`` (its own name by
+    default), and a graph node when called on symbolic tensors."""
+
+    def deco(f: Callable) -> Callable:
+        opname = name or f.__name__
+        OPS[opname] = f
+
+        def op(*args, **kwargs):
+            if _has_symbolic(args, kwargs):
+                return _symbolic(opname, args, kwargs)
+            return f(*args, **kwargs)
+
+        op.__name__ = f.__name__
+        op.__qualname__ = f.__qualname__
+        op.__doc__ = f.__doc__
+        op.__wrapped__ = f  # type: ignore[attr-defined]
+        op._polykeras_op = opname  # type: ignore[attr-defined]
+        return op
+
+    return deco(fn) if fn is not None else deco
+
 
 def _prim(name: str, vjp: VJP | None = None, fwd: Callable | None = None) -> Primitive:
     p = Primitive(name, vjp, fwd)
     PRIMITIVES[name] = p
+    OPS[name] = p
     return p
 
 
@@ -235,9 +361,18 @@ def _max_reduce_vjp(B, g, n):
 
 sum = _prim("sum", _sum_vjp)  # noqa: A001
 max = _prim("max", _max_reduce_vjp)  # noqa: A001
-argmax = _prim("argmax")
 
 
+def _argmax_fwd(B, x, axis=None):
+    if axis is None:  # Keras 3 / NumPy: the index in the flattened array
+        return B.argmax(B.reshape(x, (-1,)), axis=0)
+    return B.argmax(x, axis=axis)
+
+
+argmax = _prim("argmax", fwd=_argmax_fwd)
+
+
+@keras_op
 def mean(x, axis=None, keepdims=False):
     B = _backend.current()
     shape = B.shape(_value(x))
@@ -262,11 +397,24 @@ def _swap_last(B, x):
 
 def _matmul_vjp(B, g, n):
     a, b = n.args
+    sa, sb = tuple(B.shape(a)), tuple(B.shape(b))
+    if len(sa) == 1 or len(sb) == 1:  # a vector operand: as a (1, n) / (n, 1) matrix
+        gs = tuple(B.shape(g))
+        if len(sa) == 1 and len(sb) == 1:
+            g = B.reshape(g, (1, 1))
+        elif len(sa) == 1:
+            g = B.reshape(g, gs[:-1] + (1,) + gs[-1:])
+        else:
+            g = B.reshape(g, gs + (1,))
+        a = B.reshape(a, (1,) + sa) if len(sa) == 1 else a
+        b = B.reshape(b, sb + (1,)) if len(sb) == 1 else b
     ga = gb = None
     if type(n.parents[0]) is Traced:
-        ga = unbroadcast(B, B.matmul(g, _swap_last(B, b)), _shape(B, a))
+        ga = unbroadcast(B, B.matmul(g, _swap_last(B, b)), tuple(B.shape(a)))
+        ga = B.reshape(ga, sa) if len(sa) == 1 else ga
     if type(n.parents[1]) is Traced:
-        gb = unbroadcast(B, B.matmul(_swap_last(B, a), g), _shape(B, b))
+        gb = unbroadcast(B, B.matmul(_swap_last(B, a), g), tuple(B.shape(b)))
+        gb = B.reshape(gb, sb) if len(sb) == 1 else gb
     return ga, gb
 
 
@@ -275,14 +423,22 @@ reshape = _prim("reshape", lambda B, g, n: (B.reshape(g, tuple(B.shape(n.args[0]
 
 
 def _transpose_vjp(B, g, n):
-    axes = n.args[1] if len(n.args) > 1 else n.kwargs["axes"]
+    axes = n.args[1] if len(n.args) > 1 else n.kwargs.get("axes")
+    if axes is None:
+        axes = tuple(reversed(range(len(B.shape(n.args[0])))))
     inverse = [0] * len(axes)
     for i, a in enumerate(axes):
         inverse[a] = i
     return (B.transpose(g, inverse), None)
 
 
-transpose = _prim("transpose", _transpose_vjp)
+def _transpose_fwd(B, x, axes=None):
+    if axes is None:  # reverse the axes, as NumPy and Keras do
+        axes = tuple(reversed(range(len(B.shape(x)))))
+    return B.transpose(x, axes)
+
+
+transpose = _prim("transpose", _transpose_vjp, fwd=_transpose_fwd)
 
 
 def _concat_vjp(B, g, n):
@@ -303,7 +459,8 @@ _concatenate = _prim(
 )
 
 
-def concatenate(xs: Sequence[Any], axis: int = -1):
+@keras_op
+def concatenate(xs: Sequence[Any], axis: int = 0):
     return _concatenate(*xs, axis=axis)
 
 
@@ -412,6 +569,8 @@ def raw_or_none(x):
 
 
 def shape(x) -> tuple[int, ...]:
+    if type(x) is _KerasTensor:
+        return x.shape
     return tuple(_backend.current().shape(_value(x)))
 
 
@@ -420,9 +579,12 @@ def ndim(x) -> int:
 
 
 def dtype_name(x) -> str:
+    if type(x) is _KerasTensor:
+        return x.dtype
     return _backend.current().dtype_name(_value(x))
 
 
+@keras_op
 def stop_gradient(x):
     return _backend.current().stop_gradient(_value(x))
 
@@ -444,6 +606,7 @@ def ones(shape, dtype: str = "float32"):
 
 
 # -- composites
+@keras_op
 def expand_dims(x, axis: int):
     s = list(shape(x))
     axis = axis if axis >= 0 else len(s) + axis + 1
@@ -451,31 +614,38 @@ def expand_dims(x, axis: int):
     return reshape(x, tuple(s))
 
 
+@keras_op
 def stack(xs: Sequence[Any], axis: int = 0):
     return concatenate([expand_dims(x, axis) for x in xs], axis=axis)
 
 
+@keras_op
 def square_sum(x, axis=None, keepdims=False):
     return sum(square(x), axis=axis, keepdims=keepdims)
 
 
+@keras_op
 def l2_normalize(x, axis=-1, eps=1e-12):
     norm = sqrt(maximum(square_sum(x, axis=axis, keepdims=True), eps))
     return divide(x, norm)
 
 
+@keras_op
 def log_sigmoid(x):
     return neg(softplus(neg(x)))
 
 
+@keras_op
 def elu(x, alpha=1.0):
     return where(greater(_value(x), 0), x, multiply(subtract(exp(minimum(x, 0.0)), 1.0), alpha))
 
 
+@keras_op
 def hard_sigmoid(x):
     return clip(add(multiply(x, 0.2), 0.5), 0.0, 1.0)
 
 
+@keras_op
 def selu(x):
     alpha, scale = 1.6732632423543772, 1.0507009873554805
     return multiply(elu(x, alpha), scale)
@@ -485,16 +655,369 @@ def linear(x):
     return x
 
 
+@keras_op
 def softsign(x):
     return divide(x, add(abs(x), 1.0))
 
 
+@keras_op
 def swish(x):
     return multiply(x, sigmoid(x))
 
 
+@keras_op
 def gelu(x):
     # tanh approximation is Keras' approximate=True; exact erf form matches Keras' default
     c = math.sqrt(2.0 / math.pi)
     inner = multiply(add(x, multiply(power(x, 3.0), 0.044715)), c)
     return multiply(multiply(x, 0.5), add(tanh(inner), 1.0))
+
+
+# -- Keras 3's public names (``keras.ops``), composed from the primitives above ----------------
+# Each is registered in OPS, so on symbolic tensors it is one node of the graph, saved by name.
+absolute = abs
+negative = neg
+
+
+@keras_op
+def less_equal(x1, x2):
+    return greater_equal(x2, x1)
+
+
+@keras_op
+def not_equal(x1, x2):
+    return logical_not(equal(x1, x2))
+
+
+@keras_op
+def logical_not(x):
+    return equal(cast(x, "bool"), False)
+
+
+@keras_op
+def logical_and(x1, x2):
+    return greater(multiply(cast(x1, "float32"), cast(x2, "float32")), 0.0)
+
+
+@keras_op
+def logical_or(x1, x2):
+    return greater(add(cast(x1, "float32"), cast(x2, "float32")), 0.0)
+
+
+@keras_op
+def convert_to_tensor(x, dtype: str | None = None):
+    x = _resolve(x)
+    B = _backend.current()
+    if type(x) is Traced or B.is_native(x):
+        return x if dtype is None or dtype_name(x) == dtype else cast(x, dtype)
+    return B.asarray(x, dtype)
+
+
+def _float_dtype(x) -> str:
+    if isinstance(x, (int, float)):
+        return "float32"
+    d = dtype_name(x)
+    return d if d.startswith("float") else "float32"
+
+
+@keras_op
+def floor(x):
+    """Largest integer <= x (through an int64 cast: exact for |x| < 2**53)."""
+    dt = _float_dtype(x)
+    t = cast(cast(x, "int64"), dt)
+    return where(greater(t, x), subtract(t, 1.0), t)
+
+
+@keras_op
+def ceil(x):
+    return neg(floor(neg(x)))
+
+
+@keras_op
+def round(x, decimals: int = 0):  # noqa: A001
+    """Round half to even, as NumPy and Keras do."""
+    if decimals:
+        scale = 10.0**decimals
+        return divide(round(multiply(x, scale)), scale)
+    dt = _float_dtype(x)
+    r = floor(add(x, 0.5))
+    # halfway and odd: step down to the even neighbour
+    tie = equal(subtract(r, x), 0.5)
+    odd = equal(subtract(r, multiply(floor(multiply(r, 0.5)), 2.0)), 1.0)
+    return where(logical_and(tie, odd), subtract(r, 1.0), cast(r, dt))
+
+
+@keras_op
+def floor_divide(x1, x2):
+    return floor(divide(x1, x2))
+
+
+@keras_op
+def mod(x1, x2):
+    return subtract(x1, multiply(floor_divide(x1, x2), x2))
+
+
+@keras_op
+def min(x, axis=None, keepdims: bool = False):  # noqa: A001
+    return neg(max(neg(x), axis=axis, keepdims=keepdims))
+
+
+@keras_op
+def argmin(x, axis: int | None = None):
+    return argmax(neg(x), axis=axis)
+
+
+@keras_op
+def var(x, axis=None, keepdims: bool = False):
+    centred = subtract(x, mean(x, axis=axis, keepdims=True))
+    return mean(square(centred), axis=axis, keepdims=keepdims)
+
+
+@keras_op
+def std(x, axis=None, keepdims: bool = False):
+    return sqrt(var(x, axis=axis, keepdims=keepdims))
+
+
+@keras_op
+def prod(x, axis=None, keepdims: bool = False):
+    """Product over ``axis``: sign and magnitude (a sum of logs) apart; 0 where a factor is."""
+    zero = equal(x, 0.0)
+    safe = where(zero, 1.0, abs(x))
+    magnitude = exp(sum(log(safe), axis=axis, keepdims=keepdims))
+    negatives = sum(cast(less(x, 0.0), _float_dtype(x)), axis=axis, keepdims=keepdims)
+    sign_ = subtract(1.0, multiply(mod(negatives, 2.0), 2.0))
+    zeros_ = sum(cast(zero, _float_dtype(x)), axis=axis, keepdims=keepdims)
+    return where(greater(zeros_, 0.0), 0.0, multiply(sign_, magnitude))
+
+
+@keras_op
+def logsumexp(x, axis=None, keepdims: bool = False):
+    m = stop_gradient(max(x, axis=axis, keepdims=True))
+    out = add(log(sum(exp(subtract(x, m)), axis=axis, keepdims=True)), m)
+    if not keepdims:
+        out = reshape(out, _reduced_shape(shape(x), axis))
+    return out
+
+
+def _reduced_shape(shape_, axis):
+    axes = _norm_axes(axis, len(shape_))
+    return tuple(s for i, s in enumerate(shape_) if i not in axes)
+
+
+@keras_op
+def log_softmax(x, axis: int = -1):
+    return subtract(x, logsumexp(x, axis=axis, keepdims=True))
+
+
+@keras_op
+def leaky_relu(x, negative_slope: float = 0.2):
+    return where(greater(x, 0.0), x, multiply(x, negative_slope))
+
+
+@keras_op
+def relu6(x):
+    return clip(x, 0.0, 6.0)
+
+
+silu = swish
+
+
+@keras_op
+def mish(x):
+    return multiply(x, tanh(softplus(x)))
+
+
+@keras_op
+def squeeze(x, axis=None):
+    s = shape(x)
+    if axis is None:
+        keep = tuple(d for d in s if d != 1)
+    else:
+        axes = _norm_axes(axis, len(s))
+        for a in axes:
+            if s[a] != 1:
+                raise ValueError(f"squeeze: axis {a} of shape {tuple(s)} has size {s[a]}, not 1")
+        keep = tuple(d for i, d in enumerate(s) if i not in axes)
+    return reshape(x, keep)
+
+
+@keras_op
+def tile(x, repeats):
+    s = shape(x)
+    repeats = (repeats,) if isinstance(repeats, int) else tuple(repeats)
+    if len(repeats) > len(s):
+        x = reshape(x, (1,) * (len(repeats) - len(s)) + tuple(s))
+        s = shape(x)
+    repeats = (1,) * (len(s) - len(repeats)) + repeats
+    for axis, r in enumerate(repeats):
+        if r != 1:
+            x = _concatenate(*([x] * r), axis=axis)
+    return x
+
+
+@keras_op
+def repeat(x, repeats: int, axis=None):
+    """Each element ``repeats`` times along ``axis`` (flattened first when None)."""
+    if axis is None:
+        x = reshape(x, (-1,))
+        axis = 0
+    s = shape(x)
+    axis %= len(s)
+    y = expand_dims(x, axis + 1)
+    y = broadcast_to(y, tuple(s[: axis + 1]) + (repeats,) + tuple(s[axis + 1 :]))
+    return reshape(y, tuple(s[:axis]) + (s[axis] * repeats,) + tuple(s[axis + 1 :]))
+
+
+@keras_op
+def arange(start, stop=None, step=1, dtype: str | None = None):
+    import numpy as np
+
+    values = np.arange(start, stop, step) if stop is not None else np.arange(start)
+    if dtype is None:
+        dtype = "int32" if values.dtype.kind in "iu" else "float32"
+    return _backend.current().asarray(values.astype(dtype))
+
+
+@keras_op
+def eye(N: int, M: int | None = None, k: int = 0, dtype: str = "float32"):  # noqa: N803
+    import numpy as np
+
+    return _backend.current().asarray(np.eye(N, M, k, dtype=dtype))
+
+
+@keras_op
+def full(shape, fill_value, dtype: str = "float32"):
+    return multiply(ones(shape, dtype), fill_value)
+
+
+@keras_op
+def zeros_like(x, dtype: str | None = None):
+    return zeros(shape(x), dtype or dtype_name(x))
+
+
+@keras_op
+def ones_like(x, dtype: str | None = None):
+    return ones(shape(x), dtype or dtype_name(x))
+
+
+@keras_op
+def full_like(x, fill_value, dtype: str | None = None):
+    return full(shape(x), fill_value, dtype or dtype_name(x))
+
+
+@keras_op
+def one_hot(x, num_classes: int, axis: int = -1, dtype: str = "float32"):
+    classes = arange(num_classes, dtype="int64")
+    hot = cast(equal(expand_dims(cast(x, "int64"), -1), classes), dtype)
+    if axis != -1:
+        nd = ndim(hot)
+        axis %= nd
+        order = list(range(nd - 1))
+        order.insert(axis, nd - 1)
+        hot = transpose(hot, tuple(order))
+    return hot
+
+
+@keras_op
+def dot(x1, x2):
+    """NumPy's dot for the common cases: a scalar, 1-D vectors, or matrix-like operands."""
+    n1, n2 = ndim(x1), ndim(x2)
+    if n1 == 0 or n2 == 0:
+        return multiply(x1, x2)
+    if n1 == 1 and n2 == 1:
+        return sum(multiply(x1, x2))
+    if n2 <= 2:
+        return matmul(x1, x2)
+    raise ValueError(
+        f"dot: an operand of {n2} dimensions on the right (shapes {shape(x1)} and "
+        f"{shape(x2)}) is not supported; use matmul or einsum-free reshapes"
+    )
+
+
+@keras_op
+def swapaxes(x, axis1: int, axis2: int):
+    nd = ndim(x)
+    order = list(range(nd))
+    order[axis1 % nd], order[axis2 % nd] = order[axis2 % nd], order[axis1 % nd]
+    return transpose(x, tuple(order))
+
+
+@keras_op
+def categorical_crossentropy(target, output, from_logits: bool = False, axis: int = -1):
+    """Per-sample crossentropy of probabilities (or logits) ``output`` against ``target``."""
+    if from_logits:
+        return neg(sum(multiply(target, log_softmax(output, axis=axis)), axis=axis))
+    output = divide(output, sum(output, axis=axis, keepdims=True))
+    eps = _epsilon()
+    output = clip(output, eps, 1.0 - eps)
+    return neg(sum(multiply(target, log(output)), axis=axis))
+
+
+@keras_op
+def sparse_categorical_crossentropy(target, output, from_logits: bool = False, axis: int = -1):
+    n = shape(output)[axis]
+    t = target
+    if ndim(t) == ndim(output):  # labels of shape (..., 1)
+        t = squeeze(t, axis=-1)
+    return categorical_crossentropy(
+        one_hot(t, n, dtype=dtype_name(output)), output, from_logits=from_logits, axis=axis
+    )
+
+
+@keras_op
+def binary_crossentropy(target, output, from_logits: bool = False):
+    """Elementwise crossentropy of probabilities (or logits) ``output`` against ``target``."""
+    if from_logits:
+        # max(x, 0) - x * t + log(1 + exp(-|x|)), the stable form
+        return add(subtract(relu(output), multiply(output, target)), softplus(neg(abs(output))))
+    eps = _epsilon()
+    output = clip(output, eps, 1.0 - eps)
+    return neg(
+        add(
+            multiply(target, log(output)),
+            multiply(subtract(1.0, target), log(subtract(1.0, output))),
+        )
+    )
+
+
+def _epsilon() -> float:
+    from . import config
+
+    return config.epsilon()
+
+
+@keras_op
+def batch_dot(x, y, axes=None):
+    """Keras 2's ``batch_dot`` for 2-D and 3-D operands (the cases real code uses)."""
+    nx, ny = ndim(x), ndim(y)
+    if isinstance(axes, int):
+        axes = (axes, axes)
+    if axes is None:
+        axes = (nx - 1, ny - 2 if ny > 2 else ny - 1)
+    ax, ay = axes[0] % nx, axes[1] % ny
+    if nx == 2 and ny == 2:
+        if ax != 1 or ay != 1:
+            raise ValueError(f"batch_dot: axes {axes} over the batch axis are not supported")
+        return sum(multiply(x, y), axis=1, keepdims=True)
+    if nx > 3 or ny > 3 or 0 in (ax, ay):
+        raise ValueError(
+            f"batch_dot: operands of shapes {shape(x)} and {shape(y)} with axes={axes} are "
+            "not supported (2-D or 3-D operands, contracting a non-batch axis)"
+        )
+    if nx == 2:
+        x = expand_dims(x, 1)
+        ax = 2
+    squeeze_y = ny == 2
+    if squeeze_y:
+        y = expand_dims(y, 2)
+        ay = 1
+    if ax == 1:
+        x = swapaxes(x, 1, 2)
+    if ay == 2:
+        y = swapaxes(y, 1, 2)
+    out = matmul(x, y)
+    if nx == 2:
+        out = squeeze(out, axis=1)
+    if squeeze_y:
+        out = squeeze(out, axis=-1)
+    return out

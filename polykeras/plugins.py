@@ -143,9 +143,9 @@ def _discover() -> _Registry:
         def register(
             name: str,
             factory: Callable[..., Any],
-            probe=None,
+            probe: Callable[[], str | None] | None = None,
             description: str = "",
-            _plugin=plugin_name,
+            _plugin: str = plugin_name,
         ) -> None:
             if not _valid_name(name):
                 raise ValueError(f"backend name {name!r} may hold only letters, digits, _ and -")
@@ -160,7 +160,7 @@ def _discover() -> _Registry:
                 return
             reg.backends[name] = BackendSpec(name, factory, _plugin, probe, description)
 
-        def register_layer(cls: type, name: str | None = None, _plugin=plugin_name) -> None:
+        def register_layer(cls: type, name: str | None = None, _plugin: str = plugin_name) -> None:
             reg.layers[name or cls.__name__] = cls
 
         for hook_name, arg_name, fn in (
@@ -204,7 +204,8 @@ def register_plugin(obj: Any, name: str | None = None) -> None:
 
     Meant for tests and notebooks; packages should declare an entry point instead.
     """
-    _extra_plugins.append((name or getattr(obj, "__name__", repr(obj)), obj))
+    label = name or str(getattr(obj, "__name__", repr(obj)))
+    _extra_plugins.append((label, obj))
     reset()
 
 

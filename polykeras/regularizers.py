@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from . import ops
+from .utils import as_float
 
 
 class L1L2:
     def __init__(self, l1: float = 0.0, l2: float = 0.0):
-        self.l1, self.l2 = float(l1), float(l2)
+        self.l1 = as_float(l1, "l1", "L1L2 regularizer", low=0.0)
+        self.l2 = as_float(l2, "l2", "L1L2 regularizer", low=0.0)
 
     def __call__(self, x):
         total = 0.0
@@ -45,7 +48,8 @@ def get(identifier: Any) -> L1L2:
         cfg = dict(identifier.get("config", {}))
         return L1L2(l1=cfg.get("l1", 0.0), l2=cfg.get("l2", 0.0))
     if isinstance(identifier, str) and identifier in ("l1", "l2", "l1_l2"):
-        return {"l1": l1, "l2": l2, "l1_l2": l1_l2}[identifier]()
+        makers: dict[str, Callable[[], L1L2]] = {"l1": l1, "l2": l2, "l1_l2": l1_l2}
+        return makers[identifier]()
     raise ValueError(f"cannot interpret {identifier!r} as a regularizer")
 
 

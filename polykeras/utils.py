@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 import operator
 import random
@@ -64,10 +65,49 @@ def as_int(
             raise ValueError(
                 f"{owner}: {what} must be {expected}, got {value!r} ({kind})"
             ) from None
-        out = int(value)
+        out = int(math.trunc(value))  # integral here, so exact (as int(value) is)
     if minimum is not None and out < minimum:
         raise ValueError(f"{owner}: {what} must be {expected}, got {value!r}")
     return int(out)
+
+
+def as_float(
+    value: Any,
+    what: str,
+    owner: str,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """``value`` as a finite Python float within ``[low, high]`` (``low_open``/``high_open``
+    exclude an end), or a ValueError naming ``what`` and ``owner``.  The one check every
+    numeric setting of a layer, initializer, regularizer, constraint or optimizer goes
+    through: NaN, infinity, bools, strings and values out of range are refused when the
+    object is made, not found later as NaN weights."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{owner}: {what} must be a number, got {value!r:.60}")
+    try:
+        out = float(value)
+    except OverflowError:
+        out = math.inf if operator.gt(value, 0) else -math.inf  # a huge int: refused below
+    if not math.isfinite(out):
+        raise ValueError(f"{owner}: {what} must be a finite number, got {value!r:.60}")
+    lo_bad = low is not None and (out < low or (low_open and out == low))
+    hi_bad = high is not None and (out > high or (high_open and out == high))
+    if lo_bad or hi_bad:
+        left = "any" if low is None else f"{'(' if low_open else '['}{low:g}"
+        right = "any" if high is None else f"{high:g}{')' if high_open else ']'}"
+        if low == 0 and high is None:
+            expected = "a positive number" if low_open else "a non-negative number"
+        elif low is not None and high is not None:
+            expected = f"in {left}, {right}"
+        elif low is not None:
+            expected = f"{'>' if low_open else '>='} {low:g}"
+        else:
+            expected = f"{'<' if high_open else '<='} {high:g}"
+        raise ValueError(f"{owner}: {what} must be {expected}, got {value!r}")
+    return out
 
 
 def to_categorical(y, num_classes: int | None = None, dtype: str = "float32") -> np.ndarray:
@@ -85,3 +125,43 @@ def to_categorical(y, num_classes: int | None = None, dtype: str = "float32") ->
     out = np.zeros((y.size, n), dtype=dtype)
     out[np.arange(y.size), y] = 1
     return out.reshape(shape + (n,))
+
+
+class Sequence:
+    """Keras' ``utils.Sequence``: batches by index, for ``fit``/``evaluate``/``predict``.
+
+    Subclasses define ``__getitem__(index)`` (one batch: ``(x, y)``, ``(x, y,
+    sample_weight)``, or ``x`` for predict) and ``__len__`` (the number of batches); the
+    training loop calls ``on_epoch_end`` after each epoch. Indexing makes batches safe to
+    prepare out of order, in worker threads or processes."""
+
+    def __getitem__(self, index: int) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must define __getitem__(index)")
+
+    def __len__(self) -> int:
+        raise NotImplementedError(f"{type(self).__name__} must define __len__()")
+
+    def on_epoch_end(self) -> None:
+        """Called at the end of every epoch (e.g. to reshuffle the samples)."""
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+
+#: Keras 3's name for Sequence
+PyDataset = Sequence
+
+
+def pad_sequences(
+    sequences: Any,
+    maxlen: int | None = None,
+    dtype: Any = "int32",
+    padding: str = "pre",
+    truncating: str = "pre",
+    value: Any = 0.0,
+) -> np.ndarray:
+    """``polykeras.preprocessing.sequence.pad_sequences`` (where Keras 3 put it)."""
+    from .preprocessing.sequence import pad_sequences as pad
+
+    return pad(sequences, maxlen, dtype, padding, truncating, value)

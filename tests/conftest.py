@@ -11,10 +11,22 @@ from polykeras import config
 def pytest_collection_modifyitems(config, items):
     """Where the backend this run selects (POLYKERAS_BACKEND) cannot run here, e.g. the cupy
     env on a machine without a GPU, every test is skipped with the backend's reason."""
-    name = config_backend_name().partition(":")[0]
+    selection = config_backend_name()
+    name = selection.partition(":")[0]
     info = next((b for b in polykeras.backends() if b.name == name), None)
+    reason = None
     if info is not None and not info.usable:  # its probe says it cannot run on this machine
-        skip = pytest.mark.skip(reason=f"backend {name!r} is not usable here: {info.reason}")
+        reason = f"backend {name!r} is not usable here: {info.reason}"
+    elif info is not None and selection != name:
+        # a device suffix ("torch:cuda"): the backend runs here, but that device may not
+        try:
+            polykeras.backend.load(selection)
+        except polykeras.BackendError as exc:
+            if "device" not in str(exc).lower() and "cuda" not in str(exc).lower():
+                raise
+            reason = f"backend {selection!r} is not usable here: {str(exc).splitlines()[0]}"
+    if reason:
+        skip = pytest.mark.skip(reason=reason)
         for item in items:
             item.add_marker(skip)
     # any other failure to load the backend is a real error and must show as one

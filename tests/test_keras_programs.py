@@ -288,3 +288,19 @@ def test_losses_keep_their_identity_and_still_compute():
         losses.mean_squared_error(np.zeros((2, 3), "float32"), np.ones((2, 3), "float32"))
     )
     np.testing.assert_allclose(value, [1, 1])
+
+
+@pytest.mark.parametrize("optimizer", ["rmsprop", "sgd", "adam"])
+def test_get_weights_is_a_snapshot_that_training_does_not_change(optimizer):
+    """Keras' get_weights returns copies: a list kept for later (EarlyStopping's best
+    weights, a user's checkpoint) must not follow in-place updates, row-sparse ones included."""
+    words = Input(shape=(6,))
+    model = Model(words, Dense(2)(GlobalAveragePooling1D()(Embedding(20, 4)(words))))
+    model.compile(optimizer=optimizer, loss="mse")
+    x = np.random.default_rng(0).integers(0, 20, size=(8, 6)).astype("float32")
+    kept = model.get_weights()
+    copies = [w.copy() for w in kept]
+    model.train_on_batch(x, np.ones((8, 2), "float32"))
+    for a, b in zip(kept, copies):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in zip(model.get_weights(), copies))

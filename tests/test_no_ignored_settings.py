@@ -419,12 +419,14 @@ def test_training_arguments_without_effect_are_refused():
         model.compile("sgd", "mse", target_tensors=[np.zeros((1, 2))])
     with pytest.raises(ValueError, match="steps_per_execution"):
         model.compile("sgd", "mse", steps_per_execution=4)
-    with pytest.raises(ValueError, match="validation_steps"):
-        model.fit(X, Y, validation_data=(X, Y), validation_steps=1, verbose=0)
-    with pytest.raises(ValueError, match="steps"):
-        model.evaluate(X, Y, steps=1, verbose=0)
-    with pytest.raises(ValueError, match="steps"):
-        model.predict(X, steps=1)
+    # steps / validation_steps on arrays take the first batches, as Keras 3 does
+    # (tests/test_batches_from_python.py); workers & co. have no effect on arrays
+    with pytest.raises(ValueError, match="workers"):
+        model.fit(X, Y, workers=2, verbose=0)
+    with pytest.raises(ValueError, match="max_queue_size"):
+        model.evaluate(X, Y, max_queue_size=3, verbose=0)
+    with pytest.raises(ValueError, match="use_multiprocessing"):
+        model.predict(X, use_multiprocessing=False)
     model.compile("sgd", "mse", run_eagerly=True, jit_compile=False)  # change no result
 
 
@@ -556,6 +558,7 @@ DOCUMENTED = {
     "Reshape": (((2, 2),), {"target_shape": (4,)}),
     "Permute": (((2, 1),), {"dims": (1, 2)}),
     "RepeatVector": ((3,), {"n": 4}),
+    "OpLayer": (("add",), {"args": [{"__tensor__": 0}, 1.0], "kwargs": {"axis": 1}}),
     "Lambda": ((abs,), {"output_shape": (3,), "mask": abs, "arguments": {"k": 1}}),
     "Embedding": (
         (10, 3),
@@ -737,7 +740,7 @@ def test_activity_penalties_stay_in_their_own_thread():
     from polykeras.engine.base_layer import collect_activity_losses, record_activity
 
     layer = L.Dense(2, activity_regularizer="l2")
-    out = np.ones((4, 2), dtype="float32")
+    out = keras.backend.current().asarray(np.ones((4, 2), dtype="float32"))
     opened, done = threading.Event(), threading.Event()
     seen = {}
 

@@ -73,6 +73,7 @@ CASES = {
     "Maximum": (lambda: L.Maximum(), [(3,), (3,)]),
     "Minimum": (lambda: L.Minimum(), [(3,), (3,)]),
     "Multiply": (lambda: L.Multiply(), [(3,), (3,)]),
+    "OpLayer": (lambda: L.OpLayer("add", [{"__tensor__": 0}, 1.5]), (3,)),
     "Permute": (lambda: L.Permute((2, 1)), (2, 3)),
     "RepeatVector": (lambda: L.RepeatVector(3), (2,)),
     "Reshape": (lambda: L.Reshape((3, -1)), (6,)),

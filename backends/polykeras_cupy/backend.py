@@ -4,6 +4,11 @@ Overrides: transfers (NumPy <-> device, explicit), ``scatter_add`` (cupyx's atom
 ``take``'s range check (one device reduction, no host copy of the indices), device choice
 (``cupy:1``) and the memory pool.  A NumPy array reaching a kernel is an error, never a
 silent host round trip: data enter through ``asarray``.
+
+GPU numerics need nothing here: CuPy's matrix products are float32-exact unless the user
+sets CuPy's own ``CUPY_TF32=1`` (polykeras' ``POLYKERAS_ALLOW_TF32`` is the torch
+backend's), and ``cupy.asarray`` of a NumPy array already stages the copy through CuPy's
+pinned-memory pool and transfers it asynchronously on the current stream.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ from polykeras.plugins import hookimpl
 # polykeras is not on PyPI: the extra is installed from a checkout.
 INSTALL_HINT = (
     "cupy is not installed: on a machine with an NVIDIA GPU and CUDA 12, from a "
-    "polykeras checkout, pip install -e '.[cupy]' (it installs cupy-cuda12x)"
+    "polykeras checkout, pip install -e '.[cupy]' (it installs cupy-cuda12x; "
+    "with CUDA 13, pip install cupy-cuda13x instead)"
 )
 
 

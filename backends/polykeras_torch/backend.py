@@ -8,10 +8,16 @@ when the two sides differ; otherwise torch's kernels pad by themselves.
 
 The backend differentiates with torch's autograd (:meth:`TorchBackend.value_and_grad`);
 the explicit gradient primitives (``conv2d_input_grad``...) serve the core's tape.
+
+On a CUDA device (see :func:`configure_cuda`): TF32 is off, so that float32 results agree
+with the other backends (``POLYKERAS_ALLOW_TF32=1`` turns it on); cuDNN is deterministic
+when ``POLYKERAS_DETERMINISTIC=1``; NumPy batches of 64 KiB or more are copied through
+pinned host memory with a non-blocking transfer.  On the CPU nothing of this applies.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -47,6 +53,45 @@ for _name in ("uint16", "uint32", "uint64"):  # torch >= 2.3
 _DTYPE_NAMES: dict[torch.dtype, str] = {v: k for k, v in _TORCH_DTYPES.items()}
 _TORCH_DTYPES.update({v: v for v in _DTYPE_NAMES})  # torch dtypes pass through
 _INDEX_DTYPES = (torch.int32, torch.int64)
+
+ENV_ALLOW_TF32 = "POLYKERAS_ALLOW_TF32"
+ENV_DETERMINISTIC = "POLYKERAS_DETERMINISTIC"
+# Host arrays at least this large go to a CUDA device through pinned memory (one host copy
+# into the caching pinned allocator, then an asynchronous transfer); smaller ones are copied
+# directly, where pinning costs more than it saves.
+PIN_MIN_BYTES = 64 * 1024
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+
+def env_flag(name: str) -> bool:
+    """An on/off environment variable (unset: off); any other value is an error."""
+    raw = os.environ.get(name, "").strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ValueError(
+        f"torch backend: environment variable {name} is {os.environ[name]!r}; "
+        "expected 1 or 0 (also true/false, yes/no, on/off)"
+    )
+
+
+def configure_cuda() -> None:
+    """torch's process-wide CUDA numerics, set when a CUDA device is selected.
+
+    TF32 matrix products and convolutions (cuBLAS, cuDNN, cuDNN's LSTM) round float32
+    inputs to 10 mantissa bits: results then differ from the CPU backends by about 1e-3,
+    beyond the float32 agreement polykeras promises (rtol 1e-4).  They are off unless
+    ``POLYKERAS_ALLOW_TF32=1``.  ``POLYKERAS_DETERMINISTIC=1`` makes cuDNN choose only
+    deterministic algorithms (and stop benchmarking them), so that a seeded run repeats
+    exactly; it is off by default, as in torch, since it can be slower."""
+    allow = env_flag(ENV_ALLOW_TF32)
+    deterministic = env_flag(ENV_DETERMINISTIC)
+    torch.backends.cuda.matmul.allow_tf32 = allow
+    torch.backends.cudnn.allow_tf32 = allow
+    if deterministic:
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
 
 
 def _window_counts(size: int, k: int, stride: int, before: int, out: int) -> list[int]:
@@ -154,6 +199,9 @@ class TorchBackend:
             )
         self._device = _resolve_device(device)
         self.device = str(self._device)
+        self._cuda = self._device.type == "cuda"
+        if self._cuda:
+            configure_cuda()
         self._gen = torch.Generator(device=self._device)
         self._gen.manual_seed(0)
         self._counts_cache: dict[tuple, _Tensor] = {}
@@ -229,7 +277,18 @@ class TorchBackend:
             else:
                 x = self._from_numpy(np.asarray(x))
         if x.device != self._device or (dt is not None and x.dtype != dt):
-            x = x.to(device=self._device, dtype=dt)
+            if (
+                self._cuda
+                and x.device.type == "cpu"
+                and x.numel() * x.element_size() >= PIN_MIN_BYTES
+            ):
+                # one host pass (with the cast) into pinned memory, then a transfer that
+                # does not block the host; the caching pinned allocator keeps the buffer
+                # until the copy is done, so the caller may change its array at once
+                pinned = torch.empty(x.shape, dtype=dt or x.dtype, pin_memory=True)
+                x = pinned.copy_(x).to(self._device, non_blocking=True)
+            else:
+                x = x.to(device=self._device, dtype=dt)
         return x
 
     def to_numpy(self, x):

@@ -96,8 +96,8 @@ def main(args: Any) -> int:
         return USAGE_ERROR
     columns = []
     for n in names:
-        usable, reason, device = backend_available(n)
-        columns.append(rp.BackendColumn(n, usable, reason, device))
+        ok, reason, device = backend_available(n)
+        columns.append(rp.BackendColumn(n, ok, reason, device))
     usable = [c.name for c in columns if c.usable]
     if not usable:
         for c in columns:

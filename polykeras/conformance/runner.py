@@ -126,7 +126,7 @@ def document_environment(settings: dict[str, Any], backend: str) -> Iterator[Non
     import polykeras
     from polykeras import initializers, utils
 
-    saved = (initializers._state.get("rng"), random.getstate(), np.random.get_state())
+    saved = (initializers._state["rng"], random.getstate(), np.random.get_state())
     saved_environ, saved_cwd = dict(os.environ), os.getcwd()
     try:
         with polykeras.use_backend(backend), settings_environment(settings):

@@ -16,16 +16,18 @@ from .. import backend as _backend
 from .. import config
 from ..utils import as_int
 from . import naming
+from .operators import TensorOperators
 from .variables import Variable
 
 Shape = tuple  # a shape with None for unknown dimensions (the batch)
 
 
-class KerasTensor:
+class KerasTensor(TensorOperators):
     """A symbolic tensor: a shape, a dtype and the (layer, node, index) that made it.
 
     Symbolic tensors compare and hash by identity, so ``lstm.output == encoded_a`` holds
-    exactly when they are the same tensor.
+    exactly when they are the same tensor.  Math operators (``x * 2 + 1``, ``x[:, 0]``)
+    and ``polykeras.ops`` / ``K`` functions on them add nodes to the graph.
     """
 
     __slots__ = ("shape", "dtype", "name", "_keras_history", "__weakref__")
@@ -61,6 +63,12 @@ class KerasTensor:
         raise TypeError(
             f"{self.name} is a symbolic tensor (shape {self.shape}); it has no "
             "length. Pass NumPy arrays as data."
+        )
+
+    def __iter__(self):
+        raise TypeError(
+            f"{self.name} is a symbolic tensor (shape {self.shape}); it cannot be "
+            "iterated. Index it (x[:, 0]) or use ops.unstack-style slicing instead."
         )
 
 
@@ -192,6 +200,20 @@ def record_activity(layer: Layer, outputs: list) -> None:
         bucket.append(penalty)
 
 
+def _check_weight_kwargs(layer: Layer, kwargs: dict) -> None:
+    """Keras' other add_weight arguments: inert ones accepted, the rest refused by name."""
+    for key, value in kwargs.items():
+        if key == "autocast":  # only matters under mixed precision, which is refused
+            continue
+        if key == "aggregation" and value in (None, "none", "mean", "sum", "only_first_replica"):
+            continue  # how replicas combine a variable: polykeras has one replica
+        if key == "use_resource" and value in (None, True):
+            continue
+        raise TypeError(
+            f"layer {layer.name}: add_weight({key}={value!r}) is not supported by polykeras"
+        )
+
+
 class Layer:
     """Base class of every layer.  Subclasses implement ``build``, ``call`` and
     ``compute_output_shape`` (and ``get_config`` for their own arguments)."""
@@ -215,6 +237,11 @@ class Layer:
         if name is not None and (not isinstance(name, str) or not name):
             raise ValueError(
                 f"{type(self).__name__}: name must be a non-empty string, got {name!r}"
+            )
+        if name is not None and "\x00" in name:
+            raise ValueError(
+                f"{type(self).__name__}: name {name!r} holds a NUL character, which no file "
+                "format can store; choose another name"
             )
         self.name = name or naming.unique(self._name_prefix())
         self.trainable = trainable
@@ -276,16 +303,39 @@ class Layer:
     # -- weights ----------------------------------------------------------------------------
     def add_weight(
         self,
-        name: str,
-        shape: Sequence[int],
-        initializer: Any = "glorot_uniform",
+        name: str | None = None,
+        shape: Sequence[int] | None = None,
+        initializer: Any = None,
         trainable: bool = True,
         dtype: str | None = None,
         regularizer: Any = None,
         constraint: Any = None,
+        **kwargs: Any,
     ) -> Variable:
-        from .. import initializers
+        """A weight of this layer.  Keras 2's order (``name, shape``) and Keras 3's
+        (``shape`` first, ``name`` optional) are both understood; without an initializer a
+        float weight is glorot_uniform, any other zeros, as in Keras."""
+        from .. import constraints, initializers, regularizers
 
+        if isinstance(name, (tuple, list)):  # Keras 3: add_weight(shape, initializer, ...)
+            if shape is not None and initializer is None:
+                initializer = shape
+            name, shape = None, name
+        _check_weight_kwargs(self, kwargs)
+        if shape is None:
+            raise ValueError(f"layer {self.name}: add_weight needs shape=")
+        if name is None:
+            taken = {v.name for v in self.weights}
+            name, i = "variable", 0
+            while f"{self.name}/{name}:0" in taken:
+                i += 1
+                name = f"variable_{i}"
+        if initializer is None:
+            initializer = "glorot_uniform" if (dtype or self.dtype).startswith("float") else "zeros"
+        if isinstance(regularizer, (str, dict)):
+            regularizer = regularizers.get(regularizer)
+        if isinstance(constraint, (str, dict)):
+            constraint = constraints.get(constraint)
         shape = tuple(int(s) for s in shape)
         limit = 2**31
         total = 1
@@ -370,7 +420,8 @@ class Layer:
     def build(self, input_shape: Any) -> None:
         self.built = True
 
-    def call(self, inputs: Any, **kwargs: Any) -> Any:
+    # (*args, **kwargs): each layer's call names the keywords it takes (training, ...)
+    def call(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         return inputs
 
     def compute_output_shape(self, input_shape: Any) -> Any:
@@ -602,6 +653,8 @@ def _as_float(x, layer):
 
 class InputLayer(Layer):
     """The layer behind ``Input()``: it only holds the model's entry tensor."""
+
+    _batch_input_shape: Shape  # always known for an input
 
     @classmethod
     def _name_prefix(cls) -> str:

@@ -7,6 +7,8 @@ that list.
 
 from __future__ import annotations
 
+import threading
+
 import warnings
 from typing import Any
 from collections.abc import Sequence
@@ -59,6 +61,18 @@ class _OwnNode(Node):
         self.tensor_indices = []
         self.input_shapes = [t.shape for t in model.inputs]
         self.output_shapes = [t.shape for t in model.outputs]
+
+
+def weights_lock(model: Any) -> threading.RLock:
+    """The lock that makes a model's weights change in whole steps for other threads: a
+    training step holds it from the forward pass to the last weight written, and every
+    forward pass of the model (predict, evaluate, ``model(x)``) holds it too, so a
+    ``predict`` in one thread while the same model fits in another sees the weights
+    between two steps, never half of one.  Re-entrant (nested models, callbacks)."""
+    lock = model.__dict__.get("_weights_lock")
+    if lock is None:
+        lock = model.__dict__.setdefault("_weights_lock", threading.RLock())
+    return lock
 
 
 class Model(TrainingMixin, SavingMixin, Layer):
@@ -359,6 +373,10 @@ class Model(TrainingMixin, SavingMixin, Layer):
         return unpack(outs) if not isinstance(self._nested_outputs, (list, tuple)) else outs
 
     def _run_graph(self, values: list, training: bool = False) -> list:
+        with weights_lock(self):  # a training step in another thread is done, or waits
+            return self._run_graph_unlocked(values, training)
+
+    def _run_graph_unlocked(self, values: list, training: bool) -> list:
         B = _backend.current()
         self._move_weights(B)
         tensor_map: dict[int, Any] = {}
@@ -397,20 +415,39 @@ class Model(TrainingMixin, SavingMixin, Layer):
         return standardize_inputs(self, x)
 
     def predict(
-        self, x: Any, batch_size: int | None = None, verbose: int = 0, steps: int | None = None
+        self,
+        x: Any,
+        batch_size: int | None = None,
+        verbose: int = 0,
+        steps: int | None = None,
+        max_queue_size: int | None = None,
+        workers: int | None = None,
+        use_multiprocessing: bool | None = None,
     ) -> Any:
         """Outputs for ``x`` (NumPy in, NumPy out), computed in batches (default 32);
-        ``verbose=1`` shows a progress bar."""
-        from ..training.data import predict_arrays
+        ``verbose=1`` shows a progress bar.  ``x`` may yield batches (a generator, a
+        ``utils.Sequence``, a DataLoader: each batch ``x``, or a tuple whose first element
+        is ``x``); ``steps`` limits the batches predicted."""
+        from ..training import batches as _batches
+        from ..training.data import predict_arrays, predict_batches
         from ..training.trainer import check_custom_steps
 
         check_custom_steps(self, "predict")
-        if steps is not None:
-            raise ValueError(
-                f"predict: steps={steps!r} is not supported by polykeras (it "
-                "predicts all of x in batches of batch_size); leave it None"
-            )
-        return predict_arrays(self, x, batch_size=batch_size, verbose=verbose)
+        if _batches.is_batch_source(x):
+            if batch_size is not None:
+                raise ValueError(
+                    f"predict: x is {_batches.describe(x)}, whose batches have their own "
+                    "size; leave batch_size None"
+                )
+            pool = _batches.PoolOptions("predict", workers, use_multiprocessing, max_queue_size)
+            return predict_batches(self, x, steps, pool, verbose=verbose)
+        _batches.PoolOptions.refuse_for_arrays(
+            "predict",
+            workers=workers,
+            use_multiprocessing=use_multiprocessing,
+            max_queue_size=max_queue_size,
+        )
+        return predict_arrays(self, x, batch_size=batch_size, verbose=verbose, steps=steps)
 
     def predict_on_batch(self, x: Any) -> Any:
         from ..training.data import predict_arrays

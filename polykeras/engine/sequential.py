@@ -74,9 +74,11 @@ class Sequential(Model):
 
     def _rebuild(self) -> None:
         """Connect the stack: layers already called keep their node; new ones are called."""
+        input_layer = self._input_layer
+        assert input_layer is not None  # every caller has set it
         chain = getattr(self, "_chain", None)
-        if not chain or chain[0] is not self._input_layer._inbound_nodes[0].output_tensors[0]:
-            chain = [self._input_layer._inbound_nodes[0].output_tensors[0]]
+        if not chain or chain[0] is not input_layer._inbound_nodes[0].output_tensors[0]:
+            chain = [input_layer._inbound_nodes[0].output_tensors[0]]
         del chain[len(self._stack) + 1 :]  # after pop()
         for layer in self._stack[len(chain) - 1 :]:
             x = layer(chain[-1])
@@ -137,6 +139,27 @@ class Sequential(Model):
                 "first layer input_shape= before feeding generated data"
             )
         self._ensure_built(x)
+
+    def predict_classes(self, x: Any, batch_size: int = 32, verbose: int = 0) -> Any:
+        """Keras 2: class indices, the argmax of ``predict`` (``probability > 0.5`` as
+        int32 for one output unit)."""
+        proba = self.predict(x, batch_size=batch_size, verbose=verbose)
+        if proba.shape[-1] > 1:
+            return proba.argmax(axis=-1)
+        return (proba > 0.5).astype("int32")
+
+    def predict_proba(self, x: Any, batch_size: int = 32, verbose: int = 0) -> Any:
+        """Keras 2: ``predict``, warning when the outputs are not probabilities."""
+        import warnings
+
+        preds = self.predict(x, batch_size=batch_size, verbose=verbose)
+        if preds.min() < 0.0 or preds.max() > 1.0:
+            warnings.warn(
+                "Network returning invalid probability values. The last layer might not "
+                "normalize predictions into probabilities (like softmax or sigmoid would).",
+                stacklevel=2,
+            )
+        return preds
 
     def get_config(self) -> dict[str, Any]:
         from ..saving.config import sequential_config

@@ -10,7 +10,7 @@ def _sequential_like(model: Any) -> bool:
     """A chain: one node per depth, each reading one tensor, no layer used twice."""
     if type(model).__name__ == "Sequential" or not getattr(model, "_is_graph_network", False):
         return True
-    nodes = set()
+    nodes: set[int] = set()
     for group in model._nodes_by_depth.values():
         if len(group) > 1 or (group and len(group[0].inbound_layers) > 1):
             return False
@@ -48,13 +48,12 @@ def print_summary(
         line_length = line_length or 98
         positions = list(positions or [0.33, 0.55, 0.67, 1.0])
         headers = ["Layer (type)", "Output Shape", "Param #", "Connected to"]
-    if positions[-1] <= 1:
-        positions = [int(line_length * p) for p in positions]
+    columns = [int(line_length * p) if positions[-1] <= 1 else int(p) for p in positions]
     relevant = {id(n) for n in getattr(model, "_execution", [])}
 
     print_fn(f'Model: "{model.name}"')
     print_fn("_" * line_length)
-    print_fn(_row(headers, positions))
+    print_fn(_row(headers, columns))
     print_fn("=" * line_length)
     layers = model.layers
     for i, layer in enumerate(layers):
@@ -65,7 +64,7 @@ def print_summary(
         params = layer.count_params() if layer.built else 0
         title = f"{layer.name} ({type(layer).__name__})"
         if seq:
-            print_fn(_row([title, shape, params], positions))
+            print_fn(_row([title, shape, params], columns))
         else:
             links = []
             for node in layer._inbound_nodes:
@@ -73,9 +72,9 @@ def print_summary(
                     continue
                 for lay, ni, ti in zip(node.inbound_layers, node.node_indices, node.tensor_indices):
                     links.append(f"{lay.name}[{ni}][{ti}]")
-            print_fn(_row([title, shape, params, links[0] if links else ""], positions))
+            print_fn(_row([title, shape, params, links[0] if links else ""], columns))
             for link in links[1:]:
-                print_fn(_row(["", "", "", link], positions))
+                print_fn(_row(["", "", "", link], columns))
         print_fn(("=" if i == len(layers) - 1 else "_") * line_length)
     trainable = sum(_size(v) for v in model.trainable_weights)
     non_trainable = sum(_size(v) for v in model.non_trainable_weights)

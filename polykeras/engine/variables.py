@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .. import autodiff
 from .. import backend as _backend
+from .operators import TensorOperators
 
 
-class Variable:
-    """A named, assignable backend array (``dense_1/kernel:0``)."""
+class Variable(TensorOperators):
+    """A named, assignable backend array (``dense_1/kernel:0``); Python's math operators
+    compute with its value (``self.w * 2 + 1``), differentiated while a loss is."""
 
     def __init__(self, value: Any, name: str, trainable: bool = True):
         B = _backend.current()
@@ -17,9 +20,12 @@ class Variable:
         self.backend = B
         self.name = name
         self.trainable = trainable
+        # set by Layer.add_weight: a penalty added to the loss, a projection after each step
+        self.regularizer: Callable[[Any], Any] | None = None
+        self.constraint: Callable[[Any], Any] | None = None
 
     def _polykeras_read(self):
-        sub = autodiff._substitutions
+        sub = autodiff._substitutions.get()
         if sub:
             v = sub.get(id(self))
             if v is not None:
@@ -35,7 +41,12 @@ class Variable:
         return self.backend.dtype_name(self.value)
 
     def numpy(self):
-        return self.backend.to_numpy(self.value)
+        """A NumPy copy of the value: it never changes when the variable does (the NumPy
+        backend's array, or a CPU tensor's memory, would otherwise be shared with the live
+        weights that optimizers update in place)."""
+        import numpy as np
+
+        return np.array(self.backend.to_numpy(self.value), copy=True)
 
     def assign(self, value: Any) -> None:
         """Replace the value (a NumPy or backend array of the same shape)."""

@@ -1,6 +1,7 @@
 """Every layer polykeras has, under Keras' names (and Keras 1's where the guides use them)."""
 
 from ..engine.base_layer import Input, InputLayer, Layer
+from ..engine.op_layer import OpLayer
 from .convolutional import Conv1D, Conv2D, Convolution1D, Convolution2D
 from .core import Activation, Dense, Dropout, Flatten, Lambda, Permute, RepeatVector, Reshape
 from .embeddings import Embedding
@@ -78,6 +79,7 @@ __all__ = [
     "Merge",
     "Minimum",
     "Multiply",
+    "OpLayer",
     "Permute",
     "RepeatVector",
     "Reshape",

@@ -229,13 +229,14 @@ def uniform_noise(layer: Layer, shape: tuple, dtype: str) -> Any:
     when the layer has a ``seed``, from the layer's own generator seeded with it (the same
     seed gives the same sequence of masks, run after run, on every backend)."""
     B = _backend.current()
-    if getattr(layer, "seed", None) is None:
+    seed = getattr(layer, "seed", None)
+    if seed is None:
         return B.random_uniform(tuple(shape), dtype)
     import numpy as np
 
     gen = layer.__dict__.get("_noise_generator")
     if gen is None:
-        gen = layer._noise_generator = np.random.default_rng(layer.seed)
+        gen = layer.__dict__["_noise_generator"] = np.random.default_rng(seed)
     return B.asarray(gen.random(tuple(shape)).astype(dtype))
 
 

@@ -14,6 +14,8 @@ from typing import Any
 from .. import autodiff, constraints, initializers, ops
 from .. import regularizers
 from ..engine.base_layer import Layer
+from ..engine.variables import Variable
+from ..utils import as_float
 
 
 _LEGACY: dict[str, str] = {"beta_init": "beta_initializer", "gamma_init": "gamma_initializer"}
@@ -79,12 +81,8 @@ class BatchNormalization(Layer):
             self.axis = axis
         else:
             raise TypeError(f"{cls}: axis must be an int or a list of ints, got {axis!r}")
-        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)):
-            raise TypeError(f"{cls}: momentum must be a number, got {momentum!r}")
-        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or epsilon <= 0:
-            raise ValueError(f"{cls}: epsilon must be a positive number, got {epsilon!r}")
-        self.momentum = float(momentum)
-        self.epsilon = float(epsilon)
+        self.momentum = as_float(momentum, "momentum", cls, low=0.0, high=1.0)
+        self.epsilon = as_float(epsilon, "epsilon", cls, low=0.0, low_open=True)
         self.center = bool(center)
         self.scale = bool(scale)
         self.beta_initializer = initializers.get(beta_initializer)
@@ -95,7 +93,10 @@ class BatchNormalization(Layer):
         self.gamma_regularizer = regularizers.get_optional(gamma_regularizer)
         self.beta_constraint = constraints.get(beta_constraint)
         self.gamma_constraint = constraints.get(gamma_constraint)
-        self.gamma = self.beta = self.moving_mean = self.moving_variance = None
+        self.gamma: Variable | None = None  # the weights, made by build()
+        self.beta: Variable | None = None
+        self.moving_mean: Variable | None = None
+        self.moving_variance: Variable | None = None
 
     # -- shapes ------------------------------------------------------------------------------
     def _axes(self, ndim: int) -> list[int]:
@@ -232,6 +233,7 @@ class BatchNormalization(Layer):
     def _register_updates(self, mean: Any, var: Any) -> None:
         m = self.momentum
         for variable, stat in ((self.moving_mean, mean), (self.moving_variance, var)):
+            assert variable is not None  # call() runs after build()
             batch = ops.reshape(autodiff.detach(stat), self._param_shape)
             moving = autodiff.detach(variable)
             new = ops.add(ops.multiply(moving, m), ops.multiply(batch, 1.0 - m))

@@ -25,6 +25,7 @@ import numpy as np
 from .. import activations, constraints, fused, initializers, ops, regularizers
 from ..fused import _ALL, _cols
 from ..engine.base_layer import Layer
+from ..engine.variables import Variable
 from ..utils import as_int
 from .core import check_seed, uniform_noise
 
@@ -299,6 +300,7 @@ class _RNN(Layer):
             regularizer=self.recurrent_regularizer,
             constraint=self.recurrent_constraint,
         )
+        self.bias: Variable | None
         if self.use_bias:
             self.bias = self.add_weight(
                 "bias",

@@ -5,6 +5,7 @@
 - :mod:`.compat`: Keras 1/3 layer arguments made into polykeras ones.
 - :mod:`.formats`: JSON and YAML text (YAML read with safe_load only).
 - :mod:`.hdf5`: weights and whole models in Keras' HDF5 layout.
+- :mod:`.keras3`: Keras 3's own files, the ``.keras`` zip and ``.weights.h5``.
 - :mod:`.conversions`: Keras 1 / Theano weight layouts converted on loading.
 - :mod:`.files`: atomic writes.
 - :mod:`.limits`: the limits that bound what a config or file may ask for.

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from . import formats, hdf5
@@ -61,15 +62,27 @@ def model_from_yaml(yaml_string: str | bytes, custom_objects: dict | None = None
 
 
 def load_model(filepath: Any, custom_objects: dict | None = None, compile: bool = True) -> Any:
-    """A whole model (architecture, weights, compile settings) from an .h5 file written by
-    ``model.save`` in polykeras, Keras 2, tf.keras or Keras 3 (legacy HDF5)."""
+    """A whole model (architecture, weights, compile settings) from a file written by
+    ``model.save``: Keras 3's ``.keras`` zip, or legacy HDF5 (polykeras, Keras 2, tf.keras,
+    Keras 3)."""
+    from . import keras3
+
+    if keras3.is_archive(filepath):
+        return keras3.load_model(filepath, custom_objects=custom_objects, compile=compile)
     return hdf5.load_model(filepath, custom_objects=custom_objects, compile=compile)
 
 
 def save_model(
     model: Any, filepath: Any, overwrite: bool = True, include_optimizer: bool = True
 ) -> None:
-    """``model.save(filepath)``: the whole model in one .h5 file, written atomically."""
+    """``model.save(filepath)``: the whole model in one file (``.keras``: Keras 3's zip;
+    otherwise legacy HDF5), written atomically."""
+    from . import keras3
+
+    target = os.fspath(filepath) if isinstance(filepath, (str, os.PathLike)) else ""
+    if isinstance(target, str) and target.endswith(".keras"):
+        keras3.save_model(model, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
+        return
     hdf5.save_model(model, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
 
 

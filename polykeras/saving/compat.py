@@ -136,7 +136,8 @@ def initializer(value: Any, where: str) -> Any:
         return value
     from .. import initializers
 
-    name = _INITIALIZER_ALIASES.get(value["class_name"], value["class_name"])
+    class_name: str = value["class_name"]  # _strip_object checked it
+    name = _INITIALIZER_ALIASES.get(class_name, class_name)
     cls = initializers.CLASSES.get(name)
     cfg = value["config"]
     if cls is not None:

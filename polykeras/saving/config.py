@@ -229,7 +229,8 @@ def loading(custom_objects: dict | None = None, what: str = "the config") -> Ite
 
 
 # -- reading: layers ------------------------------------------------------------------------------
-def _entry(config: Any, where: str) -> tuple[str, dict[str, Any]]:
+def _entry(config: Any, where: str) -> tuple[Any, dict[str, Any] | list[Any]]:
+    """(class_name, config): class_name is checked by registry.lookup."""
     if not isinstance(config, dict):
         raise SavingError(
             f"{where}: a layer config must be a dict with class_name and config, "
@@ -406,7 +407,7 @@ class _Graph:
         self.session = session
         self.where = where
         self.created: dict[str, Any] = {}
-        self.class_names: dict[str, str] = {}
+        self.class_names: dict[str, Any] = {}  # as the config gives them
         self.order: list[str] = []
         self.pending: dict[str, deque] = {}
         self.made: dict[str, list] = {}
@@ -423,7 +424,8 @@ class _Graph:
         for i, entry in enumerate(entries):
             if not isinstance(entry, dict):
                 raise SavingError(f"{where}: layer entry {i} is not a dict")
-            cfg = entry.get("config") if isinstance(entry.get("config"), dict) else {}
+            raw = entry.get("config")
+            cfg = raw if isinstance(raw, dict) else {}
             name = _check_name(entry.get("name", cfg.get("name")), f"{where}, layer entry {i}")
             if name in self.created:
                 raise SavingError(
@@ -542,7 +544,7 @@ class _Graph:
         if not isinstance(node_data, list) or not node_data:
             raise SavingError(f"{context}: cannot read the node {node_data!r:.200}")
         tensors = []
-        kwargs: dict[str, Any] = {}
+        kwargs = {}
         for ref in node_data:
             t = self.resolve(ref, context)
             if t is _NOT_READY:
@@ -665,6 +667,7 @@ def sequential_from_config(cls: Any, config: Any, custom_objects: dict | None = 
         name = None
         build_shape = None
         trainable = True
+        entries: list[Any] | None
         if isinstance(config, list):
             entries = config
         elif isinstance(config, dict):

@@ -1,7 +1,8 @@
 """Atomic file writes: a temporary file in the same folder, fsync, then ``os.replace``.
 
 A crash or an error part-way through a save leaves the previous file as it was and no
-temporary file behind.
+temporary file behind; a save killed outright (SIGKILL) may leave its temporary file, which
+the next save of the same target removes.
 """
 
 from __future__ import annotations
@@ -47,12 +48,64 @@ def _fsync_dir(directory: str) -> None:
         os.close(fd)
 
 
+_TMP_TAG = ".polykeras-tmp-"
+
+
+def _temp_prefix(target: str) -> str:
+    """Temporary files of ``target`` are ``.<name>.polykeras-tmp-<pid>-<random>``: hidden,
+    and named so that a later save can tell whose they are."""
+    return f".{os.path.basename(target)}{_TMP_TAG}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # it exists (another user's), or we cannot tell: leave its file alone
+    return True
+
+
+def remove_stale_temporaries(target: str) -> list[str]:
+    """Remove temporary files a killed save of ``target`` left behind (their process is
+    gone); returns the paths removed.  Called before every save of ``target``."""
+    directory = os.path.dirname(os.path.abspath(target))
+    prefix = _temp_prefix(target)
+    removed: list[str] = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in names:
+        if not name.startswith(prefix):
+            continue
+        pid_text = name[len(prefix) :].split("-", 1)[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid() or _pid_alive(int(pid_text)):
+            continue
+        path = os.path.join(directory, name)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+            removed.append(path)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(path: Any, overwrite: bool = True) -> Iterator[str]:
-    """Yield a temporary path to write; on success it replaces ``path`` atomically."""
+    """Yield a temporary path to write; on success it replaces ``path`` atomically.
+
+    - The temporary file lies in the target's folder (a rename within one file system is
+      atomic), so that folder must be writable.  A save killed outright (SIGKILL, power
+      loss) can leave its temporary file behind; the next save of the same target
+      removes it.
+    - A read-only target is refused, as h5py and Keras refuse it: nothing is written.
+    - A symbolic link is written through: the file it points to is replaced (atomically,
+      beside itself) and the link stays a link."""
     target = os.fspath(path)
     if not isinstance(target, str):
         target = os.fsdecode(target)
+    if os.path.islink(target):
+        target = os.path.realpath(target)
     directory = os.path.dirname(os.path.abspath(target))
     if os.path.isdir(target):
         raise IsADirectoryError(
@@ -64,7 +117,24 @@ def atomic_path(path: Any, overwrite: bool = True) -> Iterator[str]:
         raise FileNotFoundError(
             f"cannot save to {target!r}: the folder {directory!r} does not exist"
         )
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory)
+    if os.path.exists(target) and (
+        not os.access(target, os.W_OK) or not os.stat(target).st_mode & 0o222
+    ):  # the mode bits too: root may write anywhere, but a file marked read-only stays so
+        raise PermissionError(
+            f"cannot save to {target!r}: the file is read-only; nothing was written "
+            "(make it writable, or save under another name)"
+        )
+    remove_stale_temporaries(target)
+    try:
+        fd, tmp = tempfile.mkstemp(
+            prefix=f"{_temp_prefix(target)}{os.getpid()}-", suffix=".tmp", dir=directory
+        )
+    except PermissionError:
+        raise PermissionError(
+            f"cannot save to {target!r}: the folder {directory!r} is not writable. polykeras "
+            "writes a temporary file beside the target and renames it into place, so that "
+            "a failed save never leaves a half-written file; the folder must be writable"
+        ) from None
     os.close(fd)
     try:
         yield tmp
@@ -80,3 +150,15 @@ def atomic_path(path: Any, overwrite: bool = True) -> Iterator[str]:
             os.unlink(tmp)
         raise
     _fsync_dir(directory)
+
+
+def require_regular_file(target: str, what: str) -> None:
+    """Refuse anything but a regular file before it is opened: reading a named pipe, a
+    device or a socket can block forever or never end."""
+    from .errors import FileFormatError
+
+    if os.path.exists(target) and not os.path.isdir(target) and not os.path.isfile(target):
+        raise FileFormatError(
+            f"{what}: {target!r} is not a regular file (a pipe, device or socket?); "
+            "polykeras reads model files only from regular files"
+        )

@@ -24,6 +24,7 @@ failed load changes nothing.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import warnings
@@ -33,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from . import conversions, formats, limits
+from . import conversions, files, formats, limits
 from .config import KERAS_VERSION
 from .conversions import legacy_weights
 from .errors import (
@@ -110,6 +111,11 @@ def write_attr_text(obj: Any, name: str, text: str) -> None:
         obj.attrs.create(name, text, dtype=h5py.string_dtype("utf-8"))
 
 
+def _repeated(names: list[str]) -> list[str]:
+    """The names that occur more than once, sorted (linear in the number of names)."""
+    return sorted(n for n, k in collections.Counter(names).items() if k > 1)
+
+
 def _valid_path(name: str) -> bool:
     parts = name.split("/")
     return bool(name) and not name.startswith("/") and all(p not in ("", ".", "..") for p in parts)
@@ -124,7 +130,7 @@ def _weight_names(layer: Any, variables: list) -> list[str]:
                 f"cannot save layer {layer.name}: its weight name {name!r} cannot be an HDF5 path"
             )
         names.append(name)
-    dupes = sorted({n for n in names if names.count(n) > 1})
+    dupes = _repeated(names)
     if dupes:
         raise SavingError(
             f"cannot save layer {layer.name}: two of its weights are named "
@@ -141,7 +147,7 @@ def _check_layer_names(layers: list) -> None:
                 f"cannot save: the layer name {name!r} cannot be an HDF5 group "
                 "name (no '/'); rename the layer"
             )
-    dupes = sorted({n for n in names if names.count(n) > 1})
+    dupes = _repeated(names)
     if dupes:
         raise SavingError(f"cannot save: two layers are named {dupes[0]!r}")
 
@@ -482,6 +488,7 @@ def open_h5(path: Any, what: str) -> Iterator[tuple[Any, FileInfo]]:
             f"{what}: {target!r} is a folder, not an HDF5 file (a "
             "TensorFlow SavedModel folder cannot be read; save an .h5 file)"
         )
+    files.require_regular_file(target, what)
     size = os.path.getsize(target)
     try:
         is_h5 = h5py.is_hdf5(target)
@@ -537,7 +544,7 @@ def child(group: Any, path: str, where: str) -> Any:
             raise UnsafeContentError(f"{where}: refused {obj.name}/{part}: unknown link type")
         try:
             obj = obj[part]
-        except (OSError, KeyError, ValueError) as exc:
+        except (OSError, KeyError, ValueError, RuntimeError) as exc:
             raise FileFormatError(f"{where}: cannot open {path!r}: {exc}") from None
     return obj
 
@@ -566,7 +573,7 @@ def _attr_value(obj: Any, name: str, where: str, max_items: int) -> Any:
         return obj.attrs[name]
     except SavingError:
         raise
-    except (OSError, TypeError, ValueError, KeyError) as exc:
+    except (OSError, TypeError, ValueError, KeyError, RuntimeError) as exc:
         raise FileFormatError(f"{where}: cannot read the attribute {name!r}: {exc}") from None
 
 
@@ -595,14 +602,15 @@ def read_list_attr(obj: Any, name: str, where: str) -> list[str] | None:
     value = _attr_value(obj, name, where, limits.MAX_NAMES)
     if value is None:
         parts = []
-        i = 0
+        i = total = 0
         while True:
             part = _attr_value(obj, f"{name}{i}", where, limits.MAX_NAMES)
             if part is None:
                 break
             parts.append(np.atleast_1d(part))
+            total += len(parts[-1])
             i += 1
-            if sum(len(p) for p in parts) > limits.MAX_NAMES:
+            if total > limits.MAX_NAMES:
                 raise LimitExceededError(
                     f"{where}: the attribute {name!r} holds more than {limits.MAX_NAMES:,} names"
                 )
@@ -635,10 +643,10 @@ def check_dataset(ds: Any, where: str, max_values: int, info: FileInfo) -> None:
                 f"{where} is refused: it is a virtual dataset (its data live in other files)"
             )
         if ds.external:
-            files = [e[0] for e in ds.external]
+            external = [e[0] for e in ds.external]
             raise UnsafeContentError(
                 f"{where} is refused: its data are stored in external "
-                f"file(s) {files[:3]}; polykeras reads only data inside "
+                f"file(s) {external[:3]}; polykeras reads only data inside "
                 "the file"
             )
         dtype = ds.dtype
@@ -671,6 +679,15 @@ def check_dataset(ds: Any, where: str, max_values: int, info: FileInfo) -> None:
                 "which would need a plugin library; only the standard "
                 "compression filters are read"
             )
+        chunks = ds.chunks
+        if chunks is not None and any(c > max(d, 1) for c, d in zip(chunks, ds.shape)):
+            # Keras writes no chunks larger than the data; reading one inflates the whole
+            # chunk, whatever the dataset's own (small) shape says
+            raise UnsafeContentError(
+                f"{where} is refused: its chunks of shape {chunks} are larger than the "
+                f"dataset's shape {ds.shape} (reading a chunk would inflate "
+                f"{int(np.prod(chunks, dtype=object)) * dtype.itemsize:,} bytes)"
+            )
         stored = ds.id.get_storage_size()
         if stored > info.size:
             raise UnsafeContentError(
@@ -695,14 +712,14 @@ def check_dataset(ds: Any, where: str, max_values: int, info: FileInfo) -> None:
                 )
     except SavingError:
         raise
-    except (OSError, ValueError, TypeError) as exc:
+    except (OSError, ValueError, TypeError, RuntimeError) as exc:
         raise FileFormatError(f"{where} cannot be inspected (damaged file?): {exc}") from None
 
 
 def _read_dataset(ds: Any, where: str) -> np.ndarray:
     try:
         return np.asarray(ds[()])
-    except (OSError, ValueError, TypeError) as exc:
+    except (OSError, ValueError, TypeError, RuntimeError) as exc:
         raise FileFormatError(
             f"{where} cannot be read (truncated or corrupted file?): {exc}"
         ) from None
@@ -876,7 +893,7 @@ def plan_weights(
             "input_shape, or call the model on data)"
         )
     layer_names = read_list_attr(group, "layer_names", where) or []
-    dupes = sorted({n for n in layer_names if layer_names.count(n) > 1})
+    dupes = _repeated(layer_names)
     if dupes:
         raise FileFormatError(f"{where}: the layer {dupes[0]!r} is listed twice in layer_names")
     entries = [_FileLayer(group, name, info, where) for name in layer_names]

@@ -23,16 +23,27 @@ class SavingMixin:
     def save(
         self, filepath: Any, overwrite: bool = True, include_optimizer: bool = True, **kwargs: Any
     ) -> None:
-        """The whole model (config, weights, compile settings) in one .h5 file.  The file is
-        written to a temporary name in the same folder, then renamed into place."""
-        _no_format(kwargs, "save")
+        """The whole model (config, weights, compile settings) in one file: Keras 3's
+        ``.keras`` zip when the name ends in ``.keras`` (or ``save_format="keras"``), else
+        Keras' legacy HDF5.  The file is written to a temporary name in the same folder,
+        then renamed into place."""
+        if _format(kwargs, "save", filepath, "keras", ".keras") == "keras":
+            from .keras3 import save_model as save_keras3
+
+            save_keras3(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
+            return
         from .hdf5 import save_model
 
         save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
 
     def save_weights(self, filepath: Any, overwrite: bool = True, **kwargs: Any) -> None:
-        """The weights in Keras' HDF5 layout, written atomically."""
-        _no_format(kwargs, "save_weights")
+        """The weights, written atomically: Keras 3's layout when the name ends in
+        ``.weights.h5`` (or ``save_format="keras"``), else Keras' legacy HDF5 layout."""
+        if _format(kwargs, "save_weights", filepath, "keras", ".weights.h5") == "keras":
+            from .keras3 import save_weights as save_keras3_weights
+
+            save_keras3_weights(self, filepath, overwrite=overwrite)
+            return
         from .hdf5 import save_weights
 
         save_weights(self, filepath, overwrite=overwrite)
@@ -50,16 +61,52 @@ class SavingMixin:
             raise TypeError(
                 f"load_weights: unexpected keyword argument(s) {', '.join(sorted(kwargs))}"
             )
+        from . import keras3
+
+        if keras3.is_archive(filepath):
+            _keras3_by_name(by_name, filepath)
+            keras3.load_weights_from_archive(self, filepath)
+            return
+        if keras3.is_keras3_weights_file(filepath):
+            _keras3_by_name(by_name, filepath)
+            keras3.load_weights(self, filepath, skip_mismatch=skip_mismatch)
+            return
         from .hdf5 import load_weights
 
         load_weights(self, filepath, by_name=by_name, skip_mismatch=skip_mismatch)
 
 
-def _no_format(kwargs: dict, what: str) -> None:
+def _format(kwargs: dict, what: str, filepath: Any, default: str, suffix: str) -> str:
+    """The format to write, "keras" or "h5": ``save_format`` when given, else chosen by
+    the file name as Keras 3 does (``suffix``: Keras 3's format; otherwise legacy HDF5)."""
+    import os
+
+    from .errors import SavingError
+
     fmt = kwargs.pop("save_format", None)
-    if fmt not in (None, "h5", "hdf5"):
-        raise ValueError(
-            f"{what}: save_format={fmt!r} is not supported; polykeras writes HDF5 ('h5')"
-        )
     if kwargs:
         raise TypeError(f"{what}: unexpected keyword argument(s) {', '.join(sorted(kwargs))}")
+    is_path = isinstance(filepath, (str, bytes, os.PathLike))
+    name = os.fsdecode(os.fspath(filepath)) if is_path else ""
+    by_name = default if name.endswith(suffix) else "h5"
+    if fmt is None:
+        return by_name
+    if fmt not in ("keras", "h5", "hdf5"):
+        raise SavingError(
+            f"{what}: save_format={fmt!r} is not supported; use 'keras' (Keras 3's format) "
+            "or 'h5' (legacy HDF5)"
+        )
+    fmt = "h5" if fmt == "hdf5" else fmt
+    if fmt == "h5" and name.endswith(".keras"):
+        raise SavingError(
+            f"{what}: save_format='h5' contradicts the file name {name!r}; name an HDF5 file .h5"
+        )
+    return fmt
+
+
+def _keras3_by_name(by_name: bool, filepath: Any) -> None:
+    if by_name:
+        raise ValueError(
+            f"load_weights({filepath!r}): by_name=True applies to legacy HDF5 files only; "
+            "Keras 3's files are matched by the model's structure"
+        )

@@ -14,7 +14,6 @@ import io
 import math
 import os
 import sys
-import tempfile
 import warnings
 from typing import Any
 from collections.abc import Callable, Iterable
@@ -156,7 +155,7 @@ class ProgbarLogger(Callback):
     def on_batch_end(self, batch, logs=None):
         logs = logs or {}
         self.seen += 1 if self.use_steps else int(logs.get("size", 0))
-        if self.progbar is not None and self.seen < self.target:
+        if self.progbar is not None and (self.target is None or self.seen < self.target):
             values = [(k, logs[k]) for k in self.params.get("metrics", ()) if k in logs]
             self.progbar.update(self.seen, values)
 
@@ -172,7 +171,9 @@ class ProgbarLogger(Callback):
             for k in logs
             if k not in self.params.get("metrics", ()) and k.startswith("val_")
         ]
-        self.progbar.update(max(self.seen, self.target), values, force=True)
+        if self.target is None:  # batches from Python of unknown count: now known
+            self.progbar.target = self.seen
+        self.progbar.update(max(self.seen, self.progbar.target), values, force=True)
         self.progbar = None
 
 
@@ -342,19 +343,13 @@ class ModelCheckpoint(Callback):
 
 
 def write_atomically(path: str, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it into place."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+    """Write ``text`` to a temporary file beside ``path``, then rename it into place (the
+    same atomic write, and the same rules, as saved models)."""
+    from ..saving.files import atomic_path
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
             f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 class CSVLogger(Callback):

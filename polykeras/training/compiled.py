@@ -8,6 +8,7 @@ output name when there are several outputs (``main_output_acc``).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 from . import data as _data
@@ -82,8 +83,12 @@ class Compiled:
         self.trained = [i for i, fn in enumerate(raw_losses) if fn is not None]
         if not self.trained:
             raise ValueError(f"compile: no output of model {model.name} has a loss")
-        self.loss_fns = [_losses.get(fn) if fn is not None else None for fn in raw_losses]
-        self.loss_names = [_losses.name_of(fn) if fn is not None else None for fn in self.loss_fns]
+        self.loss_fns: list[Callable[..., Any] | None] = [
+            _losses.get(fn) if fn is not None else None for fn in raw_losses
+        ]
+        self.loss_names: list[str | None] = [
+            _losses.name_of(fn) if fn is not None else None for fn in self.loss_fns
+        ]
         weights = _by_output(
             1.0 if self.loss_weights is None else self.loss_weights, names, "loss_weights", 1.0
         )

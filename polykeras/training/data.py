@@ -8,6 +8,7 @@ it returns.  The conformance runner binds the guides' free data names (``data``,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +55,13 @@ def _as_array(obj: Any, role: str, name: str) -> np.ndarray:
     except Exception as exc:
         raise DataError(f"{role} {name!r} could not be turned into an array: {exc}") from None
     if arr.dtype == object or arr.dtype.kind in "USV":
+        if arr.dtype == object and arr.ndim == 0:
+            from .batches import EXPECTED_DATA
+
+            raise DataError(
+                f"{role} {name!r} got {_describe(obj)} ({obj!r:.80}), which is not data: "
+                f"{EXPECTED_DATA}"
+            )
         raise DataError(f"{role} {name!r} has dtype {arr.dtype}; expected numbers")
     return arr
 
@@ -176,15 +184,25 @@ def check_input_array(arr: np.ndarray, spec: DataSpec, model: Any) -> np.ndarray
     return arr.astype(spec.dtype, copy=False)
 
 
-def predict_arrays(model: Any, x: Any, batch_size: int | None = None, verbose: int = 0) -> Any:
+def predict_arrays(
+    model: Any, x: Any, batch_size: int | None = None, verbose: int = 0, steps: Any = None
+) -> Any:
+    """Outputs for all of ``x``, or for its first ``steps`` batches (as Keras 3 counts)."""
     from .. import backend as _backend
 
     if batch_size is None:
         batch_size = 32
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
         raise DataError(f"batch_size must be a positive int, got {batch_size!r}")
+    if steps is not None and (
+        isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps <= 0
+    ):
+        raise ValueError(f"predict: steps must be a positive int, got {steps!r}")
     arrays = standardize_inputs(model, x)
     n = check_same_length(arrays, "input", model.input_names)
+    if steps is not None and int(steps) * batch_size < n:
+        arrays = [a[: int(steps) * batch_size] for a in arrays]
+        n = int(steps) * batch_size
     if verbose not in (0, 1, 2):
         raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
     B = _backend.current()
@@ -210,6 +228,68 @@ def predict_arrays(model: Any, x: Any, batch_size: int | None = None, verbose: i
     return outs[0] if len(outs) == 1 else outs
 
 
+def predict_batches(model: Any, data: Any, steps: Any, pool: Any, verbose: int = 0) -> Any:
+    """Outputs for every batch that ``data`` (a generator, Sequence, DataLoader) yields, or
+    its first ``steps``, concatenated."""
+    from .batches import BatchSource
+    from .progress import Progbar
+
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+    source = BatchSource(data, "predict")
+    n_steps = source.steps(steps, "steps")
+    bar = Progbar(n_steps, verbose=1) if verbose == 1 else None
+    epoch_batches = source.epoch(n_steps, False, pool)
+    try:
+        chunks = _predict_chunks(model, source, epoch_batches, bar)
+    finally:
+        epoch_batches.close()
+    source.end_epoch()
+    if not chunks:
+        raise DataError(f"predict: {source.what} yielded no batches")
+    if bar is not None and bar.target is None:
+        bar.finish()
+    outs = [np.concatenate([c[i] for c in chunks], axis=0) for i in range(len(model.outputs))]
+    return outs[0] if len(outs) == 1 else outs
+
+
+def _predict_chunks(model: Any, source: Any, epoch_batches: Any, bar: Any) -> list:
+    from .. import backend as _backend
+
+    B = _backend.current()
+    chunks: list[list[np.ndarray]] = []
+    for pos, raw in epoch_batches:
+        x = split_predict_batch(model, raw)
+        try:
+            arrays = standardize_inputs(model, x)
+            check_same_length(arrays, "input", model.input_names)
+        except DataError as exc:
+            raise DataError(f"predict: in batch {pos} from {source.what}: {exc}") from None
+        outs = model._run_graph([B.asarray(a) for a in arrays], training=False)
+        chunks.append([B.to_numpy(o) for o in outs])
+        if bar is not None:
+            bar.update(pos + 1)
+    return chunks
+
+
+def split_predict_batch(model: Any, raw: Any) -> Any:
+    """A batch's inputs: the batch itself, or the first of a tuple ``(x,)``/``(x, y[, sw])``
+    (a list, as a DataLoader yields, counts as such a tuple when the model does not take
+    that many inputs)."""
+    from .batches import to_host
+
+    if isinstance(raw, tuple) and len(raw) in (1, 2, 3):
+        return to_host(raw[0])
+    if (
+        isinstance(raw, list)
+        and len(raw) in (2, 3)
+        and len(model.input_names) != len(raw)
+        and all(hasattr(v, "__array__") and not isinstance(v, list) for v in raw)
+    ):
+        return to_host(raw[0])
+    return to_host(raw)
+
+
 def check_same_length(arrays: list[np.ndarray], role: str, names: list[str]) -> int:
     lengths = {name: (a.shape[0] if a.ndim else 1) for name, a in zip(names, arrays)}
     if len(set(lengths.values())) > 1:
@@ -233,7 +313,9 @@ def _activation_name(layer: Any) -> str | None:
         return getattr(fn, "__name__", None)
 
 
-def target_specs(model: Any, output_indices: list[int], loss_names: list[str]) -> list[DataSpec]:
+def target_specs(
+    model: Any, output_indices: list[int], loss_names: Sequence[str | None]
+) -> list[DataSpec]:
     """One target DataSpec per trained output: shape and dtype of the output, with hints
     ``{"loss", "activation", "num_classes"}`` (sparse crossentropy targets are int32)."""
     specs = []

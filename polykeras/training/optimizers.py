@@ -23,6 +23,7 @@ from typing import Any
 from collections.abc import Sequence
 
 from .. import backend as _backend
+from ..utils import as_float
 
 
 class Optimizer:
@@ -59,9 +60,13 @@ class Optimizer:
             raise ValueError("Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set")
         self.learning_rate = learning_rate
         self.decay = _non_negative(decay, "decay", self)
-        self.clipnorm = clipnorm
-        self.clipvalue = clipvalue
-        self.global_clipnorm = global_clipnorm
+        self.clipnorm = None if clipnorm is None else _non_negative(clipnorm, "clipnorm", self)
+        self.clipvalue = None if clipvalue is None else _non_negative(clipvalue, "clipvalue", self)
+        self.global_clipnorm = (
+            None
+            if global_clipnorm is None
+            else _non_negative(global_clipnorm, "global_clipnorm", self)
+        )
         self.name = name or _snake(type(self).__name__)
         self.iterations = 0
         self._slots: dict[int, list[Any]] = {}
@@ -215,9 +220,11 @@ class Optimizer:
                 f"{type(self).__name__} on this model has {len(expected)} "
                 f"({', '.join(wanted[:4])}{', ...' if len(wanted) > 4 else ''})"
             )
-        arrays = []
-        for (name, shape, _), got in zip(expected, values):
-            if got is None:  # learning_rate may be missing
+        arrays: list[np.ndarray | None] = []
+        for (name, shape, where), got in zip(expected, values):
+            if got is None:
+                if where is not None:  # a slot's array (learning_rate may be missing)
+                    raise ValueError(f"optimizer array {name} is missing from the file")
                 arrays.append(None)
                 continue
             got = np.asarray(got)
@@ -229,7 +236,10 @@ class Optimizer:
                 raise ValueError(f"optimizer array {name} holds NaN or infinite values")
             arrays.append(got)
         B = _backend.current()
-        iterations = int(arrays[0])
+        first = arrays[0]
+        if first is None:
+            raise ValueError("optimizer array iteration is missing from the file")
+        iterations = int(first)
         if iterations < 0:
             raise ValueError(f"the optimizer's iteration count is negative ({iterations})")
         self.iterations = iterations
@@ -241,7 +251,7 @@ class Optimizer:
             for var in variables:
                 self._slots[id(var)] = [self._initial_slot(B, var, n) for n in self._slot_names]
         for (_, _, where), array in zip(expected, arrays):
-            if where is not None:
+            if where is not None and array is not None:  # (a slot's is never None: above)
                 var, i = where
                 self._slots[id(var)][i] = B.asarray(array.astype(var.dtype, copy=False))
         self._after_restore()
@@ -408,26 +418,41 @@ def _variable_key(var: Any) -> str:
 
 
 def _non_negative(value: Any, what: str, owner: Any) -> float:
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(
-            f"{type(owner).__name__}: {what} must be a non-negative number, got {value!r}"
-        )
-    return value
+    return as_float(value, what, type(owner).__name__, low=0.0)
 
 
 def _snake(name: str) -> str:
     return {"RMSprop": "rmsprop", "SGD": "sgd"}.get(name, name.lower())
 
 
+# The range of each numeric hyperparameter (low, high, high excluded): NaN, infinity and
+# values outside are refused when the optimizer is made, not found later as NaN weights.
+_RANGES: dict[str, tuple[float, float | None, bool]] = {
+    "momentum": (0.0, 1.0, False),
+    "rho": (0.0, 1.0, False),
+    "beta_1": (0.0, 1.0, True),
+    "beta_2": (0.0, 1.0, True),
+    "epsilon": (0.0, None, False),
+    "initial_accumulator_value": (0.0, None, False),
+}
+
+
 def _setup(opt: Optimizer, given: dict[str, Any]) -> None:
+    owner = type(opt).__name__
     for key, default in opt._defaults.items():
         value = given.get(key, default)
-        setattr(opt, key, value if isinstance(value, bool) else float(value))
+        if isinstance(default, bool):
+            setattr(opt, key, bool(value))
+            continue
+        low, high, high_open = _RANGES.get(key, (0.0, None, False))
+        setattr(opt, key, as_float(value, key, owner, low=low, high=high, high_open=high_open))
 
 
 class SGD(Optimizer):
     """Stochastic gradient descent with optional (Nesterov) momentum. lr 0.01."""
+
+    momentum: float
+    nesterov: bool
 
     _defaults = {"momentum": 0.0, "nesterov": False}
 
@@ -461,6 +486,11 @@ class SGD(Optimizer):
 
 class RMSprop(Optimizer):
     """Divides the step by a running root mean square of gradients. lr 0.001, rho 0.9."""
+
+    rho: float
+    momentum: float
+    epsilon: float
+    centered: bool
 
     _defaults = {"rho": 0.9, "momentum": 0.0, "epsilon": 1e-7, "centered": False}
 
@@ -559,6 +589,11 @@ class RMSprop(Optimizer):
 class Adam(Optimizer):
     """Adaptive moment estimation. lr 0.001, beta_1 0.9, beta_2 0.999, epsilon 1e-7."""
 
+    beta_1: float
+    beta_2: float
+    epsilon: float
+    amsgrad: bool
+
     _keras_groups = (("momentum", "velocity"), ("velocity_hat",))
     _defaults = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7, "amsgrad": False}
 
@@ -598,6 +633,9 @@ class Adam(Optimizer):
 class Adagrad(Optimizer):
     """Per-coordinate rates from accumulated squared gradients. lr 0.001."""
 
+    initial_accumulator_value: float
+    epsilon: float
+
     _defaults = {"initial_accumulator_value": 0.1, "epsilon": 1e-7}
 
     def __init__(
@@ -629,6 +667,9 @@ class Adagrad(Optimizer):
 class Adadelta(Optimizer):
     """Step sizes from running averages of squared gradients and updates. lr 0.001."""
 
+    rho: float
+    epsilon: float
+
     _keras_groups = (("accumulated_grad", "accumulated_delta_var"),)
     _defaults = {"rho": 0.95, "epsilon": 1e-7}
 
@@ -656,6 +697,10 @@ class Adadelta(Optimizer):
 
 class Adamax(Optimizer):
     """Adam with the infinity norm. lr 0.001."""
+
+    beta_1: float
+    beta_2: float
+    epsilon: float
 
     _keras_groups = (("m", "u"),)
     _keras_slot_names = {"m": "momentum", "u": "norm"}
@@ -687,6 +732,10 @@ class Adamax(Optimizer):
 
 class Nadam(Optimizer):
     """Adam with Nesterov momentum (Keras 3's momentum schedule). lr 0.001."""
+
+    beta_1: float
+    beta_2: float
+    epsilon: float
 
     _keras_groups = (("momentum", "velocity"),)
     _defaults = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}

@@ -101,6 +101,12 @@ class Progbar:
             self._write(line + "\n")
         self._last_update = now
 
+    def finish(self, values: Sequence[tuple[str, float]] | None = None) -> None:
+        """End a bar of unknown length (``target=None``): it becomes ``seen/seen``."""
+        if self.target is None:
+            self.target = self._seen
+        self.update(self._seen, values, force=True)
+
     def add(self, n: int, values: Sequence[tuple[str, float]] | None = None) -> None:
         self.update(self._seen + n, values)
 

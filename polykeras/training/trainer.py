@@ -15,7 +15,8 @@ Environment: ``POLYKERAS_MAX_EPOCHS`` (a positive integer) caps the number of ep
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from .. import autodiff, config
 from .. import backend as _backend
 from .. import ops
 from ..engine.base_layer import collect_activity_losses
+from . import batches as _batches
 from . import data as _data
 from . import metrics as _metrics
 from . import optimizers as _optimizers
@@ -66,6 +68,18 @@ def _check_batch_size(batch_size: Any) -> int:
 
 class TrainingMixin:
     """compile, fit, evaluate, train_on_batch and test_on_batch (Keras 2 semantics)."""
+
+    # provided by the Model this is mixed into
+    _compiled: Compiled | None
+    outputs: list[Any]
+    input_names: list[str]
+    if TYPE_CHECKING:
+
+        def _standardize_inputs(self, x: Any) -> list[np.ndarray]: ...
+
+        def _run_graph(self, values: list, training: bool = False) -> list: ...
+
+        predict: Any  # Model.predict
 
     # -- compile ----------------------------------------------------------------------------------
     def compile(
@@ -194,14 +208,16 @@ class TrainingMixin:
 
     # -- one batch --------------------------------------------------------------------------------
     def _losses(
-        self, c: Compiled, outs: list, ys: list, sws: list, activity: list = ()
+        self, c: Compiled, outs: list, ys: list, sws: list, activity: Sequence[Any] = ()
     ) -> tuple[Any, list]:
         """The total loss (weighted outputs' losses + penalties, the layers' activity
         penalties among them) and each output's loss."""
         total = None
         per_output = []
         for k, i in enumerate(c.trained):
-            values = c.loss_fns[i](ys[k], outs[i])
+            loss_fn = c.loss_fns[i]
+            assert loss_fn is not None  # c.trained lists the outputs that have a loss
+            values = loss_fn(ys[k], outs[i])
             if sws[k] is not None:
                 values = ops.multiply(values, _expand_to(sws[k], values))
             value = ops.mean(values)
@@ -240,7 +256,14 @@ class TrainingMixin:
         return [float(v) for v in B.to_numpy(B.concatenate(flat, 0))]
 
     def _train_batch(self, c: Compiled, xs: list, ys: list, sws: list) -> list[float]:
-        """One gradient step; returns the batch's loss and metrics (before the step)."""
+        """One gradient step; returns the batch's loss and metrics (before the step).  The
+        whole step holds the model's weights lock (see ``engine.functional.weights_lock``)."""
+        from ..engine.functional import weights_lock
+
+        with weights_lock(self):
+            return self._train_batch_unlocked(c, xs, ys, sws)
+
+    def _train_batch_unlocked(self, c: Compiled, xs: list, ys: list, sws: list) -> list[float]:
         B = _backend.current()
         variables = c.trainable
         layers = c.update_layers
@@ -314,12 +337,15 @@ class TrainingMixin:
         batch_size: int,
         verbose: int = 0,
         callbacks: CallbackList | None = None,
+        steps: int | None = None,
     ) -> list[float]:
+        """Averages over the first ``steps`` batches (all when None), as Keras 3 counts."""
         B = _backend.current()
         totals = np.zeros(len(c.names))
-        bar = Progbar(data.n, verbose=verbose) if verbose else None
-        for batch, start in enumerate(range(0, data.n, batch_size)):
-            index = slice(start, min(start + batch_size, data.n))
+        n = data.n if steps is None else min(data.n, int(steps) * batch_size)
+        bar = Progbar(n, verbose=verbose) if verbose else None
+        for batch, start in enumerate(range(0, n, batch_size)):
+            index = slice(start, min(start + batch_size, n))
             size = index.stop - index.start
             if callbacks is not None:
                 callbacks.call("on_test_batch_begin", batch, {"batch": batch, "size": size})
@@ -330,7 +356,7 @@ class TrainingMixin:
                 callbacks.call("on_test_batch_end", batch, logs)
             if bar is not None:
                 bar.update(index.stop)
-        return [float(v) for v in totals / max(data.n, 1)]
+        return [float(v) for v in totals / max(n, 1)]
 
     def fit(
         self,
@@ -348,12 +374,20 @@ class TrainingMixin:
         initial_epoch: int = 0,
         steps_per_epoch: int | None = None,
         validation_steps: int | None = None,
+        validation_freq: Any = 1,
+        max_queue_size: int | None = None,
+        workers: int | None = None,
+        use_multiprocessing: bool | None = None,
         **kwargs: Any,
     ) -> History:
         """Train for ``epochs`` epochs (Keras 1's ``nb_epoch`` works too); return a History.
 
-        ``x``/``y`` are arrays, lists of arrays or dicts by input/output name.  The last
-        ``validation_split`` fraction of the samples (taken before shuffling) is held out.
+        ``x``/``y`` are arrays, lists of arrays or dicts by input/output name; or ``x``
+        yields batches (a generator of ``(x, y[, sample_weight])``, a ``utils.Sequence``,
+        a DataLoader; ``y`` is then None), prepared ahead by ``workers`` threads.  The last
+        ``validation_split`` fraction of the samples (taken before shuffling) is held out;
+        ``validation_data`` may be arrays or batches, checked every ``validation_freq``
+        epochs (an int, or a list of epoch numbers counted from 1).
         The environment variable ``POLYKERAS_MAX_EPOCHS`` caps the number of epochs run.
         Every argument and array is checked before any weight changes.
         """
@@ -362,91 +396,229 @@ class TrainingMixin:
         if kwargs:
             raise TypeError(f"fit: keyword argument(s) not understood: {', '.join(sorted(kwargs))}")
         c = self._require_compiled()
-        if validation_steps is not None:
-            raise ValueError(
-                f"fit: validation_steps={validation_steps!r} is not supported by "
-                "polykeras (validation always covers all of validation_data or "
-                "validation_split); leave it None"
-            )
-        batch_size = _check_batch_size(batch_size)
         epochs = _check_epochs(epochs, initial_epoch)
         if verbose not in (0, 1, 2):
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
         if shuffle not in (True, False, "batch"):
             raise ValueError(f"shuffle must be True, False or 'batch', got {shuffle!r}")
-        if steps_per_epoch is not None and (
-            isinstance(steps_per_epoch, bool) or int(steps_per_epoch) <= 0
-        ):
-            raise ValueError(f"steps_per_epoch must be a positive int, got {steps_per_epoch!r}")
+        val_freq = _check_validation_freq(validation_freq)
         user_callbacks = check_callbacks(callbacks)
-        train = self._prepare_data(x, y, sample_weight, class_weight)
-        val = None
-        if validation_data is not None:
+        source = None
+        if _batches.is_batch_source(x):
+            source = _batches.BatchSource(x, "fit")
+            _refuse_beside_batches(
+                "fit", source, y=y, sample_weight=sample_weight, batch_size=batch_size
+            )
+            if validation_split:
+                raise DataError(
+                    f"fit: validation_split={validation_split!r} splits arrays only; x is "
+                    f"{_batches.describe(x)}: pass validation_data instead"
+                )
+            steps_per_epoch = source.steps(steps_per_epoch, "steps_per_epoch")
+            if not c.resolved:  # a model built from its data: build it from the first batch
+                self._prepare_batch(c, source, 0, source.peek(), True, class_weight)
+        else:
+            batch_size = _check_batch_size(batch_size)
+            if steps_per_epoch is not None and (
+                isinstance(steps_per_epoch, bool) or int(steps_per_epoch) <= 0
+            ):
+                raise ValueError(f"steps_per_epoch must be a positive int, got {steps_per_epoch!r}")
+        val_source = None
+        if validation_data is not None and _batches.is_batch_source(validation_data):
+            val_source = _batches.BatchSource(validation_data, "fit", "validation_data")
+            validation_steps = val_source.steps(validation_steps, "validation_steps")
+            runs = _count_validations(int(initial_epoch), epochs, val_freq)
+            if validation_steps is None and val_source.length is None and runs > 1:
+                raise DataError(
+                    f"fit: validation_data is {_batches.describe(validation_data)}, which is "
+                    f"consumed once, but {runs} epochs validate: pass validation_steps (the "
+                    "batches per validation), or a Sequence or DataLoader"
+                )
+        elif validation_steps is not None:
+            if (
+                isinstance(validation_steps, bool)
+                or not isinstance(validation_steps, (int, np.integer))
+                or validation_steps <= 0
+            ):
+                raise ValueError(
+                    f"fit: validation_steps must be a positive int, got {validation_steps!r}"
+                )
+        pool = None
+        if source is not None or val_source is not None:
+            pool = _batches.PoolOptions("fit", workers, use_multiprocessing, max_queue_size)
+        else:
+            _batches.PoolOptions.refuse_for_arrays(
+                "fit",
+                workers=workers,
+                use_multiprocessing=use_multiprocessing,
+                max_queue_size=max_queue_size,
+            )
+        train = val = None
+        if source is None:
+            train = self._prepare_data(x, y, sample_weight, class_weight)
+        if validation_data is not None and val_source is None:
             val = self._validation_arrays(validation_data)
-        elif validation_split:
+        elif validation_split and train is not None:
             if not 0.0 < float(validation_split) < 1.0:
                 raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
             train, val = train.split(
                 int(train.n * (1.0 - float(validation_split))),
                 f"validation_split={validation_split}",
             )
-        if train.n == 0:
+        if train is not None and train.n == 0:
             raise DataError("fit got no samples (the arrays are empty)")
+        do_validation = val is not None or val_source is not None
 
         c.refresh(self)
         self.history = History()
         cb = CallbackList(user_callbacks + [self.history])
         if verbose:
-            cb.append(ProgbarLogger("steps" if steps_per_epoch else "samples"))
+            cb.append(ProgbarLogger("steps" if steps_per_epoch or source else "samples"))
         cb.set_model(self)
-        val_names = [f"val_{k}" for k in c.names] if val is not None else []
+        val_names = [f"val_{k}" for k in c.names] if do_validation else []
+        steps: int | None
+        if train is not None:
+            assert batch_size is not None
+            steps = steps_per_epoch or -(-train.n // batch_size)
+        else:
+            steps = steps_per_epoch
         cb.set_params(
             {
                 "batch_size": batch_size,
                 "epochs": epochs,
-                "steps": steps_per_epoch or -(-train.n // batch_size),
-                "samples": train.n,
+                "steps": steps,
+                "samples": train.n if train is not None else None,
                 "verbose": verbose,
-                "do_validation": val is not None,
+                "do_validation": do_validation,
                 "metrics": list(c.names) + val_names,
             }
         )
         self.stop_training = False
-        if verbose and val is not None:
+        if verbose and val is not None and train is not None:
             print(f"Train on {train.n} samples, validate on {val.n} samples")
         cb.call("on_train_begin", {})
-        plan = _BatchPlan(train.n, batch_size, shuffle, steps_per_epoch)
+        plan = _BatchPlan(train.n, batch_size or 32, shuffle, steps_per_epoch) if train else None
         for epoch in range(int(initial_epoch), epochs):
             cb.call("on_epoch_begin", epoch, {})
-            logs = self._train_epoch(c, train, plan.epoch(), cb)
-            if val is not None and not self.stop_training:
-                logs.update(zip(val_names, self._evaluate_arrays(c, val, batch_size)))
+            if source is not None:
+                epoch_batches = source.epoch(steps_per_epoch, shuffle, pool)
+                batches = self._source_batches(c, source, epoch_batches, True, class_weight)
+                try:
+                    logs, seen = self._train_epoch(c, batches, cb)
+                finally:
+                    epoch_batches.close()  # no worker outlives its epoch, even on errors
+                source.end_epoch()
+                if epoch_batches.ran_out:
+                    _batches.ran_out_warning("fit", source.what)
+                    self.stop_training = True
+                    if not seen:
+                        break
+            else:
+                assert train is not None and plan is not None
+                logs, _ = self._train_epoch(c, _array_batches(train, plan.epoch()), cb)
+            if do_validation and not self.stop_training and _validates(epoch, val_freq):
+                if val_source is not None:
+                    values = self._evaluate_source(c, val_source, validation_steps, pool)
+                else:
+                    assert val is not None
+                    values = self._evaluate_arrays(c, val, batch_size or 32, steps=validation_steps)
+                logs.update(zip(val_names, values))
             cb.call("on_epoch_end", epoch, logs)
             if self.stop_training:
                 break
         cb.call("on_train_end", {})
         return self.history
 
-    @config.holding
-    def _train_epoch(
-        self, c: Compiled, data: _Arrays, batches: list, cb: CallbackList
-    ) -> dict[str, float]:
-        """Train on each batch; return the epoch's averages (weighted by batch size)."""
+    def _prepare_batch(
+        self,
+        c: Compiled,
+        source: _batches.BatchSource,
+        pos: int,
+        raw: Any,
+        targets: bool,
+        class_weight: Any = None,
+    ) -> _Arrays:
+        """One batch from Python as checked arrays; errors name the batch and its source."""
+        x, y, sw = _batches.split_batch(raw, pos, source.what, source.where, targets)
+        try:
+            if not targets:
+                inputs = self._standardize_inputs(x)
+                n = _data.check_same_length(inputs, "input", self.input_names)
+                return _Arrays(inputs, [], [], n)
+            return self._prepare_data(x, y, sw, class_weight)
+        except DataError as exc:
+            raise DataError(f"{source.where}: in batch {pos} from {source.what}: {exc}") from None
+
+    def _source_batches(
+        self,
+        c: Compiled,
+        source: _batches.BatchSource,
+        raw_batches: Any,
+        targets: bool = True,
+        class_weight: Any = None,
+    ) -> Any:
+        """``(xs, ys, sws, size)`` per batch from Python, as backend arrays."""
         B = _backend.current()
+        for pos, raw in raw_batches:
+            data = self._prepare_batch(c, source, pos, raw, targets, class_weight)
+            yield (*data.batch(B, slice(0, data.n)), data.n)
+
+    @config.holding
+    def _evaluate_source(
+        self,
+        c: Compiled,
+        source: _batches.BatchSource,
+        steps: int | None,
+        pool: _batches.PoolOptions | None,
+        verbose: int = 0,
+        callbacks: CallbackList | None = None,
+    ) -> list[float]:
+        """The loss and metrics over batches from Python, averaged weighting by batch size."""
         totals = np.zeros(len(c.names))
         seen = 0
-        for batch, index in enumerate(batches):
-            size = (index.stop - index.start) if isinstance(index, slice) else len(index)
+        bar = Progbar(steps, verbose=verbose) if verbose else None
+        epoch_batches = source.epoch(steps, False, pool)
+        batches = self._source_batches(c, source, epoch_batches, True)
+        try:
+            for batch, (xs, ys, sws, size) in enumerate(batches):
+                if callbacks is not None:
+                    callbacks.call("on_test_batch_begin", batch, {"batch": batch, "size": size})
+                values = self._test_batch(c, xs, ys, sws)
+                totals += np.asarray(values) * size
+                seen += size
+                if callbacks is not None:
+                    logs = {"batch": batch, "size": size, **dict(zip(c.names, values))}
+                    callbacks.call("on_test_batch_end", batch, logs)
+                if bar is not None:
+                    bar.update(batch + 1)
+        finally:
+            epoch_batches.close()
+        source.end_epoch()
+        if not seen:
+            raise DataError(f"{source.where}: {source.what} yielded no batches to evaluate on")
+        if bar is not None and bar.target is None:
+            bar.finish()
+        return [float(v) for v in totals / seen]
+
+    @config.holding
+    def _train_epoch(
+        self, c: Compiled, batches: Any, cb: CallbackList
+    ) -> tuple[dict[str, float], int]:
+        """Train on each ``(xs, ys, sws, size)`` batch; return the epoch's averages (weighted
+        by batch size) and the number of samples seen."""
+        totals = np.zeros(len(c.names))
+        seen = 0
+        for batch, (xs, ys, sws, size) in enumerate(batches):
             logs = {"batch": batch, "size": size}
             cb.call("on_train_batch_begin", batch, logs)
-            values = self._train_batch(c, *data.batch(B, index))
+            values = self._train_batch(c, xs, ys, sws)
             totals += np.asarray(values) * size
             seen += size
             logs.update(zip(c.names, values))
             cb.call("on_train_batch_end", batch, logs)
             if self.stop_training:
                 break
-        return dict(zip(c.names, (totals / max(seen, 1)).tolist()))
+        return dict(zip(c.names, (totals / max(seen, 1)).tolist())), seen
 
     def evaluate(
         self,
@@ -457,39 +629,156 @@ class TrainingMixin:
         sample_weight: Any = None,
         steps: int | None = None,
         callbacks: Any = None,
+        max_queue_size: int | None = None,
+        workers: int | None = None,
+        use_multiprocessing: bool | None = None,
+        return_dict: bool = False,
         **kwargs: Any,
     ) -> Any:
         """The loss (and metrics) on ``x``/``y``: a scalar, or a list in ``metrics_names``
-        order when there are metrics or several outputs (Keras 2)."""
+        order when there are metrics or several outputs (Keras 2); a dict by metric name
+        with ``return_dict=True``.  ``x`` may yield batches (as for ``fit``); ``steps``
+        limits the batches evaluated."""
         if kwargs:
             raise TypeError(
                 f"evaluate: keyword argument(s) not understood: {', '.join(sorted(kwargs))}"
             )
         c = self._require_compiled()
-        if steps is not None:
-            raise ValueError(
-                f"evaluate: steps={steps!r} is not supported by polykeras (it "
-                "evaluates all of x in batches of batch_size); leave it None"
-            )
-        batch_size = _check_batch_size(batch_size)
-        data = self._prepare_data(x, y, sample_weight)
+        if verbose not in (0, 1, 2):
+            raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
         cb = CallbackList(check_callbacks(callbacks))
         cb.set_model(self)
-        cb.set_params(
-            {
-                "batch_size": batch_size,
-                "samples": data.n,
-                "verbose": verbose,
-                "metrics": list(c.names),
-                "steps": -(-data.n // batch_size),
-            }
-        )
-        cb.call("on_test_begin", {})
-        values = self._evaluate_arrays(
-            c, data, batch_size, verbose=1 if verbose == 1 else 0, callbacks=cb
-        )
+        if _batches.is_batch_source(x):
+            source = _batches.BatchSource(x, "evaluate")
+            _refuse_beside_batches(
+                "evaluate", source, y=y, sample_weight=sample_weight, batch_size=batch_size
+            )
+            pool = _batches.PoolOptions("evaluate", workers, use_multiprocessing, max_queue_size)
+            n_steps = source.steps(steps, "steps")
+            if not c.resolved:
+                self._prepare_batch(c, source, 0, source.peek(), True)
+            params = {"batch_size": None, "samples": None, "steps": n_steps}
+            cb.set_params({**params, "verbose": verbose, "metrics": list(c.names)})
+            cb.call("on_test_begin", {})
+            values = self._evaluate_source(
+                c, source, n_steps, pool, verbose=1 if verbose == 1 else 0, callbacks=cb
+            )
+        else:
+            _batches.PoolOptions.refuse_for_arrays(
+                "evaluate",
+                workers=workers,
+                use_multiprocessing=use_multiprocessing,
+                max_queue_size=max_queue_size,
+            )
+            if steps is not None and (
+                isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps <= 0
+            ):
+                raise ValueError(f"evaluate: steps must be a positive int, got {steps!r}")
+            batch_size = _check_batch_size(batch_size)
+            data = self._prepare_data(x, y, sample_weight)
+            all_steps = -(-data.n // batch_size)
+            cb.set_params(
+                {
+                    "batch_size": batch_size,
+                    "samples": data.n,
+                    "verbose": verbose,
+                    "metrics": list(c.names),
+                    "steps": all_steps if steps is None else min(int(steps), all_steps),
+                }
+            )
+            cb.call("on_test_begin", {})
+            values = self._evaluate_arrays(
+                c, data, batch_size, verbose=1 if verbose == 1 else 0, callbacks=cb, steps=steps
+            )
         cb.call("on_test_end", dict(zip(c.names, values)))
+        if return_dict:
+            return dict(zip(c.names, values))
         return values[0] if len(values) == 1 else values
+
+    # -- Keras 2's generator methods ----------------------------------------------------------
+    def fit_generator(
+        self,
+        generator: Any,
+        steps_per_epoch: int | None = None,
+        epochs: int = 1,
+        verbose: int = 1,
+        callbacks: Any = None,
+        validation_data: Any = None,
+        validation_steps: int | None = None,
+        validation_freq: Any = 1,
+        class_weight: Any = None,
+        max_queue_size: int = 10,
+        workers: int = 1,
+        use_multiprocessing: bool = False,
+        shuffle: bool = True,
+        initial_epoch: int = 0,
+    ) -> History:
+        """Keras 2's ``fit_generator``: ``fit`` on batches from a generator or Sequence."""
+        _require_batches("fit_generator", generator)
+        return self.fit(
+            generator,
+            steps_per_epoch=steps_per_epoch,
+            epochs=epochs,
+            verbose=verbose,
+            callbacks=callbacks,
+            validation_data=validation_data,
+            validation_steps=validation_steps,
+            validation_freq=validation_freq,
+            class_weight=class_weight,
+            max_queue_size=max_queue_size,
+            workers=workers,
+            use_multiprocessing=use_multiprocessing,
+            shuffle=shuffle,
+            initial_epoch=initial_epoch,
+        )
+
+    def evaluate_generator(
+        self,
+        generator: Any,
+        steps: int | None = None,
+        callbacks: Any = None,
+        max_queue_size: int = 10,
+        workers: int = 1,
+        use_multiprocessing: bool = False,
+        verbose: int = 0,
+    ) -> Any:
+        """Keras 2's ``evaluate_generator``: ``evaluate`` on batches from Python."""
+        _require_batches("evaluate_generator", generator)
+        return self.evaluate(
+            generator,
+            steps=steps,
+            callbacks=callbacks,
+            max_queue_size=max_queue_size,
+            workers=workers,
+            use_multiprocessing=use_multiprocessing,
+            verbose=verbose,
+        )
+
+    def predict_generator(
+        self,
+        generator: Any,
+        steps: int | None = None,
+        callbacks: Any = None,
+        max_queue_size: int = 10,
+        workers: int = 1,
+        use_multiprocessing: bool = False,
+        verbose: int = 0,
+    ) -> Any:
+        """Keras 2's ``predict_generator``: ``predict`` on batches from Python."""
+        _require_batches("predict_generator", generator)
+        if callbacks is not None:
+            raise ValueError(
+                "predict_generator: callbacks are not supported by polykeras' predict; "
+                "leave them None"
+            )
+        return self.predict(
+            generator,
+            steps=steps,
+            max_queue_size=max_queue_size,
+            workers=workers,
+            use_multiprocessing=use_multiprocessing,
+            verbose=verbose,
+        )
 
     def train_on_batch(
         self, x: Any, y: Any, sample_weight: Any = None, class_weight: Any = None
@@ -533,6 +822,59 @@ def check_custom_steps(model: Any, where: str) -> None:
                     f"polykeras does not call yet (its fit/evaluate/predict run the layer "
                     f"graph); remove the override or use Keras for custom {name} code"
                 )
+
+
+def _refuse_beside_batches(where: str, source: Any, **given: Any) -> None:
+    """``y``, ``sample_weight``, ``batch_size`` come with the batches, never beside them."""
+    named = [k for k, v in given.items() if v is not None]
+    if named:
+        raise DataError(
+            f"{where}: x is {source.what.split(' given as ')[0]}, whose batches carry the "
+            f"targets (x, y) or (x, y, sample_weight) and their own size; leave "
+            f"{', '.join(named)} None"
+        )
+
+
+def _require_batches(where: str, data: Any) -> None:
+    if not _batches.is_batch_source(data):
+        raise DataError(
+            f"{where} takes batches from Python (a generator of (x, y) tuples, a "
+            f"keras.utils.Sequence, a DataLoader), got {type(data).__name__}; for "
+            f"arrays use {where.split('_')[0]}()"
+        )
+
+
+def _check_validation_freq(freq: Any) -> Any:
+    """``validation_freq``: a positive int (every n epochs) or a collection of epochs (from 1)."""
+    if isinstance(freq, (int, np.integer)) and not isinstance(freq, bool):
+        if freq < 1:
+            raise ValueError(f"fit: validation_freq must be >= 1, got {freq!r}")
+        return int(freq)
+    if isinstance(freq, (list, tuple, set, range)) and all(
+        isinstance(e, (int, np.integer)) and not isinstance(e, bool) for e in freq
+    ):
+        return {int(e) for e in freq}
+    raise ValueError(
+        f"fit: validation_freq must be an int (validate every n epochs) or a list of "
+        f"epoch numbers (counted from 1), got {freq!r}"
+    )
+
+
+def _validates(epoch: int, freq: Any) -> bool:
+    """Whether epoch ``epoch`` (counted from 0) runs validation (Keras 2.3's rule)."""
+    return (epoch + 1) % freq == 0 if isinstance(freq, int) else (epoch + 1) in freq
+
+
+def _count_validations(first: int, epochs: int, freq: Any) -> int:
+    return sum(1 for e in range(first, epochs) if _validates(e, freq))
+
+
+def _array_batches(data: _Arrays, indices: list) -> Any:
+    """``(xs, ys, sws, size)`` per batch of ``data`` (slices or index arrays)."""
+    B = _backend.current()
+    for index in indices:
+        size = (index.stop - index.start) if isinstance(index, slice) else len(index)
+        yield (*data.batch(B, index), size)
 
 
 def _check_epochs(epochs: Any, initial_epoch: int) -> int:
