@@ -567,3 +567,23 @@ def test_custom_layers_need_custom_objects(tmp_path):
     load_model(bad, custom_objects={"Scale": Scale})
     with pytest.raises(keras.saving.UnsafeContentError, match="my_project.layers"):
         load_model(bad)
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_weighted_metrics_and_sample_weight_mode_survive_a_save(tmp_path, suffix):
+    from polykeras.layers import Dense, Input
+    from polykeras.models import Model, load_model
+
+    inp = Input(shape=(3,))
+    model = Model(inp, Dense(2, activation="softmax")(inp))
+    model.compile(
+        optimizer="adam",
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+        weighted_metrics=["accuracy"],
+    )
+    path = tmp_path / f"m{suffix}"
+    model.save(path)
+    loaded = load_model(path)
+    assert loaded.weighted_metrics
+    assert loaded.metrics_names == model.metrics_names

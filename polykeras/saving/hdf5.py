@@ -180,9 +180,9 @@ def _check_path_for_writing(path: Any, what: str) -> str:
         target = os.fsdecode(target)
     if target.endswith(".keras"):
         raise SavingError(
-            f"cannot save {what} to {target!r}: polykeras writes Keras' HDF5 "
-            "format; use a name ending in .h5 (the .keras zip format is not "
-            "supported)"
+            f"cannot save {what} to {target!r} in the legacy HDF5 format: a name ending "
+            "in .keras is Keras 3's zip format (model.save('m.keras') writes it), or use a "
+            "name ending in .h5"
         )
     return target
 
@@ -336,11 +336,13 @@ def training_config(model: Any) -> dict[str, Any] | None:
         metrics = _get(compiled, "metrics")
         if metrics is None:
             metrics = _get(compiled, "metric_names")
+        weighted = _get(compiled, "weighted_metrics")
         return formats.to_plain(
             {
                 "optimizer_config": opt_config,
                 "loss": _loss_name(_get(compiled, "loss")),
                 "metrics": _loss_name(metrics) if metrics is not None else [],
+                "weighted_metrics": _loss_name(weighted) if weighted else None,
                 "sample_weight_mode": _get(compiled, "sample_weight_mode"),
                 "loss_weights": _get(compiled, "loss_weights"),
             }
@@ -426,6 +428,11 @@ def compile_from_training_config(model: Any, config: Any, where: str) -> None:
             kwargs["metrics"] = metrics
         if config.get("loss_weights") is not None:
             kwargs["loss_weights"] = config["loss_weights"]
+        weighted = _per_output(_by_name(config.get("weighted_metrics"), "metric"), model)
+        if weighted:
+            kwargs["weighted_metrics"] = weighted
+        if config.get("sample_weight_mode") is not None:
+            kwargs["sample_weight_mode"] = config["sample_weight_mode"]
         model.compile(**kwargs)
     except Exception as exc:
         warnings.warn(
@@ -461,8 +468,8 @@ def _describe_non_hdf5(path: str) -> str:
         )
     if head[:2] == b"PK":
         return (
-            "it is a zip archive (a Keras 3 .keras file?); polykeras reads the HDF5 "
-            "format: in Keras 3 save with model.save('model.h5')"
+            "it is a zip archive (a Keras 3 .keras file?); load it with "
+            "polykeras.models.load_model, which reads .keras files"
         )
     if head[:1] == b"\x80":
         return "it looks like a Python pickle, which polykeras never loads"
@@ -761,8 +768,8 @@ def weights_group(f: Any, info: FileInfo, where: str) -> Any:
     elif _has_link(f, "layers") or _has_link(f, "vars"):
         raise FileFormatError(
             f"{where}: this looks like a Keras 3 '.weights.h5' file (groups layers/.../vars), "
-            "which polykeras does not read; in Keras 3 save with model.save('model.h5') "
-            "(the legacy HDF5 format) instead"
+            "which the legacy HDF5 reader does not read; model.load_weights(path) reads it "
+            "(polykeras.saving.keras3.load_weights)"
         )
     else:
         raise FileFormatError(

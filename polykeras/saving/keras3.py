@@ -472,7 +472,7 @@ def compile_config(model: Any) -> dict[str, Any] | None:
         "loss": tc.get("loss"),
         "loss_weights": tc.get("loss_weights"),
         "metrics": tc.get("metrics") or None,
-        "weighted_metrics": None,
+        "weighted_metrics": tc.get("weighted_metrics") or None,
         "run_eagerly": False,
         "steps_per_execution": 1,
         "jit_compile": False,
@@ -733,6 +733,7 @@ def _compile_from_config(model: Any, cc: Any, where: str) -> None:
         "loss": cc.get("loss"),
         "metrics": cc.get("metrics"),
         "loss_weights": cc.get("loss_weights"),
+        "weighted_metrics": cc.get("weighted_metrics"),
     }
     if isinstance(opt, dict):
         tc["optimizer_config"] = {
