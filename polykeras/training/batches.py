@@ -68,18 +68,12 @@ class PoolOptions:
     """``workers`` / ``use_multiprocessing`` / ``max_queue_size`` (Keras 2's names)."""
 
     def __init__(self, where: str, workers: Any, use_multiprocessing: Any, max_queue_size: Any):
-        self.workers = 1 if workers is None else workers
-        self.max_queue_size = 10 if max_queue_size is None else max_queue_size
-        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0:
-            raise ValueError(f"{where}: workers must be an int >= 0, got {workers!r}")
-        if (
-            isinstance(self.max_queue_size, bool)
-            or not isinstance(self.max_queue_size, int)
-            or self.max_queue_size < 1
-        ):
-            raise ValueError(
-                f"{where}: max_queue_size must be a positive int, got {max_queue_size!r}"
-            )
+        from ..utils import as_int
+
+        self.workers = 1 if workers is None else as_int(workers, "workers", where, minimum=0)
+        self.max_queue_size = (
+            10 if max_queue_size is None else as_int(max_queue_size, "max_queue_size", where)
+        )
         if use_multiprocessing:
             raise ValueError(
                 f"{where}: use_multiprocessing=True is not supported by polykeras: its "
@@ -128,9 +122,9 @@ class BatchSource:
             if self.length == 0:
                 raise DataError(f"{self.where}: {self.what} has no batches (its length is 0)")
             return self.length
-        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps <= 0:
-            raise ValueError(f"{self.where}: {name} must be a positive int, got {steps!r}")
-        return int(steps)
+        from ..utils import as_int
+
+        return as_int(steps, name, self.where)
 
     def peek(self) -> Any:
         """The first batch, fetched once (it is handed out again as batch 0)."""

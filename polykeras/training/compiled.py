@@ -14,6 +14,7 @@ from typing import Any
 from . import data as _data
 from . import losses as _losses
 from . import metrics as _metrics
+from ..utils import as_float
 
 
 def _by_output(value: Any, names: list[str], what: str, default: Any) -> list[Any]:
@@ -37,6 +38,21 @@ def _by_output(value: Any, names: list[str], what: str, default: Any) -> list[An
     return [value] * len(names)
 
 
+def check_loss_weights(loss_weights: Any) -> None:
+    """``loss_weights`` (one number, a list, or a dict by output name): each weight a
+    finite, non-negative number, or a ValueError naming it."""
+    if loss_weights is None:
+        return
+    if isinstance(loss_weights, dict):
+        items = [(f"loss_weights[{k!r}]", v) for k, v in loss_weights.items()]
+    elif isinstance(loss_weights, (list, tuple)):
+        items = [(f"loss_weights[{i}]", v) for i, v in enumerate(loss_weights)]
+    else:
+        items = [("loss_weights", loss_weights)]
+    for what, value in items:
+        as_float(value, what, "compile", low=0.0)
+
+
 def _walk_layers(layers: list[Any], seen: set[int], out: list[Any]) -> None:
     for layer in layers:
         if id(layer) in seen:
@@ -57,6 +73,7 @@ class Compiled:
     def __init__(
         self, optimizer, loss, metrics, loss_weights, sample_weight_mode, weighted_metrics
     ):
+        check_loss_weights(loss_weights)
         self.optimizer = optimizer
         self.loss = loss
         self.metrics = metrics
@@ -92,7 +109,10 @@ class Compiled:
         weights = _by_output(
             1.0 if self.loss_weights is None else self.loss_weights, names, "loss_weights", 1.0
         )
-        self.weights = [float(w) for w in weights]
+        self.weights = [
+            as_float(w, f"loss_weights for output {n}", "compile", low=0.0)
+            for w, n in zip(weights, names)
+        ]
         modes = _by_output(self.sample_weight_mode, names, "sample_weight_mode", None)
         for m in modes:
             if m not in (None, "temporal"):

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..engine.base_layer import is_symbolic
+from ..utils import as_int as _as_int
 
 
 class DataError(ValueError):
@@ -53,7 +54,7 @@ def _as_array(obj: Any, role: str, name: str) -> np.ndarray:
     try:
         arr = np.asarray(obj)
     except Exception as exc:
-        raise DataError(f"{role} {name!r} could not be turned into an array: {exc}") from None
+        raise DataError(f"{role} {name!r} could not be turned into an array: {_why(exc)}") from None
     if arr.dtype == object or arr.dtype.kind in "USV":
         if arr.dtype == object and arr.ndim == 0:
             from .batches import EXPECTED_DATA
@@ -64,6 +65,53 @@ def _as_array(obj: Any, role: str, name: str) -> np.ndarray:
             )
         raise DataError(f"{role} {name!r} has dtype {arr.dtype}; expected numbers")
     return arr
+
+
+def _why(exc: Exception) -> str:
+    """NumPy's reason an object is no array, in the user's terms for ragged lists."""
+    text = str(exc)
+    if "inhomogeneous" in text or "setting an array element with a sequence" in text:
+        return (
+            "it is ragged (nested lists or arrays of different lengths); every sample "
+            f"must have the same shape (NumPy: {text})"
+        )
+    return text
+
+
+def _sample_count(obj: Any) -> int | None:
+    """The first dimension of array-like ``obj`` (None for scalars, lazy or unreadable data:
+    the checks of each array name the problem)."""
+    if _is_lazy(obj) or is_symbolic(obj):
+        return None
+    try:
+        arr = np.asarray(obj)
+    except Exception:
+        return None
+    return arr.shape[0] if arr.ndim > 0 else None
+
+
+def _overflows(arr: np.ndarray, dtype: Any) -> bool:
+    """Whether finite ``arr`` holds values that ``dtype`` (a float type) cannot hold."""
+    if arr.dtype.kind != "f" or np.dtype(dtype).kind != "f" or not arr.size:
+        return False
+    with np.errstate(over="ignore", invalid="ignore"):
+        return not bool(np.all(np.isfinite(arr.astype(dtype))))
+
+
+def check_finite(arr: np.ndarray, dtype: Any, where: str) -> np.ndarray:
+    """``arr`` cast to ``dtype``, or a DataError naming ``where`` if it holds NaN or
+    infinite values, or values too large for ``dtype`` (finite in float64, infinite in
+    float32): the check runs on what the model will see."""
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        raise DataError(f"{where} contains NaN or infinite values")
+    if _overflows(arr, dtype):
+        limit = float(np.finfo(np.dtype(dtype)).max)
+        raise DataError(
+            f"{where} has values that overflow {np.dtype(dtype).name} (largest magnitude "
+            f"{float(np.max(np.abs(arr))):.3g}, the most {np.dtype(dtype).name} holds is "
+            f"{limit:.3g}): they would become infinite; rescale the data"
+        )
+    return arr.astype(dtype, copy=False)
 
 
 def _split(model: Any, data: Any, names: list[str], role: str, what: str) -> list[Any]:
@@ -103,11 +151,7 @@ def _split(model: Any, data: Any, names: list[str], role: str, what: str) -> lis
 
 
 def _materialize(items: list, specs: list[DataSpec]) -> list[np.ndarray]:
-    known = [
-        np.asarray(i).shape[0]
-        for i in items
-        if not _is_lazy(i) and not is_symbolic(i) and np.ndim(i) > 0
-    ]
+    known = [k for k in (_sample_count(i) for i in items) if k is not None]
     n = known[0] if known else None
     out = []
     for item, spec in zip(items, specs):
@@ -179,9 +223,25 @@ def check_input_array(arr: np.ndarray, spec: DataSpec, model: Any) -> np.ndarray
         return arr.astype(spec.dtype, copy=False)
     if arr.dtype.kind not in "fiub":
         raise DataError(f"input {spec.name} expects numbers, got {arr.dtype}")
-    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-        raise DataError(f"input {spec.name} contains NaN or infinite values")
-    return arr.astype(spec.dtype, copy=False)
+    return check_finite(arr, spec.dtype, f"input {spec.name}")
+
+
+def check_verbose(verbose: Any, owner: str) -> int:
+    """``verbose``: 0 (silent), 1 (progress bar) or 2 (one line per epoch)."""
+    if isinstance(verbose, (bool, np.bool_)):
+        return int(verbose)
+    try:
+        value = _as_int(verbose, "verbose", owner, minimum=0)
+    except ValueError:
+        value = -1
+    if value not in (0, 1, 2):
+        raise ValueError(f"{owner}: verbose must be 0, 1 or 2, got {verbose!r}")
+    return value
+
+
+def check_steps(steps: Any, what: str, owner: str) -> int | None:
+    """A number of batches: None (all) or a positive integer."""
+    return None if steps is None else _as_int(steps, what, owner)
 
 
 def predict_arrays(
@@ -190,21 +250,21 @@ def predict_arrays(
     """Outputs for all of ``x``, or for its first ``steps`` batches (as Keras 3 counts)."""
     from .. import backend as _backend
 
+    from ..utils import as_int
+
     if batch_size is None:
         batch_size = 32
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        raise DataError(f"batch_size must be a positive int, got {batch_size!r}")
-    if steps is not None and (
-        isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps <= 0
-    ):
-        raise ValueError(f"predict: steps must be a positive int, got {steps!r}")
+    try:
+        batch_size = as_int(batch_size, "batch_size", "predict")
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
+    steps = check_steps(steps, "steps", "predict")
+    verbose = check_verbose(verbose, "predict")
     arrays = standardize_inputs(model, x)
     n = check_same_length(arrays, "input", model.input_names)
     if steps is not None and int(steps) * batch_size < n:
         arrays = [a[: int(steps) * batch_size] for a in arrays]
         n = int(steps) * batch_size
-    if verbose not in (0, 1, 2):
-        raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
     B = _backend.current()
     bar = None
     if verbose == 1 and n:
@@ -234,8 +294,7 @@ def predict_batches(model: Any, data: Any, steps: Any, pool: Any, verbose: int =
     from .batches import BatchSource
     from .progress import Progbar
 
-    if verbose not in (0, 1, 2):
-        raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+    verbose = check_verbose(verbose, "predict")
     source = BatchSource(data, "predict")
     n_steps = source.steps(steps, "steps")
     bar = Progbar(n_steps, verbose=1) if verbose == 1 else None
@@ -397,9 +456,7 @@ def check_target_array(arr: np.ndarray, spec: DataSpec) -> np.ndarray:
             f"{out[1:]} (output shape {out}), but got array with shape "
             f"{arr.shape[1:]} (full shape {arr.shape})"
         )
-    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-        raise DataError(f"{where} contains NaN or infinite values")
-    return arr.astype(spec.dtype, copy=False)
+    return check_finite(arr, spec.dtype, where)
 
 
 def _check_sparse_target(arr: np.ndarray, spec: DataSpec, out: tuple, where: str) -> np.ndarray:
@@ -460,8 +517,10 @@ def standardize_sample_weights(
     num_samples: int,
     temporal: list[bool],
     what: str = "sample_weight",
+    float_dtype: str = "float32",
 ) -> list[np.ndarray | None]:
-    """Per-output sample weights (None where not given) as checked float arrays."""
+    """Per-output sample weights (None where not given) as checked float arrays (finite,
+    non-negative, and finite as ``float_dtype``, the model's float type)."""
     if weights is None:
         return [None] * len(names)
     if isinstance(weights, dict):
@@ -502,14 +561,49 @@ def standardize_sample_weights(
                 f"{what} for output {name} has {arr.shape[0]} entries, but the "
                 f"data have {num_samples} samples"
             )
+        if arr.dtype.kind not in "fiub":
+            raise DataError(f"{what} for output {name} has dtype {arr.dtype}; expected numbers")
         if not np.all(np.isfinite(arr)) or np.any(arr < 0):
             raise DataError(f"{what} for output {name} must be finite and non-negative")
+        check_finite(arr, float_dtype, f"{what} for output {name}")
         out.append(arr.astype("float64", copy=False))
     return out
 
 
+def check_class_weight(cw: Any, where: str, float_dtype: str = "float32") -> dict[int, float]:
+    """``{class index: weight}`` checked as ``sample_weight`` is: keys integral class
+    indices (>= 0), weights finite, non-negative numbers that ``float_dtype`` holds."""
+    from ..utils import as_float, as_int
+
+    if not isinstance(cw, dict):
+        raise DataError(f"{where} must be a dict {{class index: weight}}, got {type(cw).__name__}")
+    table: dict[int, float] = {}
+    limit = float(np.finfo(np.dtype(float_dtype)).max)
+    for key, value in cw.items():
+        try:
+            index = as_int(key, f"the key {key!r}", where, minimum=0)
+        except ValueError:
+            raise DataError(
+                f"{where}: the key {key!r} is not a class index; keys must be integers "
+                ">= 0 (the class indices of the targets)"
+            ) from None
+        if index in table:
+            raise DataError(f"{where}: class {index} is given twice (as the key {key!r})")
+        try:
+            weight = as_float(value, f"the weight of class {key!r}", where, low=0.0)
+        except ValueError as exc:
+            raise DataError(f"{exc} (weights must be finite and non-negative)") from None
+        if weight > limit:
+            raise DataError(
+                f"{where}: the weight of class {key!r} ({weight:.3g}) overflows "
+                f"{np.dtype(float_dtype).name} (at most {limit:.3g})"
+            )
+        table[index] = weight
+    return table
+
+
 def class_weights_to_sample_weights(
-    class_weight: Any, targets: list[np.ndarray], names: list[str]
+    class_weight: Any, targets: list[np.ndarray], names: list[str], float_dtype: str = "float32"
 ) -> list[np.ndarray | None]:
     """Per-sample weights from ``class_weight`` ({class: weight}, or by output name)."""
     if class_weight is None:
@@ -522,25 +616,27 @@ def class_weights_to_sample_weights(
     per_output = {k: class_weight[k] for k in class_weight if k in names}
     if per_output and len(per_output) == len(class_weight):
         maps = [per_output.get(n) for n in names]
+        wheres = [f"class_weight[{n!r}]" for n in names]
     else:
         maps = [class_weight] * len(names)
+        wheres = ["class_weight"] * len(names)
     out: list[np.ndarray | None] = []
-    for cw, y, name in zip(maps, targets, names):
+    for cw, y, name, where in zip(maps, targets, names, wheres):
         if cw is None:
             out.append(None)
             continue
+        table = check_class_weight(cw, where, float_dtype)
         if y.ndim >= 2 and y.shape[-1] > 1:
             classes = np.argmax(y, axis=-1)
         else:
             classes = np.round(y.reshape(y.shape[0], -1)[:, 0]).astype(np.int64)
         classes = classes.reshape(classes.shape[0], -1)[:, 0] if classes.ndim > 1 else classes
-        missing = sorted(set(np.unique(classes).tolist()) - {int(k) for k in cw})
+        missing = sorted(set(np.unique(classes).tolist()) - set(table))
         if missing:
             raise DataError(
                 f"`class_weight` must contain all classes in the data. The classes "
                 f"{missing} exist in the data of output {name} but not in "
                 "`class_weight`."
             )
-        table = {int(k): float(v) for k, v in cw.items()}
         out.append(np.array([table[int(c)] for c in classes], dtype="float64"))
     return out

@@ -30,8 +30,9 @@ from . import metrics as _metrics
 from . import optimizers as _optimizers
 from .callbacks import CallbackList, History, ProgbarLogger, check_callbacks
 from .compiled import Compiled
-from .data import DataError
+from .data import DataError, check_steps, check_verbose
 from .progress import Progbar
+from ..utils import as_float, as_int
 
 ENV_MAX_EPOCHS = "POLYKERAS_MAX_EPOCHS"
 
@@ -54,16 +55,14 @@ def max_epochs() -> int | None:
     return value
 
 
-def _check_batch_size(batch_size: Any) -> int:
+def _check_batch_size(batch_size: Any, owner: str = "fit") -> int:
+    """``batch_size``: a positive integer (32 when None); a DataError naming it otherwise."""
     if batch_size is None:
         return 32
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, (int, np.integer))
-        or batch_size <= 0
-    ):
-        raise DataError(f"batch_size must be a positive int, got {batch_size!r}")
-    return int(batch_size)
+    try:
+        return as_int(batch_size, "batch_size", owner)
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
 
 
 class TrainingMixin:
@@ -183,12 +182,22 @@ class TrainingMixin:
         targets = _data.standardize_targets(self, y, [_copy_spec(s) for s in c.specs], n)
         n = _data.check_sample_counts(inputs, targets, self.input_names, c.output_names)
         temporal = [c.temporal[i] for i in c.trained]
-        weights = _data.standardize_sample_weights(sample_weight, c.output_names, n, temporal)
-        from_classes = _data.class_weights_to_sample_weights(class_weight, targets, c.output_names)
-        merged = [
-            cw if w is None else (w if cw is None else w * cw)
-            for w, cw in zip(weights, from_classes)
-        ]
+        floatx = config.floatx()
+        weights = _data.standardize_sample_weights(
+            sample_weight, c.output_names, n, temporal, float_dtype=floatx
+        )
+        from_classes = _data.class_weights_to_sample_weights(
+            class_weight, targets, c.output_names, float_dtype=floatx
+        )
+        merged = []
+        for w, cw, name in zip(weights, from_classes, c.output_names):
+            if w is not None and cw is not None:
+                w = _data.check_finite(
+                    w * _expand_to_np(cw, w),
+                    floatx,
+                    f"sample_weight times class_weight for output {name}",
+                ).astype("float64")
+            merged.append(cw if w is None else w)
         return _Arrays(inputs, targets, merged, n)
 
     def _validation_arrays(self, validation_data: Any) -> _Arrays:
@@ -396,11 +405,22 @@ class TrainingMixin:
         if kwargs:
             raise TypeError(f"fit: keyword argument(s) not understood: {', '.join(sorted(kwargs))}")
         c = self._require_compiled()
+        initial_epoch = as_int(initial_epoch, "initial_epoch", "fit", minimum=0)
         epochs = _check_epochs(epochs, initial_epoch)
-        if verbose not in (0, 1, 2):
-            raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
-        if shuffle not in (True, False, "batch"):
-            raise ValueError(f"shuffle must be True, False or 'batch', got {shuffle!r}")
+        verbose = check_verbose(verbose, "fit")
+        if isinstance(shuffle, str) and shuffle == "batch":
+            shuffle = "batch"
+        elif isinstance(shuffle, (bool, np.bool_)) or (
+            isinstance(shuffle, (int, np.integer)) and shuffle in (0, 1)
+        ):
+            shuffle = bool(shuffle)
+        else:
+            raise ValueError(f"fit: shuffle must be True, False or 'batch', got {shuffle!r}")
+        validation_split = as_float(
+            validation_split, "validation_split", "fit", low=0.0, high=1.0, high_open=True
+        )
+        steps_per_epoch = check_steps(steps_per_epoch, "steps_per_epoch", "fit")
+        validation_steps = check_steps(validation_steps, "validation_steps", "fit")
         val_freq = _check_validation_freq(validation_freq)
         user_callbacks = check_callbacks(callbacks)
         source = None
@@ -418,11 +438,7 @@ class TrainingMixin:
             if not c.resolved:  # a model built from its data: build it from the first batch
                 self._prepare_batch(c, source, 0, source.peek(), True, class_weight)
         else:
-            batch_size = _check_batch_size(batch_size)
-            if steps_per_epoch is not None and (
-                isinstance(steps_per_epoch, bool) or int(steps_per_epoch) <= 0
-            ):
-                raise ValueError(f"steps_per_epoch must be a positive int, got {steps_per_epoch!r}")
+            batch_size = _check_batch_size(batch_size, "fit")
         val_source = None
         if validation_data is not None and _batches.is_batch_source(validation_data):
             val_source = _batches.BatchSource(validation_data, "fit", "validation_data")
@@ -433,15 +449,6 @@ class TrainingMixin:
                     f"fit: validation_data is {_batches.describe(validation_data)}, which is "
                     f"consumed once, but {runs} epochs validate: pass validation_steps (the "
                     "batches per validation), or a Sequence or DataLoader"
-                )
-        elif validation_steps is not None:
-            if (
-                isinstance(validation_steps, bool)
-                or not isinstance(validation_steps, (int, np.integer))
-                or validation_steps <= 0
-            ):
-                raise ValueError(
-                    f"fit: validation_steps must be a positive int, got {validation_steps!r}"
                 )
         pool = None
         if source is not None or val_source is not None:
@@ -459,8 +466,6 @@ class TrainingMixin:
         if validation_data is not None and val_source is None:
             val = self._validation_arrays(validation_data)
         elif validation_split and train is not None:
-            if not 0.0 < float(validation_split) < 1.0:
-                raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
             train, val = train.split(
                 int(train.n * (1.0 - float(validation_split))),
                 f"validation_split={validation_split}",
@@ -644,8 +649,8 @@ class TrainingMixin:
                 f"evaluate: keyword argument(s) not understood: {', '.join(sorted(kwargs))}"
             )
         c = self._require_compiled()
-        if verbose not in (0, 1, 2):
-            raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+        verbose = check_verbose(verbose, "evaluate")
+        steps = check_steps(steps, "steps", "evaluate")
         cb = CallbackList(check_callbacks(callbacks))
         cb.set_model(self)
         if _batches.is_batch_source(x):
@@ -670,12 +675,10 @@ class TrainingMixin:
                 use_multiprocessing=use_multiprocessing,
                 max_queue_size=max_queue_size,
             )
-            if steps is not None and (
-                isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps <= 0
-            ):
-                raise ValueError(f"evaluate: steps must be a positive int, got {steps!r}")
-            batch_size = _check_batch_size(batch_size)
+            batch_size = _check_batch_size(batch_size, "evaluate")
             data = self._prepare_data(x, y, sample_weight)
+            if data.n == 0:
+                raise DataError("evaluate got no samples (the arrays are empty)")
             all_steps = -(-data.n // batch_size)
             cb.set_params(
                 {
@@ -786,6 +789,8 @@ class TrainingMixin:
         """One gradient step on one batch; returns the loss (and metrics) before the step."""
         c = self._require_compiled()
         data = self._prepare_data(x, y, sample_weight, class_weight)
+        if data.n == 0:
+            raise DataError("train_on_batch got no samples (the arrays are empty)")
         c.refresh(self)
         values = self._train_batch(c, *data.batch(_backend.current(), slice(0, data.n)))
         return values[0] if len(values) == 1 else values
@@ -794,6 +799,8 @@ class TrainingMixin:
         """The loss (and metrics) on one batch, without training."""
         c = self._require_compiled()
         data = self._prepare_data(x, y, sample_weight)
+        if data.n == 0:
+            raise DataError("test_on_batch got no samples (the arrays are empty)")
         values = self._test_batch(c, *data.batch(_backend.current(), slice(0, data.n)))
         return values[0] if len(values) == 1 else values
 
@@ -853,6 +860,10 @@ def _check_validation_freq(freq: Any) -> Any:
     if isinstance(freq, (list, tuple, set, range)) and all(
         isinstance(e, (int, np.integer)) and not isinstance(e, bool) for e in freq
     ):
+        if any(e < 1 for e in freq):
+            raise ValueError(
+                f"fit: validation_freq lists epoch numbers counted from 1, got {freq!r}"
+            )
         return {int(e) for e in freq}
     raise ValueError(
         f"fit: validation_freq must be an int (validate every n epochs) or a list of "
@@ -879,10 +890,14 @@ def _array_batches(data: _Arrays, indices: list) -> Any:
 
 def _check_epochs(epochs: Any, initial_epoch: int) -> int:
     """``epochs``, capped by ``POLYKERAS_MAX_EPOCHS`` (counted from ``initial_epoch``)."""
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-        raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")
+    epochs = as_int(epochs, "epochs", "fit", minimum=0)
     cap = max_epochs()
-    return int(epochs) if cap is None else min(int(epochs), int(initial_epoch) + cap)
+    return epochs if cap is None else min(epochs, int(initial_epoch) + cap)
+
+
+def _expand_to_np(weights: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """Per-sample ``weights`` (1-D) reshaped to broadcast against ``like``."""
+    return weights.reshape(weights.shape + (1,) * (like.ndim - weights.ndim))
 
 
 def _expand_to(weights: Any, values: Any) -> Any:
