@@ -152,13 +152,22 @@ def atomic_path(path: Any, overwrite: bool = True) -> Iterator[str]:
     _fsync_dir(directory)
 
 
-def require_regular_file(target: str, what: str) -> None:
-    """Refuse anything but a regular file before it is opened: reading a named pipe, a
-    device or a socket can block forever or never end."""
+def file_to_read(path: Any, what: str, kind: str) -> str:
+    """``path`` as a string naming an existing regular file, or the error that says what it
+    is instead: missing (FileNotFoundError), a folder, or a pipe, device or socket (reading
+    one can block forever).  ``kind`` completes "is a folder, not ...", e.g. "an HDF5 file"."""
     from .errors import FileFormatError
 
-    if os.path.exists(target) and not os.path.isdir(target) and not os.path.isfile(target):
+    target = os.fspath(path)
+    if isinstance(target, bytes):
+        target = os.fsdecode(target)
+    if not os.path.exists(target):
+        raise FileNotFoundError(f"{what}: no such file: {target!r}")
+    if os.path.isdir(target):
+        raise FileFormatError(f"{what}: {target!r} is a folder, not {kind}")
+    if not os.path.isfile(target):
         raise FileFormatError(
             f"{what}: {target!r} is not a regular file (a pipe, device or socket?); "
             "polykeras reads model files only from regular files"
         )
+    return target

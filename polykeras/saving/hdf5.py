@@ -485,17 +485,11 @@ def open_h5(path: Any, what: str) -> Iterator[tuple[Any, FileInfo]]:
     h5py = _h5py()
     if isinstance(path, (h5py.File, h5py.Group)):
         raise TypeError(f"{what}: pass a file path, not an open h5py object")
-    target = os.fspath(path)
-    if isinstance(target, bytes):
-        target = os.fsdecode(target)
-    if not os.path.exists(target):
-        raise FileNotFoundError(f"{what}: no such file: {target!r}")
-    if os.path.isdir(target):
-        raise FileFormatError(
-            f"{what}: {target!r} is a folder, not an HDF5 file (a "
-            "TensorFlow SavedModel folder cannot be read; save an .h5 file)"
-        )
-    files.require_regular_file(target, what)
+    target = files.file_to_read(
+        path,
+        what,
+        "an HDF5 file (a TensorFlow SavedModel folder cannot be read; save an .h5 file)",
+    )
     size = os.path.getsize(target)
     try:
         is_h5 = h5py.is_hdf5(target)

@@ -640,14 +640,7 @@ def _check_ratio(info: zipfile.ZipInfo, where: str) -> None:
 
 @contextlib.contextmanager
 def open_archive(path: Any, where: str) -> Iterator[_Archive]:
-    target = os.fspath(path)
-    if isinstance(target, bytes):
-        target = os.fsdecode(target)
-    if not os.path.exists(target):
-        raise FileNotFoundError(f"{where}: no such file: {target!r}")
-    if os.path.isdir(target):
-        raise FileFormatError(f"{where}: {target!r} is a folder, not a .keras file")
-    files.require_regular_file(target, where)
+    target = files.file_to_read(path, where, "a .keras file")
     size = os.path.getsize(target)
     try:
         zf = zipfile.ZipFile(target, "r")
