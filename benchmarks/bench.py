@@ -42,8 +42,16 @@ MODELS = {
     "mlp": (128, "MLP 784-64-64-10", 1000),
     "multi_io": (32, "000 multi-input: Embedding 10000x512 + LSTM(32)", 30),
     "siamese": (64, "shared-vision siamese 27x27x1", 30),
+    "bilstm": (32, "Embedding 20000x128 + Bidirectional(LSTM(64)), 100 steps", 20),
+    "transformer": (32, "Embedding 5000x64, 64 steps + Transformer block (4 heads)", 30),
 }
-QUICK_STEPS = {"mlp": 200, "multi_io": 20, "siamese": 20}  # --quick
+QUICK_STEPS = {  # --quick
+    "mlp": 200,
+    "multi_io": 20,
+    "siamese": 20,
+    "bilstm": 10,
+    "transformer": 10,
+}
 REPEATS = 3  # timed passes per measurement; the best one counts (the machine is shared)
 IMPLS = [
     "torch-handwritten",
@@ -51,6 +59,7 @@ IMPLS = [
     "polykeras-torch",
     "polykeras-numpy",
     "keras3-torch",
+    "polykeras-torch-jit",  # compile(jit_compile=True); compiles during the warm-up steps
 ]
 GPU_IMPLS = [
     "torch-handwritten",
@@ -73,6 +82,12 @@ def make_data(model: str, n: int, seed: int = 0):
         extra = rng.normal(size=(n, 5)).astype("float32")
         y = rng.integers(0, 2, size=(n, 1)).astype("float32")
         return [ids, extra], [y, y]
+    if model == "transformer":
+        ids = rng.integers(1, 5000, size=(n, 64)).astype("int32")
+        return [ids], [rng.integers(0, 2, size=(n, 1)).astype("float32")]
+    if model == "bilstm":
+        ids = rng.integers(1, 20000, size=(n, 100)).astype("int32")
+        return [ids], [rng.integers(0, 2, size=(n, 1)).astype("float32")]
     a = rng.normal(size=(n, 27, 27, 1)).astype("float32")
     b = rng.normal(size=(n, 27, 27, 1)).astype("float32")
     y = rng.integers(0, 2, size=(n, 1)).astype("float32")
@@ -107,6 +122,25 @@ def keras_model(keras, name: str):
             optimizer=keras.optimizers.RMSprop(learning_rate=1e-3),
             loss=["binary_crossentropy", "binary_crossentropy"],
             loss_weights=[1.0, 0.2],
+        )
+        return model
+    if name == "transformer":  # one encoder block: attention and feed-forward, post-norm
+        ids = L.Input(shape=(64,), dtype="int32")
+        x = L.Embedding(5000, 64)(ids)
+        x = L.LayerNormalization()(L.Add()([x, L.MultiHeadAttention(4, 16)(x, x)]))
+        ff = L.Dense(64)(L.Dense(128, activation="relu")(x))
+        x = L.GlobalAveragePooling1D()(L.LayerNormalization()(L.Add()([x, ff])))
+        model = keras.Model(ids, L.Dense(1, activation="sigmoid")(x))
+        model.compile(
+            optimizer=keras.optimizers.RMSprop(learning_rate=1e-3), loss="binary_crossentropy"
+        )
+        return model
+    if name == "bilstm":
+        ids = L.Input(shape=(100,), dtype="int32")
+        x = L.Bidirectional(L.LSTM(64))(L.Embedding(20000, 128)(ids))
+        model = keras.Model(ids, L.Dense(1, activation="sigmoid")(x))
+        model.compile(
+            optimizer=keras.optimizers.RMSprop(learning_rate=1e-3), loss="binary_crossentropy"
         )
         return model
     digit_input = L.Input(shape=(27, 27, 1))
@@ -216,6 +250,47 @@ def run_torch(name, batch, steps, warmup, keras_loss=False, device="cpu", repeat
         def loss_fn(xs, ys):
             main, aux = net(xs[0].long(), xs[1])
             return bce(main, ys[0]) + 0.2 * bce(aux, ys[1])
+    elif name == "transformer":
+
+        class Block(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.emb = nn.Embedding(5000, 64)
+                self.att = nn.MultiheadAttention(64, 4, batch_first=True)
+                self.norm1 = nn.LayerNorm(64, eps=1e-3)
+                self.ff = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 64))
+                self.norm2 = nn.LayerNorm(64, eps=1e-3)
+                self.head = nn.Linear(64, 1)
+
+            def forward(self, ids):
+                x = self.emb(ids)
+                x = self.norm1(x + self.att(x, x, x, need_weights=False)[0])
+                x = self.norm2(x + self.ff(x))
+                return self.head(x.mean(1))
+
+        net = Block()
+        bce = keras_bce if keras_loss else nn.BCEWithLogitsLoss()
+
+        def loss_fn(xs, ys):
+            return bce(net(xs[0].long()), ys[0])
+    elif name == "bilstm":
+
+        class BiLSTM(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.emb = nn.Embedding(20000, 128)
+                self.lstm = nn.LSTM(128, 64, batch_first=True, bidirectional=True)
+                self.head = nn.Linear(128, 1)
+
+            def forward(self, ids):
+                _, (h, _) = self.lstm(self.emb(ids))
+                return self.head(torch.cat([h[0], h[1]], 1))
+
+        net = BiLSTM()
+        bce = keras_bce if keras_loss else nn.BCEWithLogitsLoss()
+
+        def loss_fn(xs, ys):
+            return bce(net(xs[0].long()), ys[0])
     else:
 
         class Siamese(nn.Module):
@@ -301,7 +376,7 @@ def _peak_gpu_mb() -> float | None:
 
 
 def polykeras_backend_name(impl: str, device: str) -> str:
-    name = impl.split("-", 1)[1]
+    name = impl.split("-", 1)[1].removesuffix("-jit")
     return "torch:cuda" if name == "torch" and device == "cuda" else name
 
 
@@ -320,7 +395,7 @@ def child(
     if impl.startswith("torch-handwritten"):
         import torch
 
-        torch.set_num_threads(os.cpu_count() or 1)
+        torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1))
         import_s = time.perf_counter() - t0
         sps, latency = run_torch(
             name,
@@ -337,6 +412,11 @@ def child(
         import_s = time.perf_counter() - t0
         polykeras.set_backend(polykeras_backend_name(impl, device))
         polykeras.utils.set_random_seed(0)
+        if impl.endswith("-jit"):  # the same models, compiled with jit_compile=True
+            compile_ = polykeras.Model.compile
+            polykeras.Model.compile = lambda self, *a, **k: compile_(  # type: ignore[method-assign]
+                self, *a, **{**k, "jit_compile": True}
+            )
         sps, latency = run_keras_like(polykeras, name, batch, steps, warmup, repeats, sync)
     else:
         os.environ["KERAS_BACKEND"] = "torch"  # Keras 3 on torch takes CUDA where visible
@@ -366,6 +446,7 @@ def available(impl: str, device: str = "cpu") -> str | None:
         "torch-handwritten": "torch",
         "torch-handwritten-keras-loss": "torch",
         "polykeras-torch": "torch",
+        "polykeras-torch-jit": "torch",
         "polykeras-numpy": "numpy",
         "polykeras-cupy": "cupy",
         "keras3-torch": "keras",
@@ -528,6 +609,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="short mode: 1 round, 2 passes, 3 warm-up steps, fewer steps (mlp 200, others 20)",
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads for every implementation (OMP/OpenBLAS/MKL); 1 on a busy shared "
+        "machine, where spinning thread pools of other processes slow 2 threads down 10x",
+    )
     parser.add_argument("--models", nargs="*", default=list(MODELS))
     parser.add_argument("--impls", nargs="*", default=None)
     parser.add_argument("--out", default=None, help="also write the Markdown table here")
@@ -546,6 +634,9 @@ def main(argv: list[str] | None = None) -> int:
         args.rounds, args.repeats, args.warmup = 1, 2, 3
 
     env = dict(os.environ)
+    if args.threads:  # every implementation's BLAS/OpenMP pool (see --threads)
+        for key in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[key] = str(args.threads)
     if args.device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""  # torch and Keras 3 would otherwise take a GPU
     runs: dict[tuple[str, str], list[dict]] = {}

@@ -38,6 +38,8 @@ def __getattr__(name):
         return importlib.import_module(f".training.{name}", __name__)
     if name == "preprocessing":
         return importlib.import_module(".preprocessing", __name__)
+    if name == "datasets":  # keras.datasets.mnist.load_data(), loaded on first use
+        return importlib.import_module(".datasets", __name__)
     raise AttributeError(f"module 'polykeras' has no attribute {name!r}")
 
 

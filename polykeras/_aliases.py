@@ -39,6 +39,11 @@ GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("GaussianNoise", "GaussianDropout", "AlphaDropout"),
     ),
     "polykeras.layers.local": ("polykeras.layers", ("LocallyConnected1D", "LocallyConnected2D")),
+    "polykeras.utils.vis_utils": ("polykeras.visualize", ("plot_model", "model_to_dot")),
+    "polykeras.utils.image_utils": (
+        "polykeras.preprocessing.image",
+        ("load_img", "img_to_array", "array_to_img", "save_img", "smart_resize"),
+    ),
     "polykeras.utils.generic_utils": (
         "polykeras.saving",
         (

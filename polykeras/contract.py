@@ -193,8 +193,14 @@ class Backend(Protocol):
         padding: str,
         data_format: str,
         dilation_rate: tuple[int, int] = (1, 1),
+        groups: int = 1,
     ) -> Array:
-        """Cross-correlation as Keras' Conv2D computes it (kernel (kh, kw, in, out))."""
+        """Cross-correlation as Keras' Conv2D computes it (kernel (kh, kw, in, out)).
+
+        With ``groups`` > 1 the kernel is (kh, kw, in / groups, out): input channels and
+        output channels are split into ``groups`` consecutive blocks and block ``i`` of the
+        output sees only block ``i`` of the input (depthwise when ``in / groups == 1``).
+        The core passes ``groups`` only when it is not 1, to the three conv2d kernels."""
 
     def conv2d_input_grad(
         self,
@@ -205,8 +211,13 @@ class Backend(Protocol):
         padding: str,
         data_format: str,
         dilation_rate: tuple[int, int] = (1, 1),
+        groups: int = 1,
     ) -> Array:
-        """d(loss)/d(x) of :meth:`conv2d` given d(loss)/d(output)."""
+        """d(loss)/d(x) of :meth:`conv2d` given d(loss)/d(output).
+
+        It is also the transposed convolution (Conv2DTranspose's forward pass, ``grad`` its
+        input): the core differentiates it with its VJP in ``ops.py``, and a backend that
+        differentiates by itself must differentiate it too."""
 
     def conv2d_kernel_grad(
         self,
@@ -217,6 +228,7 @@ class Backend(Protocol):
         padding: str,
         data_format: str,
         dilation_rate: tuple[int, int] = (1, 1),
+        groups: int = 1,
     ) -> Array:
         """d(loss)/d(kernel) of :meth:`conv2d` given d(loss)/d(output)."""
 
@@ -321,9 +333,38 @@ class FusedKernels(Protocol):
         3's math: ``v = rho * v + (1 - rho) * g**2``; ``w = w - lr * g / sqrt(v + epsilon)``.
         May update the ``ws`` and ``vs`` in place; returns the new ``(ws, vs)``."""
 
+    def layer_norm(
+        self, x: Array, gamma: Array | None, beta: Array | None, num_axes: int, epsilon: float
+    ) -> Array:
+        """Layer normalization over the last ``num_axes`` axes of ``x``: ``(x - mean) /
+        sqrt(var + epsilon) * gamma + beta`` (``gamma``/``beta`` shaped like those axes, or
+        None), as Keras' LayerNormalization computes it."""
+
+    # crossentropy from logits (issue 21): the core's ops.softmax_crossentropy and
+    # ops.sigmoid_crossentropy call these when present (their VJPs are in ops.py, so they
+    # serve the core's tape too); otherwise the same math from the primitives
+    def softmax_crossentropy(self, target: Array, logits: Array) -> Array:
+        """``-sum(target * log_softmax(logits), axis=-1)``, numerically stable."""
+
+    def sigmoid_crossentropy(self, target: Array, logits: Array) -> Array:
+        """Elementwise ``softplus(logits) - target * logits``, numerically stable."""
+
+    def compile_step(self, fn: Callable[..., Any], args: Sequence[Any]) -> Callable[..., Any]:
+        """``compile(jit_compile=True)``: a compiled equivalent of ``fn(*args)`` for
+        arguments like ``args`` (nested lists of arrays), or an exception saying why not."""
+
 
 #: Optional methods a backend may supply (see :class:`FusedKernels`).
-OPTIONAL = ("value_and_grad", "lstm_sequence", "conv2d_bias", "rmsprop_update")
+OPTIONAL = (
+    "value_and_grad",
+    "lstm_sequence",
+    "conv2d_bias",
+    "rmsprop_update",
+    "layer_norm",
+    "softmax_crossentropy",
+    "sigmoid_crossentropy",
+    "compile_step",
+)
 
 
 def missing_methods(obj: Any) -> list[str]:

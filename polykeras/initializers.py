@@ -6,9 +6,11 @@ Names and defaults follow Keras 2 (``glorot_uniform``, ``orthogonal``...); Keras
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 from typing import Any
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -23,6 +25,49 @@ def seed(n: int) -> None:
 
 def _rng(seed_value: int | None) -> np.random.Generator:
     return np.random.default_rng(seed_value) if seed_value is not None else _state["rng"]
+
+
+# What a load asks of the initializers it runs (see :func:`guarded`): None outside loads.
+_GUARD: contextvars.ContextVar[Callable[..., Any] | None] = contextvars.ContextVar(
+    "polykeras_initializer_guard", default=None
+)
+
+
+def draw(init: Callable[..., Any], shape: tuple[int, ...], dtype: str) -> Any:
+    """``init(shape, dtype)``, unless a load in progress decides otherwise: a load whose
+    file holds the weights gets placeholders (the initializers never run), a load from a
+    config alone is charged against its budget first (:mod:`polykeras.saving.limits`)."""
+    guard = _GUARD.get()
+    if guard is not None:
+        replaced = guard(init, shape, dtype)
+        if replaced is not None:
+            return replaced
+    return init(shape, dtype)
+
+
+@contextlib.contextmanager
+def guarded(guard: Callable[..., Any]) -> Iterator[None]:
+    """Within the block, ``guard(init, shape, dtype)`` sees every weight before its
+    initializer runs; it returns an array to use instead, or None to run the initializer."""
+    token = _GUARD.set(guard)
+    try:
+        yield
+    finally:
+        _GUARD.reset(token)
+
+
+def cost(init: Any, shape: tuple[int, ...]) -> tuple[int, int]:
+    """(bytes allocated, floating-point operations) of drawing ``shape`` with ``init``:
+    random draws are made in float64, and the orthogonal initializer factorises a
+    matrix (QR: about 2 m n^2 operations)."""
+    n = math.prod(shape) if shape else 1
+    if isinstance(init, (Zeros, Ones, Constant)):
+        return 4 * n, n
+    if isinstance(init, Orthogonal):
+        rows = math.prod(shape[:-1]) if len(shape) > 1 else 1
+        m, k = max(rows, shape[-1] if shape else 1), min(rows, shape[-1] if shape else 1)
+        return 8 * m * k * 3 + 4 * n, 2 * m * k * k
+    return 12 * n, 10 * n
 
 
 def _fans(shape: tuple[int, ...]) -> tuple[float, float]:

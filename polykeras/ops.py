@@ -8,6 +8,8 @@ differentiated by the core).
 
 from __future__ import annotations
 
+import contextlib as _contextlib
+import contextvars as _contextvars
 import math
 from typing import Any
 from collections.abc import Callable, Sequence
@@ -506,6 +508,7 @@ def _conv_vjp(B, g, n):
             kw["padding"],
             kw["data_format"],
             kw.get("dilation_rate", (1, 1)),
+            **_groups(kw),
         )
     if type(n.parents[1]) is Traced:
         gk = B.conv2d_kernel_grad(
@@ -516,12 +519,37 @@ def _conv_vjp(B, g, n):
             kw["padding"],
             kw["data_format"],
             kw.get("dilation_rate", (1, 1)),
+            **_groups(kw),
         )
     return gx, gk
 
 
+def _groups(kw) -> dict:
+    """``groups=`` for a backend's convolution kernels, only where it is not 1 (a backend
+    written before grouped convolutions need not take the keyword)."""
+    groups = kw.get("groups", 1)
+    return {} if groups == 1 else {"groups": groups}
+
+
 conv2d = _prim("conv2d", _conv_vjp)
-conv2d_input_grad = _prim("conv2d_input_grad")
+
+
+def _conv_input_grad_vjp(B, g, n):
+    # conv2d_input_grad(y, k) is the adjoint of the convolution x -> conv2d(x, k), linear in
+    # y and in k: it is the transposed convolution (Conv2DTranspose), and so
+    # d/dy = conv2d(g, k) and d/dk = conv2d_kernel_grad(g, y) with the same geometry
+    y, k = n.args[0], n.args[1]
+    kw = n.kwargs
+    geometry = (kw["strides"], kw["padding"], kw["data_format"], kw.get("dilation_rate", (1, 1)))
+    gy = gk = None
+    if type(n.parents[0]) is Traced:
+        gy = B.conv2d(g, k, *geometry, **_groups(kw))
+    if type(n.parents[1]) is Traced:
+        gk = B.conv2d_kernel_grad(g, y, tuple(B.shape(k)), *geometry, **_groups(kw))
+    return gy, gk, None
+
+
+conv2d_input_grad = _prim("conv2d_input_grad", _conv_input_grad_vjp)
 conv2d_kernel_grad = _prim("conv2d_kernel_grad")
 
 
@@ -1021,3 +1049,112 @@ def batch_dot(x, y, axes=None):
     if squeeze_y:
         out = squeeze(out, axis=-1)
     return out
+
+
+# -- crossentropy on logits (helper F, issue 21) ----------------------------------------------
+# tf.keras 2 computes a crossentropy from the logits when the prediction is the output of a
+# softmax or sigmoid op.  While a trainer computes its losses it opens a table
+# (:func:`logits_scope`, per thread); the softmax and sigmoid primitives then note each
+# output with its input, and the losses ask :func:`logits_of` for the logits of y_pred.
+_logits_table: _contextvars.ContextVar[dict[int, tuple] | None] = _contextvars.ContextVar(
+    "polykeras_logits_table", default=None
+)
+
+
+class _NotingPrimitive(Primitive):
+    """A primitive whose outputs are noted with their input while a logits table is open."""
+
+    __slots__ = ()
+
+    def __call__(self, *args, **kwargs):
+        out = Primitive.__call__(self, *args, **kwargs)
+        table = _logits_table.get()
+        if table is not None and args and (self.name != "softmax" or _last_axis(out, kwargs)):
+            table[id(out)] = (self.name, args[0], out)
+        return out
+
+
+def _last_axis(out, kwargs) -> bool:
+    axis = kwargs.get("axis", -1)
+    return isinstance(axis, int) and (axis == -1 or axis == len(shape(out)) - 1)
+
+
+# the same primitives (name, VJP), now noting their outputs
+sigmoid = PRIMITIVES["sigmoid"] = OPS["sigmoid"] = _NotingPrimitive("sigmoid", _sigmoid_vjp)
+softmax = PRIMITIVES["softmax"] = OPS["softmax"] = _NotingPrimitive("softmax", _softmax_vjp)
+
+
+@_contextlib.contextmanager
+def logits_scope():
+    """While open (in this thread), softmax and sigmoid outputs can be traced back to
+    their logits by :func:`logits_of`."""
+    token = _logits_table.set({})
+    try:
+        yield
+    finally:
+        _logits_table.reset(token)
+
+
+def logits_of(y_pred, activation: str):
+    """The input of the ``activation`` ("softmax" or "sigmoid") op whose output is exactly
+    ``y_pred``, inside a :func:`logits_scope`; None otherwise."""
+    table = _logits_table.get()
+    if table is None:
+        return None
+    entry = table.get(id(y_pred))
+    if entry is None or entry[0] != activation or entry[2] is not y_pred:
+        return None
+    return entry[1]
+
+
+def _log_softmax_raw(B, x):
+    z = B.subtract(x, B.stop_gradient(B.max(x, axis=-1, keepdims=True)))
+    return B.subtract(z, B.log(B.sum(B.exp(z), axis=-1, keepdims=True)))
+
+
+def _softmax_xent_fwd(B, target, logits):
+    kernel = getattr(B, "softmax_crossentropy", None)
+    if kernel is not None:
+        return kernel(target, logits)
+    return B.neg(B.sum(B.multiply(target, _log_softmax_raw(B, logits)), axis=-1))
+
+
+def _softmax_xent_vjp(B, g, n):
+    t, x = n.args
+    ge = B.reshape(g, tuple(B.shape(g)) + (1,))
+    gt = gx = None
+    if type(n.parents[1]) is Traced:
+        p = B.softmax(x, axis=-1)
+        gx = B.multiply(ge, B.subtract(B.multiply(p, B.sum(t, axis=-1, keepdims=True)), t))
+        gx = unbroadcast(B, gx, _shape(B, x))
+    if type(n.parents[0]) is Traced:
+        gt = unbroadcast(B, B.neg(B.multiply(ge, _log_softmax_raw(B, x))), _shape(B, t))
+    return gt, gx
+
+
+#: ``-sum(target * log_softmax(logits), axis=-1)``, one op (backends may fuse it:
+#: the optional ``softmax_crossentropy`` kernel).
+softmax_crossentropy = _prim("softmax_crossentropy", _softmax_xent_vjp, _softmax_xent_fwd)
+
+
+def _sigmoid_xent_fwd(B, target, logits):
+    kernel = getattr(B, "sigmoid_crossentropy", None)
+    if kernel is not None:
+        return kernel(target, logits)
+    # -(t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))) = softplus(x) - t x, stable
+    return B.subtract(B.softplus(logits), B.multiply(target, logits))
+
+
+def _sigmoid_xent_vjp(B, g, n):
+    t, x = n.args
+    gt = gx = None
+    if type(n.parents[1]) is Traced:
+        gx = unbroadcast(B, B.multiply(g, B.subtract(B.sigmoid(x), t)), _shape(B, x))
+    if type(n.parents[0]) is Traced:
+        gt = unbroadcast(B, B.neg(B.multiply(g, x)), _shape(B, t))
+    return gt, gx
+
+
+#: Elementwise ``-(t log sigmoid(x) + (1 - t) log(1 - sigmoid(x)))`` from the logits ``x``,
+#: one op (backends may fuse it: the optional ``sigmoid_crossentropy`` kernel).
+sigmoid_crossentropy = _prim("sigmoid_crossentropy", _sigmoid_xent_vjp, _sigmoid_xent_fwd)

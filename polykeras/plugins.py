@@ -60,6 +60,17 @@ class Hookspecs:
         Models saved with a custom layer can then be loaded without ``custom_objects``.
         """
 
+    @hookspec
+    def polykeras_register_communicators(self, register: Callable[..., None]) -> None:
+        """Register process-group engines for data-parallel training:
+        ``register(name, factory, description="")``.
+
+        ``factory(timeout_s)`` joins (or starts) the process group described by the
+        environment (e.g. torchrun's ``RANK``/``WORLD_SIZE``/``MASTER_ADDR``) and returns an
+        object meeting :class:`polykeras.distribute.Communicator`.  Called only when a
+        distribution is first used, never at import of polykeras.
+        """
+
 
 RegisterBackend = Callable[..., None]
 
@@ -98,6 +109,7 @@ class PluginError:
 class _Registry:
     backends: dict[str, BackendSpec] = field(default_factory=dict)
     layers: dict[str, type] = field(default_factory=dict)
+    communicators: dict[str, tuple[Callable[..., Any], str, str]] = field(default_factory=dict)
     errors: list[PluginError] = field(default_factory=list)
     manager: pluggy.PluginManager | None = None
 
@@ -163,9 +175,20 @@ def _discover() -> _Registry:
         def register_layer(cls: type, name: str | None = None, _plugin: str = plugin_name) -> None:
             reg.layers[name or cls.__name__] = cls
 
+        def register_communicator(
+            name: str,
+            factory: Callable[..., Any],
+            description: str = "",
+            _plugin: str = plugin_name,
+        ) -> None:
+            if not _valid_name(name.replace(".", "_")):
+                raise ValueError(f"communicator name {name!r} may hold only letters, digits, _ - .")
+            reg.communicators.setdefault(name, (factory, _plugin, description))
+
         for hook_name, arg_name, fn in (
             ("polykeras_register_backends", "register", register),
             ("polykeras_register_layers", "register", register_layer),
+            ("polykeras_register_communicators", "register", register_communicator),
         ):
             impl = getattr(obj, hook_name, None)
             if impl is None:
@@ -222,6 +245,11 @@ def plugin_errors() -> list[PluginError]:
 def registered_layers() -> dict[str, type]:
     """Layer classes that plugins registered through ``polykeras_register_layers``."""
     return dict(registry().layers)
+
+
+def registered_communicators() -> dict[str, tuple[Callable[..., Any], str, str]]:
+    """Process-group engines plugins registered: name -> (factory, plugin, description)."""
+    return dict(registry().communicators)
 
 
 def check_backend(spec: BackendSpec) -> str | None:

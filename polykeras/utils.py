@@ -153,6 +153,29 @@ class Sequence:
 PyDataset = Sequence
 
 
+def get_file(
+    fname: Any = None,
+    origin: Any = None,
+    untar: bool = False,
+    md5_hash: str | None = None,
+    file_hash: str | None = None,
+    cache_subdir: Any = "datasets",
+    hash_algorithm: str = "auto",
+    extract: bool = False,
+    archive_format: Any = "auto",
+    cache_dir: Any = None,
+    force_download: bool = False,
+) -> str:
+    """Keras' ``utils.get_file``: download once into ``$POLYKERAS_HOME/datasets``, check the
+    hash, unpack safely (see :mod:`polykeras.utils_data`)."""
+    from .utils_data import get_file as fetch
+
+    return fetch(
+        fname, origin, untar, md5_hash, file_hash, cache_subdir, hash_algorithm, extract,
+        archive_format, cache_dir, force_download,
+    )  # fmt: skip
+
+
 def pad_sequences(
     sequences: Any,
     maxlen: int | None = None,
@@ -165,3 +188,31 @@ def pad_sequences(
     from .preprocessing.sequence import pad_sequences as pad
 
     return pad(sequences, maxlen, dtype, padding, truncating, value)
+
+
+#: names this module serves from modules imported only when the name is first used
+#: (optional libraries such as pydot, Pillow or scikit-learn stay unimported until then):
+#: name -> module that defines it
+_LAZY: dict[str, str] = {
+    "plot_model": "polykeras.visualize",
+    "model_to_dot": "polykeras.visualize",
+    "custom_object_scope": "polykeras.saving.custom_objects",
+    "CustomObjectScope": "polykeras.saving.custom_objects",
+    "get_custom_objects": "polykeras.saving.custom_objects",
+    "register_keras_serializable": "polykeras.saving.custom_objects",
+    "get_registered_name": "polykeras.saving.custom_objects",
+    "get_registered_object": "polykeras.saving.custom_objects",
+    "load_img": "polykeras.preprocessing.image",
+    "img_to_array": "polykeras.preprocessing.image",
+    "array_to_img": "polykeras.preprocessing.image",
+    "save_img": "polykeras.preprocessing.image",
+}
+
+
+def __getattr__(name: str) -> Any:
+    where = _LAZY.get(name)
+    if where is None:
+        raise AttributeError(f"module 'polykeras.utils' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(where), name)

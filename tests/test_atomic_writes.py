@@ -88,3 +88,28 @@ def test_temporaries_of_a_live_save_are_left_alone(tmp_path):
     alive.write_bytes(b"in progress")
     assert files.remove_stale_temporaries(str(target)) == []
     assert alive.exists()
+
+
+def test_an_interrupt_a_library_swallowed_still_stops_the_save(tmp_path):
+    """Ctrl-C during a write that some library code catches and drops (h5py's weakref
+    callbacks do): the save still ends with KeyboardInterrupt and the old file stays."""
+    import os
+    import signal
+    import time
+
+    from polykeras.saving import files
+
+    target = tmp_path / "model.h5"
+    target.write_text("old")
+    with pytest.raises(KeyboardInterrupt):
+        with files.atomic_path(target) as tmp:
+            with open(tmp, "w") as f:
+                f.write("half new")
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(1)
+            except KeyboardInterrupt:
+                pass  # swallowed, as in a weakref callback
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.h5"]  # no temporary left
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

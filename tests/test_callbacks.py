@@ -270,3 +270,62 @@ def test_model_checkpoint_with_real_saving(tmp_path):
     fresh.load_weights(str(tmp_path / "w.02.h5"))
     for a, b in zip(fresh.get_weights(), m.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_backup_and_restore_resumes_where_fit_stopped(tmp_path):
+    """A fit interrupted after epoch 2 and run again with the same backup folder ends with
+    the weights (and the Adam state behind them) of an uninterrupted fit."""
+    import polykeras as keras
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 5)).astype("float32")
+    y = (x[:, :2].sum(axis=1) > 0).astype("float32")
+
+    def model():
+        keras.utils.set_random_seed(3)
+        m = keras.Sequential(
+            [
+                keras.layers.Dense(4, activation="tanh", input_shape=(5,)),
+                keras.layers.Dense(1, activation="sigmoid"),
+            ]
+        )
+        m.compile(optimizer="adam", loss="binary_crossentropy")
+        return m
+
+    whole = model()
+    whole.fit(x, y, batch_size=8, epochs=5, shuffle=False, verbose=0)
+
+    class Crash(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 2:
+                raise RuntimeError("the machine went away")
+
+    backup = tmp_path / "backup"
+    first = model()
+    with pytest.raises(RuntimeError, match="went away"):
+        first.fit(
+            x,
+            y,
+            batch_size=8,
+            epochs=5,
+            shuffle=False,
+            verbose=0,
+            callbacks=[keras.callbacks.BackupAndRestore(backup), Crash()],
+        )
+    assert (backup / "latest.weights.h5").exists()
+    second = model()  # a fresh process would build the model again
+    history = second.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=5,
+        shuffle=False,
+        verbose=0,
+        callbacks=[keras.callbacks.BackupAndRestore(backup)],
+    )
+    assert history.epoch == [3, 4]
+    for a, b in zip(second.get_weights(), whole.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert not backup.exists()  # a completed fit removes its backup
+    with pytest.raises(NotImplementedError, match="save_freq"):
+        keras.callbacks.BackupAndRestore(backup, save_freq=10)

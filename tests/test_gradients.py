@@ -36,6 +36,9 @@ CASES = {
     "abs": (ops.abs, [_away_from_zero(3, 4)]),
     "square": (ops.square, [_r(3, 4)]),
     "softplus": (ops.softplus, [_r(3, 4, low=-3, high=3)]),
+    # crossentropy from logits (issue 21): targets and logits both differentiated
+    "softmax_crossentropy": (ops.softmax_crossentropy, [_pos(3, 4), _r(3, 4, low=-3, high=3)]),
+    "sigmoid_crossentropy": (ops.sigmoid_crossentropy, [_r(3, 4), _r(3, 4, low=-4, high=4)]),
     "add": (ops.add, [_r(3, 4), _r(4)]),
     "subtract": (ops.subtract, [_r(3, 1), _r(1, 4)]),
     "multiply": (ops.multiply, [_r(2, 3, 4), _r(3, 1)]),
@@ -102,6 +105,60 @@ CASES["conv2d-dilated"] = _conv_case("channels_last", "same", (1, 1), (2, 2))
 CASES["conv2d-1x1"] = (
     lambda x, k: ops.conv2d(x, k, strides=(1, 1), padding="same", data_format="channels_last"),
     [_r(2, 3, 3, 4), _r(1, 1, 4, 2)],
+)
+
+
+# the transposed convolution (Conv2DTranspose): conv2d_input_grad as an op
+def _conv_transpose_case(data_format, padding, strides, out_hw, dilation=(1, 1)):
+    x = _r(2, 3, 4, 4) if data_format == "channels_last" else _r(2, 4, 3, 4)
+    shape = (2, *out_hw, 3) if data_format == "channels_last" else (2, 3, *out_hw)
+    return (
+        lambda x, k: ops.conv2d_input_grad(
+            x,
+            k,
+            input_shape=shape,
+            strides=strides,
+            padding=padding,
+            data_format=data_format,
+            dilation_rate=dilation,
+        ),
+        [x, _r(3, 2, 3, 4)],
+    )
+
+
+CASES["conv2d_input_grad-valid-stride2"] = _conv_transpose_case(
+    "channels_last", "valid", (2, 2), (7, 8)
+)
+CASES["conv2d_input_grad-same-channels_first"] = _conv_transpose_case(
+    "channels_first", "same", (2, 2), (6, 7)
+)
+CASES["conv2d_input_grad-dilated"] = _conv_transpose_case(
+    "channels_last", "valid", (1, 1), (7, 6), (2, 2)
+)
+# grouped (groups=2) and depthwise (one input channel per group) convolutions
+CASES["conv2d-grouped-stride2"] = (
+    lambda x, k: ops.conv2d(
+        x, k, strides=(2, 2), padding="same", data_format="channels_last", groups=2
+    ),
+    [_r(2, 5, 6, 4), _r(3, 2, 2, 4)],
+)
+CASES["conv2d-depthwise-channels_first"] = (
+    lambda x, k: ops.conv2d(
+        x, k, strides=(1, 1), padding="valid", data_format="channels_first", groups=3
+    ),
+    [_r(2, 3, 5, 4), _r(2, 3, 1, 6)],
+)
+CASES["conv2d_input_grad-grouped"] = (
+    lambda x, k: ops.conv2d_input_grad(
+        x,
+        k,
+        input_shape=(2, 7, 8, 4),
+        strides=(2, 2),
+        padding="valid",
+        data_format="channels_last",
+        groups=2,
+    ),
+    [_r(2, 3, 4, 4), _r(3, 2, 2, 4)],
 )
 
 

@@ -19,7 +19,6 @@ from polykeras import layers as L
 from polykeras import regularizers as R
 from polykeras.engine.base_layer import Layer
 from polykeras.models import Model, Sequential, model_from_json
-from polykeras.saving import SavingError
 from polykeras.saving.config import deserialize_layer
 
 # -- the same small problem as the Keras 3 run -------------------------------------------------
@@ -277,22 +276,23 @@ def test_every_layer_applies_its_constraints(make, attr):
     assert layer.get_config()[key] == {"class_name": "NonNeg", "config": {}}
 
 
-# -- Embedding(mask_zero=True) -------------------------------------------------------------------
-def test_mask_zero_is_refused_until_masking_exists():
-    with pytest.raises(ValueError, match=r"emb.*mask_zero=True.*masking is not supported"):
-        L.Embedding(10, 3, mask_zero=True, name="emb")
+# -- Embedding(mask_zero=True) (masking itself: tests/test_masking.py) -------------------------
+def test_mask_zero_reaches_the_config_and_the_mask():
+    layer = L.Embedding(10, 3, mask_zero=True, name="emb")
+    assert layer.get_config()["mask_zero"] is True and layer.supports_masking
     assert L.Embedding(10, 3, mask_zero=False).get_config()["mask_zero"] is False
+    with pytest.raises(TypeError, match="mask_zero"):
+        L.Embedding(10, 3, mask_zero="yes")
 
 
-def test_keras_file_with_mask_zero_names_the_layer():
+def test_keras_file_with_mask_zero_loads():
     cfg = {
         "class_name": "Embedding",
         "config": {"name": "words", "input_dim": 10, "output_dim": 3, "mask_zero": False},
     }
     assert deserialize_layer(cfg).mask_zero is False
     cfg["config"]["mask_zero"] = True
-    with pytest.raises(SavingError, match=r"'words'.*mask_zero"):
-        deserialize_layer(cfg)
+    assert deserialize_layer(cfg).mask_zero is True
 
 
 def test_embedding_regularizer_is_kept_in_the_config():
@@ -354,7 +354,9 @@ def test_call_keywords_the_layer_takes_are_passed():
     assert L.Dense(2)(inp, training=True).shape == (None, 2)
 
 
-def test_a_mask_is_refused_until_masking_exists():
+def test_a_mask_given_in_a_graph_is_refused():
+    # in a model, masks travel with the tensors (tests/test_masking.py); an explicit
+    # symbolic mask= is refused by name
     inp = keras.Input((3,))
     with pytest.raises(NotImplementedError, match="mask"):
         L.Dense(2)(inp, mask=inp)
@@ -511,6 +513,19 @@ CONV = {
     "kernel_constraint": "non_neg",
     "bias_constraint": "non_neg",
 }
+TCONV = {k: v for k, v in CONV.items() if k != "groups"} | {"output_padding": 0}
+DEPTHWISE = {
+    **{k: v for k, v in CONV.items() if not k.startswith("kernel_") and k != "groups"},
+    "depth_multiplier": 2,
+    "depthwise_initializer": "ones",
+    "depthwise_regularizer": "l2",
+    "depthwise_constraint": "non_neg",
+}
+POINTWISE = {
+    "pointwise_initializer": "ones",
+    "pointwise_regularizer": "l2",
+    "pointwise_constraint": "non_neg",
+}
 RNN = {
     "activation": "relu",
     "use_bias": False,
@@ -530,8 +545,11 @@ RNN = {
     "go_backwards": True,
     "stateful": True,
     "unroll": True,
+    "zero_output_for_mask": True,
 }
 GATED = dict(RNN, recurrent_activation="tanh", implementation=1, time_major=True)
+_RNN_ONLY = ("return_sequences", "return_state", "go_backwards", "stateful", "unroll")
+CELL = {k: v for k, v in RNN.items() if k not in _RNN_ONLY + ("zero_output_for_mask",)}
 POOL1 = {"pool_size": 3, "strides": 1, "padding": "same", "data_format": "channels_first"}
 POOL2 = {"pool_size": (3, 3), "strides": (1, 1), "padding": "same", "data_format": "channels_first"}
 GLOBAL = {"data_format": "channels_first", "keepdims": True}
@@ -558,6 +576,8 @@ DOCUMENTED = {
     "Reshape": (((2, 2),), {"target_shape": (4,)}),
     "Permute": (((2, 1),), {"dims": (1, 2)}),
     "RepeatVector": ((3,), {"n": 4}),
+    "Masking": ((), {"mask_value": 1.0}),
+    "Identity": ((), {}),
     "OpLayer": (("add",), {"args": [{"__tensor__": 0}, 1.0], "kwargs": {"axis": 1}}),
     "Lambda": ((abs,), {"output_shape": (3,), "mask": abs, "arguments": {"k": 1}}),
     "Embedding": (
@@ -580,6 +600,31 @@ DOCUMENTED = {
     "GlobalMaxPooling1D": ((), GLOBAL),
     "GlobalAveragePooling2D": ((), GLOBAL),
     "GlobalMaxPooling2D": ((), GLOBAL),
+    # [convolution] transposed convolutions, up-sampling, padding, cropping
+    "Conv1DTranspose": ((4, 3), {**TCONV}),
+    "Conv2DTranspose": ((4, 3), {**TCONV}),
+    "Deconvolution2D": ((4, 3, 3), {**TCONV, "output_shape": (None, 8, 8, 4)}),
+    "DepthwiseConv2D": ((3,), {**DEPTHWISE}),
+    "SeparableConv1D": ((4, 3), {**DEPTHWISE, **POINTWISE, "padding": "causal"}),
+    "SeparableConv2D": ((4, 3), {**DEPTHWISE, **POINTWISE}),
+    "Conv3D": ((4, 3), {**CONV}),
+    "Conv3DTranspose": ((4, 3), {**TCONV}),
+    "MaxPooling3D": ((), {**POOL2, "pool_size": (3, 3, 3), "strides": (1, 1, 1)}),
+    "AveragePooling3D": ((), {**POOL2, "pool_size": (3, 3, 3), "strides": (1, 1, 1)}),
+    "GlobalAveragePooling3D": ((), GLOBAL),
+    "GlobalMaxPooling3D": ((), GLOBAL),
+    "UpSampling1D": ((), {"size": 3}),
+    "UpSampling2D": (
+        (),
+        {"size": (3, 3), "data_format": "channels_first", "interpolation": "bilinear"},
+    ),
+    "UpSampling3D": ((), {"size": (3, 3, 3), "data_format": "channels_first"}),
+    "ZeroPadding1D": ((), {"padding": 2, "data_format": "channels_first"}),
+    "ZeroPadding2D": ((), {"padding": 2, "data_format": "channels_first"}),
+    "ZeroPadding3D": ((), {"padding": 2, "data_format": "channels_first"}),
+    "Cropping1D": ((), {"cropping": 2}),
+    "Cropping2D": ((), {"cropping": 2, "data_format": "channels_first"}),
+    "Cropping3D": ((), {"cropping": 2, "data_format": "channels_first"}),
     "BatchNormalization": (
         (),
         {
@@ -608,6 +653,30 @@ DOCUMENTED = {
     "LSTM": ((2,), dict(GATED, unit_forget_bias=False)),
     "GRU": ((2,), dict(GATED, reset_after=False)),
     "TimeDistributed": (lambda: (_inner(),), {}),
+    "RNN": (
+        lambda: (L.LSTMCell(2),),
+        {**{k: True for k in _RNN_ONLY}, "zero_output_for_mask": True, "time_major": True},
+    ),
+    "SimpleRNNCell": ((2,), CELL),
+    "LSTMCell": ((2,), dict(CELL, recurrent_activation="tanh", unit_forget_bias=False)),
+    "GRUCell": ((2,), dict(CELL, recurrent_activation="tanh", reset_after=False)),
+    "StackedRNNCells": (lambda: ([L.LSTMCell(2)],), {}),
+    "ConvLSTM2D": (
+        (2, 3),
+        {
+            **{k: v for k, v in RNN.items() if k != "zero_output_for_mask"},
+            "strides": 2,
+            "padding": "same",
+            "data_format": "channels_first",
+            "dilation_rate": 2,
+            "recurrent_activation": "sigmoid",
+            "unit_forget_bias": False,
+        },
+    ),
+    "Bidirectional": (
+        lambda: (L.LSTM(2),),
+        {"merge_mode": "sum", "backward_layer": L.GRU(2, go_backwards=True)},
+    ),
     "Add": ((), {}),
     "Subtract": ((), {}),
     "Multiply": ((), {}),
@@ -616,6 +685,82 @@ DOCUMENTED = {
     "Minimum": ((), {}),
     "Concatenate": ((), {"axis": 1}),
     "Dot": ((1,), {"axes": 2, "normalize": True}),
+    "MultiHeadAttention": (
+        (2, 3),
+        {
+            "num_heads": 4,
+            "key_dim": 5,
+            "value_dim": 4,
+            "dropout": 0.5,
+            "use_bias": False,
+            "output_shape": 5,
+            "attention_axes": (1,),
+            "kernel_initializer": "ones",
+            "bias_initializer": "ones",
+            "kernel_regularizer": "l2",
+            "bias_regularizer": "l2",
+            "kernel_constraint": "non_neg",
+            "bias_constraint": "non_neg",
+            "seed": 3,
+        },
+    ),
+    "Attention": ((), {"use_scale": True, "score_mode": "concat", "dropout": 0.5, "causal": True}),
+    "AdditiveAttention": ((), {"use_scale": False, "dropout": 0.5, "causal": True}),
+    # [activation] [noise] [normalization]
+    "LeakyReLU": ((), {"alpha": 0.1}),
+    "PReLU": (
+        (),
+        {
+            "alpha_initializer": "ones",
+            "alpha_regularizer": "l2",
+            "alpha_constraint": "non_neg",
+            "shared_axes": [1],
+        },
+    ),
+    "ELU": ((), {"alpha": 0.5}),
+    "ReLU": ((), {"max_value": 6.0, "negative_slope": 0.1, "threshold": 0.5}),
+    "Softmax": ((), {"axis": 1}),
+    "ThresholdedReLU": ((), {"theta": 0.5}),
+    "GaussianNoise": ((0.1,), {"stddev": 0.3, "seed": 1}),
+    "GaussianDropout": ((0.1,), {"rate": 0.3, "seed": 1}),
+    "AlphaDropout": ((0.1,), {"rate": 0.3, "noise_shape": (None, 1), "seed": 1}),
+    "SpatialDropout1D": ((0.1,), {"rate": 0.3, "seed": 1}),
+    "SpatialDropout2D": ((0.1,), {"rate": 0.3, "data_format": "channels_first", "seed": 1}),
+    "SpatialDropout3D": ((0.1,), {"rate": 0.3, "data_format": "channels_first", "seed": 1}),
+    "ActivityRegularization": ((), {"l1": 0.1, "l2": 0.2}),
+    "LayerNormalization": (
+        (),
+        {
+            "axis": 1,
+            "epsilon": 0.01,
+            "center": False,
+            "scale": False,
+            "beta_initializer": "ones",
+            "gamma_initializer": "zeros",
+            "beta_regularizer": "l2",
+            "gamma_regularizer": "l2",
+            "beta_constraint": "non_neg",
+            "gamma_constraint": "non_neg",
+            "rms_scaling": True,
+        },
+    ),
+    "GroupNormalization": (
+        (),
+        {
+            "groups": 4,
+            "axis": 1,
+            "epsilon": 0.01,
+            "center": False,
+            "scale": False,
+            "beta_initializer": "ones",
+            "gamma_initializer": "zeros",
+            "beta_regularizer": "l2",
+            "gamma_regularizer": "l2",
+            "beta_constraint": "non_neg",
+            "gamma_constraint": "non_neg",
+        },
+    ),
+    "UnitNormalization": ((), {"axis": 1}),
     "InputLayer": (
         (),
         {

@@ -21,7 +21,7 @@ def _floors() -> dict[str, str]:
         pytest.skip("tomllib needs Python 3.11")
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     specs = list(project["dependencies"])
-    for extra in ("test", "demo"):
+    for extra in _tox_extras():
         specs += project["optional-dependencies"][extra]
     floors = {}
     for spec in specs:
@@ -29,6 +29,21 @@ def _floors() -> dict[str, str]:
         assert match, f"{spec!r}: every dependency should have a '>=' floor"
         floors[match.group(1).lower()] = Version(match.group(2))
     return floors
+
+
+def _tox_extras() -> list[str]:
+    """The extras every test env installs (tox.ini's [testenv] extras without a factor)."""
+    lines = (ROOT / "tox.ini").read_text().splitlines()
+    start = lines.index("[testenv]")
+    at = next(i for i in range(start, len(lines)) if lines[i].startswith("extras ="))
+    extras = []
+    for line in lines[at + 1 :]:
+        if not line.startswith((" ", "\t")) or not line.strip():
+            break
+        if ":" not in line:
+            extras.append(line.strip())
+    assert "test" in extras, extras
+    return extras
 
 
 def _pins() -> dict[str, str]:

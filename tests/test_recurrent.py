@@ -496,10 +496,8 @@ def test_wrong_feature_size_after_build():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="stateful=True is not supported"):
-        LSTM(4, stateful=True)
-    with pytest.raises(ValueError, match="stateful"):
-        GRU(4, stateful=True, batch_input_shape=(2, 3, 4))
+    with pytest.raises(ValueError, match="If a RNN is stateful, it needs to know its batch size"):
+        LSTM(4, stateful=True)(Input(shape=(3, 4)))  # stateful=True needs a fixed batch size
     with pytest.raises(ValueError, match="units must be a positive integer"):
         LSTM(0)
     with pytest.raises(TypeError, match="missing the number of units"):

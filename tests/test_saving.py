@@ -402,8 +402,8 @@ def test_long_configs_load_in_linear_time():
         "input_layers": [["in", 0, 0]],
         "output_layers": [[f"d{n - 1}", 0, 0]],
     }
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time of this test: other processes do not count
     model = model_from_config({"class_name": "Sequential", "config": {"name": "s", "layers": seq}})
     assert len(model.layers) == n
     assert len(Model.from_config(functional).layers) == n + 1
-    assert time.perf_counter() - start < 20
+    assert time.process_time() - start < 20

@@ -89,10 +89,10 @@ def test_yaml_alias_bomb_is_refused_quickly():
     for i in range(1, 12):
         lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
     lines.append("class_name: Model")
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time of this test: other processes do not count
     with pytest.raises(LimitExceededError, match="MAX_ITEMS"):
         model_from_yaml("\n".join(lines))
-    assert time.perf_counter() - start < 10
+    assert time.process_time() - start < 10
 
 
 def _run_isolated(code: str) -> subprocess.CompletedProcess:
@@ -279,19 +279,19 @@ def _dense_doc(units, input_dim=4):
 
 @pytest.mark.parametrize("units", [10**12, 2**31 + 1, 10**30])
 def test_dense_with_absurd_units_is_refused_at_once(units):
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time of this test: other processes do not count
     with pytest.raises(SavingError, match="units"):
         model_from_json(_dense_doc(units))
-    assert time.perf_counter() - start < 5
+    assert time.process_time() - start < 5
 
 
 def test_weights_past_the_parameter_budget_are_refused_before_allocating():
     # 2**30 units on 4 inputs: each weight is under add_weight's own limit, but the model
     # would need 20 GB; refused from the config alone
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time of this test: other processes do not count
     with pytest.raises(LimitExceededError, match="MAX_PARAMS"):
         model_from_json(_dense_doc(2**30))
-    assert time.perf_counter() - start < 5
+    assert time.process_time() - start < 5
 
 
 @pytest.mark.parametrize(
@@ -326,10 +326,10 @@ def test_other_large_layers_are_refused_by_the_budget(layer):
         "input_layers": [["x", 0, 0]],
         "output_layers": [["big", 0, 0]],
     }
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time of this test: other processes do not count
     with pytest.raises(LimitExceededError, match="MAX_PARAMS"):
         Model.from_config(cfg)
-    assert time.perf_counter() - start < 5
+    assert time.process_time() - start < 5
 
 
 def test_sequential_config_past_the_budget_is_refused():
@@ -363,10 +363,10 @@ def test_absurd_number_of_layers_is_refused_before_building():
         "class_name": "Model",
         "config": {"name": "m", "layers": entries, "input_layers": [], "output_layers": []},
     }
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time of this test: other processes do not count
     with pytest.raises(LimitExceededError, match="MAX_LAYERS"):
         model_from_json(json.dumps(doc))
-    assert time.perf_counter() - start < 10
+    assert time.process_time() - start < 10
 
 
 def test_layer_count_limit_covers_nested_models(monkeypatch):
@@ -526,14 +526,14 @@ def test_shape_bomb_larger_than_the_layer_is_refused_without_reading(saved):
             "kernel:0", shape=(10**6, 10**6), dtype="float32", chunks=(1, 1024)
         )
     model, before = _fresh_and_before()
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time of this test: other processes do not count
     with pytest.raises(SavingError, match=r"\(1000000, 1000000\)"):
         model.load_weights(path)
     with h5py.File(path, "a") as f:  # a Keras 1 file: shapes are checked after conversion,
         del f.attrs["keras_version"]  # so the size bound stops it before reading
     with pytest.raises(UnsafeContentError, match="declares shape"):
         model.load_weights(path)
-    assert time.perf_counter() - start < 5
+    assert time.process_time() - start < 5
     _unchanged(model, before)
 
 

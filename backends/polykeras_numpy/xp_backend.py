@@ -241,6 +241,22 @@ class XpBackend:
         x[indices] = values
         return x
 
+    # -- optional fused kernel (issue 21): RMSprop for all variables in one call ------------
+    def rmsprop_update(self, ws, gs, vs, lr, rho, epsilon):
+        """RMSprop without momentum, every variable in one call (the same operations in the
+        same order as the optimizer's own update, on fewer temporaries)."""
+        new_ws, new_vs = [], []
+        for w, g, v in zip(ws, gs, vs):
+            v = v * rho
+            v += (g * g) * (1.0 - rho)
+            denom = v + epsilon
+            self.xp.sqrt(denom, out=denom)
+            step = g * lr
+            step /= denom
+            new_ws.append(w - step)
+            new_vs.append(v)
+        return new_ws, new_vs
+
     # -- nn
     def softmax(self, x, axis=-1):
         e = self.xp.exp(x - self.xp.max(x, axis=axis, keepdims=True))
@@ -301,7 +317,11 @@ class XpBackend:
                 cols[:, :, :, i * kw + j, :] = xpad[self._window(i, j, oh, ow, strides, dilation)]
         return cols.reshape(n * oh * ow, kh * kw * c)
 
-    def conv2d(self, x, kernel, strides, padding, data_format, dilation_rate=(1, 1)):
+    def conv2d(self, x, kernel, strides, padding, data_format, dilation_rate=(1, 1), groups=1):
+        if groups != 1:
+            return self._grouped_conv2d(
+                x, kernel, strides, padding, data_format, dilation_rate, groups
+            )
         xp = self.xp
         x = self._nhwc(x, data_format)
         n, h, w, c = x.shape
@@ -321,8 +341,20 @@ class XpBackend:
         return self._from_nhwc(out, data_format)
 
     def conv2d_input_grad(
-        self, grad, kernel, input_shape, strides, padding, data_format, dilation_rate=(1, 1)
+        self,
+        grad,
+        kernel,
+        input_shape,
+        strides,
+        padding,
+        data_format,
+        dilation_rate=(1, 1),
+        groups=1,
     ):
+        if groups != 1:
+            return self._grouped_input_grad(
+                grad, kernel, input_shape, strides, padding, data_format, dilation_rate, groups
+            )
         xp = self.xp
         g = self._nhwc(grad, data_format)
         if data_format == "channels_last":
@@ -358,8 +390,20 @@ class XpBackend:
         return self._from_nhwc(xp.ascontiguousarray(dx), data_format)
 
     def conv2d_kernel_grad(
-        self, x, grad, kernel_shape, strides, padding, data_format, dilation_rate=(1, 1)
+        self,
+        x,
+        grad,
+        kernel_shape,
+        strides,
+        padding,
+        data_format,
+        dilation_rate=(1, 1),
+        groups=1,
     ):
+        if groups != 1:
+            return self._grouped_kernel_grad(
+                x, grad, kernel_shape, strides, padding, data_format, dilation_rate, groups
+            )
         xp = self.xp
         x = self._nhwc(x, data_format)
         g = self._nhwc(grad, data_format)
@@ -377,6 +421,89 @@ class XpBackend:
             cols = self._im2col(xpad[s:e], kh, kw, oh, ow, strides, dilation_rate)
             dk += xp.matmul(cols.T, g[s:e].reshape(-1, o))
         return dk.reshape(kernel_shape)
+
+    # -- grouped convolutions (groups > 1; depthwise when each group has one channel): the
+    # same unfold, then one batched matmul with a leading group axis
+    def _group_kernel(self, kernel, groups):
+        """(kh, kw, c/g, o) -> (g, kh * kw * c/g, o/g): output channels are group-major."""
+        kh, kw, cg, o = kernel.shape
+        k = kernel.reshape(kh, kw, cg, groups, o // groups)
+        return self.xp.ascontiguousarray(self.xp.transpose(k, (3, 0, 1, 2, 4))).reshape(
+            groups, kh * kw * cg, o // groups
+        )
+
+    def _group_cols(self, cols, kk, groups):
+        """(p, kk * c) patches in (kernel position, channel) order -> (g, p, kk * c/g)."""
+        p = cols.shape[0]
+        c = cols.shape[1] // kk
+        split = cols.reshape(p, kk, groups, c // groups)
+        return self.xp.ascontiguousarray(self.xp.transpose(split, (2, 0, 1, 3))).reshape(
+            groups, p, kk * (c // groups)
+        )
+
+    def _grouped_conv2d(self, x, kernel, strides, padding, data_format, dilation_rate, groups):
+        xp = self.xp
+        x = self._nhwc(x, data_format)
+        n, h, w, c = x.shape
+        kh, kw, _, o = kernel.shape
+        oh, ow, ph, pw = self._geometry(h, w, kh, kw, strides, padding, dilation_rate)
+        xpad = self._pad(x, ph, pw)
+        kg = self._group_kernel(kernel, groups)
+        out = xp.empty((n, oh, ow, o), dtype=xp.result_type(x.dtype, kernel.dtype))
+        per = 2 * oh * ow * kh * kw * c * x.itemsize
+        for s, e in self._chunks(n, per):
+            cols = self._im2col(xpad[s:e], kh, kw, oh, ow, strides, dilation_rate)
+            y = xp.matmul(self._group_cols(cols, kh * kw, groups), kg)  # (g, p, o/g)
+            out[s:e] = xp.transpose(y, (1, 0, 2)).reshape(e - s, oh, ow, o)
+        return self._from_nhwc(out, data_format)
+
+    def _grouped_input_grad(
+        self, grad, kernel, input_shape, strides, padding, data_format, dilation_rate, groups
+    ):
+        xp = self.xp
+        g = self._nhwc(grad, data_format)
+        if data_format == "channels_last":
+            n, h, w, c = input_shape
+        else:
+            n, c, h, w = input_shape
+        kh, kw, cg, o = kernel.shape
+        oh, ow, ph, pw = self._geometry(h, w, kh, kw, strides, padding, dilation_rate)
+        if oh == 0 or ow == 0:
+            return self._from_nhwc(xp.zeros((n, h, w, c), dtype=g.dtype), data_format)
+        kg = self._group_kernel(kernel, groups)  # (g, kk * cg, og)
+        gg = xp.transpose(g.reshape(-1, groups, o // groups), (1, 0, 2))  # (g, p, og)
+        cols = xp.matmul(gg, xp.transpose(kg, (0, 2, 1)))  # (g, p, kk * cg)
+        cols = xp.transpose(cols.reshape(groups, -1, kh * kw, cg), (1, 2, 0, 3))
+        cols = cols.reshape(n, oh, ow, kh * kw, c)
+        dx = xp.zeros((n, h + ph[0] + ph[1], w + pw[0] + pw[1], c), dtype=g.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                win = self._window(i, j, oh, ow, strides, dilation_rate)
+                dx[win] += cols[:, :, :, i * kw + j, :]
+        dx = dx[:, ph[0] : ph[0] + h, pw[0] : pw[0] + w, :]
+        return self._from_nhwc(xp.ascontiguousarray(dx), data_format)
+
+    def _grouped_kernel_grad(
+        self, x, grad, kernel_shape, strides, padding, data_format, dilation_rate, groups
+    ):
+        xp = self.xp
+        x = self._nhwc(x, data_format)
+        g = self._nhwc(grad, data_format)
+        n, h, w, c = x.shape
+        kh, kw, cg, o = kernel_shape
+        og = o // groups
+        oh, ow, ph, pw = self._geometry(h, w, kh, kw, strides, padding, dilation_rate)
+        xpad = self._pad(x, ph, pw)
+        dk = xp.zeros((groups, kh * kw * cg, og), dtype=g.dtype)
+        per = 2 * oh * ow * kh * kw * c * x.itemsize
+        for s, e in self._chunks(n, per):
+            cols = self._group_cols(
+                self._im2col(xpad[s:e], kh, kw, oh, ow, strides, dilation_rate), kh * kw, groups
+            )
+            gg = xp.transpose(g[s:e].reshape(-1, groups, og), (1, 0, 2))
+            dk += xp.matmul(xp.transpose(cols, (0, 2, 1)), gg)
+        dk = xp.transpose(dk.reshape(groups, kh, kw, cg, og), (1, 2, 3, 0, 4))
+        return xp.ascontiguousarray(dk).reshape(kernel_shape)
 
     def _pool_windows(self, x, pool_size, strides, padding, mode):
         n, h, w, c = x.shape

@@ -563,16 +563,18 @@ class TorchBackend:
         ow, pl, pr = _out_and_pads(w, kw, strides[1], dilation[1], padding)
         return oh, ow, (pt, pb, pl, pr)
 
-    def conv2d(self, x, kernel, strides, padding, data_format, dilation_rate=(1, 1)):
-        """Cross-correlation as Keras' Conv2D computes it (kernel (kh, kw, in, out))."""
-        return self._convolve(x, kernel, None, strides, padding, data_format, dilation_rate)
+    def conv2d(self, x, kernel, strides, padding, data_format, dilation_rate=(1, 1), groups=1):
+        """Cross-correlation as Keras' Conv2D computes it (kernel (kh, kw, in/groups, out))."""
+        return self._convolve(x, kernel, None, strides, padding, data_format, dilation_rate, groups)
 
-    def conv2d_bias(self, x, kernel, bias, strides, padding, data_format, dilation_rate=(1, 1)):
+    def conv2d_bias(
+        self, x, kernel, bias, strides, padding, data_format, dilation_rate=(1, 1), groups=1
+    ):
         """conv2d with the bias added by torch's convolution (a fused kernel: see
         polykeras.contract.FusedKernels)."""
-        return self._convolve(x, kernel, bias, strides, padding, data_format, dilation_rate)
+        return self._convolve(x, kernel, bias, strides, padding, data_format, dilation_rate, groups)
 
-    def _convolve(self, x, kernel, bias, strides, padding, data_format, dilation_rate):
+    def _convolve(self, x, kernel, bias, strides, padding, data_format, dilation_rate, groups=1):
         x = self._nchw(x, data_format)
         n, _, h, w = x.shape
         kh, kw, _, o = kernel.shape
@@ -586,7 +588,9 @@ class TorchBackend:
         if oh == 0 or ow == 0:
             out = x.new_zeros((n, o, oh, ow))
         elif pt == pb and pl == pr:
-            out = F.conv2d(x, kernel.permute(3, 2, 0, 1), bias, strides, (pt, pl), dilation_rate)
+            out = F.conv2d(
+                x, kernel.permute(3, 2, 0, 1), bias, strides, (pt, pl), dilation_rate, groups
+            )
         else:
             out = F.conv2d(
                 F.pad(x, (pl, pr, pt, pb)),
@@ -595,12 +599,23 @@ class TorchBackend:
                 strides,
                 0,
                 dilation_rate,
+                groups,
             )
         return self._from_nchw(out, data_format)
 
     def conv2d_input_grad(
-        self, grad, kernel, input_shape, strides, padding, data_format, dilation_rate=(1, 1)
+        self,
+        grad,
+        kernel,
+        input_shape,
+        strides,
+        padding,
+        data_format,
+        dilation_rate=(1, 1),
+        groups=1,
     ):
+        """The transposed convolution (also Conv2DTranspose's forward pass): written with
+        ``conv_transpose2d`` so that torch's autograd differentiates it too."""
         g = self._nchw(grad, data_format)
         if data_format == "channels_last":
             n, h, w, c = input_shape
@@ -614,29 +629,39 @@ class TorchBackend:
             g, kernel = self._promote(g, kernel)
         if oh == 0 or ow == 0:
             return self.zeros(tuple(input_shape), _DTYPE_NAMES[g.dtype])
-        padded = (n, c, h + pt + pb, w + pl + pr)
+        # torch's output is (o - 1) * stride + effective kernel - 2 * padding + extra
+        # (extra < stride): make it the padded input, then cut the padding off
         symmetric = pt == pb and pl == pr
-        shape = (n, c, h, w) if symmetric else padded
-        fake_input = g.new_empty(1).expand(shape)  # only its shape is read
-        dx = _conv_backward(
+        ph, pw = (pt, pl) if symmetric else (0, 0)
+        full = [
+            (oh - 1) * strides[0] + (kh - 1) * dilation_rate[0] + 1 - 2 * ph,
+            (ow - 1) * strides[1] + (kw - 1) * dilation_rate[1] + 1 - 2 * pw,
+        ]
+        want = [h + pt + pb - 2 * ph, w + pl + pr - 2 * pw]
+        dx = F.conv_transpose2d(
             g,
-            fake_input,
             kernel.permute(3, 2, 0, 1),
             None,
-            list(strides),
-            [pt, pl] if symmetric else [0, 0],
-            list(dilation_rate),
-            False,
-            [0, 0],
-            1,
-            (True, False, False),
-        )[0]
+            tuple(strides),
+            (ph, pw),
+            (want[0] - full[0], want[1] - full[1]),
+            groups,
+            tuple(dilation_rate),
+        )
         if not symmetric:
             dx = dx[:, :, pt : pt + h, pl : pl + w]
         return self._from_nchw(dx, data_format)
 
     def conv2d_kernel_grad(
-        self, x, grad, kernel_shape, strides, padding, data_format, dilation_rate=(1, 1)
+        self,
+        x,
+        grad,
+        kernel_shape,
+        strides,
+        padding,
+        data_format,
+        dilation_rate=(1, 1),
+        groups=1,
     ):
         x = self._nchw(x, data_format)
         g = self._nchw(grad, data_format)
@@ -663,7 +688,7 @@ class TorchBackend:
             list(dilation_rate),
             False,
             [0, 0],
-            1,
+            groups,
             (False, True, False),
         )[1]
         return dk.permute(2, 3, 1, 0).contiguous()
@@ -762,6 +787,38 @@ class TorchBackend:
         torch._foreach_sqrt_(denom)
         torch._foreach_addcdiv_(ws, gs, denom, value=-lr)
         return ws, vs
+
+    def layer_norm(self, x, gamma, beta, num_axes, epsilon):
+        """LayerNormalization over the last ``num_axes`` axes in one kernel (gamma and beta
+        shaped like those axes, or None)."""
+        return F.layer_norm(x, tuple(x.shape[-num_axes:]), gamma, beta, epsilon)
+
+    # -- crossentropy from logits and compiled steps (optional; issue 21) ---------------------
+    def softmax_crossentropy(self, target, logits):
+        """-sum(target * log_softmax(logits), -1): torch's cross_entropy for 2-D logits."""
+        target, logits = self._operands(target, logits)
+        if logits.dim() == 2 and target.shape == logits.shape and target.dtype == logits.dtype:
+            return F.cross_entropy(logits, target, reduction="none")
+        return -(target * torch.log_softmax(logits, dim=-1)).sum(-1)
+
+    def sigmoid_crossentropy(self, target, logits):
+        """softplus(logits) - target * logits, elementwise: binary_cross_entropy_with_logits."""
+        target, logits = self._operands(target, logits)
+        if target.shape != logits.shape:
+            target, logits = torch.broadcast_tensors(target, logits)
+        if target.dtype != logits.dtype:
+            target = target.to(logits.dtype)
+        return F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+
+    def compile_step(self, fn, args):
+        """``fn(*args)`` traced once into one graph of aten ops (forward and backward,
+        ``make_fx`` on fake tensors: Python runs once, host reads fail the trace) and
+        handed to ``torch.compile``.  Errors of the compiler itself (no C compiler, an
+        unsupported op) show at the first call."""
+        from torch.fx.experimental.proxy_tensor import make_fx
+
+        graph = make_fx(fn, tracing_mode="fake")(*args)
+        return torch.compile(graph, dynamic=False)
 
     # -- own differentiation (optional part of the contract) ----------------------------------
     def value_and_grad(self, fn, params):

@@ -52,3 +52,22 @@ def polykeras_register_backends(register):
         probe=probe,
         description="PyTorch on CPU or CUDA ('torch:cpu', 'torch:cuda:0')",
     )
+
+
+def _communicator(timeout_s=600.0):
+    if probe() is not None:
+        from polykeras.distribute import DistributedError
+
+        raise DistributedError(f"DataParallel on torch.distributed: {probe()}")
+    from .distributed import factory
+
+    return factory(timeout_s)
+
+
+@hookimpl
+def polykeras_register_communicators(register):
+    register(
+        "torch.distributed",
+        factory=_communicator,
+        description="torch.distributed process groups (Gloo on CPU, NCCL on CUDA), torchrun",
+    )

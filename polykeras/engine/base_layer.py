@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import inspect
+import warnings
 from typing import Any
 from collections.abc import Sequence
 
@@ -30,13 +31,16 @@ class KerasTensor(TensorOperators):
     and ``polykeras.ops`` / ``K`` functions on them add nodes to the graph.
     """
 
-    __slots__ = ("shape", "dtype", "name", "_keras_history", "__weakref__")
+    __slots__ = ("shape", "dtype", "name", "_keras_history", "_keras_mask", "__weakref__")
 
     def __init__(self, shape: Shape, dtype: str, name: str, history=None):
         self.shape = tuple(shape)
         self.dtype = dtype
         self.name = name
         self._keras_history = history  # (layer, node_index, tensor_index)
+        # None, or a symbolic bool tensor standing for this tensor's mask (its shape is the
+        # mask's); as in Keras 2, ``x._keras_mask is not None`` says that ``x`` is masked.
+        self._keras_mask: KerasTensor | None = None
 
     @property
     def _keras_shape(self) -> Shape:
@@ -200,6 +204,144 @@ def record_activity(layer: Layer, outputs: list) -> None:
         bucket.append(penalty)
 
 
+# -- masking ------------------------------------------------------------------------------------
+# A mask is a backend bool array shaped like its tensor without the feature (last) axis;
+# True keeps a position.  Layers pass masks on through ``supports_masking`` and
+# ``compute_mask``; a layer whose ``call`` takes ``mask`` receives its inputs' masks.
+
+
+def own_compute_mask(layer: Layer) -> bool:
+    """Whether the layer's class writes its own ``compute_mask`` (the base one only passes
+    the input mask on)."""
+    return type(layer).compute_mask is not Layer.compute_mask
+
+
+def spread_masks(masks: Any, n_out: int) -> list:
+    """``compute_mask``'s answer as one entry per output (None where an output has none):
+    a list goes to the outputs in order, one mask to the first output, as Keras does."""
+    if masks is None:
+        return [None] * n_out
+    flat = list(masks) if isinstance(masks, (list, tuple)) else [masks]
+    return flat[:n_out] + [None] * (n_out - len(flat))
+
+
+def warn_mask_dropped(layer: Layer) -> None:
+    """Keras 3's warning for a layer that does not support masking but got a mask."""
+    warnings.warn(
+        f"Layer '{layer.name}' (of type {type(layer).__name__}) was passed an input with "
+        "a mask attached to it. However, this layer does not support masking and will "
+        "therefore destroy the mask information. Downstream layers will not see the mask.",
+        UserWarning,
+        stacklevel=4,
+    )
+
+
+def output_masks(layer: Layer, inputs: Any, in_masks: list, n_out: int) -> list:
+    """The masks of a layer call's outputs on arrays (one per output, None where none),
+    from its inputs (one tensor or a list) and the inputs' masks (one per input)."""
+    if not layer.supports_masking:
+        return [None] * n_out
+    if not own_compute_mask(layer) and all(m is None for m in in_masks):
+        return [None] * n_out
+    mask_arg = in_masks if isinstance(inputs, (list, tuple)) else in_masks[0]
+    result = spread_masks(layer.compute_mask(inputs, mask_arg), n_out)
+    from .. import autodiff
+
+    return [None if m is None else autodiff.detach(m) for m in result]
+
+
+def check_mask(layer: Layer, mask: Any, input_shape: tuple, index: int | None = None) -> Any:
+    """A mask given to a layer call as a backend bool array, after checking it: boolean-like
+    (bool, or numbers that are all 0 or 1) and shaped like the start of its input's shape
+    (``(batch, timesteps)`` for a ``(batch, timesteps, features)`` input)."""
+    import numpy as np
+
+    B = _backend.current()
+    which = "" if index is None else f" for input {index}"
+    owner = f"layer {layer.name} ({type(layer).__name__})"
+    if is_symbolic(mask):
+        raise TypeError(
+            f"{owner} was given a symbolic tensor as mask={mask.name}{which}: masks travel "
+            "through the graph by themselves (from Masking, Embedding(mask_zero=True) or a "
+            "layer's compute_mask); pass mask= only when calling the layer on arrays"
+        )
+    if B.is_native(mask) or _is_traced(mask):
+        from .. import autodiff
+
+        mask = autodiff.detach(mask)
+        shape = tuple(B.shape(mask))
+        dtype = B.dtype_name(mask)
+        host = None if dtype == "bool" else np.asarray(B.to_numpy(mask))
+    else:
+        host = np.asarray(mask)
+        shape, dtype = tuple(host.shape), host.dtype.name
+        if dtype == "bool":
+            mask = B.asarray(host)
+    if dtype != "bool":
+        assert host is not None  # read back above for every non-bool mask
+        kind = host.dtype.kind
+        if kind not in "biuf" or not np.all((host == 0) | (host == 1)):
+            raise TypeError(
+                f"{owner}: the mask{which} must be boolean (True keeps a position), or "
+                f"numbers that are all 0 or 1; got dtype {dtype}"
+                + (" with other values" if kind in "iuf" else "")
+            )
+        mask = B.asarray(host.astype(bool))
+    full = tuple(input_shape)
+    if not 1 <= len(shape) <= len(full) or shape != full[: len(shape)]:
+        raise ValueError(
+            f"{owner}: the mask{which} has shape {shape}, which does not fit its input of "
+            f"shape {full}; expected the input's shape without the feature axis, "
+            f"{full[:-1] if len(full) > 1 else full}"
+        )
+    return mask
+
+
+def _probe_mask_shapes(layer: Layer, shape_arg: Any, tensors: list, mask_shapes: list, n_out: int):
+    """The shapes of a layer's output masks, found by running its ``compute_mask`` on two
+    small batches of ones (unknown sizes set to 2 and 5, then to 3 and 7; a dimension that
+    changes between the runs is unknown), as a Lambda's output shape is found."""
+    B = _backend.current()
+    multi = isinstance(shape_arg, list)
+    runs = []
+    for batch, free in ((2, 5), (3, 7)):
+
+        def fill(shape, batch=batch, free=free):
+            return tuple(
+                (batch if i == 0 else free) if d is None else d for i, d in enumerate(shape)
+            )
+
+        arrays = [B.ones(fill(t.shape), t.dtype) for t in tensors]
+        masks = [
+            None if m is None else B.cast(B.ones(fill(m), "float32"), "bool") for m in mask_shapes
+        ]
+        try:
+            got = layer.compute_mask(arrays if multi else arrays[0], masks if multi else masks[0])
+        except Exception as err:
+            if all(m is None for m in mask_shapes):
+                return [None] * n_out  # it needs a mask to make one; none came in
+            raise ValueError(
+                f"layer {layer.name} ({type(layer).__name__}): could not find the shape of "
+                "its output mask by running its compute_mask on a batch of ones "
+                f"({type(err).__name__}: {err}); compute_mask must accept arrays of the "
+                "layer's input shape and return None, a bool array or a list of them"
+            ) from err
+        runs.append(
+            [
+                None if m is None else tuple(int(d) for d in B.shape(m))
+                for m in spread_masks(got, n_out)
+            ]
+        )
+    first, second = runs
+    result: list[tuple | None] = []
+    for a, b in zip(first, second):
+        if a is None or b is None or len(a) != len(b):
+            result.append(a if b is None or a is None else None)
+            continue
+        result.append(tuple(x if x == y else None for x, y in zip(a, b)))
+    return result
+
+
 def _check_weight_kwargs(layer: Layer, kwargs: dict) -> None:
     """Keras' other add_weight arguments: inert ones accepted, the rest refused by name."""
     for key, value in kwargs.items():
@@ -220,6 +362,17 @@ class Layer:
 
     #: Keras 1 argument names mapped to Keras 2 ones, for layers that translate them.
     _legacy_kwargs: dict[str, str] = {}
+
+    #: Whether the layer passes its input's mask on (or computes one in ``compute_mask``).
+    #: A layer that does not gets its input's mask dropped, with Keras 3's warning.  As in
+    #: Keras 3, a class that writes its own ``compute_mask`` supports masking unless it
+    #: says otherwise.
+    supports_masking: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "compute_mask" in cls.__dict__ and "supports_masking" not in cls.__dict__:
+            cls.supports_masking = True
 
     def __init__(
         self,
@@ -295,6 +448,11 @@ class Layer:
                 )
         self._batch_input_shape = batch_input_shape
         self._accepts_training = "training" in inspect.signature(self.call).parameters
+        params = inspect.signature(self.call).parameters
+        self._call_takes_mask = "mask" in params and params["mask"].kind not in (
+            inspect.Parameter.VAR_POSITIONAL,
+            inspect.Parameter.VAR_KEYWORD,
+        )
 
     @classmethod
     def _name_prefix(cls) -> str:
@@ -351,7 +509,7 @@ class Layer:
                 f"{total:,} values, more than polykeras allows ({limit:,})"
             )
         init = initializers.get(initializer)
-        value = init(shape, dtype or self.dtype)
+        value = initializers.draw(init, shape, dtype or self.dtype)
         var = Variable(value, f"{self.name}/{name}:0", trainable)
         var.regularizer = regularizer
         var.constraint = constraint
@@ -427,6 +585,27 @@ class Layer:
     def compute_output_shape(self, input_shape: Any) -> Any:
         return input_shape
 
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """The mask(s) of this layer's output(s) given its inputs and their masks (one mask,
+        or a list with one entry per input): the input mask when the layer supports
+        masking, else None.  Return one mask, None, or a list (one per output)."""
+        return mask if self.supports_masking else None
+
+    def _output_mask_shapes(self, shape_arg: Any, tensors: list, mask_shapes: list, n_out: int):
+        """The shapes of the output masks of a symbolic call (None where an output has no
+        mask), from the inputs (symbolic tensors) and their masks' shapes.  Layers whose
+        ``compute_mask`` makes masks of their own say the shapes here; otherwise
+        ``compute_mask`` is run on small batches of ones to see them."""
+        if not self.supports_masking:
+            return [None] * n_out
+        if not own_compute_mask(self):
+            if all(m is None for m in mask_shapes):
+                return [None] * n_out
+            if isinstance(shape_arg, list):  # the masks go to the outputs in order
+                return spread_masks(list(mask_shapes), n_out)
+            return [mask_shapes[0]] + [None] * (n_out - 1)
+        return _probe_mask_shapes(self, shape_arg, tensors, mask_shapes, n_out)
+
     def compute_output_dtype(self, input_dtypes: list[str]) -> str:
         return self.dtype
 
@@ -458,16 +637,10 @@ class Layer:
 
     def _check_call_kwargs(self, kwargs: dict) -> dict:
         """Refuse keyword arguments this layer's ``call`` does not take (naming them); a
-        ``training`` the layer does not take is dropped (it does not depend on it), and a
-        mask is refused (masking is not supported yet)."""
+        ``training`` or ``mask`` the layer does not take is dropped (a mask then only goes
+        on to the output, when the layer supports masking)."""
         if not kwargs:
             return kwargs
-        if kwargs.get("mask") is not None:
-            raise NotImplementedError(
-                f"layer {self.name} ({type(self).__name__}) was called "
-                "with mask=...: masking is not supported by polykeras "
-                "yet"
-            )
         params = inspect.signature(self.call).parameters
         open_kwargs = type(self).call is not Layer.call and any(
             p.kind is p.VAR_KEYWORD for p in params.values()
@@ -478,7 +651,9 @@ class Layer:
                 params[key].VAR_POSITIONAL,
                 params[key].VAR_KEYWORD,
             )
-            if named or open_kwargs:
+            if key == "mask":
+                out[key] = value  # __call__ checks it and gives it to call() if it takes it
+            elif named or open_kwargs:
                 out[key] = value
             elif key in ("training", "mask"):
                 continue
@@ -500,6 +675,14 @@ class Layer:
         kwargs = self._check_call_kwargs(kwargs)
         flat = to_list(inputs)
         if flat and all(is_symbolic(t) for t in flat):
+            mask = kwargs.pop("mask", None)
+            if mask is not None:
+                raise NotImplementedError(
+                    f"layer {self.name} ({type(self).__name__}) was called on symbolic "
+                    "tensors with mask=...: in a model, masks travel with the tensors by "
+                    "themselves (from Masking, Embedding(mask_zero=True) or a layer's "
+                    "compute_mask); polykeras does not take a mask= in a graph"
+                )
             return self._call_symbolic(inputs, flat, kwargs)
         if any(is_symbolic(t) for t in flat):
             raise TypeError(
@@ -534,7 +717,21 @@ class Layer:
             )
         node = Node(self, flat, outputs, dict(kwargs))
         self._inbound_nodes.append(node)
+        self._set_output_masks(shape_arg, flat, outputs)
         return outputs if multi_out else outputs[0]
+
+    def _set_output_masks(self, shape_arg: Any, flat: list, outputs: list) -> None:
+        """Give each output of a symbolic call its symbolic mask (``_keras_mask``)."""
+        mask_shapes = [None if t._keras_mask is None else t._keras_mask.shape for t in flat]
+        if not self.supports_masking and any(m is not None for m in mask_shapes):
+            from .op_layer import OpLayer
+
+            if not isinstance(self, OpLayer):  # ops drop masks silently, as Keras 3's do
+                warn_mask_dropped(self)
+        shapes = self._output_mask_shapes(shape_arg, flat, mask_shapes, len(outputs))
+        for t, m in zip(outputs, shapes):
+            if m is not None:
+                t._keras_mask = KerasTensor(m, "bool", f"{t.name}/mask")
 
     def _call_concrete(self, inputs, kwargs):
         B = _backend.current()
@@ -550,7 +747,45 @@ class Layer:
         value = arrays if isinstance(inputs, (list, tuple)) else arrays[0]
         if self._accepts_training and "training" not in kwargs:
             kwargs = dict(kwargs, training=False)
+        if "mask" in kwargs:
+            kwargs = dict(kwargs)
+            mask = self._eager_mask(kwargs.pop("mask"), inputs, B, arrays)
+            if mask is not None and self._call_takes_mask:
+                kwargs["mask"] = mask
+            elif mask is not None and not self.supports_masking:
+                warn_mask_dropped(self)
         return self.call(value, **kwargs)
+
+    def _eager_mask(self, mask: Any, inputs: Any, B: Any, arrays: list) -> Any:
+        """A mask given to an eager call, checked: one per input for a list of inputs."""
+        if mask is None:
+            return None
+        full = [tuple(_shape_of(B, a)) for a in arrays]
+        if isinstance(inputs, (list, tuple)):
+            if not isinstance(mask, (list, tuple)) or len(mask) != len(full):
+                raise ValueError(
+                    f"layer {self.name} ({type(self).__name__}) was called on "
+                    f"{len(full)} inputs, so mask= must be a list of {len(full)} masks "
+                    "(None for an input without one)"
+                )
+            masks = [
+                None if m is None else check_mask(self, m, s, i)
+                for i, (m, s) in enumerate(zip(mask, full))
+            ]
+            return None if all(m is None for m in masks) else masks
+        return check_mask(self, mask, full[0])
+
+    @property
+    def input_mask(self) -> Any:
+        """Keras 2: the symbolic mask of the layer's input (None when unmasked)."""
+        inputs = to_list(self.input)
+        return unpack([t._keras_mask for t in inputs])
+
+    @property
+    def output_mask(self) -> Any:
+        """Keras 2: the symbolic mask of the layer's output (None when unmasked)."""
+        outputs = to_list(self.output)
+        return unpack([t._keras_mask for t in outputs])
 
     # -- nodes ------------------------------------------------------------------------------------
     def _node_attr(self, node_index: int, attr: str, what: str) -> Any:

@@ -23,7 +23,9 @@ from .base_layer import (
     KerasTensor,
     Layer,
     Node,
+    check_mask,
     is_symbolic,
+    output_masks,
     record_activity,
     to_list,
     unpack,
@@ -229,6 +231,10 @@ class Model(TrainingMixin, SavingMixin, Layer):
                 continue
             for t in node.output_tensors:
                 available.add(id(t))
+        # masks need the slower walk only where some tensor of the graph carries one
+        self._uses_masks = any(
+            t._keras_mask is not None for node in self._execution for t in node.output_tensors
+        )
         names = [lay.name for lay in self._layers]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -368,13 +374,127 @@ class Model(TrainingMixin, SavingMixin, Layer):
             if v.backend is not B:
                 v.move_to(B)
 
+    def reset_states(self) -> None:
+        """Zero the kept states of every stateful layer (recurrent layers with
+        ``stateful=True``, in nested models too), as Keras' ``model.reset_states()``."""
+        for layer in self.layers:
+            if isinstance(layer, Model) or getattr(layer, "stateful", False):
+                reset = getattr(layer, "reset_states", None)
+                if reset is not None:
+                    reset()
+
     def call(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
-        outs = self._run_graph(to_list(inputs), training=bool(training))
+        masks = None if mask is None else to_list(mask)
+        outs, _ = self._run_graph_masked(to_list(inputs), bool(training), masks)
         return unpack(outs) if not isinstance(self._nested_outputs, (list, tuple)) else outs
 
+    # -- masks ------------------------------------------------------------------------------------
+    supports_masking = True  # a model passes masks through its own graph
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """The masks of the model's outputs (one, or a list for several outputs).  On
+        symbolic inputs, the model's own output masks; on arrays, the graph is run with
+        ``mask`` (one per input) on its inputs, as Keras 2 does."""
+        multi = isinstance(self._nested_outputs, (list, tuple))
+        flat = to_list(inputs)
+        if flat and all(is_symbolic(t) for t in flat):
+            masks: list = [t._keras_mask for t in self.outputs]
+        else:
+            B = _backend.current()
+            values = [x if B.is_native(x) else B.asarray(np.asarray(x)) for x in flat]
+            given = None if mask is None else to_list(mask)
+            if given is not None:
+                given = [
+                    None if m is None else check_mask(self, m, tuple(B.shape(v)), i)
+                    for i, (m, v) in enumerate(zip(given, values))
+                ]
+            _, masks = self._run_graph_masked(values, False, given)
+        return masks if multi else masks[0]
+
+    def _output_mask_shapes(self, shape_arg, tensors, mask_shapes, n_out):
+        """Walk the graph with the given input masks' shapes: what reaches the outputs."""
+        known: dict[int, Any] = {id(t): m for t, m in zip(self.inputs, mask_shapes)}
+        for node in self._execution:
+            layer = node.outbound_layer
+            if isinstance(layer, InputLayer):
+                continue
+            ins = [known.get(id(t)) for t in node.input_tensors]
+            if not any(m is not None for m in ins):  # as when the model was made
+                for t in node.output_tensors:
+                    if t._keras_mask is not None:
+                        known[id(t)] = t._keras_mask.shape
+                continue
+            if not layer.supports_masking and any(m is not None for m in ins):
+                continue  # the mask stops here (warned when the model was made)
+            shapes = node.input_shapes
+            arg = list(shapes) if len(shapes) > 1 else shapes[0]
+            outs = layer._output_mask_shapes(arg, node.input_tensors, ins, len(node.output_tensors))
+            for t, m in zip(node.output_tensors, outs):
+                known[id(t)] = m
+        return [known.get(id(t)) for t in self.outputs]
+
     def _run_graph(self, values: list, training: bool = False) -> list:
+        """The outputs for ``values`` (one backend array per input)."""
+        return self._run_graph_masked(values, training)[0]
+
+    def _run_graph_masked(
+        self, values: list, training: bool = False, masks: list | None = None
+    ) -> tuple[list, list]:
+        """The outputs for ``values`` and their masks (None where an output has none),
+        given the inputs' masks (``masks``, one per input, or None)."""
         with weights_lock(self):  # a training step in another thread is done, or waits
-            return self._run_graph_unlocked(values, training)
+            if masks is not None and all(m is None for m in masks):
+                masks = None
+            if self._uses_masks or masks is not None:
+                return self._run_graph_with_masks(values, training, masks)
+            return self._run_graph_unlocked(values, training), [None] * len(self.outputs)
+
+    def _run_graph_with_masks(
+        self, values: list, training: bool, masks: list | None
+    ) -> tuple[list, list]:
+        """The graph walk of :meth:`_run_graph_unlocked` with a mask beside each tensor: a
+        layer whose ``call`` takes ``mask`` gets its inputs' masks, and each layer's
+        ``compute_mask`` gives its outputs' masks."""
+        B = _backend.current()
+        self._move_weights(B)
+        tensor_map: dict[int, Any] = {}
+        mask_map: dict[int, Any] = {}
+        for t, v in zip(self.inputs, values):
+            tensor_map[id(t)] = v
+        for t, m in zip(self.inputs, masks or []):
+            if m is not None:
+                mask_map[id(t)] = m
+        for node in self._execution:
+            layer = node.outbound_layer
+            if isinstance(layer, InputLayer):
+                continue
+            ins = [tensor_map[id(t)] for t in node.input_tensors]
+            in_masks = [mask_map.get(id(t)) for t in node.input_tensors]
+            masked = any(m is not None for m in in_masks)
+            kwargs = dict(node.arguments)
+            if layer._accepts_training and kwargs.get("training") is None:
+                kwargs["training"] = training
+            value = ins if len(ins) > 1 else ins[0]
+            if isinstance(layer, Model):
+                outs, out_masks = layer._run_graph_masked(
+                    ins, bool(kwargs.get("training")), in_masks if masked else None
+                )
+            else:
+                if masked and layer._call_takes_mask:
+                    kwargs["mask"] = in_masks if len(ins) > 1 else in_masks[0]
+                out = layer.call(value, **kwargs)
+                outs = out if isinstance(out, list) else [out]
+                out_masks = output_masks(layer, value, in_masks, len(outs))
+            if layer.activity_regularizer is not None:
+                record_activity(layer, outs)
+            for t, v, m in zip(node.output_tensors, outs, out_masks):
+                tensor_map[id(t)] = v
+                if m is not None:
+                    mask_map[id(t)] = m
+        return (
+            [tensor_map[id(t)] for t in self.outputs],
+            [mask_map.get(id(t)) for t in self.outputs],
+        )
 
     def _run_graph_unlocked(self, values: list, training: bool) -> list:
         B = _backend.current()
@@ -405,7 +525,20 @@ class Model(TrainingMixin, SavingMixin, Layer):
         arrays = self._standardize_inputs(inputs)
         values = [B.asarray(a) for a in arrays]
         training = bool(kwargs.get("training", False))
-        outs = self._run_graph(values, training=training)
+        masks = None
+        if kwargs.get("mask") is not None:
+            given = kwargs["mask"]
+            given = given if isinstance(given, (list, tuple)) else [given]
+            if len(given) != len(values):
+                raise ValueError(
+                    f"model {self.name} has {len(values)} input(s), so mask= must hold "
+                    f"{len(values)} mask(s) (None for an input without one); got {len(given)}"
+                )
+            masks = [
+                None if m is None else check_mask(self, m, tuple(B.shape(v)), i)
+                for i, (m, v) in enumerate(zip(given, values))
+            ]
+        outs, _ = self._run_graph_masked(values, training, masks)
         return unpack(outs) if not isinstance(self._nested_outputs, (list, tuple)) else outs
 
     def _standardize_inputs(self, x: Any) -> list[np.ndarray]:

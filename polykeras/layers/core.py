@@ -42,6 +42,8 @@ def shape_error(layer: Layer, expected: str, got: Any) -> ValueError:
 class Dense(Layer):
     """``output = activation(dot(input, kernel) + bias)``; kernel (in, units), bias (units,)."""
 
+    supports_masking = True  # the mask of a sequence passes through (as in Keras 3)
+
     def __init__(
         self,
         units: int | None = None,
@@ -170,6 +172,8 @@ def _serialize_reg(value: Any) -> Any:
 
 
 class Activation(Layer):
+    supports_masking = True
+
     def __init__(self, activation: Any, **kwargs: Any):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
@@ -183,6 +187,8 @@ class Activation(Layer):
 
 class Dropout(Layer):
     """Zeroes a fraction ``rate`` of inputs while training (scaling the rest by 1/(1-rate))."""
+
+    supports_masking = True
 
     def __init__(
         self, rate: float | None = None, noise_shape: Any = None, seed: Any = None, **kwargs: Any
@@ -358,18 +364,52 @@ class Lambda(Layer):
     ``output_shape`` (Keras 2): a shape without the batch dimension, a list of them (one per
     output), or a function of the input shape(s), batch dimension included.  Without it the
     output shape is found by running the function on small batches (see
-    :meth:`_probe_output_shape`)."""
+    :meth:`_probe_output_shape`).
+
+    ``mask``: the output's mask, as a function ``mask(inputs, previous_mask)`` or a fixed
+    mask (an array); without it the layer drops its input's mask, as in Keras.  A function
+    that takes ``mask`` (or ``training``) receives it.  ``arguments``: keyword arguments
+    for the function."""
 
     def __init__(
-        self, function: Any, output_shape: Any = None, arguments: dict | None = None, **kwargs: Any
+        self,
+        function: Any,
+        output_shape: Any = None,
+        mask: Any = None,
+        arguments: dict | None = None,
+        **kwargs: Any,
     ):
         super().__init__(**kwargs)
         if not callable(function):
             raise TypeError(f"Lambda {self.name}: function must be callable")
+        if arguments is not None and not isinstance(arguments, dict):
+            raise TypeError(
+                f"Lambda {self.name}: arguments must be a dict of keyword arguments for the "
+                f"function, got {type(arguments).__name__}"
+            )
         self.function = function
         self._output_shape = output_shape
+        self.mask = mask
+        self.supports_masking = mask is not None
         self.arguments = arguments or {}
         self._input_dtypes: list[str] | None = None  # of the latest symbolic call
+        import inspect
+
+        try:
+            params = inspect.signature(function).parameters
+        except (TypeError, ValueError):  # some builtins have no signature
+            params = {}  # type: ignore[assignment]
+        self._fn_takes = {k for k in ("mask", "training") if k in params}
+
+    def compute_mask(self, inputs, mask=None):
+        if callable(self.mask):
+            return self.mask(inputs, mask)
+        if self.mask is None:
+            return None
+        B = _backend.current()
+        if B.is_native(self.mask):
+            return self.mask if B.dtype_name(self.mask) == "bool" else B.cast(self.mask, "bool")
+        return B.asarray(np.asarray(self.mask).astype(bool))
 
     def _call_symbolic(self, inputs, flat, kwargs):
         self._input_dtypes = [t.dtype for t in flat]
@@ -433,8 +473,13 @@ class Lambda(Layer):
         multi = isinstance(out, (list, tuple))
         return result if multi else result[0]
 
-    def call(self, inputs):
-        return self.function(inputs, **self.arguments)
+    def call(self, inputs, mask=None, training=None):
+        kwargs = dict(self.arguments)
+        if "mask" in self._fn_takes:
+            kwargs["mask"] = mask
+        if "training" in self._fn_takes:
+            kwargs["training"] = training
+        return self.function(inputs, **kwargs)
 
     def get_config(self):
         raise ValueError(
@@ -452,3 +497,47 @@ def _shape_or_shapes(value: Any, owner: str) -> Any:
     ):
         return [standardize_shape(s, "output_shape", owner) for s in value]
     return standardize_shape(value, "output_shape", owner)
+
+
+def _any_last_axis(flags: Any, keepdims: bool = False) -> Any:
+    """Whether any entry along the last axis is true (a bool array)."""
+    counts = ops.sum(ops.cast(flags, "float32"), axis=-1, keepdims=keepdims)
+    return ops.greater(counts, 0.0)
+
+
+class Masking(Layer):
+    """Masks the timesteps whose features all equal ``mask_value``: their mask is False
+    (``mask = any(x != mask_value, axis=-1)``) and their output is zero; other timesteps
+    pass unchanged.  Layers downstream that support masking skip the masked timesteps."""
+
+    supports_masking = True
+
+    def __init__(self, mask_value: Any = 0.0, **kwargs: Any):
+        super().__init__(**kwargs)
+        if isinstance(mask_value, bool) or not isinstance(mask_value, (int, float, np.number)):
+            raise TypeError(f"Masking {self.name}: mask_value must be a number, got {mask_value!r}")
+        self.mask_value = float(mask_value)
+
+    def compute_mask(self, inputs, mask=None):
+        return _any_last_axis(ops.not_equal(inputs, self.mask_value))
+
+    def _output_mask_shapes(self, shape_arg, tensors, mask_shapes, n_out):
+        if isinstance(shape_arg, list):
+            raise shape_error(self, "one tensor", shape_arg)
+        return [tuple(shape_arg[:-1])]
+
+    def call(self, inputs):
+        keep = _any_last_axis(ops.not_equal(inputs, self.mask_value), keepdims=True)
+        return ops.where(keep, inputs, ops.zeros_like(inputs))
+
+    def get_config(self):
+        return {**super().get_config(), "mask_value": self.mask_value}
+
+
+class Identity(Layer):
+    """Returns its input unchanged (its mask too)."""
+
+    supports_masking = True
+
+    def call(self, inputs):
+        return inputs

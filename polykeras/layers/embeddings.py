@@ -1,4 +1,6 @@
-"""Embedding: integer indices to dense vectors; weights (input_dim, output_dim)."""
+"""Embedding: integer indices (of any shape) to dense vectors; weights (input_dim, output_dim).
+
+With ``mask_zero=True`` index 0 is padding: the output's mask is ``indices != 0``."""
 
 from __future__ import annotations
 
@@ -52,11 +54,9 @@ class Embedding(Layer):
                 (input_length,) if isinstance(input_length, int) else tuple(input_length)
             )
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        if mask_zero:
-            raise ValueError(
-                f"Embedding {self.name}: mask_zero=True is not supported by "
-                "polykeras yet (masking is not supported yet: the padding index "
-                "0 would be treated as an ordinary index); pass mask_zero=False"
+        if not isinstance(mask_zero, (bool, int)) or isinstance(mask_zero, float):
+            raise TypeError(
+                f"Embedding {self.name}: mask_zero must be True or False, got {mask_zero!r}"
             )
         self.input_dim = positive_int(input_dim, "input_dim", f"Embedding {self.name}")
         self.output_dim = positive_int(output_dim, "output_dim", f"Embedding {self.name}")
@@ -66,6 +66,9 @@ class Embedding(Layer):
         self.embeddings_regularizer = _regularizer(embeddings_regularizer)
         self.embeddings_constraint = _constraint(embeddings_constraint)
         self.mask_zero = bool(mask_zero)
+        # as in Keras: index 0 is padding, masked for the layers downstream (it still has its
+        # own row, so input_dim counts it)
+        self.supports_masking = self.mask_zero
         self.input_length = input_length
         self.input_dtype = "int32"
         self.index_range = (0, self.input_dim)
@@ -106,6 +109,14 @@ class Embedding(Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.output_dim,)
+
+    def compute_mask(self, inputs, mask=None):
+        if not self.mask_zero:
+            return None
+        return ops.not_equal(ops.stop_gradient(inputs), 0)
+
+    def _output_mask_shapes(self, shape_arg, tensors, mask_shapes, n_out):
+        return [tuple(shape_arg) if self.mask_zero else None]
 
     def compute_output_dtype(self, input_dtypes):
         return self.dtype

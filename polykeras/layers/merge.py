@@ -10,6 +10,7 @@ from ..engine.base_layer import Layer
 
 
 class _Merge(Layer):
+    supports_masking = True
     min_inputs = 2
     max_inputs: int | None = None
 
@@ -57,6 +58,42 @@ class _Merge(Layer):
 
     def compute_output_shape(self, input_shape):
         return self._merged_shape(input_shape)
+
+    def _mask_list(self, inputs, mask):
+        """The masks as a list with one entry per input (checked), or None for none."""
+        if mask is None:
+            return None
+        if not isinstance(mask, (list, tuple)) or not isinstance(inputs, (list, tuple)):
+            raise ValueError(
+                f"{type(self).__name__} {self.name}: the mask of a merge must be a list "
+                "with one entry per input (None for an input without one), got "
+                f"{type(mask).__name__}"
+            )
+        if len(mask) != len(inputs):
+            raise ValueError(
+                f"{type(self).__name__} {self.name}: {len(inputs)} inputs but "
+                f"{len(mask)} masks; give one mask per input (None for an unmasked one)"
+            )
+        return None if all(m is None for m in mask) else list(mask)
+
+    def compute_mask(self, inputs, mask=None):
+        """As Keras 3: a position is kept where any input keeps it (an OR of the masks);
+        no mask at all when some input has none."""
+        masks = self._mask_list(inputs, mask)
+        if masks is None or any(m is None for m in masks):
+            return None
+        out = masks[0]
+        for m in masks[1:]:
+            out = ops.logical_or(out, m)
+        return out
+
+    def _output_mask_shapes(self, shape_arg, tensors, mask_shapes, n_out):
+        if any(m is None for m in mask_shapes):
+            return [None]
+        out = list(mask_shapes[0])
+        for m in mask_shapes[1:]:
+            out = [a if a is not None else b for a, b in zip(out, m)]
+        return [tuple(out)]
 
     def call(self, inputs):
         out = inputs[0]
@@ -141,6 +178,29 @@ class Concatenate(_Merge):
     def call(self, inputs):
         return ops.concatenate(list(inputs), axis=self.axis)
 
+    def compute_mask(self, inputs, mask=None):
+        """As Keras 3: each input's mask widened to the input's full shape (all True for an
+        input without a mask), concatenated along ``axis``, then OR-ed over the last axis."""
+        masks = self._mask_list(inputs, mask)
+        if masks is None:
+            return None
+        full = []
+        for x, m in zip(inputs, masks):
+            shape = tuple(ops.shape(x))
+            if m is None:
+                m = ops.not_equal(ops.zeros(shape, "float32"), 1.0)
+            elif len(ops.shape(m)) < len(shape):
+                m = ops.broadcast_to(ops.expand_dims(m, -1), shape)
+            full.append(ops.cast(m, "float32"))
+        from .core import _any_last_axis
+
+        return _any_last_axis(ops.concatenate(full, axis=self.axis))
+
+    def _output_mask_shapes(self, shape_arg, tensors, mask_shapes, n_out):
+        if all(m is None for m in mask_shapes):
+            return [None]
+        return [tuple(self._merged_shape(shape_arg)[:-1])]
+
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
 
@@ -161,6 +221,12 @@ class Dot(_Merge):
             )
         self.axes = axes
         self.normalize = bool(normalize)
+
+    def compute_mask(self, inputs, mask=None):
+        return None  # as Keras 3: a dot product has no mask
+
+    def _output_mask_shapes(self, shape_arg, tensors, mask_shapes, n_out):
+        return [None]
 
     def _norm_axes(self, shapes):
         return [a % len(s) for a, s in zip(self.axes, shapes)]

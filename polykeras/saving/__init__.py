@@ -12,6 +12,14 @@
 - :mod:`.api`: model_from_json, model_from_yaml, load_model, save_model...
 """
 
+from .custom_objects import (
+    CustomObjectScope,
+    custom_object_scope,
+    get_custom_objects,
+    get_registered_name,
+    get_registered_object,
+    register_keras_serializable,
+)
 from .errors import (
     FileFormatError,
     LimitExceededError,
@@ -22,6 +30,12 @@ from .errors import (
 )
 
 __all__ = [
+    "CustomObjectScope",
+    "custom_object_scope",
+    "get_custom_objects",
+    "get_registered_name",
+    "get_registered_object",
+    "register_keras_serializable",
     "FileFormatError",
     "LimitExceededError",
     "SavingError",

@@ -136,6 +136,10 @@ def functional_config(model: Any) -> dict[str, Any]:
                 node.inbound_layers, node.node_indices, node.tensor_indices
             ):
                 data.append([inbound.name, index[(id(inbound), node_index)], tensor_index, kwargs])
+            if hasattr(layer, "keras2_keyword_inputs"):  # tf.keras 2: mha(q, value=v, ...)
+                names = layer.keras2_keyword_inputs(len(data))
+                extra = {name: ref[:3] for name, ref in zip(names, data[1:])}
+                data = [data[0][:3] + [{**kwargs, **extra}]]
             nodes.append(data)
         layer_configs.append(
             {
@@ -182,9 +186,13 @@ class _Session:
     """Counts what one load creates (layers, weight values), across nested models."""
 
     def __init__(self, custom_objects: dict | None):
-        self.custom_objects = dict(custom_objects or {})
+        from .custom_objects import effective
+
+        self.custom_objects = effective(custom_objects)
         self.layers = 0
         self.params = 0
+        self.init_bytes = 0
+        self.init_flops = 0
 
     def add_layers(self, n: int, where: str) -> None:
         self.layers += n
@@ -203,6 +211,32 @@ class _Session:
             )
         self.params += n
 
+    def charge_initializer(self, init: Any, shape: tuple[int, ...], dtype: str) -> None:
+        """Count what drawing one initial weight costs; refuse past the load's budget
+        (limits.MAX_INIT_BYTES, limits.MAX_INIT_FLOPS) before anything is allocated."""
+        from .. import initializers
+
+        nbytes, flops = initializers.cost(init, tuple(shape))
+        self.init_bytes += nbytes
+        self.init_flops += flops
+        what = f"the initial value of a weight of shape {tuple(shape)}"
+        if self.init_bytes > limits.MAX_INIT_BYTES:
+            raise LimitExceededError(
+                f"{what} brings the memory the model's initializers need to "
+                f"{self.init_bytes:,} bytes, more than the {limits.MAX_INIT_BYTES:,} a config "
+                "may ask for (limits.MAX_INIT_BYTES); refused. If you trust this config, raise "
+                "polykeras.saving.limits.MAX_INIT_BYTES"
+            )
+        if self.init_flops > limits.MAX_INIT_FLOPS:
+            raise LimitExceededError(
+                f"{what} ({type(init).__name__}) brings the work of the model's initializers "
+                f"to about {self.init_flops:.2g} operations, more than the "
+                f"{limits.MAX_INIT_FLOPS:.2g} a config may ask for (limits.MAX_INIT_FLOPS); "
+                "refused. If you trust this config, raise "
+                "polykeras.saving.limits.MAX_INIT_FLOPS"
+            )
+        return None
+
 
 _session: contextvars.ContextVar[_Session | None] = contextvars.ContextVar(
     "polykeras_saving_session", default=None
@@ -218,10 +252,19 @@ def loading(custom_objects: dict | None = None, what: str = "the config") -> Ite
             current.custom_objects.update(custom_objects)
         yield current
         return
+    from .. import initializers
+
     session = _Session(custom_objects)
     token = _session.set(session)
+    # a loader whose file holds the weights has put its own guard in place (placeholders)
+    budget = (
+        initializers.guarded(session.charge_initializer)
+        if initializers._GUARD.get() is None
+        else contextlib.nullcontext()
+    )
     try:
-        yield session
+        with budget:
+            yield session
     except RecursionError:
         raise LimitExceededError(f"{what} is nested too deeply to build") from None
     finally:
@@ -265,6 +308,32 @@ def _names_param(fn: Any, name: str) -> bool:
     except (TypeError, ValueError):
         return False
     return param is not None and param.kind not in (param.VAR_KEYWORD, param.VAR_POSITIONAL)
+
+
+def _looks_like_ref(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) in (3, 4)
+        and isinstance(value[0], str)
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value[1:3])
+    )
+
+
+def _positional_as_keywords(layer: Any, args: list, kwargs: dict) -> tuple[list, dict]:
+    """Keras 3 calls some layers with several positional tensors (``mha(query, value)``)
+    or with keywords only (``mha(query=q, value=v)``): where the layer's ``__call__`` names
+    those parameters, the first becomes the input and the rest keywords."""
+    try:
+        params = list(inspect.signature(type(layer).__call__).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return args, kwargs
+    names = [p.name for p in params if p.kind == p.POSITIONAL_OR_KEYWORD]
+    if not args and names and names[0] in kwargs:
+        kwargs = dict(kwargs)
+        return [kwargs.pop(names[0])], kwargs
+    if 1 < len(args) <= len(names) and not any(n in kwargs for n in names[1 : len(args)]):
+        return [args[0]], {**kwargs, **dict(zip(names[1:], args[1:]))}
+    return args, kwargs
 
 
 def _check_name(name: Any, where: str) -> str:
@@ -532,6 +601,8 @@ class _Graph:
             kwargs = self._resolve_nested(node_data.get("kwargs", {}) or {}, context, waits)
             if waits:
                 return _NOT_READY, waits[0]
+            if isinstance(args, list) and len(args) != 1 and isinstance(kwargs, dict):
+                args, kwargs = _positional_as_keywords(self.created[name], args, kwargs)
             if not isinstance(args, list) or len(args) != 1:
                 raise SavingError(
                     f"{context}: polykeras layers take one positional input (a "
@@ -556,6 +627,15 @@ class _Graph:
                         f"{context}: the call kwargs must be a dict, got {ref[3]!r:.100}"
                     )
                 kwargs = ref[3]
+        # tf.keras 2 writes a tensor given by keyword (``mha(q, value=v)``) as
+        # [layer_name, node_index, tensor_index] in the kwargs: read where __call__ names it
+        layer = self.created[name]
+        for key, value in list(kwargs.items()):
+            if _names_param(type(layer).__call__, key) and _looks_like_ref(value):
+                t = self.resolve(value, context)
+                if t is _NOT_READY:
+                    return _NOT_READY, value[0]
+                kwargs = {**kwargs, key: t}
         return (tensors[0] if len(tensors) == 1 else tensors, kwargs), None
 
     def _clean_kwargs(self, layer: Any, kwargs: dict[str, Any], context: str) -> dict:
@@ -792,6 +872,8 @@ def _fill_sequential(model: Any, layers: list, where: str) -> None:
     if model._input_layer is not None and model._stack:
         try:
             model._rebuild()
+        except SavingError:
+            raise
         except (TypeError, ValueError) as exc:
             raise SavingError(f"{where}: the stack of layers cannot be built: {exc}") from None
 

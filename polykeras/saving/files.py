@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -91,6 +92,32 @@ def remove_stale_temporaries(target: str) -> list[str]:
 
 
 @contextlib.contextmanager
+def _interrupts_kept() -> Iterator[list]:
+    """Within the block, a Ctrl-C still raises KeyboardInterrupt, and is also remembered:
+    h5py calls some of its code from weakref callbacks, where Python prints and drops an
+    exception, so an interrupt during a save could be lost and the half-made file renamed
+    into place.  The list is non-empty after the block when an interrupt came.  Only the
+    main thread can handle signals, and a handler the program installed is left alone."""
+    hits: list = []
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield hits
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        hits.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield hits
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@contextlib.contextmanager
 def atomic_path(path: Any, overwrite: bool = True) -> Iterator[str]:
     """Yield a temporary path to write; on success it replaces ``path`` atomically.
 
@@ -137,7 +164,10 @@ def atomic_path(path: Any, overwrite: bool = True) -> Iterator[str]:
         ) from None
     os.close(fd)
     try:
-        yield tmp
+        with _interrupts_kept() as interrupted:
+            yield tmp
+        if interrupted:  # Ctrl-C hit the write, and a library swallowed it: honour it now
+            raise KeyboardInterrupt
         _fsync_path(tmp)
         try:
             mode = os.stat(target).st_mode & 0o777

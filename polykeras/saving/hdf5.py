@@ -18,7 +18,9 @@ Reading trusts nothing in the file: only hard links are followed (external and s
 links are refused), datasets must be numeric, stored inside the file (no external or
 virtual storage), use only the standard HDF5 filters, hold the data they declare (no
 "shape bombs": a dataset declaring more bytes than the file stores for it), and fit the
-layer they are loaded into.  Every array is read and checked before any is assigned, so a
+layer they are loaded into.  A string attribute is decoded only once the bytes it decodes
+to are known to fit ``limits.MAX_CONFIG_BYTES`` (variable-length strings may share one heap
+object: see _decoded_size).  Every array is read and checked before any is assigned, so a
 failed load changes nothing.
 """
 
@@ -34,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import initializers
 from . import conversions, files, formats, limits
 from .config import KERAS_VERSION
 from .conversions import legacy_weights
@@ -550,12 +553,219 @@ def child(group: Any, path: str, where: str) -> Any:
     return obj
 
 
-def _attr_value(obj: Any, name: str, where: str, max_items: int) -> Any:
-    """An attribute's value after checking its size, or None when absent."""
+# -- reading: attribute sizes before decoding -----------------------------------------------------
+# A variable-length string is stored as 4 bytes of length plus a global-heap ID (an
+# address and a 4-byte index); decoding fetches each element's heap object.  Elements may
+# all point at one object, so what decoding produces is not bounded by the file's size:
+# 20,000 elements naming one 100 KB object are 2 GB from a 0.9 MB file.  The lengths are
+# in the attribute's raw data in the object header, which HDF5 offers no call to read; they
+# are read here from the file itself (_vlen_string_lengths).
+
+
+class _Unparsable(Exception):
+    pass
+
+
+_MAX_HEADER_BYTES = 2**26  # raw object-header bytes read to find one attribute
+_MAX_HEADER_CHUNKS = 4096  # continuation blocks followed
+
+
+class _RawFile:
+    """Bounded reads of an HDF5 file's bytes, at addresses relative to its base."""
+
+    def __init__(self, fh: Any, base: int, size: int):
+        self.fh, self.base, self.size, self.total = fh, base, size, 0
+
+    def read(self, addr: int, n: int) -> bytes:
+        start = self.base + addr
+        if addr < 0 or n < 0 or start + n > self.size:
+            raise _Unparsable("an address outside the file")
+        self.total += n
+        if self.total > _MAX_HEADER_BYTES:
+            raise _Unparsable("object header too large")
+        self.fh.seek(start)
+        data = self.fh.read(n)
+        if len(data) != n:
+            raise _Unparsable("short read")
+        return data
+
+
+def _uint(data: bytes, pos: int, width: int) -> int:
+    if pos + width > len(data):
+        raise _Unparsable("message truncated")
+    return int.from_bytes(data[pos : pos + width], "little")
+
+
+def _header_messages(raw: _RawFile, addr: int, sizeof_addr: int, sizeof_size: int) -> Iterator:
+    """(type, flags, data) of every message of the object header at ``addr`` (versions 1
+    and 2 of HDF5's format), following continuation blocks."""
+    head = raw.read(addr, 16)
+    if head[:4] == b"OHDR":
+        if head[4] != 2:
+            raise _Unparsable("unknown object header version")
+        hflags = head[5]
+        pos = 6 + (16 if hflags & 0x20 else 0) + (4 if hflags & 0x10 else 0)
+        width = 1 << (hflags & 3)
+        chunk0 = _uint(raw.read(addr + pos, width), 0, width)
+        blocks = [(addr + pos + width, chunk0)]
+        v2, msg_head = True, 4 + (2 if hflags & 0x04 else 0)
+    elif head[0] == 1:
+        blocks = [(addr + 16, _uint(head, 8, 4))]
+        v2, msg_head = False, 8
+    else:
+        raise _Unparsable("unknown object header version")
+    seen: set[int] = set()
+    while blocks:
+        start, length = blocks.pop(0)
+        if start in seen or len(seen) >= _MAX_HEADER_CHUNKS:
+            raise _Unparsable("looping or too many header blocks")
+        seen.add(start)
+        block = raw.read(start, length)
+        pos, end = 0, length
+        if v2 and len(seen) > 1:
+            if block[:4] != b"OCHK":
+                raise _Unparsable("bad continuation block")
+            pos, end = 4, length - 4  # signature, then the checksum at the end
+        while pos + msg_head <= end:
+            if v2:
+                mtype, size, mflags = block[pos], _uint(block, pos + 1, 2), block[pos + 3]
+            else:
+                mtype, size, mflags = _uint(block, pos, 2), _uint(block, pos + 2, 2), block[pos + 4]
+            pos += msg_head
+            if pos + size > end:
+                raise _Unparsable("message runs past its block")
+            data = block[pos : pos + size]
+            pos += size
+            if mtype == 0x10:  # continuation: address, length
+                blocks.append((_uint(data, 0, sizeof_addr), _uint(data, sizeof_addr, sizeof_size)))
+            else:
+                yield mtype, mflags, data
+
+
+def _attr_message_data(data: bytes, name: bytes) -> bytes | None:
+    """The raw data of an attribute message (type 0x0C) when it is the attribute ``name``."""
+    version = data[0] if data else 0
+    name_size, type_size, space_size = (_uint(data, p, 2) for p in (2, 4, 6))
+    if version == 1:
+
+        def pad(n: int) -> int:
+            return (n + 7) // 8 * 8
+
+        pos = 8
+        found = data[pos : pos + name_size]
+        pos += pad(name_size) + pad(type_size) + pad(space_size)
+    elif version in (2, 3):
+        if data[1] & 0x03:
+            raise _Unparsable("a shared datatype or dataspace")
+        pos = 8 + (1 if version == 3 else 0)
+        found = data[pos : pos + name_size]
+        pos += name_size + type_size + space_size
+    else:
+        raise _Unparsable("unknown attribute message version")
+    if found.split(b"\0", 1)[0] != name:
+        return None
+    return data[pos:]
+
+
+def _vlen_string_lengths(obj: Any, name: str, count: int, info: FileInfo) -> np.ndarray:
+    """The byte length of each element of the variable-length string attribute ``name`` of
+    ``obj``, read from its attribute message without fetching anything from the heap.
+    Raises _Unparsable where the message cannot be found this way (attributes in dense
+    storage, shared messages)."""
+    h5py = _h5py()
+    fcpl = obj.file.id.get_create_plist()
+    sizeof_addr, sizeof_size = fcpl.get_sizes()
+    addr = h5py.h5o.get_info(obj.id).addr
+    element = 4 + sizeof_addr + 4
+    wanted = name.encode("utf-8")
+    matches = []
+    with open(info.path, "rb") as fh:
+        raw = _RawFile(fh, fcpl.get_userblock(), info.size)
+        for mtype, mflags, data in _header_messages(raw, addr, sizeof_addr, sizeof_size):
+            if mtype == 0x0C:
+                if mflags & 0x02:
+                    raise _Unparsable("a shared attribute message")
+                value = _attr_message_data(data, wanted)
+                if value is not None:
+                    matches.append(value)
+    if len(matches) != 1 or len(matches[0]) < count * element:
+        raise _Unparsable("attribute message not found (dense attribute storage?)")
+    table = np.frombuffer(matches[0], np.uint8, count * element).reshape(count, element)
+    return np.ascontiguousarray(table[:, :4]).view("<u4").reshape(count).astype(np.int64)
+
+
+def _decoded_size(
+    aid: Any,
+    obj: Any,
+    name: str,
+    count: int,
+    info: FileInfo,
+    budget: int,
+    where: str,
+    max_element: int | None,
+) -> int:
+    """The bytes reading attribute ``name`` will produce, established before anything is
+    decoded; refuses an attribute above ``budget`` or of a type no name or text has.
+
+    Fixed-size data (numpy ``S`` strings, as Keras and h5py write names; numbers) decode to
+    their stored size.  A variable-length string attribute decodes to the sum of its
+    elements' lengths, which the file's size does not bound (elements may share one heap
+    object).  Cheap and exact beats clever here: when ``count x file size`` fits the budget
+    it is read as it is (no element can be longer than the file); otherwise the lengths are
+    read from the attribute's message in the object header (16 bytes an element, never the
+    heap) and summed.  An attribute whose message cannot be found that way (dense attribute
+    storage, shared messages: written by hand, never by Keras or h5py's defaults) is
+    refused rather than decoded blind."""
+    h5py = _h5py()
+    tid = aid.get_type()
+    cls = tid.get_class()
+    if cls not in (h5py.h5t.STRING, h5py.h5t.INTEGER, h5py.h5t.FLOAT, h5py.h5t.BITFIELD):
+        if count == 0:
+            return 0
+        raise FileFormatError(
+            f"{where}: the attribute {name!r} has an HDF5 type (class {cls}) that no name "
+            "or text attribute has (expected strings)"
+        )
+    try:
+        stored = aid.get_storage_size()
+    except RuntimeError:  # HDF5 reports 0 bytes (an empty attribute) as an error
+        stored = 0
+    if not (cls == h5py.h5t.STRING and tid.is_variable_str()):
+        return stored
+    if count * info.size <= budget:
+        return count * info.size
+    try:
+        lengths = _vlen_string_lengths(obj, name, count, info)
+    except (_Unparsable, OSError, ValueError) as exc:
+        raise LimitExceededError(
+            f"{where}: the attribute {name!r} holds {count:,} variable-length strings that "
+            f"could decode to more than {budget:,} bytes (limits.MAX_CONFIG_BYTES), and their "
+            f"lengths cannot be read without decoding them ({exc}); refused"
+        ) from None
+    total = int(lengths.sum())
+    if total > budget:
+        raise LimitExceededError(
+            f"{where}: the attribute {name!r} would decode to {total:,} bytes "
+            f"({count:,} variable-length strings in a file of {info.size:,} bytes), more "
+            f"than {budget:,} (limits.MAX_CONFIG_BYTES); refused"
+        )
+    if max_element is not None and count and int(lengths.max()) > max_element:
+        raise LimitExceededError(
+            f"{where}: a name in {name!r} is {int(lengths.max()):,} bytes long "
+            f"(limits.MAX_NAME_LENGTH is {limits.MAX_NAME_LENGTH:,} characters)"
+        )
+    return total
+
+
+def _read_attr(
+    obj: Any, name: str, where: str, max_items: int, budget: int, max_element: int | None = None
+) -> tuple[Any, int]:
+    """An attribute's value and the bytes decoding it produced, after checking its size
+    (before anything is decoded); (None, 0) when absent."""
     h5py = _h5py()
     try:
         if name not in obj.attrs:
-            return None
+            return None, 0
         aid = h5py.h5a.open(obj.id, name.encode("utf-8"))
         shape = aid.shape
         count = int(np.prod(shape, dtype=object)) if shape else 1
@@ -563,19 +773,22 @@ def _attr_value(obj: Any, name: str, where: str, max_items: int) -> Any:
             raise LimitExceededError(
                 f"{where}: the attribute {name!r} holds {count:,} values, more than {max_items:,}"
             )
-        try:
-            stored = aid.get_storage_size()
-        except RuntimeError:  # HDF5 reports 0 bytes (an empty attribute) as an error
-            stored = 0
-        if stored > limits.MAX_CONFIG_BYTES:
+        facts = FileInfo(obj.file.filename, int(obj.file.id.get_filesize()))
+        cost = _decoded_size(aid, obj, name, count, facts, budget, where, max_element)
+        if cost > budget:
             raise LimitExceededError(
-                f"{where}: the attribute {name!r} is larger than {limits.MAX_CONFIG_BYTES:,} bytes"
+                f"{where}: the attribute {name!r} is larger than {budget:,} bytes"
             )
-        return obj.attrs[name]
+        return obj.attrs[name], cost
     except SavingError:
         raise
     except (OSError, TypeError, ValueError, KeyError, RuntimeError) as exc:
         raise FileFormatError(f"{where}: cannot read the attribute {name!r}: {exc}") from None
+
+
+def _attr_value(obj: Any, name: str, where: str, max_items: int) -> Any:
+    """An attribute's value after checking its size, or None when absent."""
+    return _read_attr(obj, name, where, max_items, limits.MAX_CONFIG_BYTES)[0]
 
 
 def _as_text(value: Any, where: str) -> str:
@@ -598,16 +811,46 @@ def read_text_attr(obj: Any, name: str, where: str) -> str | None:
     return _as_text(value, f"{where}, attribute {name!r}")
 
 
+def _attr_count(obj: Any) -> int:
+    try:
+        return int(_h5py().h5o.get_info(obj.id).num_attrs)
+    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+        raise FileFormatError(f"cannot read the attributes of {obj.name}: {exc}") from None
+
+
 def read_list_attr(obj: Any, name: str, where: str) -> list[str] | None:
-    """A list-of-names attribute, joined from ``name0``, ``name1``... if Keras split it."""
-    value = _attr_value(obj, name, where, limits.MAX_NAMES)
+    """A list-of-names attribute, joined from ``name0``, ``name1``... if Keras split it.
+
+    All parts together may decode to at most ``limits.MAX_CONFIG_BYTES``.  Keras splits a
+    list into the fewest parts of at most 64 KB each, so every part of a real file holds
+    more than 32 KB and a list within that budget has at most a couple of thousand parts;
+    more are refused, and so are parts on an object with many more attributes than that
+    (HDF5 finds an attribute by name in time linear in their number, so reading n parts
+    costs n squared: 8,000 took 8 s)."""
+    budget = limits.MAX_CONFIG_BYTES  # decoded bytes, all parts together
+    max_parts = max(64, budget // (HDF5_OBJECT_HEADER_LIMIT // 2) + 1)
+    longest = 4 * limits.MAX_NAME_LENGTH  # bytes of UTF-8
+    value, _ = _read_attr(obj, name, where, limits.MAX_NAMES, budget, longest)
     if value is None:
         parts = []
         i = total = 0
         while True:
-            part = _attr_value(obj, f"{name}{i}", where, limits.MAX_NAMES)
+            part, cost = _read_attr(obj, f"{name}{i}", where, limits.MAX_NAMES, budget, longest)
             if part is None:
                 break
+            if i == 0 and _attr_count(obj) > max_parts + 64:
+                raise LimitExceededError(
+                    f"{where}: {obj.name} has {_attr_count(obj):,} attributes; a list of "
+                    f"names split into parts ({name}0, {name}1, ...) is read from an object "
+                    f"with at most {max_parts + 64:,}"
+                )
+            if i >= max_parts:
+                raise LimitExceededError(
+                    f"{where}: the attribute {name!r} is split into more than {max_parts:,} "
+                    f"parts ({name}0, {name}1, ...); Keras splits a list of names within "
+                    f"limits.MAX_CONFIG_BYTES ({limits.MAX_CONFIG_BYTES:,} bytes) into fewer"
+                )
+            budget -= cost
             parts.append(np.atleast_1d(part))
             total += len(parts[-1])
             i += 1
@@ -950,6 +1193,14 @@ def load_weights(model: Any, path: Any, by_name: bool = False, skip_mismatch: bo
     assign(plan)
 
 
+def weights_from_file(init: Any, shape: tuple[int, ...], dtype: str) -> np.ndarray:
+    """The initial value of a weight that the file being loaded will overwrite: zeros
+    (pages the system hands out on first write), so that no initializer runs; a load's
+    cost then follows the weights the file holds, not what its config asks the
+    initializers to compute (an orthogonal LSTM(4096) is a cubic QR)."""
+    return np.zeros(shape, dtype=dtype)
+
+
 def load_model(path: Any, custom_objects: dict | None = None, compile: bool = True) -> Any:
     from .config import model_from_config
 
@@ -967,7 +1218,8 @@ def load_model(path: Any, custom_objects: dict | None = None, compile: bool = Tr
                 )
             raise FileFormatError(f"{where}: the file holds no model (no model_config attribute)")
         config = formats.loads_json(text, f"{where}: model_config")
-        model = model_from_config(config, custom_objects)
+        with initializers.guarded(weights_from_file):
+            model = model_from_config(config, custom_objects)
         group = weights_group(f, info, where)
         plan = plan_weights(model, group, info, where=where)
         training_text = read_text_attr(f, "training_config", where) if compile else None

@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import initializers
 from . import files, formats, hdf5, limits
 from .errors import (
     FileFormatError,
@@ -136,12 +137,31 @@ def walk(model: Any) -> list[tuple[str, str, list]]:
                 n = used.get(base, 0)
                 used[base] = n + 1
                 visit(layer, _join(path, "layers", base if n == 0 else f"{base}_{n}"))
-        elif _is_rnn(obj):
+        elif isinstance(getattr(obj, "cell", None), _layer_base()):  # RNN(cell)
+            out.append((_join(path, "vars"), obj.name, []))
+            visit(obj.cell, _join(path, "cell"))
+        elif isinstance(getattr(obj, "cells", None), list):  # StackedRNNCells
+            out.append((_join(path, "vars"), obj.name, []))
+            taken: dict[str, int] = {}
+            for cell in obj.cells:
+                base = to_snake_case(keras3_class_name(cell))
+                n = taken.get(base, 0)
+                taken[base] = n + 1
+                visit(cell, _join(path, "cells", base if n == 0 else f"{base}_{n}"))
+        elif _is_rnn(obj) and not hasattr(obj, "state_size"):
             out.append((_join(path, "vars"), obj.name, []))
             out.append((_join(path, "cell", "vars"), f"{obj.name}_cell", _own_variables(obj)))
+        elif isinstance(getattr(obj, "forward_layer", None), _layer_base()):  # Bidirectional
+            out.append((_join(path, "vars"), obj.name, []))
+            visit(obj.forward_layer, _join(path, "forward_layer"))
+            visit(obj.backward_layer, _join(path, "backward_layer"))
         elif isinstance(getattr(obj, "layer", None), _layer_base()):  # a wrapper
             out.append((_join(path, "vars"), obj.name, []))
             visit(obj.layer, _join(path, "layer"))
+        elif hasattr(obj, "keras3_weight_groups"):  # weights Keras 3 keeps in sub-layers
+            out.append((_join(path, "vars"), obj.name, []))
+            for sub, variables in obj.keras3_weight_groups():
+                out.append((_join(path, sub, "vars"), f"{obj.name}/{sub}", variables))
         else:
             out.append((_join(path, "vars"), obj.name, _own_variables(obj)))
 
@@ -374,6 +394,10 @@ def _functional_config(model: Any) -> dict[str, Any]:
                 )
             ]
             listed = len(tensors) > 1 or isinstance(layer, _Merge)
+            if hasattr(layer, "keras3_call_args"):  # a layer Keras 3 calls with several args
+                args, kwargs = layer.keras3_call_args(tensors, dict(node.arguments or {}))
+                nodes.append({"args": args, "kwargs": kwargs})
+                continue
             nodes.append(
                 {"args": [tensors] if listed else tensors, "kwargs": dict(node.arguments or {})}
             )
@@ -676,7 +700,10 @@ def check_config(config: Any, custom_objects: dict | None, where: str) -> None:
     before any of it is used (the class lookup is registry-only in any case)."""
     from .registry import plugin_classes
 
-    custom = set(custom_objects or {})
+    from .custom_objects import effective
+
+    custom = set(effective(custom_objects))
+    custom |= {k.rpartition(">")[2] for k in custom if ">" in k}
     try:
         known = custom | set(plugin_classes())
     except Exception:  # plugin discovery problems: custom_objects only
@@ -770,7 +797,8 @@ def load_model(path: Any, custom_objects: dict | None = None, compile: bool = Tr
     with open_archive(path, where) as archive:
         config = _read_config(archive, custom_objects, where)
         entry = {k: v for k, v in config.items() if k in ("class_name", "config", "module")}
-        model = model_from_config(entry, custom_objects)
+        with initializers.guarded(hdf5.weights_from_file):
+            model = model_from_config(entry, custom_objects)
         cc = config.get("compile_config") if compile else None
         with _weights_file(archive) as weights_path:
             with hdf5.open_h5(weights_path, f"{where}: {WEIGHTS_MEMBER}") as (f, info):

@@ -20,12 +20,24 @@ MAX_DEPTH = 200
 #: Most values (dict entries, list items, scalars) a config may hold, counted with
 #: repetition, so that YAML aliases cannot multiply the work.
 MAX_ITEMS = 5_000_000
+#: Most values a YAML config may hold: PyYAML builds values about 50 times slower than
+#: JSON is parsed, so YAML gets a lower cap (a model config of 20,000 layers needs about
+#: 600,000 values).
+MAX_YAML_ITEMS = 1_000_000
 #: Most layers in one config, nested models included.
 MAX_LAYERS = 20_000
 #: Most inbound nodes (calls) one layer may have in a config.
 MAX_NODES_PER_LAYER = 10_000
 #: Most weight values (all layers together) a config may make a model allocate.
 MAX_PARAMS = 2**30
+#: Most bytes the initializers of a model built from a config alone (model_from_json,
+#: model_from_yaml, model_from_config) may allocate together, counting NumPy's float64
+#: draws; a file that holds the weights (load_model) never runs the initializers.
+MAX_INIT_BYTES = 4 * 2**30
+#: Most floating-point operations the initializers of such a model may cost together
+#: (the orthogonal initializer's QR factorisation grows with the cube of the layer size:
+#: LSTM(1024) costs about 9e9 and a few seconds, LSTM(2048) 7e10, LSTM(4096) 5.5e11).
+MAX_INIT_FLOPS = 3 * 10**10
 #: Longest layer or weight name.
 MAX_NAME_LENGTH = 1024
 #: Most entries in an HDF5 name list (``layer_names``, ``weight_names``).

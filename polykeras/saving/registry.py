@@ -5,7 +5,8 @@ A config names a class by its ``class_name`` and nothing else: Keras 3's ``modul
 import a module or call a function it names.  The names known are, highest precedence
 first:
 
-1. ``custom_objects=`` given to the loader (``{"MyLayer": MyLayer}``);
+1. ``custom_objects=`` given to the loader (``{"MyLayer": MyLayer}``), the open
+   ``custom_object_scope`` blocks and ``get_custom_objects()`` (:mod:`.custom_objects`);
 2. classes registered by plugins through the ``polykeras_register_layers`` hook;
 3. polykeras' own layers (everything ``polykeras.layers`` exports), ``Model`` (also under
    Keras 3's name ``Functional``), ``Sequential`` and ``InputLayer``, and Keras 1's names
@@ -59,6 +60,10 @@ _LAYER_MODULES = (
     "wrappers",
     "recurrent",
     "normalization",
+    "activation",
+    "noise",
+    "reshaping",
+    "attention",
 )
 
 
@@ -155,6 +160,14 @@ def _how_to_register(name: str) -> str:
     )
 
 
+def _custom_class(class_name: str, cls: Any) -> Any:
+    if not _is_layer_class(cls):
+        raise SavingError(
+            f"custom_objects[{class_name!r}] must be a Layer subclass, got {cls!r:.100}"
+        )
+    return cls
+
+
 def lookup(class_name: Any, custom_objects: dict[str, Any] | None = None) -> Any:
     """The class a config's ``class_name`` stands for, or a clear error."""
     if not isinstance(class_name, str) or not class_name:
@@ -165,13 +178,11 @@ def lookup(class_name: Any, custom_objects: dict[str, Any] | None = None) -> Any
         raise SavingError(
             f"a layer config's class_name is {len(class_name)} characters long; refused"
         )
-    if custom_objects and class_name in custom_objects:
-        cls = custom_objects[class_name]
-        if not _is_layer_class(cls):
-            raise SavingError(
-                f"custom_objects[{class_name!r}] must be a Layer subclass, got {cls!r:.100}"
-            )
-        return cls
+    from .custom_objects import effective, find
+
+    objects = effective(custom_objects)
+    if class_name in objects:
+        return _custom_class(class_name, objects[class_name])
     plugged = plugin_classes()
     if class_name in plugged:
         cls = plugged[class_name]
@@ -190,6 +201,9 @@ def lookup(class_name: Any, custom_objects: dict[str, Any] | None = None) -> Any
     known = builtin_classes()
     if class_name in known:
         return known[class_name]
+    registered = find(class_name, objects)  # "MyLayer" for a registered "package>MyLayer"
+    if registered is not None:
+        return _custom_class(class_name, registered)
     raise UnknownLayerError(
         f"Unknown layer: {class_name!r}. polykeras has no layer class of "
         f"that name. {_how_to_register(class_name)}"
@@ -200,6 +214,11 @@ def class_name_of(layer: Any) -> str:
     """The ``class_name`` written for ``layer`` (the name a plugin registered it under,
     else its class's name)."""
     cls = type(layer)
+    from .custom_objects import _GLOBAL
+
+    registered_as = getattr(cls, "_polykeras_registered_name", None)
+    if registered_as is not None and _GLOBAL.get(registered_as) is cls:
+        return registered_as  # Keras 2 writes a registered class as "package>Name"
     try:
         for name, registered in plugin_classes().items():
             if registered is cls:

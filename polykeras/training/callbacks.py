@@ -26,6 +26,9 @@ from .progress import Progbar
 class Callback:
     """Base class: every hook does nothing.  ``self.model`` and ``self.params`` are set."""
 
+    #: data-parallel training runs this callback on rank 0 only (it writes files or prints)
+    _chief_only = False
+
     def __init__(self) -> None:
         self.model: Any = None
         self.params: dict[str, Any] = {}
@@ -264,11 +267,96 @@ class EarlyStopping(Callback):
             print(f"Epoch {self.stopped_epoch + 1:05d}: early stopping")
 
 
+class BackupAndRestore(Callback):
+    """Resume an interrupted ``fit`` where it stopped (Keras 3's callback).
+
+    At the end of every epoch the model's weights and optimizer state go to
+    ``backup_dir/latest.weights.h5`` and the epoch to ``backup_dir/training_metadata.json``
+    (each written atomically).  A ``fit`` that starts with a backup in place loads it and
+    continues with the epoch after the saved one.  A ``fit`` that completes removes the
+    backup (``delete_checkpoint=True``).  Data-parallel training: every rank loads the
+    backup, rank 0 alone writes it (so ``backup_dir`` must be on a shared file system
+    when ranks run on several machines).
+    """
+
+    def __init__(
+        self,
+        backup_dir: Any,
+        save_freq: Any = "epoch",
+        delete_checkpoint: bool = True,
+        save_before_preemption: bool = False,
+    ):
+        super().__init__()
+        if backup_dir is None or not str(backup_dir):
+            raise ValueError("BackupAndRestore: backup_dir must be a folder path")
+        if save_freq != "epoch":
+            raise NotImplementedError(
+                f"BackupAndRestore: save_freq={save_freq!r} (a backup every N batches) is not "
+                "supported; backups are made at the end of each epoch (save_freq='epoch')"
+            )
+        if save_before_preemption:
+            raise NotImplementedError(
+                "BackupAndRestore: save_before_preemption=True needs TensorFlow's "
+                "preemption watcher, which polykeras does not have"
+            )
+        self.backup_dir = os.fspath(backup_dir)
+        self.delete_checkpoint = bool(delete_checkpoint)
+        self._weights_path = os.path.join(self.backup_dir, "latest.weights.h5")
+        self._meta_path = os.path.join(self.backup_dir, "training_metadata.json")
+
+    def _writes(self) -> bool:
+        from .. import distribute
+
+        dp = distribute.distribution()
+        return dp is None or dp.world_size == 1 or dp.is_chief
+
+    def on_train_begin(self, logs=None):
+        if not (os.path.exists(self._weights_path) and os.path.exists(self._meta_path)):
+            return
+        import json
+
+        with open(self._meta_path, encoding="utf-8") as f:
+            meta = json.load(f)
+        epoch = meta.get("epoch") if isinstance(meta, dict) else None
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise ValueError(
+                f"BackupAndRestore: {self._meta_path} does not name a finished epoch "
+                f"(epoch={epoch!r}); remove the backup folder to start afresh"
+            )
+        self.model.load_weights(self._weights_path)
+        self.model._resume_epoch = epoch + 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self._writes():
+            return
+        import json
+
+        from ..saving.files import atomic_path
+
+        os.makedirs(self.backup_dir, exist_ok=True)
+        self.model.save_weights(self._weights_path, overwrite=True)
+        with atomic_path(self._meta_path) as tmp:
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump({"epoch": int(epoch)}, f)
+
+    def on_train_end(self, logs=None):
+        if self.delete_checkpoint and self._writes():  # only a completed fit gets here
+            for path in (self._weights_path, self._meta_path):
+                if os.path.exists(path):
+                    os.remove(path)
+            try:
+                os.rmdir(self.backup_dir)
+            except OSError:
+                pass  # not empty (other files of the user's) or gone: leave it
+
+
 class ModelCheckpoint(Callback):
     """Saves the model (``model.save``) or its weights (``model.save_weights``) each epoch.
 
     ``filepath`` may hold format fields: ``'weights.{epoch:02d}-{val_loss:.2f}.h5'``.
     """
+
+    _chief_only = True
 
     def __init__(
         self,
@@ -358,6 +446,8 @@ class CSVLogger(Callback):
     The file is rewritten atomically after each epoch, so it is never half-written;
     with ``append=True`` the rows of an existing file are kept.
     """
+
+    _chief_only = True
 
     def __init__(self, filename: str, separator: str = ",", append: bool = False):
         super().__init__()
@@ -562,3 +652,13 @@ class LambdaCallback(Callback):
             if not hasattr(Callback, hook):
                 raise TypeError(f"LambdaCallback: unknown hook {hook!r}")
             setattr(self, hook, fn)
+
+
+def __getattr__(name: str) -> Any:
+    # the callbacks that report elsewhere live in monitoring.py (TensorBoard's library is
+    # optional): served from here, where Keras has them
+    if name in ("TensorBoard", "RemoteMonitor"):
+        from . import monitoring
+
+        return getattr(monitoring, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

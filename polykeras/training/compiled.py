@@ -81,6 +81,10 @@ class Compiled:
         self.sample_weight_mode = sample_weight_mode
         self.weighted_metrics = weighted_metrics
         self.resolved = False
+        #: compile(jit_compile=True): the compiled training steps (see :class:`JitStep`)
+        self.jit: JitStep | None = None
+        self.dp: Any = None  # the data-parallel strategy of the running fit/evaluate, if any
+        self.dp_synced = False  # whether train_on_batch's ranks started from rank 0's weights
 
     def resolve(self, model: Any) -> None:
         names = list(model.output_names)
@@ -229,3 +233,132 @@ def row_sparse_plan(model: Any, optimizer: Any, trainable: list) -> list[tuple[i
         if pos is not None:
             plan.append((position[id(var)], layer, pos))
     return plan
+
+
+def _signature(B: Any, arrays: list) -> tuple:
+    return tuple(None if a is None else (tuple(B.shape(a)), B.dtype_name(a)) for a in arrays)
+
+
+def _split(B: Any, tree: Any, arrays: list, statics: list) -> Any:
+    """``tree`` (nested lists/tuples) as a spec, its backend arrays appended to ``arrays``
+    and every other leaf (variables, None) to ``statics``."""
+    if isinstance(tree, (list, tuple)):
+        return (type(tree), [_split(B, t, arrays, statics) for t in tree])
+    if tree is not None and B.is_native(tree):
+        arrays.append(tree)
+        return ("array", len(arrays) - 1)
+    statics.append(tree)
+    return ("static", len(statics) - 1)
+
+
+def _join(spec: Any, arrays: list, statics: list) -> Any:
+    kind, body = spec
+    if kind == "array":
+        return arrays[body]
+    if kind == "static":
+        return statics[body]
+    return kind(_join(s, arrays, statics) for s in body)
+
+
+class JitStep:
+    """``compile(jit_compile=True)``: a model's training steps run through the backend's
+    optional ``compile_step`` hook (torch: the step traced into one graph, forward and
+    backward, and handed to ``torch.compile``), one compiled function per batch signature
+    (shapes and dtypes).  The first step of a signature runs eagerly (it reports errors as
+    usual and fills the caches the layers keep); the second compiles.  Where the backend
+    has no compiler, the model cannot be traced (seeded dropout masks come from NumPy and
+    would be frozen into the graph), or compiling or the compiled step fails, the steps run
+    eagerly, with one warning naming why.  Only the loss and its gradients are compiled;
+    the optimizer's update runs as without ``jit_compile``."""
+
+    def __init__(self) -> None:
+        self.fns: dict[tuple, tuple[Any, list]] = {}
+        self.seen: set[tuple] = set()
+        self.failed: str | None = None
+        self.warned: set[str] = set()
+
+    def _give_up(self, why: str) -> None:
+        self.failed = why
+        self._warn(why)
+
+    def _warn(self, why: str) -> None:
+        if why not in self.warned:
+            self.warned.add(why)
+            warnings.warn(f"jit_compile=True: {why}; the training step runs eagerly", stacklevel=5)
+
+    def run(
+        self,
+        B: Any,
+        model: Any,
+        step: Callable[..., Any],
+        values: list,
+        xs: list,
+        ys: list,
+        sws: list,
+        rows: Any = None,
+    ) -> tuple | None:
+        """``step(values, xs, ys, sws) -> (loss, aux, grads)`` (the eager step) compiled and
+        run, or None when the caller runs it eagerly.  ``rows``: the batch's row-sparse
+        embedding updates (see :func:`row_sparse_plan`), which stay eager."""
+        from .. import autodiff
+
+        compiler = getattr(B, "compile_step", None)
+        if compiler is None:
+            self._warn(f"the {B.name} backend has no compiler")
+            return None
+        if self.failed is not None:
+            return None
+        if rows:
+            self._warn(
+                "embedding tables are updated row by row (different rows every batch), "
+                "which is not compiled"
+            )
+            return None
+        trainable = {id(v) for v in model.trainable_weights}
+        frozen = [v for v in model.weights if id(v) not in trainable]
+        frozen_values = [v.value for v in frozen]
+        key = tuple(_signature(B, a) for a in (values, frozen_values, xs, ys, sws))
+        key = (B.name,) + key
+        entry = self.fns.get(key)
+        if entry is None:
+            if key not in self.seen:
+                self.seen.add(key)
+                return None
+            seeded = [
+                layer.name
+                for layer in getattr(model._compiled, "update_layers", [])
+                if getattr(layer, "seed", None) is not None
+            ]
+            if seeded:
+                self._give_up(
+                    f"layer(s) {', '.join(seeded)} draw their masks from a NumPy seed, which "
+                    "a compiled graph would freeze"
+                )
+                return None
+            layout: list[Any] = []  # (spec of aux, its non-array leaves), set by the trace
+
+            def flat(values, frozen_values, xs, ys, sws):
+                with autodiff.substitute(frozen, frozen_values):
+                    loss, aux, grads = step(values, xs, ys, sws)
+                arrays: list[Any] = []
+                statics: list[Any] = []
+                layout[:] = [_split(B, aux, arrays, statics), statics]
+                return [loss, arrays, list(grads)]
+
+            try:
+                fn = compiler(flat, [values, frozen_values, xs, ys, sws])
+            except Exception as exc:  # the trace failed: say why, train eagerly
+                self._give_up(f"tracing the step failed ({type(exc).__name__}: {exc})")
+                return None
+            entry = (fn, layout)
+        fn, layout = entry
+        try:
+            loss, arrays, grads = fn(values, frozen_values, xs, ys, sws)
+        except Exception as exc:  # e.g. no C compiler; nothing has changed yet
+            first = str(exc).strip().splitlines()
+            self._give_up(
+                f"the compiled step failed ({type(exc).__name__}: {first[0] if first else ''})"
+            )
+            return None
+        self.fns[key] = entry
+        return loss, _join(layout[0], arrays, layout[1]), grads

@@ -4,6 +4,17 @@ A loss is a function ``loss(y_true, y_pred)`` of backend arrays returning one va
 sample (the last axis is reduced).  Probabilities are clipped to ``[eps, 1 - eps]`` with
 ``eps = polykeras.config.epsilon()`` (1e-7) before any logarithm, as Keras does.
 All math goes through :mod:`polykeras.ops`, so every loss is differentiable on every backend.
+
+Crossentropy from the logits, as tf.keras 2 computes it: while ``fit``/``evaluate``
+computes the losses (inside :func:`polykeras.ops.logits_scope`), a prediction that is
+exactly the output of a ``softmax`` (categorical and sparse categorical crossentropy) or
+``sigmoid`` (binary crossentropy) op, e.g. ``Dense(10, activation="softmax")`` or
+``Activation("sigmoid")`` as the output layer, is scored from that op's input with one
+numerically stable op (``ops.softmax_crossentropy``, ``ops.sigmoid_crossentropy``): no clip,
+finite and with the right gradient where the probabilities saturate.  Where the clip is
+inactive both give the same numbers.  Other predictions, and metrics, use the clipped
+probabilities.  (Keras 3 on TensorFlow does the same through ``_keras_logits``; Keras 3 on
+torch clips.)
 """
 
 from __future__ import annotations
@@ -86,7 +97,11 @@ def _clip_probs(p):
 
 
 def categorical_crossentropy(y_true, y_pred):
-    """-sum(y_true * log(p)) with p = y_pred / sum(y_pred), clipped to [eps, 1 - eps]."""
+    """-sum(y_true * log(p)) with p = y_pred / sum(y_pred), clipped to [eps, 1 - eps]; from
+    the logits where y_pred is a softmax output (see the module's docstring)."""
+    logits = ops.logits_of(y_pred, "softmax")
+    if logits is not None:
+        return ops.softmax_crossentropy(y_true, logits)
     p = ops.divide(y_pred, ops.sum(y_pred, axis=-1, keepdims=True))
     return ops.neg(ops.sum(ops.multiply(y_true, ops.log(_clip_probs(p))), axis=-1))
 
@@ -119,7 +134,11 @@ def sparse_categorical_crossentropy(y_true, y_pred):
 
 
 def binary_crossentropy(y_true, y_pred):
-    """mean(-(t log p + (1 - t) log(1 - p))) over the last axis, p clipped."""
+    """mean(-(t log p + (1 - t) log(1 - p))) over the last axis, p clipped; from the
+    logits where y_pred is a sigmoid output (see the module's docstring)."""
+    logits = ops.logits_of(y_pred, "sigmoid")
+    if logits is not None:
+        return ops.mean(ops.sigmoid_crossentropy(y_true, logits), axis=-1)
     p = _clip_probs(y_pred)
     pos = ops.multiply(y_true, ops.log(p))
     neg = ops.multiply(ops.subtract(1.0, y_true), ops.log(ops.subtract(1.0, p)))

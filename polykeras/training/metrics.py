@@ -8,6 +8,7 @@ are resolved per output by :func:`resolve`, the way Keras 2 chooses.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 from collections.abc import Callable
 
@@ -143,3 +144,55 @@ def display_name(identifier: Any) -> str:
 
 def serialize(identifier: Any) -> str:
     return display_name(identifier)
+
+
+# -- masks ----------------------------------------------------------------------------------------
+# An output with a mask (from Masking, Embedding(mask_zero=True)...) counts only its kept
+# positions, as Keras 3 does: the mask becomes a sample weight of each position.
+
+
+def _mask_weights(values: Any, mask: Any, what: str) -> Any:
+    """The mask as float weights that broadcast against ``values`` (per-position values of
+    a loss or metric), checked to fit."""
+    v_shape, m_shape = tuple(ops.shape(values)), tuple(ops.shape(mask))
+    if len(m_shape) > len(v_shape) or v_shape[: len(m_shape)] != m_shape:
+        raise ValueError(
+            f"{what}: the output's mask has shape {m_shape}, which does not fit the values "
+            f"of shape {v_shape} that the function returns per position; a masked output "
+            "needs a function that keeps the masked axes (as Keras' losses and metrics do, "
+            "reducing only the last axis)"
+        )
+    weights = ops.cast(mask, ops.dtype_name(values))
+    extra = len(v_shape) - len(m_shape)
+    return ops.reshape(weights, m_shape + (1,) * extra) if extra else weights
+
+
+def _times(weights: Any, sample_weight: Any) -> Any:
+    """Mask weights times per-sample (or per-timestep) sample weights."""
+    if sample_weight is None:
+        return weights
+    extra = len(ops.shape(weights)) - len(ops.shape(sample_weight))
+    if extra > 0:
+        sample_weight = ops.reshape(sample_weight, tuple(ops.shape(sample_weight)) + (1,) * extra)
+    return ops.multiply(weights, ops.cast(sample_weight, ops.dtype_name(weights)))
+
+
+def masked_loss(values: Any, sample_weight: Any, mask: Any, what: str = "loss") -> Any:
+    """A loss's per-position ``values`` reduced as Keras 3 does for a masked output: the sum
+    of ``values * sample_weight`` over kept positions, divided by the number of kept
+    positions (0 when none is kept)."""
+    weights = _mask_weights(values, mask, what)
+    size_v = math.prod(ops.shape(values))
+    size_m = math.prod(ops.shape(mask))
+    kept = ops.sum(ops.cast(mask, ops.dtype_name(values)))
+    per_mask_entry = size_v / size_m if size_m else 1.0
+    total = ops.sum(ops.multiply(values, _times(weights, sample_weight)))
+    return ops.divide(total, ops.multiply(ops.maximum(kept, 1.0), per_mask_entry))
+
+
+def masked_mean(values: Any, sample_weight: Any, mask: Any, what: str = "metric") -> Any:
+    """A metric's per-position ``values`` averaged over the kept positions, each weighted
+    by its sample weight (Keras 3 passes the mask to compiled metrics as a weight)."""
+    weights = _times(_mask_weights(values, mask, what), sample_weight)
+    weights = ops.broadcast_to(weights, tuple(ops.shape(values)))
+    return ops.divide(ops.sum(ops.multiply(values, weights)), ops.maximum(ops.sum(weights), 1e-12))

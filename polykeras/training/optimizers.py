@@ -320,12 +320,23 @@ class Optimizer:
         :attr:`supports_row_updates`)."""
         B = _backend.current()
         self.build(variables)
-        grads = self._clip(B, [g if B.is_native(g) else B.asarray(g) for g in grads])
+        grads = self._clip(
+            B,
+            [
+                g if type(g) is type(var.value) or B.is_native(g) else B.asarray(g)
+                for g, var in zip(grads, variables)
+            ],
+        )
         lr = self.current_learning_rate()
         self._before_step(B)
         dense = []
         for k, (g, var) in enumerate(zip(grads, variables)):
-            g = B.cast(g, var.dtype) if B.dtype_name(g) != var.dtype else g
+            # the same array type with the same dtype object needs no cast (no backend call)
+            same = type(g) is type(var.value) and getattr(g, "dtype", 0) == getattr(
+                var.value, "dtype", 1
+            )
+            if not same and B.dtype_name(g) != var.dtype:
+                g = B.cast(g, var.dtype)
             slots = self._slots[id(var)]
             if rows is not None and k in rows:
                 self._update_rows(B, var, g, slots, lr, *rows[k])

@@ -15,12 +15,14 @@ Environment: ``POLYKERAS_MAX_EPOCHS`` (a positive integer) caps the number of ep
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import autodiff, config
+from .. import distribute as _distribute
 from .. import backend as _backend
 from .. import ops
 from ..engine.base_layer import collect_activity_losses
@@ -29,7 +31,7 @@ from . import data as _data
 from . import metrics as _metrics
 from . import optimizers as _optimizers
 from .callbacks import CallbackList, History, ProgbarLogger, check_callbacks
-from .compiled import Compiled
+from .compiled import Compiled, JitStep
 from .data import DataError, check_steps, check_verbose
 from .progress import Progbar
 from ..utils import as_float, as_int
@@ -78,7 +80,12 @@ class TrainingMixin:
 
         def _run_graph(self, values: list, training: bool = False) -> list: ...
 
+        def _run_graph_masked(
+            self, values: list, training: bool = False, masks: list | None = None
+        ) -> tuple[list, list]: ...
+
         predict: Any  # Model.predict
+        weights: list  # Layer.weights
 
     # -- compile ----------------------------------------------------------------------------------
     def compile(
@@ -109,9 +116,18 @@ class TrainingMixin:
                 "polykeras (it runs one batch per step, calling the batch "
                 "callbacks after each); pass steps_per_execution=1"
             )
-        # polykeras always runs eagerly, and these change no result: accepted at any value
-        for key in ("run_eagerly", "jit_compile"):
-            kwargs.pop(key, None)
+        # run_eagerly: polykeras always runs eagerly, so it changes no result
+        run_eagerly = kwargs.pop("run_eagerly", None)
+        jit = kwargs.pop("jit_compile", "auto")
+        if jit not in (True, False, "auto", None):
+            raise ValueError(f"compile: jit_compile must be True, False or 'auto', got {jit!r}")
+        if jit is True and run_eagerly:
+            warnings.warn(
+                "compile: run_eagerly=True and jit_compile=True: jit_compile is switched off "
+                "(as Keras does)",
+                stacklevel=2,
+            )
+            jit = False
         if kwargs:
             raise TypeError(
                 f"compile: keyword argument(s) not understood: {', '.join(sorted(kwargs))}"
@@ -122,6 +138,8 @@ class TrainingMixin:
                 "compile needs a loss, e.g. loss='categorical_crossentropy' (see polykeras.losses)"
             )
         compiled = Compiled(opt, loss, metrics, loss_weights, sample_weight_mode, weighted_metrics)
+        if jit is True:  # "auto" runs eagerly: compiling pays only on long runs (docs)
+            compiled.jit = JitStep()
         if getattr(self, "_is_graph_network", False):
             compiled.resolve(self)
         self._compiled = compiled
@@ -217,19 +235,31 @@ class TrainingMixin:
 
     # -- one batch --------------------------------------------------------------------------------
     def _losses(
-        self, c: Compiled, outs: list, ys: list, sws: list, activity: Sequence[Any] = ()
+        self,
+        c: Compiled,
+        outs: list,
+        ys: list,
+        sws: list,
+        activity: Sequence[Any] = (),
+        masks: Sequence[Any] | None = None,
     ) -> tuple[Any, list]:
         """The total loss (weighted outputs' losses + penalties, the layers' activity
-        penalties among them) and each output's loss."""
+        penalties among them) and each output's loss; a masked output's loss counts its
+        kept positions only (``masks``: one per output, None where unmasked)."""
         total = None
         per_output = []
         for k, i in enumerate(c.trained):
             loss_fn = c.loss_fns[i]
             assert loss_fn is not None  # c.trained lists the outputs that have a loss
             values = loss_fn(ys[k], outs[i])
-            if sws[k] is not None:
+            if masks is not None and masks[i] is not None:
+                what = f"the loss of output {c.output_names[k]}"
+                value = _metrics.masked_loss(values, sws[k], masks[i], what)
+            elif sws[k] is not None:
                 values = ops.multiply(values, _expand_to(sws[k], values))
-            value = ops.mean(values)
+                value = ops.mean(values)
+            else:
+                value = ops.mean(values)
             per_output.append(value)
             term = value if c.weights[i] == 1.0 else ops.multiply(value, c.weights[i])
             total = term if total is None else ops.add(total, term)
@@ -239,13 +269,23 @@ class TrainingMixin:
             total = ops.add(total, penalty)
         return total, per_output
 
-    def _metric_values(self, c: Compiled, outs: list, ys: list, sws: list) -> list:
+    def _metric_values(
+        self, c: Compiled, outs: list, ys: list, sws: list, masks: Sequence[Any] | None = None
+    ) -> list:
         values = []
         for k, i in enumerate(c.trained):
+            mask = None if masks is None else masks[i]
+            what = f"a metric of output {c.output_names[k]}"
             for _name, fn in c.metric_fns[i]:
-                values.append(ops.mean(fn(ys[k], outs[i])))
+                v = fn(ys[k], outs[i])
+                values.append(
+                    ops.mean(v) if mask is None else _metrics.masked_mean(v, None, mask, what)
+                )
             for _name, fn in c.weighted_fns[i]:
                 v = fn(ys[k], outs[i])
+                if mask is not None:
+                    values.append(_metrics.masked_mean(v, sws[k], mask, what))
+                    continue
                 if sws[k] is None:
                     values.append(ops.mean(v))
                     continue
@@ -270,20 +310,24 @@ class TrainingMixin:
         from ..engine.functional import weights_lock
 
         with weights_lock(self):
+            if c.dp is not None:
+                return self._train_batch_dp(c, xs, ys, sws, c.dp)
             return self._train_batch_unlocked(c, xs, ys, sws)
 
-    def _train_batch_unlocked(self, c: Compiled, xs: list, ys: list, sws: list) -> list[float]:
-        B = _backend.current()
+    def _loss_fn(self, c: Compiled, xs: list, ys: list, sws: list) -> Any:
+        """The function of the trainable values that a training step differentiates: the
+        total loss, and (per-output losses, outputs, the layers' updates, the outputs'
+        masks) as auxiliaries."""
         variables = c.trainable
         layers = c.update_layers
 
         def loss_fn(leaves):
-            with autodiff.substitute(variables, leaves):
+            with autodiff.substitute(variables, leaves), ops.logits_scope():
                 for layer in layers:
                     layer._updates = []
                 with collect_activity_losses() as activity:
-                    outs = self._run_graph(xs, training=True)
-                total, per_output = self._losses(c, outs, ys, sws, activity)
+                    outs, masks = self._run_graph_masked(xs, training=True)
+                total, per_output = self._losses(c, outs, ys, sws, activity, masks)
                 updates = [
                     (var, autodiff.detach(value))
                     for layer in layers
@@ -293,13 +337,31 @@ class TrainingMixin:
                 [autodiff.detach(v) for v in per_output],
                 [autodiff.detach(o) for o in outs],
                 updates,
+                masks,  # the outputs' masks (bool arrays or None): metrics count kept positions
             )
             return total, aux
 
+        return loss_fn
+
+    def _jit_step(self, c: Compiled) -> Any:
+        """The step compile(jit_compile=True) compiles: the loss's value and gradients."""
+        return lambda values, xs, ys, sws: autodiff.value_and_grad(
+            self._loss_fn(c, xs, ys, sws), values
+        )
+
+    def _train_batch_unlocked(self, c: Compiled, xs: list, ys: list, sws: list) -> list[float]:
+        B = _backend.current()
+        variables = c.trainable
+        layers = c.update_layers
+        loss_fn = self._loss_fn(c, xs, ys, sws)
         values = [v.value for v in variables]
         rows = self._sparse_rows(B, c, xs, values) if c.row_sparse else None
         try:
-            loss, (per_output, outs, updates), grads = autodiff.value_and_grad(loss_fn, values)
+            loss, (per_output, outs, updates, masks), grads = (
+                c.jit.run(B, self, self._jit_step(c), values, xs, ys, sws, rows)  # jit_compile
+                if c.jit is not None
+                else None
+            ) or autodiff.value_and_grad(loss_fn, values)
         finally:
             for _, layer, _ in c.row_sparse:
                 layer._sparse_inverse = None
@@ -309,7 +371,68 @@ class TrainingMixin:
         for layer in layers:
             layer._updates = []
         scalars = [loss] + (per_output if len(self.outputs) > 1 else [])
-        return self._read(B, scalars + self._metric_values(c, outs, ys, sws))
+        return self._read(B, scalars + self._metric_values(c, outs, ys, sws, masks))
+
+    def _train_batch_dp(self, c: Compiled, xs: list, ys: list, sws: list, dp: Any) -> list[float]:
+        """One data-parallel step: this rank's part of the global batch, then one all-reduce
+        of the gradients, the batch's loss and metrics and the layers' updates, each
+        weighted by this rank's sample count (a rank with no samples adds zeros), so that
+        the step equals one process's step on the whole global batch."""
+        B = _backend.current()
+        variables = c.trainable
+        values = [v.value for v in variables]
+        update_vars = [v for layer in c.update_layers for v in layer.non_trainable_weights]
+        n_local = int(B.shape(xs[0])[0]) if xs else 0
+        dtype = B.dtype_name(values[0]) if values else "float32"
+        if n_local:
+            loss, (per_output, outs, updates, masks), grads = autodiff.value_and_grad(
+                self._loss_fn(c, xs, ys, sws), values
+            )
+            for layer in c.update_layers:
+                layer._updates = []
+            scalars = [loss] + (per_output if len(self.outputs) > 1 else [])
+            scalars += self._metric_values(c, outs, ys, sws, masks)
+            new = {id(var): value for var, value in updates}
+            update_values = [new.get(id(v), v.value) for v in update_vars]
+        else:  # the global batch had too few samples to give this rank any
+            grads = [B.zeros(tuple(B.shape(v)), B.dtype_name(v)) for v in values]
+            scalars = [B.zeros((), dtype) for _ in c.names]
+            update_values = [v.value for v in update_vars]
+        weight = float(n_local)
+        parts = [B.multiply(a, weight) for a in [*grads, *scalars, *update_values]]
+        parts.append(B.asarray(np.asarray([weight], dtype)))
+        summed = dp.sum_flat(B, parts, dtype)
+        total = float(np.asarray(B.to_numpy(summed[-1])).reshape(-1)[0])
+        summed = [B.divide(a, total) for a in summed[:-1]]
+        grads = summed[: len(grads)]
+        scalars = summed[len(grads) : len(grads) + len(scalars)]
+        c.optimizer.apply(grads, variables, None)
+        for var, value in zip(update_vars, summed[len(grads) + len(scalars) :]):
+            var.assign(value)
+        return self._read(B, scalars)
+
+    def _data_parallel(self, c: Compiled, where: str, *sources: Any, sync: bool = True) -> Any:
+        """The data-parallel strategy this call trains under (torchrun, or
+        ``distribute.set_distribution``), stored as ``c.dp``; None in one process.  With
+        ``sync``, every rank first takes rank 0's weights."""
+        dp = _distribute.distribution()
+        if dp is not None and dp.world_size == 1:
+            dp = None
+        c.dp = dp
+        if dp is None:
+            return None
+        if any(s is not None for s in sources):
+            c.dp = None
+            raise DataError(
+                f"{where}: data-parallel training ({dp!r}) takes arrays, which each rank "
+                "splits by itself; batches from Python (a generator, Sequence or DataLoader) "
+                "are not split yet: pass arrays, or set POLYKERAS_DISTRIBUTE=off and give "
+                "each process its own data"
+            )
+        if sync:
+            dp.sync_weights(_backend.current(), self.weights)
+            c.dp_synced = True
+        return dp
 
     @staticmethod
     def _sparse_rows(B, c: Compiled, xs: list, values: list) -> dict:
@@ -330,11 +453,12 @@ class TrainingMixin:
 
     def _test_batch(self, c: Compiled, xs: list, ys: list, sws: list) -> list[float]:
         B = _backend.current()
-        with collect_activity_losses() as activity:
-            outs = self._run_graph(xs, training=False)
-        total, per_output = self._losses(c, outs, ys, sws, activity)
+        with ops.logits_scope():  # crossentropy from logits (see training.losses)
+            with collect_activity_losses() as activity:
+                outs, masks = self._run_graph_masked(xs, training=False)
+            total, per_output = self._losses(c, outs, ys, sws, activity, masks)
         scalars = [total] + (per_output if len(self.outputs) > 1 else [])
-        scalars += self._metric_values(c, outs, ys, sws)
+        scalars += self._metric_values(c, outs, ys, sws, masks)
         return self._read(B, [autodiff.detach(s) for s in scalars])
 
     # -- the loops --------------------------------------------------------------------------------
@@ -350,23 +474,29 @@ class TrainingMixin:
     ) -> list[float]:
         """Averages over the first ``steps`` batches (all when None), as Keras 3 counts."""
         B = _backend.current()
+        dp = c.dp  # data parallel: each rank evaluates its part of each batch
         totals = np.zeros(len(c.names))
         n = data.n if steps is None else min(data.n, int(steps) * batch_size)
-        bar = Progbar(n, verbose=verbose) if verbose else None
+        bar = Progbar(n, verbose=verbose) if verbose and (dp is None or dp.is_chief) else None
         for batch, start in enumerate(range(0, n, batch_size)):
             index = slice(start, min(start + batch_size, n))
             size = index.stop - index.start
             if callbacks is not None:
                 callbacks.call("on_test_batch_begin", batch, {"batch": batch, "size": size})
-            values = self._test_batch(c, *data.batch(B, index))
-            totals += np.asarray(values) * size
+            part: Any = index if dp is None else dp.shard(index, data.n)
+            count = size if dp is None else len(part)
+            values = self._test_batch(c, *data.batch(B, part)) if count else [0.0] * len(c.names)
+            totals += np.asarray(values) * count
             if callbacks is not None:
                 logs = {"batch": batch, "size": size, **dict(zip(c.names, values))}
                 callbacks.call("on_test_batch_end", batch, logs)
             if bar is not None:
                 bar.update(index.stop)
+        if dp is not None:
+            totals = np.asarray(B.to_numpy(dp.all_reduce_sum(B, B.asarray(totals))))
         return [float(v) for v in totals / max(n, 1)]
 
+    @_distribute.reports_failures
     def fit(
         self,
         x: Any = None,
@@ -475,6 +605,12 @@ class TrainingMixin:
         do_validation = val is not None or val_source is not None
 
         c.refresh(self)
+        dp = self._data_parallel(c, "fit", source, val_source)
+        if dp is not None:
+            verbose = verbose if dp.is_chief else 0
+            user_callbacks = [
+                k for k in user_callbacks if dp.is_chief or not getattr(k, "_chief_only", False)
+            ]
         self.history = History()
         cb = CallbackList(user_callbacks + [self.history])
         if verbose:
@@ -501,8 +637,15 @@ class TrainingMixin:
         self.stop_training = False
         if verbose and val is not None and train is not None:
             print(f"Train on {train.n} samples, validate on {val.n} samples")
+        self._resume_epoch = None
         cb.call("on_train_begin", {})
-        plan = _BatchPlan(train.n, batch_size or 32, shuffle, steps_per_epoch) if train else None
+        if self._resume_epoch is not None:  # BackupAndRestore found a finished epoch
+            initial_epoch = max(int(initial_epoch), self._resume_epoch)
+            self._resume_epoch = None
+        plan = None
+        if train is not None:
+            rng = np.random.default_rng(dp.shared_seed()) if dp is not None else None
+            plan = _BatchPlan(train.n, batch_size or 32, shuffle, steps_per_epoch, rng)
         for epoch in range(int(initial_epoch), epochs):
             cb.call("on_epoch_begin", epoch, {})
             if source is not None:
@@ -520,7 +663,7 @@ class TrainingMixin:
                         break
             else:
                 assert train is not None and plan is not None
-                logs, _ = self._train_epoch(c, _array_batches(train, plan.epoch()), cb)
+                logs, _ = self._train_epoch(c, _array_batches(train, plan.epoch(), dp), cb)
             if do_validation and not self.stop_training and _validates(epoch, val_freq):
                 if val_source is not None:
                     values = self._evaluate_source(c, val_source, validation_steps, pool)
@@ -690,6 +833,7 @@ class TrainingMixin:
                 }
             )
             cb.call("on_test_begin", {})
+            self._data_parallel(c, "evaluate", sync=False)
             values = self._evaluate_arrays(
                 c, data, batch_size, verbose=1 if verbose == 1 else 0, callbacks=cb, steps=steps
             )
@@ -792,6 +936,7 @@ class TrainingMixin:
         if data.n == 0:
             raise DataError("train_on_batch got no samples (the arrays are empty)")
         c.refresh(self)
+        self._data_parallel(c, "train_on_batch", sync=not c.dp_synced)
         values = self._train_batch(c, *data.batch(_backend.current(), slice(0, data.n)))
         return values[0] if len(values) == 1 else values
 
@@ -880,11 +1025,14 @@ def _count_validations(first: int, epochs: int, freq: Any) -> int:
     return sum(1 for e in range(first, epochs) if _validates(e, freq))
 
 
-def _array_batches(data: _Arrays, indices: list) -> Any:
-    """``(xs, ys, sws, size)`` per batch of ``data`` (slices or index arrays)."""
+def _array_batches(data: _Arrays, indices: list, dp: Any = None) -> Any:
+    """``(xs, ys, sws, size)`` per batch of ``data`` (slices or index arrays).  Data
+    parallel: this rank's part of each batch, with the size of the whole (global) batch."""
     B = _backend.current()
     for index in indices:
         size = (index.stop - index.start) if isinstance(index, slice) else len(index)
+        if dp is not None:
+            index = dp.shard(index, data.n)
         yield (*data.batch(B, index), size)
 
 
@@ -941,8 +1089,9 @@ class _BatchPlan:
     global generator, which ``set_random_seed`` seeds).  With ``steps_per_epoch``, epochs
     take that many batches, going through the data cyclically."""
 
-    def __init__(self, n: int, batch_size: int, shuffle: Any, steps: int | None):
+    def __init__(self, n: int, batch_size: int, shuffle: Any, steps: int | None, rng: Any = None):
         self.n, self.batch_size, self.shuffle = n, batch_size, shuffle
+        self._rng = np.random if rng is None else rng  # data parallel: a generator all ranks share
         self.steps = None if steps is None else int(steps)
         self._order = np.arange(n)
         self._cursor = 0
@@ -950,9 +1099,9 @@ class _BatchPlan:
     def _new_order(self) -> np.ndarray:
         n, size = self.n, self.batch_size
         if self.shuffle == "batch":  # Keras' batch shuffling: whole batches change places
-            starts = np.random.permutation(-(-n // size)) * size
+            starts = self._rng.permutation(-(-n // size)) * size
             return np.concatenate([np.arange(s, min(s + size, n)) for s in starts])
-        return np.random.permutation(n) if self.shuffle else np.arange(n)
+        return self._rng.permutation(n) if self.shuffle else np.arange(n)
 
     def epoch(self) -> list:
         n, size = self.n, self.batch_size

@@ -1,0 +1,1 @@
+"""Keras 2's ``keras.wrappers``: ``scikit_learn`` (KerasClassifier, KerasRegressor)."""
