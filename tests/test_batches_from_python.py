@@ -260,8 +260,8 @@ def test_unusable_data_gets_a_clear_error():
         _model().fit((b if i == 0 else b[0] for i, b in enumerate(_batches())), verbose=0)
     with pytest.raises(DataError, match="leave y None"):
         _model().fit(_batches(), Y, verbose=0)
-    with pytest.raises(ValueError, match="use_multiprocessing"):
-        _model().fit(Batches(), use_multiprocessing=True, verbose=0)
+    with pytest.raises(ValueError, match="use_multiprocessing=True needs a keras.utils.Sequence"):
+        _model().fit(_batches(), use_multiprocessing=True, workers=2, verbose=0)
     with pytest.raises(ValueError, match="workers apply only to batches from Python"):
         _model().fit(X, Y, workers=2, verbose=0)
 
@@ -397,3 +397,47 @@ def test_no_worker_outlives_fit_stopped_early_or_failing():
     with pytest.raises(RuntimeError, match="callback failed"):
         _model().fit(_forever(), steps_per_epoch=5, callbacks=[Fail()], verbose=0)
     assert alive() == []
+
+
+class EpochSequence(keras.utils.Sequence):
+    """A Sequence whose batches depend on its epoch counter (changed by on_epoch_end), so
+    worker processes must see the current state, and whose batch 3 fails on request."""
+
+    def __init__(self, fail_at=None):
+        self.epoch = 0
+        self.fail_at = fail_at
+
+    def __len__(self):
+        return 5
+
+    def __getitem__(self, i):
+        import os
+
+        if i == self.fail_at:
+            raise RuntimeError(f"bad record in batch {i} (process {os.getpid()})")
+        scale = 1.0 + self.epoch
+        return X[i * 8 : (i + 1) * 8] * scale, Y[i * 8 : (i + 1) * 8]
+
+    def on_epoch_end(self):
+        self.epoch += 1
+
+
+def test_worker_processes_give_the_batches_of_the_sequence():
+    """use_multiprocessing=True: a Sequence's batches come from worker processes, each epoch
+    from a pool started after on_epoch_end (so the workers see the new state); the result
+    equals training in the calling thread."""
+    ref = _model()
+    ref.fit(EpochSequence(), epochs=3, shuffle=False, verbose=0)
+    model = _model()
+    model.fit(
+        EpochSequence(), epochs=3, shuffle=False, workers=2, use_multiprocessing=True, verbose=0
+    )
+    for a, b in zip(model.get_weights(), ref.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    np.testing.assert_allclose(
+        model.predict(EpochSequence(), workers=2, use_multiprocessing=True, verbose=0),
+        model.predict(EpochSequence(), verbose=0),
+        rtol=1e-6,
+    )
+    with pytest.raises(BatchError, match=r"batch 3 .*bad record in batch 3.*worker process"):
+        _model().fit(EpochSequence(fail_at=3), workers=2, use_multiprocessing=True, verbose=0)

@@ -92,6 +92,8 @@ def _single_process(backend: str) -> dict:
             ref[f"{opt}_loss"] = np.asarray(history["loss"])
             ref[f"{opt}_accuracy"] = np.asarray(history["accuracy"])
             ref[f"{opt}_evaluate"] = np.asarray(history["evaluate"])
+            ref[f"{opt}_predict"] = history["predict"]
+            ref[f"{opt}_predict_one"] = history["predict_one"]
     return ref
 
 

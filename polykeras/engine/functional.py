@@ -573,6 +573,7 @@ class Model(TrainingMixin, SavingMixin, Layer):
                     "size; leave batch_size None"
                 )
             pool = _batches.PoolOptions("predict", workers, use_multiprocessing, max_queue_size)
+            _batches.BatchSource(x, "predict").check_pool(pool)
             return predict_batches(self, x, steps, pool, verbose=verbose)
         _batches.PoolOptions.refuse_for_arrays(
             "predict",
@@ -590,7 +591,7 @@ class Model(TrainingMixin, SavingMixin, Layer):
 
         arrays = self._standardize_inputs(x)
         n = arrays[0].shape[0] if arrays else 0
-        return predict_arrays(self, arrays, batch_size=max(n, 1), verbose=0)
+        return predict_arrays(self, arrays, batch_size=max(n, 1), verbose=0, distributed=False)
 
     # -- summary --------------------------------------------------------------------------------
     def summary(

@@ -7,8 +7,12 @@ either in the calling thread (``workers=0``) or from a prefetching pool
 prepare batches ``i+1 .. i+max_queue_size``. A ``Sequence`` is indexed, so several
 workers prepare different batches at once and results are handed out in order; a
 generator can only be advanced by one thread at a time, so it gets one producer thread
-(it still runs ahead of training). An exception in a worker is raised in the calling
-thread as :class:`BatchError`, naming the batch.
+(it still runs ahead of training). With ``use_multiprocessing=True`` a Sequence's workers
+are processes instead (for ``__getitem__`` code that holds the GIL): a fresh pool each
+epoch, started after the Sequence's ``on_epoch_end``, so every worker sees its current
+state (forked where the system can, else the Sequence is pickled to the workers); batches
+come back pickled. An exception in a worker is raised in the calling thread as
+:class:`BatchError`, naming the batch.
 
 Nothing here names a framework: batch elements become NumPy arrays through
 ``np.asarray`` (which takes a CPU tensor) or, failing that, the active backend's
@@ -22,7 +26,7 @@ import threading
 import warnings
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -74,13 +78,8 @@ class PoolOptions:
         self.max_queue_size = (
             10 if max_queue_size is None else as_int(max_queue_size, "max_queue_size", where)
         )
-        if use_multiprocessing:
-            raise ValueError(
-                f"{where}: use_multiprocessing=True is not supported by polykeras: its "
-                "workers are threads, which run batches from a Sequence in parallel while "
-                "the GIL is released (I/O, NumPy, decoding); pass use_multiprocessing=False "
-                "and workers=N"
-            )
+        self.where = where
+        self.processes = bool(use_multiprocessing) and self.workers > 0
 
     @staticmethod
     def refuse_for_arrays(where: str, **given: Any) -> None:
@@ -115,6 +114,17 @@ class BatchSource:
                 self.length = None
         self._peeked: Any = None
         self._has_peek = False
+
+    def check_pool(self, pool: PoolOptions | None) -> None:
+        """Worker processes serve a Sequence only: a generator or iterator cannot be shared
+        between processes (each would replay the same batches)."""
+        if pool is not None and pool.processes and not self.indexed:
+            raise ValueError(
+                f"{pool.where}: use_multiprocessing=True needs a keras.utils.Sequence, whose "
+                f"batches worker processes fetch by index; {self.what} can only be advanced "
+                "in one process: pass use_multiprocessing=False (its worker thread still "
+                "prepares batches ahead), or write it as a Sequence"
+            )
 
     def steps(self, steps: Any, name: str) -> int | None:
         """Batches per epoch: ``steps`` when given, else the length (None: until exhausted)."""
@@ -160,6 +170,7 @@ class BatchSource:
                 order = np.resize(order, steps) if n else order[:0]
             tasks: Any = [int(i) for i in order]
             return _Batches(self, tasks, None, pool)
+        self.check_pool(pool)
         it = self._iter_for_epoch()
         first = []
         if self._has_peek:
@@ -212,7 +223,9 @@ class _Batches:
         self._prefetch: _Prefetch | None = None
         if workers:
             assert pool is not None
-            self._prefetch = _Prefetch(source, indices, stream, steps, workers, pool.max_queue_size)
+            self._prefetch = _Prefetch(
+                source, indices, stream, steps, workers, pool.max_queue_size, pool.processes
+            )
 
     def __iter__(self) -> Iterator[tuple[int, Any]]:
         where = self.source.where
@@ -272,15 +285,19 @@ class _Prefetch:
         steps: int | None,
         workers: int,
         max_queue_size: int,
+        processes: bool = False,
     ):
         self.source, self.indices, self.stream, self.steps = source, indices, stream, steps
+        self.kind = "worker process" if processes else "worker thread"
         self.ahead = max(max_queue_size, workers)
         self.ran_out = False
         self._stop = threading.Event()
-        self._executor: ThreadPoolExecutor | None = None
+        self._executor: Executor | None = None
         self._thread: threading.Thread | None = None
         self._queue: queue.Queue = queue.Queue(maxsize=max_queue_size)
-        if indices is not None:
+        if indices is not None and processes:
+            self._executor = _process_pool(source.data, workers)
+        elif indices is not None:
             self._executor = ThreadPoolExecutor(workers, thread_name_prefix="polykeras-batches")
         else:
             self._thread = threading.Thread(
@@ -292,10 +309,13 @@ class _Prefetch:
     def _indexed(self) -> Iterator[tuple[int, Any]]:
         assert self._executor is not None and self.indices is not None
         seq, what = self.source.data, self.source.what
+        fetch = (
+            _worker_fetch if isinstance(self._executor, ProcessPoolExecutor) else seq.__getitem__
+        )
         pending: deque[tuple[int, Future]] = deque()
         todo = iter(enumerate(self.indices))
         for pos, index in todo:
-            pending.append((pos, self._executor.submit(seq.__getitem__, index)))
+            pending.append((pos, self._executor.submit(fetch, index)))
             if len(pending) >= self.ahead:
                 break
         while pending:
@@ -306,11 +326,11 @@ class _Prefetch:
                 index = self.indices[pos]
                 raise BatchError(
                     f"{self.source.where}: batch {index} from {what} raised {_name(exc)} "
-                    "(in a worker thread)"
+                    f"(in a {self.kind})"
                 ) from exc
             nxt = next(todo, None)
             if nxt is not None:
-                pending.append((nxt[0], self._executor.submit(seq.__getitem__, nxt[1])))
+                pending.append((nxt[0], self._executor.submit(fetch, nxt[1])))
             yield pos, batch
 
     # -- a stream: one producer thread --------------------------------------------------------
@@ -371,6 +391,32 @@ class _Prefetch:
                 except queue.Empty:
                     break
             self._thread.join(timeout=5.0)
+
+
+# -- worker processes (use_multiprocessing=True) -------------------------------------------------
+# Set once in each worker process by its initializer (never in the training process):
+# the Sequence that process fetches from.
+_WORKER_SEQUENCE: list = []
+
+
+def _worker_init(seq: Any) -> None:
+    _WORKER_SEQUENCE[:] = [seq]
+
+
+def _worker_fetch(index: int) -> Any:
+    return _WORKER_SEQUENCE[0][index]
+
+
+def _process_pool(seq: Any, workers: int) -> ProcessPoolExecutor:
+    """A pool of ``workers`` processes holding ``seq``: forked (the Sequence is inherited
+    as it is now) where the system has fork, else spawned (the Sequence is pickled)."""
+    import multiprocessing
+
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    return ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_worker_init, initargs=(seq,)
+    )
 
 
 # -- one raw batch -> (x, y, sample_weight) ------------------------------------------------------

@@ -245,10 +245,18 @@ def check_steps(steps: Any, what: str, owner: str) -> int | None:
 
 
 def predict_arrays(
-    model: Any, x: Any, batch_size: int | None = None, verbose: int = 0, steps: Any = None
+    model: Any,
+    x: Any,
+    batch_size: int | None = None,
+    verbose: int = 0,
+    steps: Any = None,
+    distributed: bool = True,
 ) -> Any:
-    """Outputs for all of ``x``, or for its first ``steps`` batches (as Keras 3 counts)."""
+    """Outputs for all of ``x``, or for its first ``steps`` batches (as Keras 3 counts).
+    Data parallel (``distributed``, under torchrun): each rank predicts its contiguous part
+    of the samples and every rank gets all the outputs, in order."""
     from .. import backend as _backend
+    from .. import distribute
 
     from ..utils import as_int
 
@@ -266,6 +274,16 @@ def predict_arrays(
         arrays = [a[: int(steps) * batch_size] for a in arrays]
         n = int(steps) * batch_size
     B = _backend.current()
+    dp = distribute.distribution() if distributed else None
+    if dp is not None and dp.world_size == 1:
+        dp = None
+    total, lo = n, 0
+    if dp is not None:  # this rank's rows: [lo, lo + n)
+        part = np.array_split(np.arange(total), dp.world_size)[dp.rank]
+        lo, n = (int(part[0]) if len(part) else 0), len(part)
+        shapes_from = [a[:1] for a in arrays]  # a rank with no rows learns the output shapes
+        arrays = [a[lo : lo + n] for a in arrays]
+        verbose = verbose if dp.is_chief else 0
     bar = None
     if verbose == 1 and n:
         from .progress import Progbar
@@ -278,6 +296,12 @@ def predict_arrays(
         chunks.append([B.to_numpy(o) for o in outs])
         if bar is not None:
             bar.update(min(start + batch_size, n))
+    if dp is not None:
+        if not chunks and total:
+            probe = model._run_graph([B.asarray(a) for a in shapes_from], training=False)
+            chunks_like = [[B.to_numpy(o)[:0] for o in probe]]
+            return _gather_rows(dp, B, model, chunks_like, lo, 0, total)
+        return _gather_rows(dp, B, model, chunks, lo, n, total)
     if not chunks:
         outs = [
             np.zeros((0,) + tuple(d or 0 for d in t.shape[1:]), dtype=t.dtype)
@@ -285,6 +309,21 @@ def predict_arrays(
         ]
     else:
         outs = [np.concatenate([c[i] for c in chunks], axis=0) for i in range(len(model.outputs))]
+    return outs[0] if len(outs) == 1 else outs
+
+
+def _gather_rows(dp: Any, B: Any, model: Any, chunks: list, lo: int, n: int, total: int) -> Any:
+    """Every rank's predicted rows, in order, on every rank: each rank writes its rows into
+    zeros of the full size and one all-reduce sums them (each row is non-zero on one rank
+    only, so the sum is exact)."""
+    outs = []
+    for i in range(len(model.outputs)):
+        tail = tuple(int(d) for d in chunks[0][i].shape[1:])
+        full = np.zeros((total,) + tail, dtype=np.float64)
+        full[lo : lo + n] = np.concatenate([c[i] for c in chunks], axis=0)
+        summed = dp.all_reduce_sum(B, B.asarray(full.reshape(-1)))
+        dtype = chunks[0][i].dtype
+        outs.append(np.asarray(B.to_numpy(summed)).reshape(full.shape).astype(dtype))
     return outs[0] if len(outs) == 1 else outs
 
 

@@ -583,6 +583,9 @@ class TrainingMixin:
         pool = None
         if source is not None or val_source is not None:
             pool = _batches.PoolOptions("fit", workers, use_multiprocessing, max_queue_size)
+            for s in (source, val_source):
+                if s is not None:
+                    s.check_pool(pool)
         else:
             _batches.PoolOptions.refuse_for_arrays(
                 "fit",
@@ -802,6 +805,7 @@ class TrainingMixin:
                 "evaluate", source, y=y, sample_weight=sample_weight, batch_size=batch_size
             )
             pool = _batches.PoolOptions("evaluate", workers, use_multiprocessing, max_queue_size)
+            source.check_pool(pool)
             n_steps = source.steps(steps, "steps")
             if not c.resolved:
                 self._prepare_batch(c, source, 0, source.peek(), True)
