@@ -180,9 +180,10 @@ class DataParallel:
         comm = self.comm()
         return np.array_split(index, comm.world_size)[comm.rank]
 
-    def sum_flat(self, B: Any, arrays: list, dtype: str) -> list:
-        """``arrays`` summed over ranks in one all-reduce: flattened into one buffer (cast to
-        ``dtype``), reduced, and cut back into the original shapes and dtypes."""
+    def _flat_collective(self, B: Any, arrays: list, dtype: str, collective: Any) -> list:
+        """``collective`` (an all-reduce or a broadcast) on ``arrays`` in one call: flattened
+        into one buffer (cast to ``dtype``), then cut back into the original shapes and
+        dtypes."""
         if not arrays:
             return []
         shapes = [tuple(B.shape(a)) for a in arrays]
@@ -190,29 +191,27 @@ class DataParallel:
         flat = [
             B.reshape(B.cast(a, dtype) if B.dtype_name(a) != dtype else a, (-1,)) for a in arrays
         ]
-        summed = self.all_reduce_sum(B, B.concatenate(flat, 0))
+        done = collective(B, B.concatenate(flat, 0))
         out, at = [], 0
         for shape, dt in zip(shapes, dtypes):
             size = int(np.prod(shape, dtype=np.int64))
-            piece = B.reshape(B.getitem(summed, (slice(at, at + size),)), shape)
+            piece = B.reshape(B.getitem(done, (slice(at, at + size),)), shape)
             out.append(B.cast(piece, dt) if dt != dtype else piece)
             at += size
         return out
 
+    def sum_flat(self, B: Any, arrays: list, dtype: str) -> list:
+        """``arrays`` summed over ranks in one all-reduce."""
+        return self._flat_collective(B, arrays, dtype, self.all_reduce_sum)
+
     def sync_weights(self, B: Any, variables: list) -> None:
-        """Every rank takes rank 0's values of ``variables`` (one broadcast)."""
+        """Every rank takes rank 0's values of ``variables`` (one broadcast, in float64 so
+        that every float and integer value travels exactly)."""
         if not variables or self.world_size == 1:
             return
-        values = [v.value for v in variables]
-        shapes = [tuple(B.shape(a)) for a in values]
-        dtypes = [B.dtype_name(a) for a in values]
-        flat = [B.reshape(B.cast(a, "float64"), (-1,)) for a in values]
-        got = self.broadcast(B, B.concatenate(flat, 0))
-        at = 0
-        for var, shape, dt in zip(variables, shapes, dtypes):
-            size = int(np.prod(shape, dtype=np.int64))
-            var.assign(B.cast(B.reshape(B.getitem(got, (slice(at, at + size),)), shape), dt))
-            at += size
+        got = self._flat_collective(B, [v.value for v in variables], "float64", self.broadcast)
+        for var, value in zip(variables, got):
+            var.assign(value)
 
     def report_failure(self, exc: BaseException) -> None:
         comm = self._comm

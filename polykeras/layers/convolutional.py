@@ -192,15 +192,9 @@ class _Conv(Layer):
             for s, k, st, d in zip(spatial, self.kernel_size, self.strides, self.dilation_rate)
         ]
 
-    def build(self, input_shape):
-        channels = input_shape[self._channel_axis()]
-        self.kernel = self.add_weight(
-            "kernel",
-            self.kernel_size + (channels // self.groups, self.filters),
-            self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
+    def _build_bias(self) -> None:
+        """The bias (one value per filter) when ``use_bias``, else None; every
+        convolution builds it the same way."""
         self.bias = (
             self.add_weight(
                 "bias",
@@ -212,6 +206,17 @@ class _Conv(Layer):
             if self.use_bias
             else None
         )
+
+    def build(self, input_shape):
+        channels = input_shape[self._channel_axis()]
+        self.kernel = self.add_weight(
+            "kernel",
+            self.kernel_size + (channels // self.groups, self.filters),
+            self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        self._build_bias()
         self.built = True
 
     def compute_output_shape(self, input_shape):
@@ -450,17 +455,7 @@ class _ConvTranspose(_Conv):
             regularizer=self.kernel_regularizer,
             constraint=self.kernel_constraint,
         )
-        self.bias = (
-            self.add_weight(
-                "bias",
-                (self.filters,),
-                self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
-            if self.use_bias
-            else None
-        )
+        self._build_bias()
         self.built = True
 
     def _transpose2d(self, x, kernel, strides, output_padding, dilation, data_format):
@@ -726,17 +721,7 @@ class DepthwiseConv2D(_Depthwise):
             regularizer=self.kernel_regularizer,
             constraint=self.kernel_constraint,
         )
-        self.bias = (
-            self.add_weight(
-                "bias",
-                (self.filters,),
-                self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
-            if self.use_bias
-            else None
-        )
+        self._build_bias()
         self.built = True
 
     def compute_output_shape(self, input_shape):
@@ -800,17 +785,7 @@ class _SeparableConv(_Depthwise):
             regularizer=self.pointwise_regularizer,
             constraint=self.pointwise_constraint,
         )
-        self.bias = (
-            self.add_weight(
-                "bias",
-                (self.filters,),
-                self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
-            if self.use_bias
-            else None
-        )
+        self._build_bias()
         self.built = True
 
     def call(self, inputs):

@@ -20,9 +20,42 @@ _K1 = {
 }
 
 
-class _Pool2D(Layer):
-    mode = "max"
+class _PoolND(Layer):
+    """What 2-D and 3-D pooling share: the arguments (Keras 1's spellings too) and the
+    input check; ``_rank`` is the number of pooled axes."""
 
+    mode = "max"
+    _rank = 2
+
+    def _init_pool(self, pool_size: Any, strides: Any, padding: str, data_format: Any, kwargs):
+        kwargs = legacy(kwargs, _K1, type(self).__name__)
+        pool_size = kwargs.pop("pool_size", pool_size)
+        strides = kwargs.pop("strides", strides)
+        padding = kwargs.pop("padding", padding)
+        data_format = kwargs.pop("data_format", data_format)
+        Layer.__init__(self, **kwargs)
+        owner = f"{type(self).__name__} {self.name}"
+        n = self._rank
+        self.pool_size = tuple_of(pool_size, n, "pool_size", owner)
+        self.strides = tuple_of(
+            strides if strides is not None else self.pool_size, n, "strides", owner
+        )
+        self.padding = padding_of(padding, owner)
+        self.data_format = normalize_data_format(data_format)
+
+    def check_input(self, input_shape):
+        ndim = self._rank + 2
+        if isinstance(input_shape, list) or len(input_shape) != ndim:
+            raise shape_error(self, f"a {ndim}-D tensor ({self.data_format})", input_shape)
+        out = self.compute_output_shape(input_shape)
+        if any(d == 0 for d in out[1:]):
+            raise ValueError(
+                f"layer {self.name}: input {tuple(input_shape)} is too small for "
+                f"pool_size {self.pool_size} (output would be {out})"
+            )
+
+
+class _Pool2D(_PoolND):
     def __init__(
         self,
         pool_size: Any = (2, 2),
@@ -31,29 +64,7 @@ class _Pool2D(Layer):
         data_format: str | None = None,
         **kwargs: Any,
     ):
-        kwargs = legacy(kwargs, _K1, type(self).__name__)
-        pool_size = kwargs.pop("pool_size", pool_size)
-        strides = kwargs.pop("strides", strides)
-        padding = kwargs.pop("padding", padding)
-        data_format = kwargs.pop("data_format", data_format)
-        super().__init__(**kwargs)
-        owner = f"{type(self).__name__} {self.name}"
-        self.pool_size = tuple_of(pool_size, 2, "pool_size", owner)
-        self.strides = tuple_of(
-            strides if strides is not None else self.pool_size, 2, "strides", owner
-        )
-        self.padding = padding_of(padding, owner)
-        self.data_format = normalize_data_format(data_format)
-
-    def check_input(self, input_shape):
-        if isinstance(input_shape, list) or len(input_shape) != 4:
-            raise shape_error(self, f"a 4-D tensor ({self.data_format})", input_shape)
-        out = self.compute_output_shape(input_shape)
-        if any(d == 0 for d in out[1:]):
-            raise ValueError(
-                f"layer {self.name}: input {tuple(input_shape)} is too small for "
-                f"pool_size {self.pool_size} (output would be {out})"
-            )
+        self._init_pool(pool_size, strides, padding, data_format, kwargs)
 
     def compute_output_shape(self, input_shape):
         if self.data_format == "channels_first":
@@ -160,12 +171,12 @@ class AveragePooling1D(_Pool1D):
     mode = "avg"
 
 
-class _Pool3D(Layer):
+class _Pool3D(_PoolND):
     """Max or average pooling over (depth, height, width): a 2-D pooling over height and
     width, then one over depth (both poolings separate into per-axis steps; "same" average
     pooling's window counts are per-axis products, so they separate too)."""
 
-    mode = "max"
+    _rank = 3
 
     def __init__(
         self,
@@ -175,29 +186,7 @@ class _Pool3D(Layer):
         data_format: str | None = None,
         **kwargs: Any,
     ):
-        kwargs = legacy(kwargs, _K1, type(self).__name__)
-        pool_size = kwargs.pop("pool_size", pool_size)
-        strides = kwargs.pop("strides", strides)
-        padding = kwargs.pop("padding", padding)
-        data_format = kwargs.pop("data_format", data_format)
-        super().__init__(**kwargs)
-        owner = f"{type(self).__name__} {self.name}"
-        self.pool_size = tuple_of(pool_size, 3, "pool_size", owner)
-        self.strides = tuple_of(
-            strides if strides is not None else self.pool_size, 3, "strides", owner
-        )
-        self.padding = padding_of(padding, owner)
-        self.data_format = normalize_data_format(data_format)
-
-    def check_input(self, input_shape):
-        if isinstance(input_shape, list) or len(input_shape) != 5:
-            raise shape_error(self, f"a 5-D tensor ({self.data_format})", input_shape)
-        out = self.compute_output_shape(input_shape)
-        if any(d == 0 for d in out[1:]):
-            raise ValueError(
-                f"layer {self.name}: input {tuple(input_shape)} is too small for "
-                f"pool_size {self.pool_size} (output would be {out})"
-            )
+        self._init_pool(pool_size, strides, padding, data_format, kwargs)
 
     def compute_output_shape(self, input_shape):
         if self.data_format == "channels_first":
