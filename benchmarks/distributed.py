@@ -3,6 +3,7 @@ the share of a step spent in the all-reduce, and an estimate for 8 and 64 GPUs.
 
     python benchmarks/distributed.py                      # torch backend, every model
     python benchmarks/distributed.py --backend numpy --models mlp --steps 100
+    python benchmarks/distributed.py --models mlp --data sequence   # batches from Python
 
 Each run launches its processes with the environment variables torchrun sets (as
 tests/test_distributed.py does) and times ``fit`` over a fixed number of global batches
@@ -34,7 +35,21 @@ LINKS = {
 }
 
 
-def _rank_main(model_name: str, steps: int, warmup: int, out: str) -> None:
+def _sequence(keras, xs: list, ys: list, batch: int):
+    """The arrays as a Sequence of global batches (every rank reads every batch)."""
+
+    class Batches(keras.utils.Sequence):
+        def __len__(self):
+            return -(-len(xs[0]) // batch)
+
+        def __getitem__(self, i):
+            rows = slice(i * batch, (i + 1) * batch)
+            return [x[rows] for x in xs], [y[rows] for y in ys]
+
+    return Batches()
+
+
+def _rank_main(model_name: str, steps: int, warmup: int, out: str, data: str = "arrays") -> None:
     sys.path.insert(0, HERE)
     import bench
     import polykeras as keras
@@ -51,15 +66,36 @@ def _rank_main(model_name: str, steps: int, warmup: int, out: str) -> None:
             spent[0] += time.perf_counter() - t0
 
     distribute.DataParallel.all_reduce_sum = timed  # type: ignore[method-assign]
+    census_spent = [0.0, 0]  # batches from Python: the per-step census all-reduce
+    census = distribute.DataParallel.census
+
+    def timed_census(self, *args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return census(self, *args, **kwargs)
+        finally:
+            census_spent[0] += time.perf_counter() - t0
+            census_spent[1] += 1
+
+    distribute.DataParallel.census = timed_census  # type: ignore[method-assign]
     batch = BATCH[model_name]
     xs, ys = bench.make_data(model_name, batch * (steps + warmup), seed=0)
     keras.utils.set_random_seed(0)
     model = bench.keras_model(keras, model_name)
     n_warm = batch * warmup
-    model.fit([x[:n_warm] for x in xs], [y[:n_warm] for y in ys], batch_size=batch, verbose=0)
-    spent[0] = 0.0
+
+    def fit(part: slice) -> None:
+        x, y = [a[part] for a in xs], [a[part] for a in ys]
+        if data == "sequence":
+            model.fit(_sequence(keras, x, y, batch), shuffle=False, workers=0, verbose=0)
+        else:
+            model.fit(x, y, batch_size=batch, verbose=0)
+
+    fit(slice(0, n_warm))
+    spent[0] = census_spent[0] = 0.0
+    census_spent[1] = 0
     t0 = time.perf_counter()
-    model.fit([x[n_warm:] for x in xs], [y[n_warm:] for y in ys], batch_size=batch, verbose=0)
+    fit(slice(n_warm, None))
     elapsed = time.perf_counter() - t0
     dp = distribute.distribution()
     result = {
@@ -67,6 +103,8 @@ def _rank_main(model_name: str, steps: int, warmup: int, out: str) -> None:
         "world": dp.world_size if dp else 1,
         "seconds": elapsed,
         "allreduce_seconds": spent[0],
+        "census_seconds": census_spent[0],
+        "census_calls": census_spent[1],
         "samples_per_s": batch * steps / elapsed,
         "params": int(model.count_params()),
     }
@@ -80,7 +118,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def run(model: str, world: int, backend: str, steps: int, warmup: int, tmp: str) -> dict:
+def run(
+    model: str, world: int, backend: str, steps: int, warmup: int, tmp: str, data: str = "arrays"
+) -> dict:
     port = str(_free_port())
     procs = []
     for rank in range(world):
@@ -96,7 +136,7 @@ def run(model: str, world: int, backend: str, steps: int, warmup: int, tmp: str)
             )
         else:
             env["POLYKERAS_DISTRIBUTE"] = "off"
-        cmd = [sys.executable, __file__, "--rank-main", model, str(steps), str(warmup), tmp]
+        cmd = [sys.executable, __file__, "--rank-main", model, str(steps), str(warmup), tmp, data]
         procs.append(subprocess.Popen(cmd, env=env))
     for p in procs:
         if p.wait(timeout=900) != 0:
@@ -125,6 +165,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default="mlp,multi_io,siamese")
     parser.add_argument("--steps", type=int, default=0, help="timed global batches")
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument(
+        "--data",
+        choices=("arrays", "sequence"),
+        default="arrays",
+        help="fit on arrays, or on a Sequence of the same global batches",
+    )
     args = parser.parse_args(argv)
     import tempfile
 
@@ -137,9 +183,15 @@ def main(argv: list[str] | None = None) -> int:
         one = None
         for world in (1, 2):
             with tempfile.TemporaryDirectory() as tmp:
-                r = run(model, world, args.backend, steps, args.warmup, tmp)
+                r = run(model, world, args.backend, steps, args.warmup, tmp, args.data)
             one = one or r
             share = r["allreduce_seconds"] / r["seconds"]
+            if r["census_calls"]:
+                notes.append(
+                    f"- {model}, {world} processes: {r['census_calls']} census all-reduces, "
+                    f"{r['census_seconds'] / r['census_calls'] * 1e6:.0f} us each, "
+                    f"{r['census_seconds'] / r['seconds']:.1%} of fit"
+                )
             print(
                 f"| {model} (global batch {BATCH[model]}) | {world} | {r['samples_per_s']:.1f} | "
                 f"{r['samples_per_s'] / one['samples_per_s']:.2f} | {share:.0%} | {r['params']} |"
@@ -156,6 +208,6 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--rank-main":
-        _rank_main(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
+        _rank_main(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], *sys.argv[6:7])
     else:
         raise SystemExit(main())

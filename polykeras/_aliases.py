@@ -20,6 +20,7 @@ from typing import Any
 MODULES: dict[str, str] = {
     "polykeras.callbacks": "polykeras.training.callbacks",
     "polykeras.optimizers": "polykeras.training.optimizers",
+    "polykeras.optimizers.schedules": "polykeras.training.schedules",
     "polykeras.losses": "polykeras.training.losses",
     "polykeras.metrics": "polykeras.training.metrics",
     "polykeras.layers.recurrent_v2": "polykeras.layers.recurrent",
@@ -67,10 +68,18 @@ _PARENTS = ("polykeras.utils",)
 
 
 class _AliasLoader(importlib.abc.Loader):
+    def __init__(self) -> None:
+        self._real_spec: Any = None
+
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> Any:
         name = spec.name
         if name in MODULES:
-            return importlib.import_module(MODULES[name])
+            module = importlib.import_module(MODULES[name])
+            # the import system sets the alias's spec on the module it gets: keep the real
+            # one (exec_module puts it back), or the module's own relative imports would
+            # see a package that is not theirs
+            self._real_spec = module.__spec__
+            return module
         source, names = GROUPS[name]
         module = types.ModuleType(name, f"Keras' {name.rpartition('.')[2]} module: {source}")
         holder = importlib.import_module(source)
@@ -92,7 +101,8 @@ class _AliasLoader(importlib.abc.Loader):
         return module
 
     def exec_module(self, module: types.ModuleType) -> None:
-        return None
+        if self._real_spec is not None:
+            module.__spec__ = self._real_spec
 
 
 class AliasFinder(importlib.abc.MetaPathFinder):

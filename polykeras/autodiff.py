@@ -92,8 +92,18 @@ def detach(x: Any) -> Any:
 def gradients(loss: Any, leaves: Sequence[Traced]) -> list[Any]:
     """d(loss)/d(leaf) for each leaf; zeros where the loss does not depend on a leaf."""
     B = _backend.current()
+    found = _backprop(loss, leaves)
+    return [
+        g if g is not None else B.zeros(B.shape(leaf.value), B.dtype_name(leaf.value))
+        for g, leaf in zip(found, leaves)
+    ]
+
+
+def _backprop(loss: Any, leaves: Sequence[Traced]) -> list[Any]:
+    """d(loss)/d(leaf) for each leaf; None where the loss does not depend on a leaf."""
+    B = _backend.current()
     if type(loss) is not Traced:
-        return [B.zeros(B.shape(leaf.value), B.dtype_name(leaf.value)) for leaf in leaves]
+        return [None for _ in leaves]
     # Topological order of the traced nodes behind the loss (iterative DFS).
     order: list[Traced] = []
     seen: set[int] = set()
@@ -121,11 +131,7 @@ def gradients(loss: Any, leaves: Sequence[Traced]) -> list[Any]:
                 continue
             prev = grads.get(id(parent))
             grads[id(parent)] = pg if prev is None else B.add(prev, pg)
-    out = []
-    for leaf in leaves:
-        g = grads.get(id(leaf))
-        out.append(g if g is not None else B.zeros(B.shape(leaf.value), B.dtype_name(leaf.value)))
-    return out
+    return [grads.get(id(leaf)) for leaf in leaves]
 
 
 def value_and_grad(
@@ -158,3 +164,147 @@ def core_differentiation() -> Iterator[None]:
         yield
     finally:
         _force_core.reset(token)
+
+
+# -- GradientTape: gradients for a training step the user writes -------------------------
+# While a tape is open, every trainable variable read for the first time becomes a Traced
+# leaf (the same leaf in every open tape), so what is computed from it is recorded; the
+# tape then differentiates a result with respect to the variables it saw.
+_tapes: contextvars.ContextVar[tuple[GradientTape, ...]] = contextvars.ContextVar(
+    "polykeras_tapes", default=()
+)
+
+
+def tape_leaf(var: Any, tapes: tuple[GradientTape, ...]) -> Any:
+    """What ``var`` reads as while ``tapes`` are open: its Traced leaf, created on the
+    first read and shared by every open tape that watches it."""
+    leaf = None
+    for tape in reversed(tapes):
+        entry = tape._leaves.get(id(var))
+        if entry is not None:
+            leaf = entry[1]
+            break
+    watching = [t for t in tapes if t._watch_all or id(var) in t._leaves]
+    if not watching:
+        return var.value
+    if leaf is None:
+        leaf = Traced(var.value)
+    for tape in watching:
+        tape._leaves.setdefault(id(var), (var, leaf))
+    return leaf
+
+
+class GradientTape:
+    """Record computations for differentiation, as TensorFlow's ``tf.GradientTape``
+    (the custom ``train_step`` pattern of Keras)::
+
+        with polykeras.GradientTape() as tape:
+            y_pred = model(x, training=True)
+            loss = model.compute_loss(x, y, y_pred)
+        grads = tape.gradient(loss, model.trainable_variables)
+        model.optimizer.apply_gradients(zip(grads, model.trainable_variables))
+
+    Every trainable variable read inside the block is watched
+    (``watch_accessed_variables=False`` watches only what :meth:`watch` was given).  The
+    core's tape records the operations, on every backend; ``gradient`` gives backend
+    arrays, and None for a variable the result does not depend on (as TensorFlow does;
+    ``unconnected_gradients="zero"`` gives zeros).  A tape answers one ``gradient`` call
+    unless ``persistent=True``.
+    """
+
+    def __init__(self, persistent: bool = False, watch_accessed_variables: bool = True):
+        self._persistent = bool(persistent)
+        self._watch_all = bool(watch_accessed_variables)
+        self._leaves: dict[int, tuple[Any, Traced]] = {}
+        self._token: Any = None
+        self._used = False
+
+    def __enter__(self) -> GradientTape:
+        if self._token is not None:
+            raise RuntimeError("this GradientTape is already open; use a new one")
+        self._token = _tapes.set(_tapes.get() + (self,))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        _tapes.reset(self._token)
+        self._token = None
+
+    def watch(self, variables: Any) -> None:
+        """Watch variables (one, or a list) that are not read inside the block yet."""
+        for var in _flatten(variables):
+            if not hasattr(var, "_polykeras_read") or not hasattr(var, "assign"):
+                raise TypeError(
+                    f"GradientTape.watch takes polykeras variables (layer weights, "
+                    f"polykeras.Variable), got {type(var).__name__}; to differentiate with "
+                    "respect to a model input use K.gradients, or hold the input in a "
+                    "Variable"
+                )
+            if id(var) not in self._leaves:
+                self._leaves[id(var)] = (var, Traced(var.value))
+
+    def watched_variables(self) -> list[Any]:
+        return [var for var, _ in self._leaves.values()]
+
+    def gradient(
+        self,
+        target: Any,
+        sources: Any,
+        output_gradients: Any = None,
+        unconnected_gradients: str = "none",
+    ) -> Any:
+        """d(target)/d(source) for each source (a variable, or a list/tuple/dict of them,
+        answered in the same structure).  ``target`` is a scalar, or a tensor whose sum is
+        differentiated (as TensorFlow does)."""
+        if self._used and not self._persistent:
+            raise RuntimeError(
+                "this GradientTape already gave its gradients; a tape answers one "
+                "gradient() call unless made with GradientTape(persistent=True)"
+            )
+        if output_gradients is not None:
+            raise NotImplementedError(
+                "GradientTape.gradient(output_gradients=...) is not supported by polykeras"
+            )
+        if unconnected_gradients not in ("none", "zero"):
+            raise ValueError(
+                f"unconnected_gradients must be 'none' or 'zero', got {unconnected_gradients!r}"
+            )
+        self._used = True
+        flat = _flatten(sources)
+        leaves = [self._leaves.get(id(v)) for v in flat]
+        target = _resolve(target)
+        if type(target) is Traced and _backend.current().shape(target.value):
+            from . import ops
+
+            target = _resolve(ops.sum(target))
+        known = [entry[1] for entry in leaves if entry is not None]
+        found = iter(_backprop(target, known))
+        B = _backend.current()
+        grads = []
+        for var, entry in zip(flat, leaves):
+            g = next(found) if entry is not None else None
+            if g is None and unconnected_gradients == "zero":
+                value = raw(var)
+                g = B.zeros(B.shape(value), B.dtype_name(value))
+            grads.append(g)
+        return _unflatten(sources, grads)
+
+
+def _flatten(x: Any) -> list[Any]:
+    if isinstance(x, dict):
+        return [v for item in x.values() for v in _flatten(item)]
+    if isinstance(x, (list, tuple)):
+        return [v for item in x for v in _flatten(item)]
+    return [x]
+
+
+def _unflatten(structure: Any, flat: list[Any]) -> Any:
+    it = iter(flat)
+
+    def build(s: Any) -> Any:
+        if isinstance(s, dict):
+            return {k: build(v) for k, v in s.items()}
+        if isinstance(s, (list, tuple)):
+            return type(s)(build(v) for v in s) if isinstance(s, tuple) else [build(v) for v in s]
+        return next(it)
+
+    return build(structure)

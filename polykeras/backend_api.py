@@ -314,6 +314,20 @@ def learning_phase_scope(value: int) -> Iterator[None]:
         _LEARNING_PHASE.reset(token)
 
 
+@contextlib.contextmanager
+def training_phase() -> Iterator[None]:
+    """The learning phase of a training step: 1, unless set by the user (Keras 2's
+    ``set_learning_phase(0)`` holds inside ``fit`` too)."""
+    if _LEARNING_PHASE.get() is not None:
+        yield
+        return
+    token = _LEARNING_PHASE.set(1)
+    try:
+        yield
+    finally:
+        _LEARNING_PHASE.reset(token)
+
+
 def in_train_phase(x, alt, training=None):
     """``x`` in training mode, ``alt`` otherwise (callables are called)."""
     if training is None:
@@ -366,7 +380,7 @@ class Function:
     """``K.function(inputs, outputs)``: call it with a list of arrays, get NumPy arrays."""
 
     def __init__(self, inputs: Sequence[KerasTensor], outputs: Any, updates: Any = None):
-        from .engine.functional import Model
+        from .engine.functional import Functional
 
         if updates:
             raise ValueError("K.function: updates= is not supported by polykeras")
@@ -381,7 +395,7 @@ class Function:
                     "symbolic tensor (learning-phase inputs are not supported: pass "
                     "training= to the layers instead)"
                 )
-        self._model = Model(ins, outs, name=_unique_name("function"))
+        self._model = Functional(ins, outs, name=_unique_name("function"))
         self._n_inputs = len(ins)
 
     def __call__(self, inputs: Sequence[Any]) -> Any:

@@ -10,6 +10,10 @@ the inputs of each unit of a Dense kernel (in, units)):
 - ``UnitNorm(axis=0)``: rescale to norm 1.
 - ``MinMaxNorm(min_value=0.0, max_value=1.0, rate=1.0, axis=0)``: move each norm towards
   ``[min_value, max_value]``, by ``rate`` of the way.
+- ``RadialConstraint()`` (tf.keras 2's; Keras 3 dropped it): a square 2-D convolution
+  kernel ``(k, k, in, out)`` becomes, for each (in, out) pair, constant on each square
+  ring around its centre (see the class for which entry each ring takes, and where odd
+  sizes differ from tf.keras 2).
 
 Rescaling divides by ``epsilon + norm`` (``polykeras.config.epsilon()``, 1e-7), as Keras
 does.  Lower-case names (``max_norm``...) and Keras 1's (``maxnorm``, ``nonneg``,
@@ -20,6 +24,8 @@ too, but only the built-ins can be written to a file.
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 from . import config, ops
 
@@ -131,14 +137,58 @@ class MinMaxNorm(Constraint):
         }
 
 
+class RadialConstraint(Constraint):
+    """Makes each ``(k, k)`` slice of a 2-D convolution kernel ``(k, k, in, out)`` radially
+    symmetric: constant on each square ring around the centre (the centre is one entry
+    for odd k, a 2x2 block for even k).
+
+    Each ring takes the value of its entry on the diagonal below and right of the centre:
+    with ``c = k // 2``, ring d (the centre is ring 0) takes ``kernel[c+d, c+d]``, except
+    the 2x2 centre of an even kernel, which takes ``kernel[c-1, c-1]``.  For even k these
+    are tf.keras 2's numbers.  For odd k tf.keras 2 gives the centre the value at
+    ``(c-1, c-1)``, which lies on the first ring, and each ring the value of the ring
+    inside it, so applying it twice swaps values back; polykeras keeps every ring's own
+    value, so the constraint is a projection (applying it again changes nothing).
+    Kernels that are not square or not 4-D are refused."""
+
+    def __call__(self, w: Any) -> Any:
+        shape = tuple(ops.shape(w))
+        if len(shape) != 4:
+            raise ValueError(
+                f"RadialConstraint: The weight tensor must have rank 4. Received weight "
+                f"tensor with shape: {shape}"
+            )
+        k, width, n_in, n_out = shape
+        if k != width:
+            raise ValueError(
+                f"RadialConstraint: the kernel must be square (rows == cols), got shape {shape}"
+            )
+        flat = ops.reshape(w, (k * k, n_in * n_out))
+        source = ops.convert_to_tensor(_radial_sources(k))
+        return ops.reshape(ops.take(flat, source), shape)
+
+
+def _radial_sources(k: int) -> np.ndarray:
+    """For each of the k*k positions (row-major), the flat position whose value it takes."""
+    c = k // 2
+    index = np.arange(k)
+    # each row's (and column's) ring: its distance from the centre row(s)
+    ring = np.abs(index - c) if k % 2 else np.where(index < c, c - 1 - index, index - c)
+    rings = np.maximum(ring[:, None], ring[None, :])
+    # ring d takes diagonal entry c+d; the 2x2 centre of an even kernel entry c-1
+    src = np.where(rings == 0, c - 1 + k % 2, c + rings)
+    return (src * k + src).reshape(-1).astype(np.int64)
+
+
 # Keras' function-style names and Keras 1's
 max_norm = maxnorm = MaxNorm
 non_neg = nonneg = NonNeg
 unit_norm = unitnorm = UnitNorm
 min_max_norm = MinMaxNorm
+radial_constraint = RadialConstraint
 
 CLASSES: dict[str, type[Constraint]] = {
-    c.__name__: c for c in (MaxNorm, NonNeg, UnitNorm, MinMaxNorm)
+    c.__name__: c for c in (MaxNorm, NonNeg, UnitNorm, MinMaxNorm, RadialConstraint)
 }
 ALIASES: dict[str, type[Constraint]] = {
     "max_norm": MaxNorm,
@@ -148,6 +198,7 @@ ALIASES: dict[str, type[Constraint]] = {
     "unit_norm": UnitNorm,
     "unitnorm": UnitNorm,
     "min_max_norm": MinMaxNorm,
+    "radial_constraint": RadialConstraint,
 }
 # Keras 1 spelled MaxNorm's max_value ``m``
 _KERAS1_ARGS = {"m": "max_value"}
@@ -237,6 +288,7 @@ __all__ = [
     "MaxNorm",
     "MinMaxNorm",
     "NonNeg",
+    "RadialConstraint",
     "UnitNorm",
     "deserialize",
     "get",
@@ -245,6 +297,7 @@ __all__ = [
     "min_max_norm",
     "non_neg",
     "nonneg",
+    "radial_constraint",
     "serialize",
     "unit_norm",
     "unitnorm",

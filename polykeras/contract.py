@@ -71,7 +71,7 @@ PRIMITIVES: dict[str, tuple[str, ...]] = {
         "scatter_slice",
         "broadcast_to",
     ),
-    "gather": ("take", "scatter_add", "index_update"),
+    "gather": ("take", "scatter_add", "index_update", "take_along_last"),
     "nn": ("softmax", "conv2d", "conv2d_input_grad", "conv2d_kernel_grad", "pool2d", "pool2d_grad"),
 }
 
@@ -182,6 +182,11 @@ class Backend(Protocol):
         """``x`` with rows ``indices`` (distinct) replaced by ``values``; may write ``x`` in
         place and return it.  Optimizers use it to update only the embedding rows a batch
         touched."""
+
+    def take_along_last(self, x: Array, indices: Array) -> Array:
+        """``x[..., indices]`` row by row: ``indices`` (integers) has the shape of ``x``
+        without its last axis, and so has the result.  Indices outside [0, x.shape[-1]) are
+        an error (never wrapped).  The sparse crossentropy picks the label's entry with it."""
 
     # -- neural-network kernels ------------------------------------------------------------
     def softmax(self, x: Array, axis: int = -1) -> Array: ...
@@ -333,6 +338,27 @@ class FusedKernels(Protocol):
         3's math: ``v = rho * v + (1 - rho) * g**2``; ``w = w - lr * g / sqrt(v + epsilon)``.
         May update the ``ws`` and ``vs`` in place; returns the new ``(ws, vs)``."""
 
+    def adam_update(
+        self,
+        ws: Sequence[Array],
+        gs: Sequence[Array],
+        ms: Sequence[Array],
+        vs: Sequence[Array],
+        vhats: Sequence[Array] | None,
+        alpha: float,
+        beta_1: float,
+        beta_2: float,
+        epsilon: float,
+    ) -> tuple[Sequence[Array], Sequence[Array], Sequence[Array], Sequence[Array] | None]:
+        """One Adam step for several variables at once, Keras 3's math: ``m += (g - m) * (1 -
+        beta_1)``; ``v += (g**2 - v) * (1 - beta_2)``; with ``vhats`` (amsgrad) ``vhat =
+        max(vhat, v)`` and ``v = vhat``; ``w = w - alpha * m / (sqrt(v) + epsilon)``, where
+        ``alpha`` is the bias-corrected learning rate (epsilon is added to the uncorrected
+        ``sqrt(v)``, as Keras does; torch.optim's Adam places it after the correction).
+        May update the ``ws`` in place, never the ``ms``/``vs``/``vhats`` given (arrays read
+        back by ``get_weights`` may share their memory); returns the new ``(ws, ms, vs,
+        vhats)``."""
+
     def layer_norm(
         self, x: Array, gamma: Array | None, beta: Array | None, num_axes: int, epsilon: float
     ) -> Array:
@@ -349,6 +375,10 @@ class FusedKernels(Protocol):
     def sigmoid_crossentropy(self, target: Array, logits: Array) -> Array:
         """Elementwise ``softplus(logits) - target * logits``, numerically stable."""
 
+    def sparse_softmax_crossentropy(self, labels: Array, logits: Array) -> Array:
+        """``-log_softmax(logits)[..., labels]`` (integer ``labels`` shaped like ``logits``
+        without its last axis, in [0, classes): others are an error), numerically stable."""
+
     def compile_step(self, fn: Callable[..., Any], args: Sequence[Any]) -> Callable[..., Any]:
         """``compile(jit_compile=True)``: a compiled equivalent of ``fn(*args)`` for
         arguments like ``args`` (nested lists of arrays), or an exception saying why not."""
@@ -360,9 +390,11 @@ OPTIONAL = (
     "lstm_sequence",
     "conv2d_bias",
     "rmsprop_update",
+    "adam_update",
     "layer_norm",
     "softmax_crossentropy",
     "sigmoid_crossentropy",
+    "sparse_softmax_crossentropy",
     "compile_step",
 )
 

@@ -7,7 +7,10 @@ chooses it explicitly with ``set_distribution(DataParallel())``.  Each process (
 - starts from rank 0's weights (one broadcast when ``fit`` starts),
 - takes its own part of every global batch (``batch_size`` is the global batch, as in
   Keras 3's ``DataParallel``; the parts are disjoint and cover the batch, an uneven last
-  batch included), shuffled each epoch with a seed all ranks share,
+  batch included), shuffled each epoch with a seed all ranks share; batches from Python
+  (a generator, Sequence, DataLoader) are global batches too: every rank reads the same
+  ones and keeps its part, and a small all-reduce before each step checks that the ranks
+  hold the same batch (and that none ran out before the others),
 - computes its gradients, and adds them to the other ranks' in one all-reduce per step,
   weighted by the number of samples each rank had, so the step equals the step of one
   process on the whole global batch; the batch's loss and metrics, and non-trainable
@@ -213,6 +216,55 @@ class DataParallel:
         for var, value in zip(variables, got):
             var.assign(value)
 
+    # -- batches from Python: every rank reads the same global batches --------------------------
+    def census(self, B: Any, mine: list[float], summed: Any = None) -> tuple[np.ndarray, Any]:
+        """One all-reduce that gives every rank a table of what each rank holds (``mine``:
+        a few numbers, row ``r`` of the table is rank ``r``'s) and, optionally, the sum of
+        ``summed`` (a NumPy vector) over ranks."""
+        world, rank = self.world_size, self.rank
+        extra = np.zeros(0) if summed is None else np.asarray(summed, np.float64).reshape(-1)
+        table = np.zeros((world, len(mine)))
+        table[rank] = mine
+        flat = np.concatenate([extra, table.reshape(-1)])
+        got = np.asarray(B.to_numpy(self.all_reduce_sum(B, B.asarray(flat))), np.float64)
+        got = got.reshape(-1)
+        total = None if summed is None else got[: len(extra)]
+        return got[len(extra) :].reshape(world, len(mine)), total
+
+    def step_census(
+        self, B: Any, size: int | None, fingerprint: int, where: str, what: str, pos: int
+    ) -> str:
+        """Before each training step on batches from Python: whether every rank has batch
+        ``pos`` ("all"), no rank has ("none": the epoch ends), or only some have ("some":
+        a warning names the ranks; the caller ends the training on every rank).  Ranks whose
+        batches differ in size or content stop with :class:`DistributedError`."""
+        has = size is not None
+        table, _ = self.census(B, [float(has), float(size or 0), float(fingerprint)])
+        holders = [r for r in range(len(table)) if table[r, 0]]
+        if not holders:
+            return "none"
+        _check_same_batches(table[holders], holders, where, what, f"batch {pos}")
+        if len(holders) == len(table):
+            return "all"
+        empty = [r for r in range(len(table)) if r not in holders]
+        import warnings
+
+        warnings.warn(
+            f"{where}: {what} ran out of batches on {_ranks(empty, len(table))} at batch "
+            f"{pos} while {_ranks(holders, len(table))} still had one; under data "
+            "parallelism every rank must read the same batches (a generator must yield the "
+            "same batches in every process). Ending the training on every rank.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return "some"
+
+    def check_same_stream(self, table: np.ndarray, where: str, what: str) -> None:
+        """After evaluate/predict on batches from Python: every rank must have read the
+        same batches (a table from :meth:`census` with rows [batches, samples,
+        fingerprint])."""
+        _check_same_batches(table, list(range(len(table))), where, what, "its batches")
+
     def report_failure(self, exc: BaseException) -> None:
         comm = self._comm
         if comm is None:
@@ -220,6 +272,51 @@ class DataParallel:
         comm.report_failure(
             f"rank {comm.rank} of {comm.world_size} raised {type(exc).__name__}: {exc}"[:2000]
         )
+
+
+def _ranks(ranks: list[int], world: int) -> str:
+    if len(ranks) == 1:
+        return f"rank {ranks[0]} of {world}"
+    return f"ranks {', '.join(str(r) for r in ranks)} of {world}"
+
+
+def _check_same_batches(
+    table: np.ndarray, ranks: list[int], where: str, what: str, which: str
+) -> None:
+    """``table``: one row per rank in ``ranks``, [count or flag, samples, fingerprint]."""
+    first = table[0]
+    differ = [r for r, row in zip(ranks, table) if not np.array_equal(row, first)]
+    if not differ:
+        return
+    rows = "; ".join(
+        f"rank {r}: {int(row[1])} samples, fingerprint {int(row[2])}"
+        + (f", {int(row[0])} batches" if which == "its batches" else "")
+        for r, row in zip(ranks, table)
+    )
+    raise DistributedError(
+        f"{where}: under data parallelism every rank reads the same global batches from "
+        f"{what} and takes its own part of each, but the ranks read different data in "
+        f"{which} ({rows}). Make the batches the same in every process (a generator "
+        "seeded alike, a DataLoader given a torch.Generator seeded alike or shuffle=False), or "
+        "set POLYKERAS_DISTRIBUTE=off and train each process on its own data"
+    )
+
+
+def batch_fingerprint(arrays: list) -> int:
+    """A cheap fingerprint of a batch's host arrays (a CRC of their first, middle and last
+    rows and shapes) that tells ranks reading different batches apart."""
+    import zlib
+
+    crc = 0
+    for a in arrays:
+        if a is None:
+            continue
+        a = np.asarray(a)
+        crc = zlib.crc32(repr((a.shape, a.dtype.str)).encode(), crc)
+        if a.ndim and len(a) and a.dtype != object:
+            for i in sorted({0, len(a) // 2, len(a) - 1}):
+                crc = zlib.crc32(np.ascontiguousarray(a[i]).tobytes(), crc)
+    return crc & 0xFFFFFF  # exact in float32, whatever precision the all-reduce uses
 
 
 def reports_failures(method):

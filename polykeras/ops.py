@@ -983,6 +983,8 @@ def categorical_crossentropy(target, output, from_logits: bool = False, axis: in
 
 @keras_op
 def sparse_categorical_crossentropy(target, output, from_logits: bool = False, axis: int = -1):
+    if axis == -1 or axis == ndim(output) - 1:  # the label's entry only, no one-hot rows
+        return sparse_crossentropy(target, output, from_logits=from_logits)
     n = shape(output)[axis]
     t = target
     if ndim(t) == ndim(output):  # labels of shape (..., 1)
@@ -1158,3 +1160,91 @@ def _sigmoid_xent_vjp(B, g, n):
 #: Elementwise ``-(t log sigmoid(x) + (1 - t) log(1 - sigmoid(x)))`` from the logits ``x``,
 #: one op (backends may fuse it: the optional ``sigmoid_crossentropy`` kernel).
 sigmoid_crossentropy = _prim("sigmoid_crossentropy", _sigmoid_xent_vjp, _sigmoid_xent_fwd)
+
+
+# -- sparse crossentropy without one-hot targets (issue 21) ------------------------------------
+# The label's entry of each row is picked (``take_along_last``) instead of multiplying by a
+# one-hot matrix: one gather forward; the VJPs build the one-hot rows only on the core's tape.
+def _label_rows(B, labels, like):
+    """``labels`` as one-hot rows in ``like``'s dtype (the scatter along the last axis)."""
+    n = B.shape(like)[-1]
+    classes = B.asarray(_np.arange(n, dtype=_np.int64))
+    hot = B.equal(B.reshape(labels, tuple(B.shape(labels)) + (1,)), classes)
+    return B.cast(hot, B.dtype_name(like))
+
+
+def _take_along_last_vjp(B, g, n):
+    x, labels = n.args
+    rows = _label_rows(B, labels, x)
+    return B.multiply(rows, B.reshape(g, tuple(B.shape(g)) + (1,))), None
+
+
+#: ``x[..., indices]`` row by row: ``indices`` (integers in [0, x.shape[-1])) has the shape of
+#: ``x`` without its last axis, and so has the result.
+take_along_last = _prim("take_along_last", _take_along_last_vjp)
+
+
+def _sparse_xent_fwd(B, labels, logits):
+    kernel = getattr(B, "sparse_softmax_crossentropy", None)
+    if kernel is not None:
+        return kernel(labels, logits)
+    m = B.stop_gradient(B.max(logits, axis=-1, keepdims=True))
+    lse = B.add(B.log(B.sum(B.exp(B.subtract(logits, m)), axis=-1, keepdims=True)), m)
+    lse = B.reshape(lse, tuple(B.shape(labels)))
+    return B.subtract(lse, B.take_along_last(logits, labels))
+
+
+def _sparse_xent_vjp(B, g, n):
+    labels, x = n.args
+    ge = B.reshape(g, tuple(B.shape(g)) + (1,))
+    return None, B.multiply(ge, B.subtract(B.softmax(x, axis=-1), _label_rows(B, labels, x)))
+
+
+#: ``-log_softmax(logits)[..., labels]``: the sparse crossentropy from logits, one op
+#: (backends may fuse it: the optional ``sparse_softmax_crossentropy`` kernel, e.g. torch's
+#: ``cross_entropy`` with class indices); :func:`sparse_crossentropy` calls it.
+sparse_softmax_crossentropy = _prim(
+    "sparse_softmax_crossentropy", _sparse_xent_vjp, _sparse_xent_fwd
+)
+
+
+def class_labels(labels, y_pred):
+    """Integer class labels for ``y_pred`` (probabilities or logits, classes on the last
+    axis): shaped like ``y_pred`` without its last axis (a trailing axis of 1 is dropped, as
+    Keras does), cast to int64 when given as floats.  Never differentiated."""
+    B = _backend.current()
+    t = _value(labels)
+    t = B.stop_gradient(t if B.is_native(t) else B.asarray(t))
+    pred_shape = tuple(shape(y_pred))
+    t_shape = tuple(B.shape(t))
+    if len(t_shape) == len(pred_shape) and t_shape and t_shape[-1] == 1:
+        t_shape = t_shape[:-1]
+        t = B.reshape(t, t_shape)
+    if t_shape != pred_shape[:-1]:
+        raise ValueError(
+            f"sparse categorical crossentropy: labels of shape {tuple(B.shape(labels))} do "
+            f"not fit predictions of shape {pred_shape}; expected one integer class label per "
+            f"prediction row, shape {pred_shape[:-1]} (or {pred_shape[:-1] + (1,)})"
+        )
+    if not B.dtype_name(t).startswith(("int", "uint")):
+        t = B.cast(t, "int64")
+    return t
+
+
+def sparse_crossentropy(labels, y_pred, from_logits: bool = False):
+    """Per-row crossentropy of integer class ``labels`` (see :func:`class_labels`) against
+    probabilities ``y_pred``, or logits with ``from_logits``.  Probabilities: ``-log(p[label])``
+    with ``p = y_pred / sum(y_pred)`` clipped to [eps, 1 - eps], the same numbers as the
+    one-hot form ``-sum(one_hot * log(clip(p)))`` from the label's entry only."""
+    t = class_labels(labels, y_pred)
+    try:
+        if from_logits:
+            return sparse_softmax_crossentropy(t, y_pred)
+        eps = _epsilon()
+        picked = divide(take_along_last(y_pred, t), sum(y_pred, axis=-1))
+        return neg(log(clip(picked, eps, 1.0 - eps)))
+    except IndexError as err:
+        raise IndexError(
+            f"sparse categorical crossentropy: class labels must lie in "
+            f"[0, {shape(y_pred)[-1]}) for predictions of shape {tuple(shape(y_pred))} ({err})"
+        ) from err

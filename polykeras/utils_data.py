@@ -14,7 +14,10 @@ never looks like a finished one.  Archives are checked member by member before a
 written: absolute paths, ``..`` components, links that point outside the destination,
 devices and FIFOs are refused, and so is an archive whose members add up to more than
 :data:`MAX_EXTRACT_RATIO` times its own size (and more than :data:`MIN_EXTRACT_LIMIT`).
-Members are unpacked into a temporary folder first and moved into the cache afterwards.
+Members are unpacked into a temporary ``.polykeras-extract-*`` folder first and moved
+into the cache afterwards.  Such a folder that a killed process left behind, unchanged for
+:data:`STALE_EXTRACTION_SECONDS`, is removed by the next ``get_file`` into the same cache
+folder.
 """
 
 from __future__ import annotations
@@ -29,10 +32,13 @@ import stat
 import sys
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import warnings
 import zipfile
+from collections.abc import Iterator
 from typing import Any
 
 #: an archive may unpack to at most this many times its own size ...
@@ -41,6 +47,11 @@ MAX_EXTRACT_RATIO = 200
 MIN_EXTRACT_LIMIT = 64 * 2**20
 #: seconds a blocked network read may wait before the download fails
 DOWNLOAD_TIMEOUT = 60.0
+#: a temporary extraction folder unchanged for this many seconds was left by a killed
+#: process: the next ``get_file`` into its cache folder removes it
+STALE_EXTRACTION_SECONDS = 3600.0
+
+_STAGING_PREFIX = ".polykeras-extract-"
 
 _CHUNK = 2**20
 _HASH_ALGORITHMS = ("auto", "sha256", "md5")
@@ -124,17 +135,21 @@ def get_file(
 ) -> str:
     """Download ``origin`` into the cache unless it is there already; return its path.
 
-    Keras 2's arguments and results: the file is ``<cache_dir>/<cache_subdir>/<fname>``
-    (``fname`` defaults to the last part of the URL); with ``untar=True`` the download is
-    ``<fname>.tar.gz``, it is unpacked beside itself, and the unpacked ``<fname>`` is
-    returned; with ``extract=True`` the archive (``archive_format``: ``"auto"``, ``"tar"``,
-    ``"zip"``, a list of those, or None) is unpacked beside itself and its own path is
-    returned.  ``file_hash`` (or Keras 1's ``md5_hash``) is checked after a download and
-    on every later use: a cached file that does not match is downloaded again, a download
-    that does not match is deleted and refused.  ``force_download`` (Keras 3) downloads
-    even when a cached copy exists.  ``origin`` may be any URL urllib opens, ``file://``
-    included.  See the module docstring for where the cache is and how archives are
-    checked."""
+    Keras 2's arguments: the file is ``<cache_dir>/<cache_subdir>/<fname>`` (``fname``
+    defaults to the last part of the URL).  With Keras 1's ``untar=True`` the download is
+    ``<fname>.tar.gz``, it is unpacked beside itself (as Keras 2 did), and the unpacked
+    ``<fname>`` is returned.  With ``extract=True`` the archive (``archive_format``:
+    ``"auto"``, ``"tar"``, ``"zip"``, a list of those, or None) is unpacked into a folder of
+    its own and that folder is returned, as Keras 3 does: a ``fname`` with a dot
+    (``"photos.tar.gz"``) is the archive's name and the folder is ``photos_extracted``;
+    otherwise (and when ``fname`` is not given) the folder is ``<fname>`` and the archive
+    ``<fname>_archive``.  The folder is unpacked when the archive is downloaded, or when it
+    is missing; it is replaced whole, never left half-written.  ``file_hash`` (or Keras 1's
+    ``md5_hash``) is checked after a download and on every later use: a cached file that
+    does not match is downloaded again, a download that does not match is deleted and
+    refused.  ``force_download`` (Keras 3) downloads even when a cached copy exists.
+    ``origin`` may be any URL urllib opens, ``file://`` included.  See the module
+    docstring for where the cache is and how archives are checked."""
     if origin is None or not isinstance(origin, str) or not origin.strip():
         raise ValueError(f"get_file: origin must be the URL of the file, got {origin!r}")
     if hash_algorithm not in _HASH_ALGORITHMS:
@@ -146,7 +161,8 @@ def get_file(
             raise ValueError(f"get_file: file_hash must be a hex digest, got {file_hash!r}")
         file_hash = file_hash.strip().lower()
     formats = _archive_formats(archive_format)
-    if fname is None:
+    fname_given = bool(fname)
+    if not fname:
         fname = posixpath.basename(urllib.parse.urlparse(origin).path)
         if not fname:
             raise ValueError(
@@ -155,6 +171,17 @@ def get_file(
     fname = os.fspath(fname)
     if not isinstance(fname, str):
         fname = os.fsdecode(fname)
+    if (
+        os.sep in fname
+        or "/" in fname
+        or (os.altsep and os.altsep in fname)
+        or fname in (".", "..")
+    ):
+        raise ValueError(
+            f"get_file: fname must be a file name, not a path (got {fname!r}): the file goes "
+            "into the cache folder; to choose the folder, pass cache_dir= (and "
+            "cache_subdir=)"
+        )
     subdir = os.fspath(cache_subdir) if cache_subdir is not None else ""
 
     keras_copy_allowed = cache_dir is None
@@ -171,9 +198,23 @@ def get_file(
             "cache_dir= a writable folder"
         )
 
+    _remove_stale_extractions(datadir)
+
+    extract_dir = ""
     if untar:
         untar_fpath = os.path.join(datadir, fname)
         fpath = untar_fpath + ".tar.gz"
+    elif extract:
+        if fname_given and "." in fname:
+            archive_name, folder_name = fname, fname[: fname.index(".")] + "_extracted"
+        else:
+            archive_name, folder_name = fname + "_archive", fname
+        fpath = os.path.join(datadir, archive_name)
+        extract_dir = os.path.join(datadir, folder_name)
+        if os.path.isfile(extract_dir) and not os.path.lexists(fpath):
+            # an archive kept under the folder's name (Keras 2's layout, which earlier
+            # polykeras releases used): it becomes the archive, checked as usual
+            os.replace(extract_dir, fpath)
     else:
         fpath = os.path.join(datadir, fname)
     algorithm = resolve_hash_algorithm(file_hash, hash_algorithm) if file_hash else "sha256"
@@ -192,29 +233,41 @@ def get_file(
         download = True
 
     kdir = os.path.join(keras_cache_dir(), subdir)
-    kpath: str | None = os.path.join(kdir, fname + (".tar.gz" if untar else ""))
-    if not keras_copy_allowed or os.path.abspath(str(kpath)) == os.path.abspath(fpath):
-        kpath = None
-    if download and kpath is not None and not force_download:
-        if os.path.isfile(kpath):
-            if not matches(kpath):
+    knames = [os.path.basename(fpath)]
+    if extract and not untar and fname != knames[0]:
+        knames.append(fname)  # Keras 2 kept the archive under its own name
+    kpaths = [os.path.join(kdir, name) for name in knames]
+    if not keras_copy_allowed or os.path.abspath(kpaths[0]) == os.path.abspath(fpath):
+        kpaths = []
+    kpath = kpaths[0] if kpaths else None
+    fresh = download
+    if download and not force_download:
+        for candidate in kpaths:
+            if not os.path.isfile(candidate):
+                continue
+            if not matches(candidate):
                 print(
-                    f"Keras' copy {kpath} does not match the {algorithm} hash {file_hash}; "
-                    "it is left alone and the file is downloaded.",
+                    f"Keras' copy {candidate} does not match the {algorithm} hash "
+                    f"{file_hash}; it is left alone and the file is downloaded.",
                     file=sys.stderr,
                 )
-            elif untar:
+                continue
+            if untar:
                 kdone = os.path.join(kdir, fname)
                 if os.path.isdir(kdone):
                     return kdone
                 if not os.path.exists(untar_fpath):
-                    _extract_archive(kpath, datadir, ["tar"])
+                    _extract_archive(candidate, datadir, ["tar"])
                 return untar_fpath
-            elif not extract:
-                return kpath
-            else:  # extraction writes beside the file: copy it here first
-                _copy_atomically(kpath, fpath)
-                download = False
+            if not extract:
+                return candidate
+            kfolder = os.path.join(kdir, os.path.basename(extract_dir))
+            if os.path.isdir(kfolder):  # Keras 3 unpacked it there
+                return kfolder
+            # our extraction writes into our cache: the archive is copied here first
+            _copy_atomically(candidate, fpath)
+            download = False
+            break
 
     if download:
         _download(origin, fpath, file_hash, algorithm, kpath)
@@ -224,7 +277,15 @@ def get_file(
             _extract_archive(fpath, datadir, ["tar"])
         return untar_fpath
     if extract:
-        _extract_archive(fpath, datadir, formats)
+        if (fresh or not os.path.isdir(extract_dir)) and not _extract_into_folder(
+            fpath, extract_dir, formats
+        ):
+            warnings.warn(
+                f"get_file: {fpath} is not a {' or '.join(formats) or 'known'} archive "
+                f"(archive_format={archive_format!r}); nothing was extracted into {extract_dir}",
+                stacklevel=2,
+            )
+        return extract_dir
     return fpath
 
 
@@ -427,7 +488,11 @@ def extract_archive(file_path: Any, path: Any = ".", archive_format: Any = "auto
     return _extract_archive(os.fspath(file_path), os.fspath(path), _archive_formats(archive_format))
 
 
-def _extract_archive(file_path: str, path: str, formats: list[str]) -> bool:
+@contextlib.contextmanager
+def _unpacked(file_path: str, parent: str, formats: list[str]) -> Iterator[str | None]:
+    """Unpack the archive, checked member by member, into a new folder inside a temporary
+    ``.polykeras-extract-*`` folder of ``parent``; yields that folder (None when the file is
+    none of ``formats``) and removes the temporary folder afterwards."""
     for kind in formats:
         if kind == "tar" and tarfile.is_tarfile(file_path):
             opener: Any = tarfile.open
@@ -435,32 +500,108 @@ def _extract_archive(file_path: str, path: str, formats: list[str]) -> bool:
             opener = zipfile.ZipFile
         else:
             continue
-        os.makedirs(path, exist_ok=True)
-        staging = tempfile.mkdtemp(prefix=".polykeras-extract-", dir=path)
+        os.makedirs(parent, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=parent)
         try:
-            with opener(file_path) as archive:
-                if kind == "tar":
-                    members = _checked_tar_members(file_path, archive)
-                    if hasattr(tarfile, "data_filter"):
-                        try:
-                            archive.extractall(staging, members=members, filter="data")
-                        except tarfile.FilterError as exc:
-                            raise UnsafeArchiveError(
-                                f"get_file: refusing to extract {file_path!r}: {exc}; "
-                                "nothing was extracted"
-                            ) from None
-                    else:  # the members were checked above
-                        archive.extractall(staging, members=members)
-                else:
-                    archive.extractall(staging, members=_checked_zip_members(file_path, archive))
-            for name in os.listdir(staging):
-                _move_into(os.path.join(staging, name), os.path.join(path, name))
-        except (tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
-            raise ValueError(
-                f"get_file: {file_path!r} is a damaged {kind} archive ({exc}); nothing was "
-                "extracted. Delete it and call get_file again to download it afresh."
-            ) from None
+            out = os.path.join(staging, "unpacked")
+            os.mkdir(out)  # made with the usual permissions, unlike mkdtemp's 0o700
+            try:
+                with opener(file_path) as archive:
+                    if kind == "tar":
+                        members = _checked_tar_members(file_path, archive)
+                        if hasattr(tarfile, "data_filter"):
+                            try:
+                                archive.extractall(out, members=members, filter="data")
+                            except tarfile.FilterError as exc:
+                                raise UnsafeArchiveError(
+                                    f"get_file: refusing to extract {file_path!r}: {exc}; "
+                                    "nothing was extracted"
+                                ) from None
+                        else:  # the members were checked above
+                            archive.extractall(out, members=members)
+                    else:
+                        archive.extractall(out, members=_checked_zip_members(file_path, archive))
+            except (tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
+                raise ValueError(
+                    f"get_file: {file_path!r} is a damaged {kind} archive ({exc}); nothing was "
+                    "extracted. Delete it and call get_file again to download it afresh."
+                ) from None
+            yield out
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        return True
+        return
+    yield None
+
+
+def _extract_archive(file_path: str, path: str, formats: list[str]) -> bool:
+    """Unpack into ``path``, merging with what is there (Keras 2's extraction)."""
+    with _unpacked(file_path, path, formats) as out:
+        if out is None:
+            return False
+        for name in os.listdir(out):
+            _move_into(os.path.join(out, name), os.path.join(path, name))
+    return True
+
+
+def _extract_into_folder(file_path: str, folder: str, formats: list[str]) -> bool:
+    """Unpack into ``folder``, which then holds the archive's members and nothing else
+    (Keras 3's ``extract=True``).  The folder is renamed into place whole: a killed
+    extraction leaves no half-written folder, only a temporary one."""
+    parent = os.path.dirname(os.path.abspath(folder))
+    with _unpacked(file_path, parent, formats) as out:
+        if out is None:
+            return False
+        if os.path.lexists(folder):  # replaced: the old one goes to a temporary folder first
+            old = tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=parent)
+            os.replace(folder, os.path.join(old, "previous"))
+            try:
+                os.replace(out, folder)
+            finally:
+                shutil.rmtree(old, ignore_errors=True)
+        else:
+            try:
+                os.replace(out, folder)
+            except OSError:
+                if not os.path.isdir(folder):  # not another process's finished extraction
+                    raise
+    return True
+
+
+def _now() -> float:
+    return time.time()
+
+
+def _changed_since(path: str, cutoff: float) -> bool:
+    """Whether ``path`` or anything under it (links not followed) changed after ``cutoff``.
+    The inode change time counts too: extraction gives files the archive's old mtimes."""
+    for root, dirs, files in os.walk(path):
+        for name in [root] + [os.path.join(root, n) for n in dirs + files]:
+            try:
+                st = os.lstat(name)
+            except OSError:
+                continue
+            if max(st.st_mtime, st.st_ctime) > cutoff:
+                return True
     return False
+
+
+def _remove_stale_extractions(folder: str) -> None:
+    """Remove the temporary extraction folders (``.polykeras-extract-*``, real folders only,
+    never a link or a file) directly in ``folder`` in which nothing changed for
+    :data:`STALE_EXTRACTION_SECONDS`: a killed process left them."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    cutoff = _now() - STALE_EXTRACTION_SECONDS
+    for name in names:
+        if not name.startswith(_STAGING_PREFIX):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                continue
+        except OSError:
+            continue
+        if not _changed_since(path, cutoff):
+            shutil.rmtree(path, ignore_errors=True)

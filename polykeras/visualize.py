@@ -67,14 +67,14 @@ def _add_model(dot: Any, pydot: Any, model: Any, opts: dict, prefix: str) -> tup
     by id(layer): (first box, last box) for nested models drawn inside, the box ids of the
     model's input layers)."""
     ids: dict[int, tuple[str, str]] = {}
-    from .engine.functional import Model
+    from .engine.functional import Functional
 
     for node in _graph_of(model):
         layer = node.outbound_layer
         if id(layer) in ids:
             continue
         box = f"{prefix}{id(layer)}"
-        if opts["expand_nested"] and isinstance(layer, Model) and hasattr(layer, "_execution"):
+        if opts["expand_nested"] and isinstance(layer, Functional) and hasattr(layer, "_execution"):
             cluster = pydot.Cluster(
                 f"cluster_{box}", label=f"{layer.name}: {type(layer).__name__}", style="dashed"
             )

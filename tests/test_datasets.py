@@ -235,9 +235,19 @@ def test_keras_copy_of_an_archive(home, server):
     # extract=True copies the archive into our cache first (extraction writes beside it)
     (kfolder / "q.zip").write_bytes(make_zip([("q/b.txt", b"b")]))
     path = get_file("q.zip", server.add("q.zip", b"unused"), extract=True)
-    assert path == str(home / "home" / "datasets" / "q.zip")
-    assert (home / "home" / "datasets" / "q" / "b.txt").read_bytes() == b"b"
+    assert path == str(home / "home" / "datasets" / "q_extracted")
+    assert (home / "home" / "datasets" / "q_extracted" / "q" / "b.txt").read_bytes() == b"b"
     assert sorted(os.listdir(kfolder)) == ["pk", "pk.tar.gz", "q.zip"] and server.hits == []
+    # a folder Keras 3 unpacked beside its archive is used where it lies
+    (kfolder / "r_archive").write_bytes(make_zip([("c.txt", b"c")]))
+    (kfolder / "r").mkdir()
+    assert get_file("r", server.add("r", b"unused"), extract=True) == str(kfolder / "r")
+    # Keras 2 kept the archive under fname itself: found too
+    (kfolder / "s").write_bytes(make_zip([("d.txt", b"d")]))
+    path = get_file("s", server.add("s", b"unused"), extract=True)
+    assert path == str(home / "home" / "datasets" / "s")
+    assert (home / "home" / "datasets" / "s" / "d.txt").read_bytes() == b"d"
+    assert server.hits == [] and (kfolder / "s").read_bytes() == make_zip([("d.txt", b"d")])
 
 
 def test_unwritable_home_falls_back_to_the_temporary_folder(tmp_path, monkeypatch, server):
@@ -300,15 +310,165 @@ def test_untar_and_extract(home, server):
     assert get_file("pack", url, untar=True, file_hash=sha256(archive)) == path
     assert server.hits == ["/pack.tar.gz"]
 
+    # extract=True returns the folder it unpacked into (Keras 3)
     zipped = make_zip([("z/a.txt", b"a"), ("z/b.txt", b"b")])
     url = server.add("z.zip", zipped)
     path = get_file("z.zip", url, extract=True)
-    assert path == str(folder / "z.zip") and (folder / "z" / "b.txt").read_bytes() == b"b"
+    assert path == str(folder / "z_extracted")
+    assert (folder / "z.zip").read_bytes() == zipped
+    assert (folder / "z_extracted" / "z" / "b.txt").read_bytes() == b"b"
+    assert get_file("z.zip", url, extract=True) == path and server.hits.count("/z.zip") == 1
     # archive_format limits what is unpacked
     url = server.add("y.zip", make_zip([("y/a.txt", b"a")]))
-    get_file("y.zip", url, extract=True, archive_format="tar")
-    assert not (folder / "y").exists()
+    with pytest.warns(UserWarning, match="is not a tar archive.*nothing was extracted"):
+        path = get_file("y.zip", url, extract=True, archive_format="tar")
+    assert path == str(folder / "y_extracted") and not os.path.exists(path)
     assert leftovers(folder) == []
+
+
+_KERAS3_GET_FILE = r"""
+import json, os, sys
+os.environ["KERAS_BACKEND"] = "torch"
+import numpy as np
+import keras
+
+data = dict(np.load(sys.argv[1]))
+cache = str(data["cache"])
+out = {}
+for name, fname, uri, kwargs in json.loads(str(data["cases"])):
+    path = keras.utils.get_file(fname, origin=uri, cache_dir=cache, **kwargs)
+    files = sorted(
+        os.path.relpath(os.path.join(root, f), path) for root, _, fs in os.walk(path) for f in fs
+    )
+    out[name] = np.array(json.dumps([os.path.relpath(path, cache), files]))
+np.savez(sys.argv[2], **out)
+"""
+
+
+def _tree(path):
+    return sorted(
+        os.path.relpath(os.path.join(root, f), path) for root, _, fs in os.walk(path) for f in fs
+    )
+
+
+def test_extract_returns_the_folder_keras3_returns(tmp_path):
+    tarred = tmp_path / "src" / "pack.tar.gz"
+    zipped = tmp_path / "src" / "bundle.zip"
+    tarred.parent.mkdir()
+    tarred.write_bytes(make_tar([("pack", None), ("pack/a.txt", b"a"), ("pack/s/b.txt", b"b")]))
+    zipped.write_bytes(make_zip([("top.txt", b"t"), ("dir/c.txt", b"c")]))
+    cases = [
+        ("dotted", "pack.tar.gz", tarred.as_uri(), {"extract": True}),
+        ("plain", "pack", tarred.as_uri(), {"extract": True}),
+        ("from_url", None, zipped.as_uri(), {"extract": True}),
+        ("zip_named", "bundle", zipped.as_uri(), {"extract": True, "archive_format": "zip"}),
+    ]
+    (tmp_path / "k3").mkdir()  # Keras falls back to /tmp/.keras when it is missing
+    inputs = {"cases": np.array(json.dumps(cases)), "cache": np.array(str(tmp_path / "k3"))}
+    ref = run_keras3_script(tmp_path, _KERAS3_GET_FILE, inputs)
+    cache = tmp_path / "pk"
+    for name, fname, uri, kwargs in cases:
+        path = get_file(fname, origin=uri, cache_dir=cache, **kwargs)
+        assert [os.path.relpath(path, cache), _tree(path)] == json.loads(str(ref[name])), name
+    assert leftovers(cache / "datasets") == []
+
+
+def test_untar_keeps_keras2s_layout(tmp_path):
+    """untar=True returns <fname> as Keras 2 and 3 both do; its content is Keras 2's (the
+    archive unpacked beside itself), where Keras 3 unpacks into <fname> itself, so an
+    archive's top folder appears twice there (pack/pack/a.txt)."""
+    archive = tmp_path / "pack.tar.gz"
+    archive.write_bytes(make_tar([("pack", None), ("pack/a.txt", b"a")]))
+    path = get_file("pack", archive.as_uri(), untar=True, cache_dir=tmp_path / "c")
+    assert path == str(tmp_path / "c" / "datasets" / "pack") and _tree(path) == ["a.txt"]
+    assert (tmp_path / "c" / "datasets" / "pack.tar.gz").is_file()
+
+
+def test_extraction_folder_is_replaced_whole_and_never_half_written(home, server, monkeypatch):
+    from polykeras import utils_data
+
+    first = make_zip([("old.txt", b"1"), ("both.txt", b"1")])
+    url = server.add("data.zip", first)
+    folder = home / "home" / "datasets"
+    path = get_file("data.zip", url, extract=True, file_hash=sha256(first))
+    assert _tree(path) == ["both.txt", "old.txt"]
+    # a new archive (its hash changes): downloaded again, and the folder holds it alone
+    second = make_zip([("new.txt", b"2"), ("both.txt", b"2")])
+    url = server.add("data.zip", second)
+    assert get_file("data.zip", url, extract=True, file_hash=sha256(second)) == path
+    assert _tree(path) == ["both.txt", "new.txt"]
+    assert (folder / "data_extracted" / "both.txt").read_bytes() == b"2"
+    # killed before the folder is renamed into place: no folder, no temporary folder left
+    other = make_zip([("x.txt", b"x")])
+    url = server.add("other.zip", other)
+    real_replace = os.replace
+
+    def interrupted(src, dst):
+        if str(dst).endswith("other_extracted"):
+            raise KeyboardInterrupt
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(utils_data.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        get_file("other.zip", url, extract=True)
+    monkeypatch.setattr(utils_data.os, "replace", real_replace)
+    assert not (folder / "other_extracted").exists() and leftovers(folder) == []
+    # the next call finds the archive and unpacks it, without downloading it again
+    assert _tree(get_file("other.zip", url, extract=True)) == ["x.txt"]
+    assert server.hits.count("/other.zip") == 1
+
+
+def test_an_archive_in_keras2s_place_becomes_the_archive(home, server):
+    """Earlier releases kept get_file("m", extract=True)'s archive at datasets/m, where the
+    folder now goes: it is taken as the archive (and checked), not downloaded again."""
+    archive = make_zip([("m.txt", b"m")])
+    folder = home / "home" / "datasets"
+    folder.mkdir(parents=True)
+    (folder / "m").write_bytes(archive)
+    path = get_file("m", server.add("m", archive), extract=True, file_hash=sha256(archive))
+    assert path == str(folder / "m") and _tree(path) == ["m.txt"]
+    assert (folder / "m_archive").read_bytes() == archive and server.hits == []
+
+
+def test_stale_extraction_folders_are_removed_and_nothing_else(home, server, monkeypatch):
+    from polykeras import utils_data
+
+    folder = home / "home" / "datasets"
+    stale = folder / ".polykeras-extract-crashed"
+    (stale / "deep").mkdir(parents=True)
+    (stale / "deep" / "member.bin").write_bytes(b"partial")
+    hours_ago = os.path.getmtime(stale) - 7200
+    for p in (stale / "deep" / "member.bin", stale / "deep", stale):
+        os.utime(p, (hours_ago, hours_ago))  # as extraction sets an archive's old times
+    kept_file = folder / ".polykeras-extract-a-file"
+    kept_file.write_bytes(b"not a folder")
+    outside = home / "outside"
+    (outside / "inner").mkdir(parents=True)
+    (outside / "inner" / "precious.txt").write_bytes(b"keep")
+    os.symlink(outside, folder / ".polykeras-extract-link")
+    (folder / "mine").mkdir()
+    elsewhere = home / "other_cache" / "datasets" / ".polykeras-extract-elsewhere"
+    elsewhere.mkdir(parents=True)
+    url = server.add("f.bin", b"f")
+
+    # the inode change times are recent, so this could be an extraction still running
+    get_file("f.bin", url)
+    assert stale.is_dir()
+    # an hour later, nothing in it having changed: it is removed on the next call
+    later = utils_data._now() + utils_data.STALE_EXTRACTION_SECONDS + 60
+    monkeypatch.setattr(utils_data, "_now", lambda: later)
+    get_file("f.bin", url)
+    assert not stale.exists()
+    assert kept_file.read_bytes() == b"not a folder"
+    assert (folder / ".polykeras-extract-link").is_symlink()
+    assert (outside / "inner" / "precious.txt").read_bytes() == b"keep"
+    assert (folder / "mine").is_dir() and elsewhere.is_dir()
+    assert sorted(os.listdir(folder)) == [
+        ".polykeras-extract-a-file",
+        ".polykeras-extract-link",
+        "f.bin",
+        "mine",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -550,6 +710,27 @@ def test_cifar10_channels_last_and_first(files, home):
         .read()
     )[b"data"][0]
     np.testing.assert_array_equal(x[0, 0, 1], first[[1, 1025, 2049]])
+
+
+def test_cifar_reads_a_copy_keras3_unpacked_where_it_lies(files, home, server):
+    """Keras 3 keeps CIFAR-10 as datasets/cifar-10-batches-py-target_archive, unpacked into
+    datasets/cifar-10-batches-py-target/ (its extract=True layout)."""
+    archive = files["cifar-10-python.tar.gz"]
+    kfolder = home / "keras_home" / "datasets"
+    target = kfolder / "cifar-10-batches-py-target"
+    target.mkdir(parents=True)
+    (kfolder / "cifar-10-batches-py-target_archive").write_bytes(archive)
+    assert extract_archive(kfolder / "cifar-10-batches-py-target_archive", target)
+    before = sorted(p for p in kfolder.rglob("*"))
+    (x, y), (xt, yt) = cifar10.load_data()
+    assert server.hits == [] and not (home / "home" / "datasets" / "cifar-10-batches-py").exists()
+    assert sorted(p for p in kfolder.rglob("*")) == before
+    # the same arrays as from our own download
+    (kfolder / "cifar-10-batches-py-target_archive").write_bytes(b"not the archive")
+    (x2, y2), (xt2, yt2) = cifar10.load_data()
+    assert server.hits == ["/cifar-10-python.tar.gz"]
+    for a, b in ((x, x2), (y, y2), (xt, xt2), (yt, yt2)):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_cifar100_label_modes(files):
@@ -806,3 +987,11 @@ def test_same_results_as_keras3_on_the_same_files(files, home):
         assert ours[key].shape == ref[key].shape, key
         assert ours[key].dtype == ref[key].dtype or key.endswith(("_len", "_flat")), key
         np.testing.assert_array_equal(ours[key], ref[key], err_msg=key)
+
+
+@pytest.mark.parametrize("fname", ["../escape.txt", "/tmp/abs.txt", "sub/file.txt", ".."])
+def test_get_file_refuses_a_path_as_fname(tmp_path, fname):
+    from polykeras.utils_data import get_file
+
+    with pytest.raises(ValueError, match="fname must be a file name"):
+        get_file(fname, origin="file:///nonexistent", cache_dir=str(tmp_path))

@@ -94,18 +94,29 @@ def _single_process(backend: str) -> dict:
             ref[f"{opt}_evaluate"] = np.asarray(history["evaluate"])
             ref[f"{opt}_predict"] = history["predict"]
             ref[f"{opt}_predict_one"] = history["predict_one"]
+            ref.update(dp_train.results_of(f"batches_{opt}", *dp_train.train_batches(opt, seed=1)))
     return ref
 
 
 def _check_equal(out: Path, ref: dict) -> None:
     ranks = [dict(np.load(out / f"rank{rank}.npz")) for rank in (0, 1)]
-    shuffled = sorted(k for k in ranks[0] if k.startswith("shuffled_"))
-    assert shuffled, "the shuffled run wrote no weights"
-    for key in shuffled:  # ranks stay identical through shuffled epochs
+    same = sorted(k for k in ranks[0] if k.startswith(("shuffled_", "runout_w", "runout_ep")))
+    assert "shuffled_w0" in same and "shuffled_seq_w0" in same and "runout_w0" in same
+    for key in same:  # ranks stay identical through shuffled epochs and a run-out source
         np.testing.assert_array_equal(ranks[1][key], ranks[0][key], err_msg=key)
     for rank, got in enumerate(ranks):
-        assert "DataError" in str(got.pop("generator_error")), "a generator must be refused"
-        for key in shuffled:
+        # rank 1's generator ran out at batch 2: every rank ended the training there
+        np.testing.assert_array_equal(got["runout_epochs"], [0])
+        warned = str(got.pop("warning_runout"))
+        assert "ran out of batches on rank 1 of 2 at batch 2" in warned, warned
+        mismatch = str(got.pop("mismatch_error"))
+        assert mismatch.startswith("DistributedError") and "batch 0" in mismatch, mismatch
+        assert "rank 1: 16 samples" in mismatch, mismatch
+        for key in ("mismatch_evaluate", "mismatch_predict"):  # 4 batches on rank 0, 2 on 1
+            told = str(got.pop(key))
+            assert told.startswith("DistributedError") and "in its batches" in told, told
+            assert "rank 0: 49 samples" in told and "rank 1: 32 samples" in told, told
+        for key in same:
             got.pop(key)
         assert sorted(got) == sorted(ref)
         for key, want in ref.items():
@@ -118,7 +129,11 @@ def _check_equal(out: Path, ref: dict) -> None:
 def test_two_ranks_equal_one_process(tmp_path, backend):
     """One epoch on 2 ranks (global batch 16, an uneven last batch that leaves rank 1
     empty) gives the weights, loss and accuracy of one process, for SGD and Adam; rank 1
-    starts from other weights, which fit replaces by rank 0's."""
+    starts from other weights, which fit replaces by rank 0's.  The same on batches from
+    Python: a Sequence with worker threads and validation_data, an endless generator with
+    steps_per_epoch, evaluate and predict on generators.  A generator that runs out on one
+    rank ends the training on both with a warning; one that yields other data on rank 1
+    stops both with an error naming the ranks."""
     results = _by_hand(tmp_path, "train", backend)
     for rank, (code, err) in enumerate(results):
         assert code == 0, f"rank {rank} failed:\n{err[-3000:]}"
@@ -179,3 +194,52 @@ def test_without_a_launcher_the_error_says_how(monkeypatch):
     dp = distribute.DataParallel()
     with pytest.raises(distribute.DistributedError, match="torchrun"):
         dp.comm()
+
+
+class _FakeRank:
+    """Rank 1 of 2 without a process group: every rank has every batch."""
+
+    rank, world_size, is_chief = 1, 2, False
+    shard = distribute.DataParallel.shard
+    censuses = 0
+
+    def comm(self):
+        return self
+
+    def step_census(self, B, size, fingerprint, where, what, pos):
+        self.censuses += 1
+        return "all" if size is not None else "none"
+
+
+def test_each_rank_takes_its_part_of_each_batch_from_python():
+    """Rank 1 of 2 gets the second half of each global batch (the array path's split),
+    nothing of a 1-row batch, and the size of the whole batch; one census per batch and
+    one at the end."""
+    sys.path.insert(0, str(HERE / "fixtures"))
+    try:
+        import dp_train
+    finally:
+        sys.path.pop(0)
+    from polykeras.training import batches as _batches
+
+    x, y = dp_train.data()
+    model = dp_train.build(1)
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    source = _batches.BatchSource(dp_train.Batches(x, y, 16), "fit")
+    fake = _FakeRank()
+    got = list(
+        model._source_batches_dp(model._compiled, source, source.epoch(None, False, None), fake)
+    )
+    assert [size for *_, size in got] == [16, 16, 16, 1]
+    assert [len(xs[0]) for xs, *_ in got] == [8, 8, 8, 0]
+    np.testing.assert_array_equal(np.asarray(got[0][0][0]), x[8:16])
+    np.testing.assert_array_equal(np.asarray(got[2][1][0]), y[40:48])
+    assert fake.censuses == 5
+
+
+def test_batch_fingerprint_tells_batches_apart():
+    x = np.arange(12, dtype="float32").reshape(6, 2)
+    assert distribute.batch_fingerprint([x]) == distribute.batch_fingerprint([x.copy()])
+    assert distribute.batch_fingerprint([x]) != distribute.batch_fingerprint([x[::-1]])
+    assert distribute.batch_fingerprint([x]) != distribute.batch_fingerprint([x[:5]])
+    assert distribute.batch_fingerprint([x]) < 2**24

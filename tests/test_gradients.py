@@ -39,6 +39,15 @@ CASES = {
     # crossentropy from logits (issue 21): targets and logits both differentiated
     "softmax_crossentropy": (ops.softmax_crossentropy, [_pos(3, 4), _r(3, 4, low=-3, high=3)]),
     "sigmoid_crossentropy": (ops.sigmoid_crossentropy, [_r(3, 4), _r(3, 4, low=-4, high=4)]),
+    # sparse crossentropy without one-hot targets (issue 21): integer labels, not differentiated
+    "sparse_softmax_crossentropy": (
+        lambda x: ops.sparse_softmax_crossentropy(np.array([[1, 0], [3, 3], [2, 0]]), x),
+        [_r(3, 2, 4, low=-3, high=3)],
+    ),
+    "take_along_last": (
+        lambda x: ops.take_along_last(x, np.array([[0, 2, 1], [3, 3, 0]])),
+        [_r(2, 3, 4)],
+    ),
     "add": (ops.add, [_r(3, 4), _r(4)]),
     "subtract": (ops.subtract, [_r(3, 1), _r(1, 4)]),
     "multiply": (ops.multiply, [_r(2, 3, 4), _r(3, 1)]),

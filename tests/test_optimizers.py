@@ -262,3 +262,28 @@ def keras3_results(tmp_path_factory):
 def test_matches_keras3(keras3_results, key):
     ours = _run(OURS[key]())[-1]
     np.testing.assert_allclose(ours, keras3_results[key], rtol=1e-6, atol=1e-9)
+
+
+def test_optimizer_weights_snapshot_does_not_change_with_later_steps():
+    import polykeras as keras
+
+    for name in ("numpy", "torch"):
+        try:
+            ctx = keras.use_backend(name)
+            ctx.__enter__()
+        except Exception:
+            continue
+        try:
+            model = keras.Sequential([keras.layers.Dense(2, input_shape=(3,))])
+            opt = keras.optimizers.RMSprop(0.1)
+            model.compile(opt, "mse")
+            x, y = np.ones((4, 3), "float32"), np.zeros((4, 2), "float32")
+            model.train_on_batch(x, y)
+            snapshot = opt.get_weights()
+            kept = [w.copy() for w in snapshot]
+            opt.set_weights(snapshot)
+            model.train_on_batch(x, y)
+            for a, b in zip(snapshot, kept):
+                np.testing.assert_array_equal(a, b)
+        finally:
+            ctx.__exit__(None, None, None)

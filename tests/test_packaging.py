@@ -67,3 +67,9 @@ def test_oldest_constraints_pin_every_floor_of_pyproject():
 def test_the_oldest_env_runs_on_the_oldest_releases():
     installed = {name: Version(metadata.version(name)) for name in _pins()}
     assert installed == _pins()
+
+
+def test_the_test_envs_install_the_extras_whose_tests_would_skip_without_them():
+    """Pillow, pydot, tensorboardX and pandas tests skip where their library is missing:
+    every test env installs their extras, so in CI they run."""
+    assert {"image", "plot", "tensorboard", "dataframe"} <= set(_tox_extras())

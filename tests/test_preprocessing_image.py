@@ -110,7 +110,7 @@ def test_missing_pillow_is_an_error_naming_the_extra(monkeypatch, tmp_path):
 
 def test_missing_pandas_is_an_error_naming_pandas(monkeypatch):
     monkeypatch.setitem(sys.modules, "pandas", None)
-    with pytest.raises(ImportError, match="flow_from_dataframe needs pandas.*pip install pandas"):
+    with pytest.raises(ImportError, match=r"needs pandas.*install 'polykeras\[dataframe\]'"):
         ImageDataGenerator().flow_from_dataframe(object())
 
 
@@ -745,3 +745,111 @@ def test_smart_resize_by_hand_and_equal_to_keras3(keras3):
     np.testing.assert_allclose(pimage.smart_resize(X[0], (11, 10)), ref["smart_up"], atol=1e-3)
     first = pimage.smart_resize(np.moveaxis(X[1], 2, 0), (5, 5), data_format="channels_first")
     np.testing.assert_allclose(first, ref["smart_first"], atol=1e-3)
+
+
+# --------------------------------------------------------------------------- DataFrames
+
+_KERAS3_DATAFRAME = r"""
+import json, os, sys, warnings
+os.environ["KERAS_BACKEND"] = "torch"
+import numpy as np
+import pandas as pd
+from keras.src.legacy.preprocessing.image import ImageDataGenerator
+
+data = dict(np.load(sys.argv[1]))
+columns = json.loads(str(data["columns"]))
+out = {}
+for name, gen_kw, flow_kw in json.loads(str(data["cases"])):
+    gen = ImageDataGenerator(**gen_kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        it = gen.flow_from_dataframe(pd.DataFrame(columns), **flow_kw)
+    out[name + "_files"] = np.array(json.dumps(it.filenames))
+    out[name + "_ci"] = np.array(json.dumps(getattr(it, "class_indices", None)))
+    for i in range(len(it)):
+        batch = it[i]
+        for j, part in enumerate(batch if isinstance(batch, tuple) else (batch,)):
+            for k, arr in enumerate(part if isinstance(part, list) else [part]):
+                out[f"{name}_b{i}_{j}_{k}"] = arr
+np.savez(sys.argv[2], **out)
+"""
+
+
+def _dataframe_cases(tree):
+    folder = str(tree)
+    common = dict(directory=folder, target_size=(5, 6), batch_size=2, seed=4)
+    augment = dict(rotation_range=20, horizontal_flip=True, rescale=1 / 255.0)
+    return [
+        ("categorical", augment, dict(common, weight_col="w")),
+        ("binary", {}, dict(common, class_mode="binary", classes=["dog", "cat"], shuffle=False)),
+        ("sparse", {}, dict(common, class_mode="sparse", color_mode="grayscale")),
+        ("raw", {}, dict(common, class_mode="raw", y_col="score", shuffle=False)),
+        ("multi", {}, dict(common, class_mode="multi_output", y_col=["score", "out2"])),
+        ("none", augment, dict(common, class_mode=None)),
+        ("input", {}, dict(common, class_mode="input", shuffle=False)),
+        ("labels", {}, dict(common, y_col="labels", shuffle=False)),
+        ("only_dogs", {}, dict(common, classes=["dog"], shuffle=False)),
+        # absolute paths, no directory, nothing checked (the missing file must not be there)
+        (
+            "absolute",
+            {},
+            dict(common, directory=None, x_col="path", validate_filenames=False, shuffle=False),
+        ),
+        ("valid", {"validation_split": 0.4}, dict(common, subset="validation", shuffle=False)),
+        ("train", {"validation_split": 0.4}, dict(common, subset="training", shuffle=False)),
+    ]
+
+
+def _dataframe_columns(tree, names):
+    return {
+        "filename": names + ["cats/missing.png", "cats/notes.txt"],
+        "path": [str(tree / n) for n in names] + [str(tree / "dogs" / "img1.png")] * 2,
+        "class": ["cat"] * 3 + ["dog"] * 2 + ["cat", "dog"],
+        "labels": [["cat"], ["cat", "dog"], ["dog"], ["cat"], ["dog", "cat"], ["cat"], ["dog"]],
+        "score": [0.5 * i for i in range(7)],
+        "out2": list(range(10, 17)),
+        "w": [1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5],
+    }
+
+
+@pytest.fixture(scope="module")
+def keras3_dataframes(tmp_path_factory):
+    if not (HAS_PIL and HAS_PANDAS):
+        pytest.skip("Pillow and pandas are needed (the image and dataframe extras)")
+    import json
+
+    folder = tmp_path_factory.mktemp("keras3_dataframes")
+    tree = folder / "tree"
+    names = _write_folder(tree)
+    columns = _dataframe_columns(tree, names)
+    cases = _dataframe_cases(tree)
+    inputs = {"columns": np.array(json.dumps(columns)), "cases": np.array(json.dumps(cases))}
+    return columns, cases, run_keras3_script(folder, _KERAS3_DATAFRAME, inputs)
+
+
+def test_flow_from_dataframe_equals_keras3_in_every_class_mode(keras3_dataframes, capsys):
+    import json
+
+    import pandas as pd
+
+    columns, cases, ref = keras3_dataframes
+    for name, gen_kw, flow_kw in json.loads(json.dumps(cases)):
+        gen = ImageDataGenerator(**gen_kw)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            it = gen.flow_from_dataframe(pd.DataFrame(columns), **flow_kw)
+        assert it.filenames == json.loads(str(ref[name + "_files"])), name
+        assert getattr(it, "class_indices", None) == json.loads(str(ref[name + "_ci"])), name
+        count = 0
+        for i in range(len(it)):
+            batch = it[i]
+            for j, part in enumerate(batch if isinstance(batch, tuple) else (batch,)):
+                for k, arr in enumerate(part if isinstance(part, list) else [part]):
+                    expected = ref[f"{name}_b{i}_{j}_{k}"]
+                    assert np.asarray(arr).dtype == expected.dtype, (name, i, j, k)
+                    np.testing.assert_allclose(arr, expected, rtol=1e-4, atol=1e-5)
+                    count += 1
+        assert count == sum(key.startswith(name + "_b") for key in ref) and count, name
+    out = capsys.readouterr().out
+    assert "Found 5 validated image filenames belonging to 2 classes." in out
+    assert "Found 7 non-validated image filenames belonging to 2 classes." in out

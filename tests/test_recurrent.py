@@ -619,7 +619,7 @@ def test_gradients_match_finite_differences(backend, kind, go_backwards, mode):
 # -- in a model ----------------------------------------------------------------------------------
 def test_in_a_functional_model():
     try:
-        from polykeras.engine.functional import Model
+        from polykeras.models import Model
 
         model_probe = Model  # noqa: F841
     except Exception as exc:  # written by someone else; may not be usable yet

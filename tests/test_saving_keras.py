@@ -302,7 +302,14 @@ def test_tfkeras2_compile_settings_are_restored():
     assert type(model.optimizer).__name__ == "Adam"
     assert model.optimizer.get_config()["learning_rate"] == pytest.approx(0.01)
     assert model.loss == "categorical_crossentropy"
-    assert model.metrics == ["accuracy"]
+    assert model._compiled.metrics == ["accuracy"]
+    # model.metrics holds metric objects (Keras 3): the loss tracker, the compiled metrics
+    model.evaluate(
+        np.zeros((2, *model.input_shape[1:]), "float32"),
+        np.eye(model.output_shape[-1], dtype="float32")[[0, 1]],
+        verbose=0,
+    )
+    assert [m.name for m in model.metrics] == ["loss", "compile_metrics"]
 
 
 def test_tfkeras2_nested_model_node_indices_are_read_keras2_style():

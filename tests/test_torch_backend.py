@@ -202,6 +202,8 @@ case("scatter_add", "2d-indices", (4, 2), np.array([[0, 3], [3, 3]]), _r(2, 2, 2
 case("scatter_add", "int32", (6,), np.array([5, 0, 5], dtype=np.int32), _r(3))
 case("index_update", "rows", _r(5, 3), np.array([4, 0]), _r(2, 3))
 case("index_update", "int32", _r(6), np.array([5, 1], dtype=np.int32), _r(2))
+case("take_along_last", "2d", _r(4, 3), np.array([2, 0, 1, 2]))
+case("take_along_last", "3d-int32", _r(2, 3, 5), np.array([[4, 0, 1], [3, 3, 2]], dtype=np.int32))
 
 # nn
 case("softmax", "last", _r(3, 5) * 10)

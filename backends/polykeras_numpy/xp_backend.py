@@ -241,6 +241,23 @@ class XpBackend:
         x[indices] = values
         return x
 
+    def take_along_last(self, x, indices):
+        xp = self.xp
+        if indices.dtype.kind not in "iu":
+            raise TypeError(f"take_along_last: indices must be integers, got {indices.dtype.name}")
+        if tuple(indices.shape) != tuple(x.shape[:-1]):
+            raise ValueError(
+                f"take_along_last: indices of shape {tuple(indices.shape)} for an array of "
+                f"shape {tuple(x.shape)}; expected {tuple(x.shape[:-1])}"
+            )
+        n = x.shape[-1]
+        if indices.size and (int(indices.min()) < 0 or int(indices.max()) >= n):
+            raise IndexError(
+                f"take_along_last: indices must lie in [0, {n}); got values from "
+                f"{int(indices.min())} to {int(indices.max())}"
+            )
+        return xp.take_along_axis(x, indices[..., None], axis=-1)[..., 0]
+
     # -- optional fused kernel (issue 21): RMSprop for all variables in one call ------------
     def rmsprop_update(self, ws, gs, vs, lr, rho, epsilon):
         """RMSprop without momentum, every variable in one call (the same operations in the
@@ -256,6 +273,30 @@ class XpBackend:
             new_ws.append(w - step)
             new_vs.append(v)
         return new_ws, new_vs
+
+    def adam_update(self, ws, gs, ms, vs, vhats, alpha, beta_1, beta_2, epsilon):
+        """Adam, every variable in one call: the optimizer's own operations in its order,
+        on fewer temporaries (new arrays; nothing given is changed)."""
+        new_ws, new_ms, new_vs, new_vhats = [], [], [], []
+        for k, (w, g, m, v) in enumerate(zip(ws, gs, ms, vs)):
+            d = g - m
+            d *= 1.0 - beta_1
+            m = m + d
+            d = g * g
+            d -= v
+            d *= 1.0 - beta_2
+            v = v + d
+            new_ms.append(m)
+            new_vs.append(v)
+            if vhats is not None:
+                v = self.xp.maximum(vhats[k], v)
+                new_vhats.append(v)
+            denom = self.xp.sqrt(v)
+            denom += epsilon
+            step = m * alpha
+            step /= denom
+            new_ws.append(w - step)
+        return new_ws, new_ms, new_vs, (new_vhats if vhats is not None else None)
 
     # -- nn
     def softmax(self, x, axis=-1):

@@ -748,6 +748,31 @@ class TorchBackend:
     def index_update(self, x, indices, values):
         return x.index_copy_(0, indices.to(torch.int64), values.to(x.dtype))
 
+    def _class_indices(self, x, indices, who):
+        """``indices`` as int64 for the last axis of ``x``, checked (one host sync)."""
+        if not isinstance(indices, _Tensor):
+            indices = self.asarray(indices)
+        dt = indices.dtype
+        if dt.is_floating_point or dt.is_complex or dt == torch.bool:
+            raise TypeError(f"{who}: indices must be integers, got {_DTYPE_NAMES[dt]}")
+        if tuple(indices.shape) != tuple(x.shape[:-1]):
+            raise ValueError(
+                f"{who}: indices of shape {tuple(indices.shape)} for an array of shape "
+                f"{tuple(x.shape)}; expected {tuple(x.shape[:-1])}"
+            )
+        n = x.shape[-1]
+        if indices.numel():
+            lo, hi = torch.stack(torch.aminmax(indices)).tolist()
+            if lo < 0 or hi >= n:
+                raise IndexError(
+                    f"{who}: indices must lie in [0, {n}); got values from {lo} to {hi}"
+                )
+        return indices.long()
+
+    def take_along_last(self, x, indices):
+        indices = self._class_indices(x, indices, "take_along_last")
+        return torch.gather(x, -1, indices.unsqueeze(-1)).squeeze(-1)
+
     # -- fused kernels (optional part of the contract) -----------------------------------------
     def lstm_sequence(
         self, x, h0, c0, kernel, recurrent_kernel, bias, go_backwards=False, return_sequences=False
@@ -788,6 +813,22 @@ class TorchBackend:
         torch._foreach_addcdiv_(ws, gs, denom, value=-lr)
         return ws, vs
 
+    @torch.no_grad()
+    def adam_update(self, ws, gs, ms, vs, vhats, alpha, beta_1, beta_2, epsilon):
+        """Adam for all variables at once with torch's multi-tensor ops, Keras' epsilon
+        placement: m += (g - m)(1 - beta_1); v += (g^2 - v)(1 - beta_2); w -= alpha m /
+        (sqrt(v) + epsilon).  The weights are updated in place; the slots are new tensors
+        (the old ones may be shared with arrays from get_weights)."""
+        ws, gs = list(ws), list(gs)
+        ms = torch._foreach_lerp(list(ms), gs, 1.0 - beta_1)
+        vs = torch._foreach_lerp(list(vs), torch._foreach_mul(gs, gs), 1.0 - beta_2)
+        if vhats is not None:
+            vhats = torch._foreach_maximum(list(vhats), vs)
+        denom = torch._foreach_sqrt(vs if vhats is None else vhats)
+        torch._foreach_add_(denom, epsilon)
+        torch._foreach_addcdiv_(ws, ms, denom, value=-alpha)
+        return ws, ms, vs, vhats
+
     def layer_norm(self, x, gamma, beta, num_axes, epsilon):
         """LayerNormalization over the last ``num_axes`` axes in one kernel (gamma and beta
         shaped like those axes, or None)."""
@@ -800,6 +841,17 @@ class TorchBackend:
         if logits.dim() == 2 and target.shape == logits.shape and target.dtype == logits.dtype:
             return F.cross_entropy(logits, target, reduction="none")
         return -(target * torch.log_softmax(logits, dim=-1)).sum(-1)
+
+    def sparse_softmax_crossentropy(self, labels, logits):
+        """-log_softmax(logits)[..., labels]: torch's cross_entropy with class indices."""
+        if isinstance(logits, np.ndarray):
+            logits = self.asarray(logits)
+        labels = self._class_indices(logits, labels, "sparse_softmax_crossentropy")
+        if logits.dim() == 2:
+            return F.cross_entropy(logits, labels, reduction="none")
+        n = logits.shape[-1]
+        flat = F.cross_entropy(logits.reshape(-1, n), labels.reshape(-1), reduction="none")
+        return flat.reshape(labels.shape)
 
     def sigmoid_crossentropy(self, target, logits):
         """softplus(logits) - target * logits, elementwise: binary_cross_entropy_with_logits."""

@@ -200,7 +200,7 @@ def _targets(model: Any, loss: Any, batch: int, seed: list[int], s: dict) -> lis
     rng = np.random.default_rng(seed + [1])
     out = []
     for i, (t, name) in enumerate(zip(model.outputs, model.output_names)):
-        layer = t._keras_history[0]
+        layer = t._keras_history[0] if t._keras_history else None  # None: a subclassed model
         act = getattr(layer, "activation", None)
         hints = {"loss": _loss_for(loss, name, i), "activation": getattr(act, "__name__", act)}
         spec = DataSpec("target", name, tuple(t.shape), t.dtype, batch, hints)

@@ -280,7 +280,7 @@ def _trim(text: str, keep_end: bool = False) -> str:
 
 
 def _note_models(ns: dict, line: int, bound: dict[str, list[tuple[int, Any]]]) -> None:
-    from polykeras.engine.functional import Model
+    from polykeras.models import Model
 
     for name, value in list(ns.items()):
         if name.startswith("_") or not isinstance(value, Model):

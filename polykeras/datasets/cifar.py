@@ -37,3 +37,18 @@ def load_batch(fpath: Any, label_key: str = "labels") -> tuple[np.ndarray, list[
     if len(labels) != len(data):
         raise FileFormatError(f"{fpath}: {len(data)} images but {len(labels)} labels")
     return data.reshape(data.shape[0], 3, 32, 32), labels
+
+
+def fetch(name: str, origin: str, file_hash: str) -> str:
+    """The folder of the unpacked archive ``<name>.tar.gz``: a copy Keras 3 unpacked (its
+    archive ``~/.keras/datasets/<name>-target_archive`` matching ``file_hash``, the folder
+    ``<name>-target/<name>`` beside it) is read where it lies; otherwise ``get_file`` with
+    ``untar=True`` finds or downloads Keras 2's ``<name>.tar.gz``."""
+    from ..utils_data import get_file, keras_cache_dir, validate_file
+
+    kdir = os.path.join(keras_cache_dir(), "datasets")
+    archive = os.path.join(kdir, f"{name}-target_archive")
+    folder = os.path.join(kdir, f"{name}-target", name)
+    if os.path.isfile(archive) and os.path.isdir(folder) and validate_file(archive, file_hash):
+        return folder
+    return get_file(name, origin=origin, untar=True, file_hash=file_hash)

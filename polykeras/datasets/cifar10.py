@@ -8,8 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..config import image_data_format
-from ..utils_data import get_file
-from .cifar import load_batch
+from .cifar import fetch, load_batch
 
 ORIGIN = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 FILE_HASH = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
@@ -19,7 +18,7 @@ def load_data() -> tuple[tuple[Any, Any], tuple[Any, Any]]:
     """``(x_train, y_train), (x_test, y_test)``: uint8 images of shape (50000, 32, 32, 3)
     and (10000, 32, 32, 3) (channels first, (N, 3, 32, 32), when
     ``image_data_format()`` is ``"channels_first"``) and uint8 labels of shape (N, 1)."""
-    path = get_file("cifar-10-batches-py", origin=ORIGIN, untar=True, file_hash=FILE_HASH)
+    path = fetch("cifar-10-batches-py", ORIGIN, FILE_HASH)
     parts = [load_batch(os.path.join(path, f"data_batch_{i}")) for i in range(1, 6)]
     x_train = np.concatenate([x for x, _ in parts]).astype("uint8", copy=False)
     y_train = np.array([v for _, labels in parts for v in labels], dtype="uint8")

@@ -9,8 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..config import image_data_format
-from ..utils_data import get_file
-from .cifar import load_batch
+from .cifar import fetch, load_batch
 
 ORIGIN = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
 FILE_HASH = "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7"
@@ -23,7 +22,7 @@ def load_data(label_mode: str = "fine") -> tuple[tuple[Any, Any], tuple[Any, Any
         raise ValueError(
             f'cifar100.load_data: label_mode must be "fine" or "coarse", got {label_mode!r}'
         )
-    path = get_file("cifar-100-python", origin=ORIGIN, untar=True, file_hash=FILE_HASH)
+    path = fetch("cifar-100-python", ORIGIN, FILE_HASH)
     key = f"{label_mode}_labels"
     x_train, train_labels = load_batch(os.path.join(path, "train"), label_key=key)
     x_test, test_labels = load_batch(os.path.join(path, "test"), label_key=key)

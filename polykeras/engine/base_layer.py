@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from .. import backend as _backend
 from .. import config
 from ..utils import as_int
-from . import naming
+from . import naming, subclassing, tracking
 from .operators import TensorOperators
 from .variables import Variable
 
@@ -202,6 +202,24 @@ def record_activity(layer: Layer, outputs: list) -> None:
         if shape and shape[0]:
             penalty = ops.multiply(penalty, 1.0 / shape[0])
         bucket.append(penalty)
+
+
+def add_to_loss(values: Sequence[Any]) -> None:
+    """Add each value's sum (``add_loss``: Keras 3 sums what it is given) to the loss being
+    computed, if one is (the open collector)."""
+    bucket = _ACTIVITY_COLLECTOR.get()
+    if bucket is None:
+        return
+    from .. import ops
+
+    for v in values:
+        if isinstance(v, (int, float)):
+            if v:
+                bucket.append(float(v))
+            continue
+        if not ops.dtype_name(v).startswith("float"):
+            v = ops.cast(v, config.floatx())
+        bucket.append(ops.sum(v) if ops.shape(v) else v)
 
 
 # -- masking ------------------------------------------------------------------------------------
@@ -516,19 +534,61 @@ class Layer:
         (self._trainable_weights if trainable else self._non_trainable_weights).append(var)
         return var
 
-    @property
-    def trainable_weights(self) -> list[Variable]:
+    # A layer's own variables (add_weight), then those of the layers it keeps in its
+    # attributes (a custom layer's parts, see engine.tracking), in Keras 3's order.
+    def _own_trainable_weights(self) -> list[Variable]:
         return list(self._trainable_weights) if self.trainable else []
 
-    @property
-    def non_trainable_weights(self) -> list[Variable]:
+    def _own_non_trainable_weights(self) -> list[Variable]:
         if self.trainable:
             return list(self._non_trainable_weights)
         return list(self._trainable_weights) + list(self._non_trainable_weights)
 
+    def _own_weights(self) -> list[Variable]:
+        return self._trainable_weights + self._non_trainable_weights
+
+    def _has_parts(self) -> bool:
+        return bool(self.__dict__.get("_tracked_attrs")) and bool(tracking.sublayers(self))
+
+    @property
+    def trainable_weights(self) -> list[Variable]:
+        if self._has_parts():
+            if not self.trainable:
+                return []
+            return tracking.nested_weights(self, "trainable_weights")
+        return self._own_trainable_weights()
+
+    @property
+    def non_trainable_weights(self) -> list[Variable]:
+        if self._has_parts():
+            if not self.trainable:
+                return self.weights
+            return tracking.nested_weights(self, "non_trainable_weights")
+        return self._own_non_trainable_weights()
+
     @property
     def weights(self) -> list[Variable]:
-        return self._trainable_weights + self._non_trainable_weights
+        if self._has_parts():
+            return tracking.nested_weights(self, "weights")
+        return self._own_weights()
+
+    @property
+    def trainable_variables(self) -> list[Variable]:
+        """Keras 3's name for ``trainable_weights``."""
+        return self.trainable_weights
+
+    @property
+    def non_trainable_variables(self) -> list[Variable]:
+        return self.non_trainable_weights
+
+    @property
+    def variables(self) -> list[Variable]:
+        return self.weights
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if not name.startswith("__"):
+            tracking.note_attribute(self, name, value)
 
     def get_weights(self) -> list:
         return [v.numpy() for v in self.weights]
@@ -569,6 +629,51 @@ class Layer:
                 n *= s
             total += n
         return total
+
+    def add_loss(self, losses: Any, inputs: Any = None) -> None:
+        """Add a loss term: inside ``call`` a value computed there (it joins the loss of the
+        training step running, summed as Keras 3 sums it); on a model, a symbolic tensor
+        computed from its inputs (tf.keras 2's ``model.add_loss(K.mean(...))``), added to
+        the loss at every step.  ``inputs`` (Keras 2) is accepted and has no effect on the
+        result, as in tf.keras 2."""
+        flat = list(losses) if isinstance(losses, (list, tuple)) else [losses]
+        symbolic = [t for t in flat if is_symbolic(t)]
+        if symbolic:
+            if len(symbolic) != len(flat):
+                raise ValueError(
+                    f"layer {self.name}: add_loss got a mix of symbolic tensors and values"
+                )
+            add_symbolic = getattr(self, "_add_symbolic_loss", None)
+            if add_symbolic is None:
+                raise ValueError(
+                    f"layer {self.name} ({type(self).__name__}): add_loss on symbolic tensors "
+                    "is for models (model.add_loss(tensor)); inside a layer's call, add the "
+                    "value computed there"
+                )
+            for t in symbolic:
+                add_symbolic(t)
+            return
+        for v in flat:
+            if callable(v) and not hasattr(v, "shape"):
+                v = v()  # Keras 2: a zero-argument callable
+            if v is None:
+                continue
+            self.__dict__.setdefault("_eager_losses", []).append(v)
+            add_to_loss([v])
+
+    @property
+    def losses(self) -> list[Any]:
+        """The losses of the last call (``add_loss`` and activity penalties are not kept
+        between calls), of this layer and its parts, then the weights' regularization
+        penalties (Keras 3's order)."""
+        out = list(self.__dict__.get("_eager_losses", ()))
+        for sub in tracking.sublayers(self):
+            out.extend(sub.__dict__.get("_eager_losses", ()))
+        for v in self.weights:
+            reg = getattr(v, "regularizer", None)
+            if reg is not None:
+                out.append(reg(v))
+        return out
 
     def add_update(self, variable: Variable, value: Any) -> None:
         """Ask for ``variable`` to take ``value`` after the current training step."""
@@ -702,17 +807,24 @@ class Layer:
         shape_arg = shapes if isinstance(inputs, (list, tuple)) else shapes[0]
         self.check_input(shape_arg)
         self._maybe_build(shape_arg)
-        out_shapes = self.compute_output_shape(shape_arg)
+        if subclassing.infers_shape_by_running(self):  # a user's layer: run its call
+            out_shapes, dtypes = subclassing.probe_output(self, inputs, flat, kwargs)
+        else:
+            out_shapes = self.compute_output_shape(shape_arg)
+            dtypes = None
         multi_out = isinstance(out_shapes, list)
         out_shapes = out_shapes if multi_out else [out_shapes]
-        dtype = self.compute_output_dtype([t.dtype for t in flat])
+        dtype = self.compute_output_dtype([t.dtype for t in flat]) if dtypes is None else None
         node_index = len(self._inbound_nodes)
         outputs = []
         for i, s in enumerate(out_shapes):
             suffix = f"_{i}" if multi_out else ""
             outputs.append(
                 KerasTensor(
-                    tuple(s), dtype, f"{self.name}/out{node_index}{suffix}", (self, node_index, i)
+                    tuple(s),
+                    dtype if dtypes is None else dtypes[i],
+                    f"{self.name}/out{node_index}{suffix}",
+                    (self, node_index, i),
                 )
             )
         node = Node(self, flat, outputs, dict(kwargs))
@@ -735,6 +847,8 @@ class Layer:
 
     def _call_concrete(self, inputs, kwargs):
         B = _backend.current()
+        if self.__dict__.get("_eager_losses"):
+            self._eager_losses = []
         flat = to_list(inputs)
         arrays = [
             x if (B.is_native(x) or _is_traced(x)) else B.asarray(_as_float(x, self)) for x in flat

@@ -1,4 +1,4 @@
-"""The functional ``Model``: a graph of layers from input tensors to output tensors.
+"""The graph network (``Functional``): layers from input tensors to output tensors.
 
 The graph is walked once, when the model is made: ``self._execution`` lists the nodes in
 an order where every node comes after the nodes it reads from.  Running the model walks
@@ -16,11 +16,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from .. import backend as _backend
-from ..saving.model_saving import SavingMixin
-from ..training.trainer import TrainingMixin
+from ..autodiff import is_traced
+from . import subclassing, tracking
 from .base_layer import (
     InputLayer,
     KerasTensor,
+    add_to_loss,
     Layer,
     Node,
     check_mask,
@@ -53,7 +54,7 @@ def _inbound_tensors(node: Node) -> list:
 class _OwnNode(Node):
     """A model's node 0: its own inputs to its own outputs (reads no outer layer)."""
 
-    def __init__(self, model: Model):
+    def __init__(self, model: Functional):
         self.outbound_layer = model
         self.input_tensors = list(model.inputs)
         self.output_tensors = list(model.outputs)
@@ -77,8 +78,11 @@ def weights_lock(model: Any) -> threading.RLock:
     return lock
 
 
-class Model(TrainingMixin, SavingMixin, Layer):
-    """``Model(inputs, outputs)``; Keras 1's ``Model(input=..., output=...)`` works too."""
+class Functional(Layer):
+    """A graph of layers from Input tensors to outputs (or a subclassed model's ``call``):
+    what runs.  The public ``polykeras.Model`` (:mod:`polykeras.models`) adds training and
+    saving to it; the engine itself never imports either.  ``Model(inputs, outputs)``;
+    Keras 1's ``Model(input=..., output=...)`` works too."""
 
     def __init__(
         self, inputs: Any = None, outputs: Any = None, name: str | None = None, **kwargs: Any
@@ -94,15 +98,22 @@ class Model(TrainingMixin, SavingMixin, Layer):
             )
         super().__init__(name=name, trainable=trainable)
         self._is_graph_network = False
-        self._compiled = None
+        self._compiled: Any = None  # set by compile (training.trainer)
+        # a subclassed model's data structure and placeholders, once built (subclassing.py)
+        self._subclass_inputs: Any = None
+        self._subclass_outputs: Any = None
+        self._symbolic_losses: list[Any] = []  # add_loss on symbolic tensors
+        self._loss_graph: Functional | None = None
         if inputs is None and outputs is None:
-            return  # Sequential (or a subclass) builds its graph later
+            return  # Sequential builds its graph later; a subclassed model on its first call
         if inputs is None or outputs is None:
             raise TypeError("Model needs both inputs and outputs")
         self._init_graph(inputs, outputs)
 
     @classmethod
     def _name_prefix(cls) -> str:
+        if cls.__module__.split(".")[0] != "polykeras":  # a user's subclass: its own name
+            return super()._name_prefix()
         return "model"
 
     # -- building the graph -------------------------------------------------------------------
@@ -281,7 +292,68 @@ class Model(TrainingMixin, SavingMixin, Layer):
     # -- layers and weights ------------------------------------------------------------------------
     @property
     def layers(self) -> list[Layer]:
+        if self._is_subclassed():
+            return tracking.sublayers(self)
         return list(getattr(self, "_layers", []))
+
+    def _add_symbolic_loss(self, tensor: Any) -> None:
+        """``model.add_loss(tensor)``: a loss computed from the model's inputs in its graph."""
+        if not self._is_graph_network:
+            raise ValueError(
+                f"model {self.name}: add_loss on a symbolic tensor needs a model built from "
+                "Input tensors; in a subclassed model call self.add_loss(value) in call()"
+            )
+        candidate = self._symbolic_losses + [tensor]
+        try:  # check now that the loss is computed from this model's inputs
+            graph = Functional(
+                self.inputs, list(self.outputs) + candidate, name=f"{self.name}_with_losses"
+            )
+        except GraphError as err:
+            raise ValueError(
+                f"model {self.name}: add_loss was given a tensor that is not computed from "
+                f"the model's inputs ({err})"
+            ) from None
+        self._symbolic_losses = candidate
+        self._loss_graph = graph
+
+    @property
+    def losses(self) -> list[Any]:
+        """The symbolic losses given to ``add_loss``, then the losses the layers added
+        during the last call, then the weights' regularization penalties."""
+        out: list[Any] = list(self._symbolic_losses)
+        seen: set[int] = set()
+        for layer in self.layers:
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            if isinstance(layer, Functional):
+                out.extend(v for v in layer.losses if not is_symbolic(v))
+                continue
+            out.extend(layer.__dict__.get("_eager_losses", ()))
+            for sub in tracking.sublayers(layer):
+                out.extend(sub.__dict__.get("_eager_losses", ()))
+        out.extend(self.__dict__.get("_eager_losses", ()))
+        for v in self.weights:
+            reg = getattr(v, "regularizer", None)
+            if reg is not None:
+                out.append(reg(v))
+        return out
+
+    def _is_subclassed(self) -> bool:
+        return not self._is_graph_network and subclassing.is_subclassed(self)
+
+    def __getattr__(self, name: str) -> Any:
+        # only reached when the attribute is missing: a subclassed model before it is built
+        if name in ("inputs", "outputs", "input_names", "output_names", "input", "output"):
+            d = self.__dict__
+            if "_is_graph_network" in d and not d["_is_graph_network"]:
+                if subclassing.is_subclassed(self):
+                    raise AttributeError(
+                        f"model {d.get('name')!r} ({type(self).__name__}) is a subclassed "
+                        f"model that is not built yet, so it has no {name}: call it once on "
+                        "data (model(x), fit, predict) or call model.build(input_shape)"
+                    )
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
         if index is not None and name is not None:
@@ -314,24 +386,57 @@ class Model(TrainingMixin, SavingMixin, Layer):
 
     @property
     def weights(self):
+        if self._is_subclassed():
+            return tracking.nested_weights(self, "weights")
         return self._unique("weights")
 
     @property
     def trainable_weights(self):
+        if self._is_subclassed():
+            return tracking.nested_weights(self, "trainable_weights") if self.trainable else []
         return self._unique("trainable_weights") if self.trainable else []
 
     @property
     def non_trainable_weights(self):
+        if self._is_subclassed():
+            if not self.trainable:
+                return self.weights
+            return tracking.nested_weights(self, "non_trainable_weights")
         if not self.trainable:
             return self.weights
         trainable = {id(v) for v in self.trainable_weights}
         return [v for v in self.weights if id(v) not in trainable]
 
     def build(self, input_shape: Any) -> None:
+        """A subclassed model: create its weights for inputs of ``input_shape`` (batch
+        first: ``(None, 784)``, or a list or dict of shapes) by calling it once."""
+        if self._is_subclassed():
+            subclassing.build_from_shapes(self, input_shape)
+            self._set_subclass_io()
         self.built = True
+
+    def _build_from_data(self, x: Any) -> None:
+        """A subclassed model is built by the first data it is given (fit, predict...)."""
+        if self._is_subclassed() and self._subclass_inputs is None:
+            subclassing.build_from_arrays(self, x)
+            self._set_subclass_io()
+
+    def _set_subclass_io(self) -> None:
+        structure, inputs = self._subclass_inputs
+        out_structure, outputs = self._subclass_outputs
+        self.inputs = inputs
+        self.outputs = outputs
+        self._nested_outputs = outputs if out_structure.kind != "single" else outputs[0]
+        self.input_names = structure.names("input")
+        self.output_names = out_structure.names("output")
+        self.input_layers = [t._keras_history[0] for t in inputs]
+        self.output_layers = [None] * len(outputs)
+        self._uses_masks = False
 
     # -- shapes ----------------------------------------------------------------------------------
     def check_input(self, input_shape: Any) -> None:
+        if self._is_subclassed():
+            return  # its call checks what it is given
         shapes = input_shape if isinstance(input_shape, list) else [input_shape]
         if len(shapes) != len(self.inputs):
             raise ValueError(
@@ -378,7 +483,7 @@ class Model(TrainingMixin, SavingMixin, Layer):
         """Zero the kept states of every stateful layer (recurrent layers with
         ``stateful=True``, in nested models too), as Keras' ``model.reset_states()``."""
         for layer in self.layers:
-            if isinstance(layer, Model) or getattr(layer, "stateful", False):
+            if isinstance(layer, Functional) or getattr(layer, "stateful", False):
                 reset = getattr(layer, "reset_states", None)
                 if reset is not None:
                     reset()
@@ -442,6 +547,14 @@ class Model(TrainingMixin, SavingMixin, Layer):
     ) -> tuple[list, list]:
         """The outputs for ``values`` and their masks (None where an output has none),
         given the inputs' masks (``masks``, one per input, or None)."""
+        if self._is_subclassed():
+            with weights_lock(self):
+                return self._run_subclassed(values, training)
+        for layer in self.layers:  # what add_loss kept is the last call's only
+            if layer.__dict__.get("_eager_losses"):
+                layer._eager_losses = []
+        if self._symbolic_losses:
+            return self._run_with_symbolic_losses(values, training, masks)
         with weights_lock(self):  # a training step in another thread is done, or waits
             if masks is not None and all(m is None for m in masks):
                 masks = None
@@ -475,7 +588,7 @@ class Model(TrainingMixin, SavingMixin, Layer):
             if layer._accepts_training and kwargs.get("training") is None:
                 kwargs["training"] = training
             value = ins if len(ins) > 1 else ins[0]
-            if isinstance(layer, Model):
+            if isinstance(layer, Functional):
                 outs, out_masks = layer._run_graph_masked(
                     ins, bool(kwargs.get("training")), in_masks if masked else None
                 )
@@ -519,11 +632,70 @@ class Model(TrainingMixin, SavingMixin, Layer):
                 tensor_map[id(t)] = v
         return [tensor_map[id(t)] for t in self.outputs]
 
+    def _run_subclassed(self, values: list, training: bool) -> tuple[list, list]:
+        self._move_weights(_backend.current())
+        if self._subclass_inputs is None:  # used as a layer of a graph, never built alone
+            out = subclassing.call_model(self, values[0] if len(values) == 1 else values, training)
+            outs = list(out) if isinstance(out, (list, tuple)) else [out]
+        else:
+            outs = subclassing.run(self, values, training)
+        return outs, [None] * len(outs)
+
+    def _run_with_symbolic_losses(
+        self, values: list, training: bool, masks: list | None
+    ) -> tuple[list, list]:
+        """Run the graph and the losses given to ``add_loss`` on symbolic tensors (a
+        graph of their own over the same layers); each loss's sum joins the loss being
+        computed (the collector of ``engine.base_layer``), as Keras adds them."""
+        graph = self._loss_graph
+        if graph is None:
+            graph = self._loss_graph = Functional(
+                self.inputs,
+                list(self.outputs) + list(self._symbolic_losses),
+                name=f"{self.name}_with_losses",
+            )
+        outs, out_masks = graph._run_graph_masked(values, training, masks)
+        n = len(self.outputs)
+        add_to_loss(outs[n:])
+        return outs[:n], out_masks[:n]
+
+    def _call_subclassed(self, inputs: Any, kwargs: dict) -> Any:
+        """``model(x)`` on a subclassed model: built by its first call, then its ``call``
+        runs on backend arrays (or on values being differentiated)."""
+        B = _backend.current()
+        if self._subclass_inputs is None:
+            self._build_from_data(inputs)
+        structure, _ = self._subclass_inputs
+        flat = structure.flatten(inputs, "inputs", self.name)
+        from .. import config
+        from ..autodiff import is_traced
+
+        values = []
+        for x in flat:
+            if not (B.is_native(x) or is_traced(x) or hasattr(x, "_polykeras_read")):
+                a = np.asarray(x)
+                if a.dtype.kind == "f" and a.dtype.name != config.floatx():
+                    a = a.astype(config.floatx())
+                x = B.asarray(a)
+            values.append(x)
+        self._move_weights(B)
+        training = bool(kwargs.get("training", False))
+        with weights_lock(self):
+            return subclassing.call_model(self, structure.pack(values), training)
+
     def _call_concrete(self, inputs, kwargs):
         """``model(x)`` on arrays: returns backend arrays, like a layer."""
+        if self._is_subclassed():
+            return self._call_subclassed(inputs, kwargs)
         B = _backend.current()
-        arrays = self._standardize_inputs(inputs)
-        values = [B.asarray(a) for a in arrays]
+        flat = [inputs[n] for n in self.input_names] if isinstance(inputs, dict) else None
+        flat = flat if flat is not None else to_list(inputs)
+        if len(flat) == len(self.inputs) and all(
+            is_traced(v) or B.is_native(v) for v in flat
+        ):  # backend arrays, or values being differentiated (a GradientTape is open)
+            values = flat
+        else:
+            values = [B.asarray(a) for a in self._standardize_inputs(inputs)]
         training = bool(kwargs.get("training", False))
         masks = None
         if kwargs.get("mask") is not None:
@@ -542,56 +714,17 @@ class Model(TrainingMixin, SavingMixin, Layer):
         return unpack(outs) if not isinstance(self._nested_outputs, (list, tuple)) else outs
 
     def _standardize_inputs(self, x: Any) -> list[np.ndarray]:
-        """Model inputs as NumPy arrays in input order, from an array, a list or a dict."""
-        from ..training.data import standardize_inputs
-
-        return standardize_inputs(self, x)
-
-    def predict(
-        self,
-        x: Any,
-        batch_size: int | None = None,
-        verbose: int = 0,
-        steps: int | None = None,
-        max_queue_size: int | None = None,
-        workers: int | None = None,
-        use_multiprocessing: bool | None = None,
-    ) -> Any:
-        """Outputs for ``x`` (NumPy in, NumPy out), computed in batches (default 32);
-        ``verbose=1`` shows a progress bar.  ``x`` may yield batches (a generator, a
-        ``utils.Sequence``, a DataLoader: each batch ``x``, or a tuple whose first element
-        is ``x``); ``steps`` limits the batches predicted."""
-        from ..training import batches as _batches
-        from ..training.data import predict_arrays, predict_batches
-        from ..training.trainer import check_custom_steps
-
-        check_custom_steps(self, "predict")
-        if _batches.is_batch_source(x):
-            if batch_size is not None:
-                raise ValueError(
-                    f"predict: x is {_batches.describe(x)}, whose batches have their own "
-                    "size; leave batch_size None"
-                )
-            pool = _batches.PoolOptions("predict", workers, use_multiprocessing, max_queue_size)
-            _batches.BatchSource(x, "predict").check_pool(pool)
-            return predict_batches(self, x, steps, pool, verbose=verbose)
-        _batches.PoolOptions.refuse_for_arrays(
-            "predict",
-            workers=workers,
-            use_multiprocessing=use_multiprocessing,
-            max_queue_size=max_queue_size,
-        )
-        return predict_arrays(self, x, batch_size=batch_size, verbose=verbose, steps=steps)
-
-    def predict_on_batch(self, x: Any) -> Any:
-        from ..training.data import predict_arrays
-        from ..training.trainer import check_custom_steps
-
-        check_custom_steps(self, "predict_on_batch")
-
-        arrays = self._standardize_inputs(x)
-        n = arrays[0].shape[0] if arrays else 0
-        return predict_arrays(self, arrays, batch_size=max(n, 1), verbose=0, distributed=False)
+        """The model's inputs as NumPy arrays, in input order (one array, a list, or a dict
+        by input name).  The public Model checks them against the inputs' shapes and
+        dtypes (``training.data``); the engine only orders and converts."""
+        if self._is_subclassed():
+            self._build_from_data(x)
+            structure, _ = self._subclass_inputs
+            return [np.asarray(a) for a in structure.flatten(x, "inputs", self.name)]
+        if isinstance(x, dict):
+            return [np.asarray(x[n]) for n in self.input_names]
+        items = list(x) if isinstance(x, (list, tuple)) and len(self.inputs) > 1 else [x]
+        return [np.asarray(a) for a in items]
 
     # -- summary --------------------------------------------------------------------------------
     def summary(
@@ -603,14 +736,3 @@ class Model(TrainingMixin, SavingMixin, Layer):
         from .summary import print_summary
 
         print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn)
-
-    def get_config(self) -> dict[str, Any]:
-        from ..saving.config import functional_config
-
-        return functional_config(self)
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any], custom_objects: dict | None = None) -> Model:
-        from ..saving.config import functional_from_config
-
-        return functional_from_config(cls, config, custom_objects)

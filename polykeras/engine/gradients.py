@@ -36,7 +36,7 @@ class GradientsLayer(Layer):
     """The gradients of one symbolic loss with respect to some of the model's inputs."""
 
     def __init__(self, loss: KerasTensor, wrt: list[KerasTensor], **kwargs: Any) -> None:
-        from .functional import Model
+        from .functional import Functional
 
         super().__init__(**kwargs)
         inputs = _graph_inputs(loss)
@@ -51,7 +51,7 @@ class GradientsLayer(Layer):
                     f"({', '.join(t.name for t in inputs) or 'none found'})"
                 )
             positions.append(matches[0])
-        self._graph = Model(inputs, loss, name=f"{self.name}_graph")
+        self._graph = Functional(inputs, loss, name=f"{self.name}_graph")
         self._graph_inputs = inputs
         self._positions = positions
         self._wrt_shapes = [tuple(w.shape) for w in wrt]

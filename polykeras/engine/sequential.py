@@ -1,14 +1,15 @@
-"""``Sequential``: a linear stack of layers, built as a functional graph."""
+"""A linear stack of layers, built as a graph network (``SequentialStack``).  The public
+``polykeras.Sequential`` (:mod:`polykeras.models`) adds training and saving."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from .base_layer import Input, InputLayer, KerasTensor, Layer, is_symbolic, standardize_shape
-from .functional import Model
+from .functional import Functional
 
 
-class Sequential(Model):
+class SequentialStack(Functional):
     """``Sequential([layers])`` or ``Sequential()`` then ``.add(layer)``.
 
     The first layer gives the input shape (``input_shape=``, Keras 1's ``input_dim=``), or
@@ -139,38 +140,6 @@ class Sequential(Model):
                 "first layer input_shape= before feeding generated data"
             )
         self._ensure_built(x)
-
-    def predict_classes(self, x: Any, batch_size: int = 32, verbose: int = 0) -> Any:
-        """Keras 2: class indices, the argmax of ``predict`` (``probability > 0.5`` as
-        int32 for one output unit)."""
-        proba = self.predict(x, batch_size=batch_size, verbose=verbose)
-        if proba.shape[-1] > 1:
-            return proba.argmax(axis=-1)
-        return (proba > 0.5).astype("int32")
-
-    def predict_proba(self, x: Any, batch_size: int = 32, verbose: int = 0) -> Any:
-        """Keras 2: ``predict``, warning when the outputs are not probabilities."""
-        import warnings
-
-        preds = self.predict(x, batch_size=batch_size, verbose=verbose)
-        if preds.min() < 0.0 or preds.max() > 1.0:
-            warnings.warn(
-                "Network returning invalid probability values. The last layer might not "
-                "normalize predictions into probabilities (like softmax or sigmoid would).",
-                stacklevel=2,
-            )
-        return preds
-
-    def get_config(self) -> dict[str, Any]:
-        from ..saving.config import sequential_config
-
-        return sequential_config(self)
-
-    @classmethod
-    def from_config(cls, config: Any, custom_objects: dict | None = None) -> Sequential:
-        from ..saving.config import sequential_from_config
-
-        return sequential_from_config(cls, config, custom_objects)
 
 
 def _input_dtype(layer: Layer) -> str | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from .. import autodiff
 from .. import backend as _backend
 from .operators import TensorOperators
@@ -14,11 +16,35 @@ class Variable(TensorOperators):
     """A named, assignable backend array (``dense_1/kernel:0``); Python's math operators
     compute with its value (``self.w * 2 + 1``), differentiated while a loss is."""
 
-    def __init__(self, value: Any, name: str, trainable: bool = True):
+    def __init__(
+        self,
+        value: Any,
+        name: str | None = None,
+        trainable: bool = True,
+        dtype: str | None = None,
+        shape: Any = None,
+    ):
+        """``Variable(array)``, or Keras 3's ``Variable(initializer, shape=..., dtype=...)``
+        (an initializer name or object, drawn once)."""
         B = _backend.current()
+        if isinstance(value, str) or (callable(value) and not hasattr(value, "shape")):
+            if shape is None:
+                raise ValueError(
+                    f"Variable: an initializer ({value!r:.40}) needs shape= to draw a value"
+                )
+            from .. import config, initializers
+
+            init = initializers.get(value)
+            value = initializers.draw(init, tuple(int(d) for d in shape), dtype or config.floatx())
+        elif shape is not None and tuple(np.shape(value)) != tuple(shape):
+            raise ValueError(
+                f"Variable: the value has shape {tuple(np.shape(value))}, not shape={tuple(shape)}"
+            )
         self.value = B.asarray(value)
+        if dtype is not None and B.dtype_name(self.value) != dtype:
+            self.value = B.cast(self.value, dtype)
         self.backend = B
-        self.name = name
+        self.name = name if name is not None else "variable"
         self.trainable = trainable
         # set by Layer.add_weight: a penalty added to the loss, a projection after each step
         self.regularizer: Callable[[Any], Any] | None = None
@@ -30,6 +56,9 @@ class Variable(TensorOperators):
             v = sub.get(id(self))
             if v is not None:
                 return v
+        tapes = autodiff._tapes.get()
+        if tapes and self.trainable:  # a GradientTape is open: read as its leaf
+            return autodiff.tape_leaf(self, tapes)
         return self.value
 
     @property

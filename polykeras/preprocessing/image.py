@@ -1080,7 +1080,8 @@ class DataFrameIterator(_FilesMixin, Iterator):
             import pandas  # noqa: F401
         except ImportError:
             raise ImportError(
-                f"{owner} needs pandas, which is not installed: pip install pandas"
+                f"{owner} needs pandas, which is not installed: pip install "
+                "'polykeras[dataframe]' (from a checkout: pip install -e '.[dataframe]')"
             ) from None
         self._set_processing(
             owner, image_data_generator, target_size, color_mode, data_format, save_to_dir,

@@ -37,14 +37,14 @@ from typing import Any
 
 from . import compat, limits, registry
 from .errors import LimitExceededError, SavingError, UnsafeContentError
+from ..engine.subclassing import defined_outside
 from .registry import class_name_of
 
 KERAS_VERSION = "2.2.4"  # the format written: Keras 2.2.4's
 
 
 def _model_classes():
-    from ..engine.functional import Model
-    from ..engine.sequential import Sequential
+    from ..models import Model, Sequential
 
     return Model, Sequential
 
@@ -366,6 +366,13 @@ def _deserialize(config: Any, session: _Session, where: str) -> Any:
             return sequential_from_config(cls, cfg, session.custom_objects)
         if not isinstance(cfg, dict):
             raise SavingError(f"{where}: the config of model {class_name!r} must be a dict")
+        if "layers" not in cfg and defined_outside(cls, "call"):
+            # a subclassed model (custom_objects or registered): its own get_config's keys
+            session.add_layers(1, f"model {class_name!r}")
+            build: Any = cls.from_config  # type: ignore[attr-defined]
+            if _accepts(build, "custom_objects"):
+                return build(cfg, custom_objects=session.custom_objects)
+            return build(cfg)
         return functional_from_config(cls, cfg, session.custom_objects)
     if not isinstance(cfg, dict):
         raise SavingError(f"{where}: the config of {label} must be a dict")

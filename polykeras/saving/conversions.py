@@ -35,9 +35,9 @@ def _kind(layer: Any) -> str:
 
 
 def _is_model(layer: Any) -> bool:
-    from ..engine.functional import Model
+    from ..engine.functional import Functional
 
-    return isinstance(layer, Model)
+    return isinstance(layer, Functional)
 
 
 def keras1_count(layer: Any) -> int:

@@ -379,8 +379,12 @@ def _by_name(value: Any, what: str) -> Any:
             and not cfg.get("from_logits")
             and not cfg.get("label_smoothing")
             and cfg.get("axis", -1) == -1
+            and _known_name(cfg["name"], what)
         ):
             return cfg["name"]
+        obj = _loss_or_metric_object(value, what)  # a loss or metric class with settings
+        if obj is not None:
+            return obj
         raise SavingError(
             f"the {what} {value.get('class_name')!r} is stored with settings "
             "polykeras cannot rebuild by name"
@@ -388,6 +392,31 @@ def _by_name(value: Any, what: str) -> Any:
     if isinstance(value, dict):
         return {str(k): _by_name(v, what) for k, v in value.items()}
     raise SavingError(f"cannot read the {what} {value!r:.80}")
+
+
+def _known_name(name: str, what: str) -> bool:
+    """Whether compile understands ``name`` as a loss (or metric) function's name."""
+    from ..training import losses, metrics
+
+    try:
+        if what == "loss":
+            losses.get(name)
+        elif name not in ("accuracy", "acc", "crossentropy", "ce"):
+            metrics.get(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _loss_or_metric_object(value: dict, what: str) -> Any:
+    """A loss (or metric) object from its ``{"class_name", "config"}``, or None."""
+    from ..training import loss_classes, losses, metric_classes, metrics
+
+    if what == "loss":
+        obj = losses._object_from_config(value)
+        return obj if isinstance(obj, loss_classes.Loss) else None
+    obj = metrics._object_from_config(value)
+    return obj if isinstance(obj, metric_classes.Metric) else None
 
 
 def _per_output(metrics: Any, model: Any) -> Any:
@@ -1130,7 +1159,7 @@ def plan_weights(
 ) -> list:
     """Everything to assign, read and checked: [(variable, array)].  Raises on the first
     problem (unless skip_mismatch), having changed nothing."""
-    if not getattr(model, "_is_graph_network", True) and model.layers:
+    if not getattr(model, "built", True) and model.layers:
         raise SavingError(
             f"{where}: model {model.name} is not built yet, so its layers have no "
             "weights to load into; build it first (give the first layer an "

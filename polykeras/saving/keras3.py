@@ -82,8 +82,7 @@ def to_snake_case(name: str) -> str:
 
 
 def _models() -> tuple[Any, Any]:
-    from ..engine.functional import Model
-    from ..engine.sequential import Sequential
+    from ..models import Model, Sequential
 
     return Model, Sequential
 
@@ -95,9 +94,50 @@ def keras3_class_name(layer: Any) -> str:
     Model, Sequential = _models()
     if isinstance(layer, Sequential):
         return "Sequential"
-    if isinstance(layer, Model):
+    if isinstance(layer, Model) and not _user_object(layer):
         return "Functional"
     return class_name_of(layer)
+
+
+def _group_name(obj: Any) -> str:
+    """The group name Keras 3 gives an object in a list: the snake_case of its class's
+    name (Keras 3's class name for polykeras' own classes; a user's class's own name, not
+    the name it is registered under)."""
+    if type(obj).__module__.split(".")[0] != "polykeras":
+        return to_snake_case(type(obj).__name__)
+    return to_snake_case(keras3_class_name(obj))
+
+
+def _user_object(obj: Any) -> bool:
+    """A subclassed model or a custom layer with a call of its own, whose parts Keras 3
+    stores by attribute name (``dense1/vars``, ``blocks/block_1/vars``)."""
+    from ..engine.subclassing import defined_outside
+
+    if getattr(obj, "_is_graph_network", False):
+        return False
+    return defined_outside(type(obj), "call")
+
+
+def _user_children(obj: Any) -> list[tuple[str, Any]]:
+    """``(attribute, value)`` for the attributes of a user object that may hold layers, in
+    the order Keras 3 visits them: sorted by name, private names last; a subclassed
+    model's ``layers`` list takes its place among them."""
+    from ..engine import tracking
+
+    names = list(obj.__dict__.get("_tracked_attrs", {}) or {})
+    Model, _ = _models()
+    if isinstance(obj, Model):
+        names.append("layers")
+    names = sorted(set(names), key=lambda n: f"~{n}" if n.startswith("_") else n)
+    out = []
+    for name in names:
+        value = (
+            obj.layers if name == "layers" and isinstance(obj, Model) else obj.__dict__.get(name)
+        )
+        if name in tracking._BOOKKEEPING or value is None:
+            continue
+        out.append((name, value))
+    return out
 
 
 def _is_rnn(layer: Any) -> bool:
@@ -129,11 +169,18 @@ def walk(model: Any) -> list[tuple[str, str, list]]:
         if id(obj) in visited:  # a layer met again (shared with a nested model): stored once
             return
         visited.add(id(obj))
-        if isinstance(obj, Model):
+        if _user_object(obj):
+            out.append((_join(path, "vars"), obj.name, list(obj._own_weights())))
+            for attr, child in _user_children(obj):
+                if isinstance(child, _layer_base()):
+                    visit(child, _join(path, attr))
+                elif isinstance(child, (list, tuple, dict)):
+                    container(child, _join(path, attr), set())
+        elif isinstance(obj, Model):
             out.append((_join(path, "vars"), obj.name, []))
             used: dict[str, int] = {}
             for layer in obj.layers:
-                base = to_snake_case(keras3_class_name(layer))
+                base = _group_name(layer)
                 n = used.get(base, 0)
                 used[base] = n + 1
                 visit(layer, _join(path, "layers", base if n == 0 else f"{base}_{n}"))
@@ -144,7 +191,7 @@ def walk(model: Any) -> list[tuple[str, str, list]]:
             out.append((_join(path, "vars"), obj.name, []))
             taken: dict[str, int] = {}
             for cell in obj.cells:
-                base = to_snake_case(keras3_class_name(cell))
+                base = _group_name(cell)
                 n = taken.get(base, 0)
                 taken[base] = n + 1
                 visit(cell, _join(path, "cells", base if n == 0 else f"{base}_{n}"))
@@ -164,6 +211,23 @@ def walk(model: Any) -> list[tuple[str, str, list]]:
                 out.append((_join(path, sub, "vars"), f"{obj.name}/{sub}", variables))
         else:
             out.append((_join(path, "vars"), obj.name, _own_variables(obj)))
+
+    def container(items: Any, path: str, seen: set[int]) -> None:
+        if id(items) in seen:
+            return
+        seen.add(id(items))
+        used: dict[str, int] = {}
+
+        def unique(base: str) -> str:
+            n = used.get(base)
+            used[base] = 0 if n is None else n + 1
+            return base if n is None else f"{base}_{n + 1}"
+
+        for item in items.values() if isinstance(items, dict) else items:
+            if isinstance(item, _layer_base()):
+                visit(item, _join(path, unique(to_snake_case(type(item).__name__))))
+            elif isinstance(item, (list, tuple, dict)):
+                container(item, _join(path, unique("container")), seen)
 
     visit(model, "")
     return out
@@ -224,7 +288,7 @@ def is_keras3_weights(f: Any) -> bool:
 
 def _plan(f: Any, info: Any, model: Any, where: str) -> list:
     h5py = hdf5._h5py()
-    if not getattr(model, "_is_graph_network", True) and model.layers:
+    if not getattr(model, "built", True) and model.layers:
         raise SavingError(
             f"{where}: model {model.name} is not built yet, so its layers have no weights "
             "to load into; build it first"
@@ -451,6 +515,13 @@ def serialize(layer: Any) -> dict[str, Any]:
     """``layer`` (or model) as Keras 3 serializes it."""
     Model, Sequential = _models()
     class_name = keras3_class_name(layer)
+    if isinstance(layer, Model) and _user_object(layer):  # a subclassed model: its config
+        return {
+            "module": None,
+            "class_name": class_name,
+            "config": formats.to_plain(layer.get_config()),
+            "registered_name": class_name,
+        }
     if isinstance(layer, Sequential):
         return {
             "module": "keras",
@@ -493,23 +564,48 @@ def compile_config(model: Any) -> dict[str, Any] | None:
         }
     return {
         "optimizer": optimizer,
-        "loss": tc.get("loss"),
+        "loss": _keras3_objects(tc.get("loss"), "keras.losses"),
         "loss_weights": tc.get("loss_weights"),
-        "metrics": tc.get("metrics") or None,
-        "weighted_metrics": tc.get("weighted_metrics") or None,
+        "metrics": _keras3_objects(tc.get("metrics"), "keras.metrics") or None,
+        "weighted_metrics": _keras3_objects(tc.get("weighted_metrics"), "keras.metrics") or None,
         "run_eagerly": False,
         "steps_per_execution": 1,
         "jit_compile": False,
     }
 
 
+def _keras3_objects(value: Any, module: str) -> Any:
+    """Loss and metric objects (``{"class_name", "config"}``) as Keras 3 writes them: with
+    their module (Keras' own classes) or their registered name (custom ones)."""
+    if isinstance(value, list):
+        return [_keras3_objects(v, module) for v in value]
+    if isinstance(value, dict) and "class_name" in value and "config" in value:
+        name = value["class_name"]
+        custom = isinstance(name, str) and ">" in name
+        return {
+            "module": None if custom else module,
+            "class_name": name.rpartition(">")[2] if custom else name,
+            "config": value["config"],
+            "registered_name": name if custom else None,
+        }
+    if isinstance(value, dict):
+        return {k: _keras3_objects(v, module) for k, v in value.items()}
+    return value
+
+
 def model_config(model: Any, include_optimizer: bool = True) -> dict[str, Any]:
     """config.json of a .keras file for ``model``."""
     entry = serialize(model)
-    shape = None
+    shape: Any = None
     Model, Sequential = _models()
     if isinstance(model, Sequential) and getattr(model, "inputs", None):
         shape = [None if d is None else int(d) for d in model.inputs[0].shape]
+    elif _user_object(model) and getattr(model, "_subclass_inputs", None) is not None:
+        structure, tensors = model._subclass_inputs
+        shapes = [[None if d is None else int(d) for d in t.shape] for t in tensors]
+        shape = shapes[0] if structure.kind == "single" else shapes
+        if structure.kind == "dict":
+            shape = dict(zip(map(str, structure.keys), shapes))
     entry["build_config"] = {"input_shape": shape}
     if include_optimizer:
         cc = compile_config(model)
@@ -799,6 +895,14 @@ def load_model(path: Any, custom_objects: dict | None = None, compile: bool = Tr
         entry = {k: v for k, v in config.items() if k in ("class_name", "config", "module")}
         with initializers.guarded(hdf5.weights_from_file):
             model = model_from_config(entry, custom_objects)
+            if _user_object(model) and not model.built:  # a subclassed model: build it
+                shape = (config.get("build_config") or {}).get("input_shape")
+                if shape is None:
+                    raise SavingError(
+                        f"{where}: the subclassed model {type(model).__name__} was saved "
+                        "before it was built (no build_config input_shape)"
+                    )
+                model.build(shape)
         cc = config.get("compile_config") if compile else None
         with _weights_file(archive) as weights_path:
             with hdf5.open_h5(weights_path, f"{where}: {WEIGHTS_MEMBER}") as (f, info):

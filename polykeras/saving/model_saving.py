@@ -8,6 +8,30 @@ from typing import Any
 class SavingMixin:
     """Keras 2's saving methods; see :mod:`polykeras.saving`."""
 
+    def get_config(self) -> dict[str, Any]:
+        """The model's architecture (Keras 2's functional config)."""
+        if getattr(self, "_is_subclassed", lambda: False)():
+            raise NotImplementedError(
+                f"model {getattr(self, 'name', '?')} is a subclassed model "
+                f"({type(self).__name__}): its architecture is Python code, so it has no "
+                "config unless its class defines get_config (and from_config where its "
+                "__init__ takes more than the config keys); save its weights with "
+                "save_weights and rebuild it in code"
+            )
+        from .config import functional_config
+
+        return functional_config(self)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], custom_objects: dict | None = None) -> Any:
+        from ..engine.subclassing import defined_outside
+        from .config import functional_from_config
+
+        if defined_outside(cls, "call") and not (isinstance(config, dict) and "layers" in config):
+            return cls(**config)  # a subclassed model: its get_config gave __init__'s arguments
+
+        return functional_from_config(cls, config, custom_objects)
+
     def to_json(self, **kwargs: Any) -> str:
         """The architecture as JSON (Keras 2 format); ``kwargs`` go to ``json.dumps``."""
         from .api import model_to_json
@@ -27,7 +51,20 @@ class SavingMixin:
         ``.keras`` zip when the name ends in ``.keras`` (or ``save_format="keras"``), else
         Keras' legacy HDF5.  The file is written to a temporary name in the same folder,
         then renamed into place."""
-        if _format(kwargs, "save", filepath, "keras", ".keras") == "keras":
+        keras3 = _format(kwargs, "save", filepath, "keras", ".keras") == "keras"
+        if getattr(self, "_is_subclassed", lambda: False)():
+            from ..engine.subclassing import defined_outside
+
+            if not keras3 or not defined_outside(type(self), "get_config"):
+                raise NotImplementedError(
+                    f"save: model {getattr(self, 'name', '?')} is a subclassed model "
+                    f"({type(self).__name__}); its architecture is Python code, so it is "
+                    "saved whole only as a '.keras' file and only when its class defines "
+                    "get_config (and is registered with register_keras_serializable or "
+                    "passed in custom_objects when loading); otherwise save its weights "
+                    "with save_weights('x.weights.h5') and rebuild it in code"
+                )
+        if keras3:
             from .keras3 import save_model as save_keras3
 
             save_keras3(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)

@@ -103,8 +103,7 @@ def builtin_classes() -> dict[str, Any]:
     """polykeras' own layer classes by every name a Keras config may use."""
     Layer = _layer_base()
     from ..engine.base_layer import InputLayer
-    from ..engine.functional import Model
-    from ..engine.sequential import Sequential
+    from ..models import Model, Sequential
 
     found: dict[str, Any] = {}
 

@@ -159,13 +159,17 @@ class BatchSource:
         self._iterator = iter(self.data)
         return self._iterator
 
-    def epoch(self, steps: int | None, shuffle: Any, pool: PoolOptions | None) -> _Batches:
-        """This epoch's raw batches (``(index, batch)``), prefetched when ``pool`` has workers."""
+    def epoch(
+        self, steps: int | None, shuffle: Any, pool: PoolOptions | None, rng: Any = None
+    ) -> _Batches:
+        """This epoch's raw batches (``(index, batch)``), prefetched when ``pool`` has workers.
+        A Sequence is shuffled with ``rng`` (data parallel: a generator all ranks share), else
+        with NumPy's global generator."""
         if self.indexed:
             n = self.length or 0
             order = np.arange(n)
             if shuffle:
-                order = np.random.permutation(n)
+                order = (np.random if rng is None else rng).permutation(n)
             if steps is not None:
                 order = np.resize(order, steps) if n else order[:0]
             tasks: Any = [int(i) for i in order]

@@ -511,6 +511,18 @@ def _set_lr(model: Any, value: float, owner: str) -> None:
     opt.learning_rate = float(value)
 
 
+def _refuse_schedule(model: Any, owner: str) -> None:
+    """A learning rate that is a schedule cannot be set (Keras 3 raises this TypeError when
+    the callback first sets it; polykeras says so before training starts)."""
+    if getattr(getattr(model, "optimizer", None), "schedule", None) is not None:
+        raise TypeError(
+            f"{owner}: This optimizer was created with a `LearningRateSchedule` object as "
+            "its `learning_rate` constructor argument, hence its learning rate is not "
+            "settable. If you need the learning rate to be settable, you should "
+            "instantiate the optimizer with a float `learning_rate` argument."
+        )
+
+
 class LearningRateScheduler(Callback):
     """Sets the learning rate at each epoch start: ``schedule(epoch)`` or
     ``schedule(epoch, lr)``."""
@@ -519,6 +531,9 @@ class LearningRateScheduler(Callback):
         super().__init__()
         self.schedule = schedule
         self.verbose = verbose
+
+    def on_train_begin(self, logs=None):
+        _refuse_schedule(self.model, "LearningRateScheduler")
 
     def on_epoch_begin(self, epoch, logs=None):
         lr = self.model.optimizer.learning_rate
@@ -583,6 +598,7 @@ class ReduceLROnPlateau(Callback):
         return current < self.best - self.min_delta
 
     def on_train_begin(self, logs=None):
+        _refuse_schedule(self.model, "ReduceLROnPlateau")
         self._reset()
 
     def on_epoch_end(self, epoch, logs=None):

@@ -53,6 +53,22 @@ def check_loss_weights(loss_weights: Any) -> None:
         as_float(value, what, "compile", low=0.0)
 
 
+def _loss_function(identifier: Any) -> Callable[..., Any]:
+    """The per-sample loss function for compile's ``loss``; a loss object gives its
+    ``call`` with its settings, reduced by the trainer as ``"sum_over_batch_size"``."""
+    fn = _losses.get(identifier)
+    if isinstance(fn, _losses.Loss):
+        if fn.reduction not in ("sum_over_batch_size", "mean"):
+            raise ValueError(
+                f"compile: loss {fn.name} ({type(fn).__name__}) has reduction="
+                f"{fn.reduction!r}; compile reduces each output's loss as "
+                "'sum_over_batch_size' (the mean over the batch): leave the reduction at "
+                "its default, or scale the loss with loss_weights"
+            )
+        return fn.per_sample()
+    return fn
+
+
 def _walk_layers(layers: list[Any], seen: set[int], out: list[Any]) -> None:
     for layer in layers:
         if id(layer) in seen:
@@ -89,9 +105,10 @@ class Compiled:
     def resolve(self, model: Any) -> None:
         names = list(model.output_names)
         multi = len(names) > 1
-        if self.loss is None:
-            raise ValueError("compile needs a loss (e.g. loss='categorical_crossentropy')")
-        raw_losses = _by_output(self.loss, names, "loss", None)
+        # loss=None: the loss comes from add_loss or the model's own train_step
+        raw_losses = (
+            [None] * len(names) if self.loss is None else _by_output(self.loss, names, "loss", None)
+        )
         if isinstance(self.loss, dict):
             for n, fn in zip(names, raw_losses):
                 if fn is None:
@@ -102,10 +119,10 @@ class Compiled:
                         stacklevel=4,
                     )
         self.trained = [i for i, fn in enumerate(raw_losses) if fn is not None]
-        if not self.trained:
+        if not self.trained and self.loss is not None:
             raise ValueError(f"compile: no output of model {model.name} has a loss")
         self.loss_fns: list[Callable[..., Any] | None] = [
-            _losses.get(fn) if fn is not None else None for fn in raw_losses
+            _loss_function(fn) if fn is not None else None for fn in raw_losses
         ]
         self.loss_names: list[str | None] = [
             _losses.name_of(fn) if fn is not None else None for fn in self.loss_fns
@@ -122,6 +139,7 @@ class Compiled:
             if m not in (None, "temporal"):
                 raise ValueError(f"sample_weight_mode must be None or 'temporal', got {m!r}")
         self.temporal = [m == "temporal" for m in modes]
+        self._held: list[Any] = []  # the metric objects of the tables below
         self.metric_fns = self._metric_table(model, self.metrics, "metrics", names)
         self.weighted_fns = self._metric_table(
             model, self.weighted_metrics, "weighted_metrics", names
@@ -150,6 +168,16 @@ class Compiled:
                     row.append(key)
                 keys.append(row)
             self.names += self.metric_keys[-1] + self.weighted_keys[-1]
+        # the columns whose value is a metric object's running result (not averaged)
+        tables = ((self.metric_fns, self.metric_keys), (self.weighted_fns, self.weighted_keys))
+        stateful = {
+            key
+            for table, keys in tables
+            for row, key_row in zip((table[i] for i in self.trained), keys)
+            for (_d, fn), key in zip(row, key_row)
+            if isinstance(fn, _metrics.Metric)
+        }
+        self.stateful_columns = [j for j, n in enumerate(self.names) if n in stateful]
         self.output_names = [names[i] for i in self.trained]
         self.specs = _data.target_specs(
             model, self.trained, [self.loss_names[i] for i in self.trained]
@@ -175,14 +203,25 @@ class Compiled:
             for item in items or []:
                 if fn_loss is None:
                     continue
-                row.append(
-                    (
-                        _metrics.display_name(item),
-                        _metrics.resolve(item, fn_loss, model.outputs[i].shape),
-                    )
-                )
+                fn = _metrics.resolve(item, fn_loss, model.outputs[i].shape)
+                if isinstance(fn, _metrics.Metric):
+                    if any(fn is m for m in self._held):  # one object per output and table
+                        fn = type(fn).from_config(fn.get_config())
+                    self._held.append(fn)
+                    row.append((fn.name, fn))
+                    continue
+                row.append((_metrics.display_name(item), fn))
             table.append(row)
         return table
+
+    def metric_objects(self) -> list[Any]:
+        """Every stateful metric object compile was given (one per output and table)."""
+        return list(getattr(self, "_held", []))
+
+    def reset_metric_objects(self) -> None:
+        """Reset every metric object's state (start of an epoch or an evaluation)."""
+        for metric in self.metric_objects():
+            metric.reset_state()
 
     def refresh(self, model: Any) -> None:
         """Re-read the variables to train, the regularized ones and the layers to update."""

@@ -333,12 +333,21 @@ def predict_batches(model: Any, data: Any, steps: Any, pool: Any, verbose: int =
     from .batches import BatchSource
     from .progress import Progbar
 
+    from .. import distribute
+
     verbose = check_verbose(verbose, "predict")
     source = BatchSource(data, "predict")
     n_steps = source.steps(steps, "steps")
+    dp = distribute.distribution()
+    if dp is not None and dp.world_size == 1:
+        dp = None
+    if dp is not None:
+        verbose = verbose if dp.is_chief else 0
     bar = Progbar(n_steps, verbose=1) if verbose == 1 else None
     epoch_batches = source.epoch(n_steps, False, pool)
     try:
+        if dp is not None:
+            return _predict_batches_dp(model, source, epoch_batches, bar, dp)
         chunks = _predict_chunks(model, source, epoch_batches, bar)
     finally:
         epoch_batches.close()
@@ -368,6 +377,64 @@ def _predict_chunks(model: Any, source: Any, epoch_batches: Any, bar: Any) -> li
         if bar is not None:
             bar.update(pos + 1)
     return chunks
+
+
+def _predict_batches_dp(model: Any, source: Any, epoch_batches: Any, bar: Any, dp: Any) -> Any:
+    """Data parallel: every rank reads every batch and predicts its contiguous part of it
+    (as a global batch of arrays is split); every rank gets all the outputs, in order."""
+    from .. import backend as _backend
+    from .. import distribute
+
+    B = _backend.current()
+    mine: list[tuple[int, list[np.ndarray]]] = []  # (first row in the whole output, outputs)
+    total = batches_read = fingerprint = 0
+    probe: list[np.ndarray] | None = None  # one input row: the output shapes, for any rank
+    for pos, raw in epoch_batches:
+        x = split_predict_batch(model, raw)
+        try:
+            arrays = standardize_inputs(model, x)
+            n = check_same_length(arrays, "input", model.input_names)
+        except DataError as exc:
+            raise DataError(f"predict: in batch {pos} from {source.what}: {exc}") from None
+        fingerprint = distribute.batch_fingerprint([np.asarray([fingerprint]), *arrays])
+        part = dp.shard(slice(0, n), n)
+        if len(part):
+            lo, hi = int(part[0]), int(part[-1]) + 1
+            outs = model._run_graph([B.asarray(a[lo:hi]) for a in arrays], training=False)
+            mine.append((total + lo, [np.asarray(B.to_numpy(o)) for o in outs]))
+        elif probe is None and n:
+            probe = [a[:1] for a in arrays]
+        total += n
+        batches_read += 1
+        if bar is not None:
+            bar.update(pos + 1)
+    source.end_epoch()
+    table, _ = dp.census(B, [batches_read, total, fingerprint])
+    dp.check_same_stream(table, "predict", source.what)
+    if not batches_read:
+        raise DataError(f"predict: {source.what} yielded no batches")
+    if bar is not None and bar.target is None:
+        bar.finish()
+    if not mine:  # this rank had no rows: it still learns the outputs' shapes and dtypes
+        if probe is None:
+            like = [
+                np.zeros((0,) + tuple(d or 0 for d in t.shape[1:]), t.dtype) for t in model.outputs
+            ]
+        else:
+            outs = model._run_graph([B.asarray(a) for a in probe], training=False)
+            like = [np.asarray(B.to_numpy(o))[:0] for o in outs]
+        mine = [(0, like)]
+    results = []
+    for i in range(len(model.outputs)):
+        tail = mine[0][1][i].shape[1:]
+        full = np.zeros((total,) + tail, dtype=np.float64)
+        for start, outs in mine:
+            full[start : start + len(outs[i])] = outs[i]
+        summed = dp.all_reduce_sum(B, B.asarray(full.reshape(-1)))
+        results.append(
+            np.asarray(B.to_numpy(summed)).reshape(full.shape).astype(mine[0][1][i].dtype)
+        )
+    return results[0] if len(results) == 1 else results
 
 
 def split_predict_batch(model: Any, raw: Any) -> Any:

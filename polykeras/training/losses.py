@@ -124,13 +124,13 @@ def one_hot(indices, num_classes: int, dtype: str):
 
 
 def sparse_categorical_crossentropy(y_true, y_pred):
-    """Categorical crossentropy with integer class labels (shape (n,) or (n, 1))."""
-    pred_shape = ops.shape(y_pred)
-    true_shape = ops.shape(y_true)
-    if len(true_shape) == len(pred_shape) and true_shape[-1] == 1:
-        y_true = ops.reshape(ops.stop_gradient(y_true), tuple(true_shape[:-1]))
-    target = one_hot(y_true, pred_shape[-1], ops.dtype_name(y_pred))
-    return categorical_crossentropy(target, y_pred)
+    """Categorical crossentropy with integer class labels (shape (n,) or (n, 1)): the
+    label's entry of each row is picked (no one-hot matrix), the same numbers; from the
+    logits where y_pred is a softmax output (see the module's docstring)."""
+    logits = ops.logits_of(y_pred, "softmax")
+    if logits is not None:
+        return ops.sparse_crossentropy(y_true, logits, from_logits=True)
+    return ops.sparse_crossentropy(y_true, y_pred)
 
 
 def binary_crossentropy(y_true, y_pred):
@@ -260,10 +260,19 @@ def canonical_name(name: str) -> str | None:
 
 
 def get(identifier: Any) -> Callable[..., Any]:
-    """A loss function from a name, a callable, or ``{"class_name": name}``."""
+    """A loss function from a name, a callable, or ``{"class_name": name}``; a loss class's
+    config (``{"class_name": "CategoricalCrossentropy", "config": {...}}``) gives a loss
+    object, and names known to ``saving.get_custom_objects()`` / ``custom_object_scope``
+    resolve first."""
     if isinstance(identifier, dict):
+        obj = _object_from_config(identifier)
+        if obj is not None:
+            return obj
         identifier = identifier.get("config", {}).get("name") or identifier.get("class_name")
     if isinstance(identifier, str):
+        custom = _custom(identifier)
+        if custom is not None:
+            return custom() if isinstance(custom, type) else custom
         name = canonical_name(identifier)
         if name is None:
             name = canonical_name(_snake(identifier))
@@ -295,14 +304,69 @@ def name_of(fn: Callable[..., Any]) -> str:
     return getattr(fn, "__name__", type(fn).__name__)
 
 
-def serialize(fn: Any) -> str:
-    """A loss as Keras 2 stores it in ``training_config``: its name."""
+def serialize(fn: Any) -> Any:
+    """A loss as Keras 2 stores it in ``training_config``: its name, or for a loss object
+    ``{"class_name", "config"}``."""
     if isinstance(fn, str):
         return fn
+    if isinstance(fn, Loss):
+        return _classes.serialize(fn)
     return name_of(fn)
 
 
 def deserialize(name: Any, custom_objects: dict | None = None) -> Callable[..., Any]:
     if custom_objects and isinstance(name, str) and name in custom_objects:
         return custom_objects[name]
+    if custom_objects and isinstance(name, dict):
+        from ..saving.custom_objects import custom_object_scope
+
+        with custom_object_scope(custom_objects):
+            return get(name)
     return get(name)
+
+
+def _custom(name: str) -> Any:
+    """A loss known by ``name`` to the custom objects in effect, or None."""
+    from ..saving.custom_objects import effective, find
+
+    return find(name, effective())
+
+
+def _object_from_config(entry: dict) -> Any:
+    """A loss object from ``{"class_name", "config"}`` naming a loss class (a custom one
+    first), or None when the entry names no class."""
+    class_name = entry.get("class_name")
+    if not isinstance(class_name, str):
+        return None
+    cls = _custom(class_name)
+    if cls is None:
+        cls = _classes.CLASSES.get(class_name.rpartition(">")[2])
+    if not (isinstance(cls, type) and issubclass(cls, Loss)):
+        return None
+    config = entry.get("config") or {}
+    if not isinstance(config, dict):
+        raise ValueError(f"the config of loss {class_name!r} must be a dict, got {config!r:.80}")
+    return cls.from_config(dict(config))
+
+
+# Keras' loss classes (losses.CategoricalCrossentropy(from_logits=True)...)
+from . import loss_classes as _classes  # noqa: E402
+from .loss_classes import (  # noqa: E402,F401
+    BinaryCrossentropy,
+    CategoricalCrossentropy,
+    CategoricalHinge,
+    CosineSimilarity,
+    Hinge,
+    Huber,
+    KLDivergence,
+    LogCosh,
+    Loss,
+    LossFunctionWrapper,
+    MeanAbsoluteError,
+    MeanAbsolutePercentageError,
+    MeanSquaredError,
+    MeanSquaredLogarithmicError,
+    Poisson,
+    SparseCategoricalCrossentropy,
+    SquaredHinge,
+)

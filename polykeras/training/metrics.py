@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from .. import ops
 from . import losses as _losses
+from .loss_classes import Loss  # noqa: F401  (the trainer tells loss objects apart)
 from .losses import (  # noqa: F401  (Keras exposes the losses as metrics too)
     binary_crossentropy,
     categorical_crossentropy,
@@ -103,9 +104,18 @@ def resolve(identifier: Any, loss_fn: Callable[..., Any], output_shape: tuple) -
     if isinstance(identifier, str):
         if identifier in ("accuracy", "acc", "crossentropy", "ce"):
             acc = identifier in ("accuracy", "acc")
-            if loss_fn is _losses.binary_crossentropy or output_shape[-1] == 1:
+            obj = getattr(loss_fn, "_loss_object", None)  # a loss object's per-sample fn
+            kind = obj.function_name if obj is not None else None
+            if (
+                loss_fn is _losses.binary_crossentropy
+                or kind == "binary_crossentropy"
+                or output_shape[-1] == 1
+            ):
                 return binary_accuracy if acc else _losses.binary_crossentropy
-            if loss_fn is _losses.sparse_categorical_crossentropy:
+            if (
+                loss_fn is _losses.sparse_categorical_crossentropy
+                or kind == "sparse_categorical_crossentropy"
+            ):
                 return (
                     sparse_categorical_accuracy if acc else _losses.sparse_categorical_crossentropy
                 )
@@ -115,8 +125,18 @@ def resolve(identifier: Any, loss_fn: Callable[..., Any], output_shape: tuple) -
 
 
 def get(identifier: Any) -> Callable[..., Any]:
-    """A metric function from a name (a metric or a loss name) or a callable."""
+    """A metric function from a name (a metric or a loss name) or a callable; a metric
+    object from a metric class's config (``{"class_name": "AUC", "config": {...}}``) or
+    from a name that ``saving.get_custom_objects()`` / ``custom_object_scope`` knows."""
+    if isinstance(identifier, dict):
+        obj = _object_from_config(identifier)
+        if obj is not None:
+            return obj
+        identifier = identifier.get("config", {}).get("name") or identifier.get("class_name")
     if isinstance(identifier, str):
+        custom = _losses._custom(identifier)
+        if custom is not None:
+            return custom() if isinstance(custom, type) else custom
         if identifier in FUNCTIONS:
             return FUNCTIONS[identifier]
         name = _losses.canonical_name(identifier)
@@ -142,8 +162,40 @@ def display_name(identifier: Any) -> str:
     return getattr(identifier, "__name__", type(identifier).__name__)
 
 
-def serialize(identifier: Any) -> str:
+def serialize(identifier: Any) -> Any:
+    """A metric as Keras 2 stores it: its name, or for a metric object
+    ``{"class_name", "config"}``."""
+    if isinstance(identifier, Metric):
+        return _classes.serialize(identifier)
     return display_name(identifier)
+
+
+def deserialize(config: Any, custom_objects: dict | None = None) -> Any:
+    if custom_objects and isinstance(config, str) and config in custom_objects:
+        return custom_objects[config]
+    if custom_objects:
+        from ..saving.custom_objects import custom_object_scope
+
+        with custom_object_scope(custom_objects):
+            return get(config)
+    return get(config)
+
+
+def _object_from_config(entry: dict) -> Any:
+    """A metric object from ``{"class_name", "config"}`` naming a metric class (a custom
+    one first), or None when the entry names no metric class."""
+    class_name = entry.get("class_name")
+    if not isinstance(class_name, str):
+        return None
+    cls = _losses._custom(class_name)
+    if cls is None:
+        cls = _classes.CLASSES.get(class_name.rpartition(">")[2])
+    if not (isinstance(cls, type) and issubclass(cls, Metric)):
+        return None
+    config = entry.get("config") or {}
+    if not isinstance(config, dict):
+        raise ValueError(f"the config of metric {class_name!r} must be a dict, got {config!r:.80}")
+    return cls.from_config(dict(config))
 
 
 # -- masks ----------------------------------------------------------------------------------------
@@ -196,3 +248,32 @@ def masked_mean(values: Any, sample_weight: Any, mask: Any, what: str = "metric"
     weights = _times(_mask_weights(values, mask, what), sample_weight)
     weights = ops.broadcast_to(weights, tuple(ops.shape(values)))
     return ops.divide(ops.sum(ops.multiply(values, weights)), ops.maximum(ops.sum(weights), 1e-12))
+
+
+# Keras' stateful metric classes (metrics.AUC(), metrics.Precision()...)
+from . import metric_classes as _classes  # noqa: E402
+from .metric_classes import (  # noqa: E402,F401
+    AUC,
+    Accuracy,
+    BinaryAccuracy,
+    BinaryCrossentropy,
+    CategoricalAccuracy,
+    CategoricalCrossentropy,
+    FalseNegatives,
+    FalsePositives,
+    Mean,
+    MeanAbsoluteError,
+    MeanMetricWrapper,
+    MeanSquaredError,
+    Metric,
+    Precision,
+    Recall,
+    RootMeanSquaredError,
+    SparseCategoricalAccuracy,
+    SparseCategoricalCrossentropy,
+    SparseTopKCategoricalAccuracy,
+    Sum,
+    TopKCategoricalAccuracy,
+    TrueNegatives,
+    TruePositives,
+)

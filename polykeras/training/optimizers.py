@@ -12,11 +12,42 @@ primitives on raw arrays (nothing here is differentiated).  Every optimizer take
   ``w -= lr * sqrt(1 - beta_2^t) / (1 - beta_1^t) * m / (sqrt(v) + epsilon)``
 - Adagrad: ``a += g^2`` (a starts at initial_accumulator_value); ``w -= lr g / sqrt(a + eps)``
 - Adadelta, Adamax, Nadam: as Keras 3.
+- AdamW: Adam with decoupled weight decay (``weight_decay=0.004`` by default).
+
+Keras 3's additions, on every optimizer:
+
+- ``weight_decay`` (None by default): before each update, ``w -= lr * weight_decay * w``
+  (decoupled from the gradient, as Keras 3 applies it); ``exclude_from_weight_decay(
+  var_list=None, var_names=None)`` exempts variables (or those whose name contains one of
+  ``var_names``, searched as regular expressions) from the next step on.
+- ``learning_rate`` may be a schedule (``polykeras.optimizers.schedules``): update t
+  (counted from 1) uses ``schedule(t - 1)``, and ``optimizer.learning_rate`` reads
+  ``schedule(iterations)``; such a learning rate cannot be assigned a number
+  (``TypeError``, as in Keras 3), nor combined with Keras 2's ``decay``.
+- ``use_ema``, ``loss_scale_factor``, ``gradient_accumulation_steps`` are refused by
+  name unless they are off (``use_ema=False``, None); a callable learning rate that is not
+  a schedule is refused.
+
+The API for a custom training step (Keras 3's):
+
+- ``optimizer.apply(grads, trainable_variables=None)``: one update; ``grads`` are backend
+  arrays (or NumPy arrays) in the order of ``trainable_variables`` (polykeras
+  ``Variable`` objects); without variables, those of an earlier ``build``/``apply``.  A None
+  gradient leaves its variable out of the step with Keras' warning ("Gradients do not
+  exist for variables ..."); all None is an error.
+- ``optimizer.apply_gradients(zip(grads, variables))``: the same from pairs; returns
+  ``iterations``.
+- ``optimizer.build(variables)``: creates the slots (``apply`` does it on first use).
+- ``optimizer.iterations``: the number of updates done (an int that also has ``numpy()``).
+- ``optimizer.variables``: the state as backend arrays, in Keras 3's order (iteration,
+  learning_rate unless it is a schedule, then the slots): a snapshot, not live variables.
 """
 
 from __future__ import annotations
 
 import math
+import re
+import warnings
 
 import numpy as np
 from typing import Any
@@ -24,6 +55,18 @@ from collections.abc import Sequence
 
 from .. import backend as _backend
 from ..utils import as_float
+from . import schedules
+from .schedules import LearningRateSchedule
+
+#: Keras' path ``keras.optimizers.schedules`` (an import of it is served by ``_aliases``)
+__path__: list[str] = []
+
+
+class _StepCount(int):
+    """The step count: an int that also answers ``numpy()``, as Keras' variable does."""
+
+    def numpy(self) -> np.ndarray:
+        return np.asarray(int(self), dtype=np.int64)
 
 
 class Optimizer:
@@ -47,10 +90,18 @@ class Optimizer:
         clipvalue: float | None = None,
         global_clipnorm: float | None = None,
         name: str | None = None,
+        weight_decay: float | None = None,
         **kwargs: Any,
     ):
         if "lr" in kwargs:
             learning_rate = kwargs.pop("lr")
+        for key in [k for k in kwargs if k in _HARMLESS_CONFIG]:
+            value, harmless = kwargs.pop(key), _HARMLESS_CONFIG[key]
+            if not (harmless is _ANY or value in harmless):
+                raise ValueError(
+                    f"{type(self).__name__}: {key}={value!r:.60} is not supported by polykeras "
+                    f"(Keras 3's {key} is accepted only when off)"
+                )
         if kwargs:
             raise TypeError(
                 f"{type(self).__name__}: keyword argument(s) not understood: "
@@ -58,8 +109,20 @@ class Optimizer:
             )
         if sum(c is not None for c in (clipnorm, clipvalue, global_clipnorm)) > 1:
             raise ValueError("Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set")
+        self._learning_rate: Any = None
         self.learning_rate = learning_rate
         self.decay = _non_negative(decay, "decay", self)
+        if self.decay and isinstance(learning_rate, LearningRateSchedule):
+            raise ValueError(
+                f"{type(self).__name__}: decay={decay!r} (Keras 2's time-based decay) cannot "
+                "be combined with a learning-rate schedule; put the decay in the schedule "
+                "(e.g. optimizers.schedules.InverseTimeDecay)"
+            )
+        self.weight_decay = (
+            None if weight_decay is None else _non_negative(weight_decay, "weight_decay", self)
+        )
+        self._exclude_from_weight_decay: set[int] = set()
+        self._exclude_from_weight_decay_names: Any = None
         self.clipnorm = None if clipnorm is None else _non_negative(clipnorm, "clipnorm", self)
         self.clipvalue = None if clipvalue is None else _non_negative(clipvalue, "clipvalue", self)
         self.global_clipnorm = (
@@ -74,13 +137,42 @@ class Optimizer:
         # per row-sparse variable: the step at which each row was last updated
         self._last_update: dict[int, np.ndarray] = {}
 
+    # -- the step count ------------------------------------------------------------------------
+    @property
+    def iterations(self) -> int:
+        """The number of updates done so far."""
+        return _StepCount(self._iterations)
+
+    @iterations.setter
+    def iterations(self, value: Any) -> None:
+        self._iterations = int(value)
+
     # -- the learning rate ---------------------------------------------------------------------
     @property
     def learning_rate(self) -> float:
+        """The learning rate: the number given, or the schedule's value at this step."""
+        if isinstance(self._learning_rate, LearningRateSchedule):
+            return float(self._learning_rate(self._iterations))
         return self._learning_rate
 
     @learning_rate.setter
-    def learning_rate(self, value: float) -> None:
+    def learning_rate(self, value: Any) -> None:
+        if isinstance(value, LearningRateSchedule):
+            self._learning_rate = value
+            return
+        if isinstance(self._learning_rate, LearningRateSchedule):
+            raise TypeError(
+                "This optimizer was created with a `LearningRateSchedule` object as its "
+                "`learning_rate` constructor argument, hence its learning rate is not "
+                "settable. If you need the learning rate to be settable, you should "
+                "instantiate the optimizer with a float `learning_rate` argument."
+            )
+        if callable(value):
+            raise ValueError(
+                f"{type(self).__name__}: a callable learning_rate that is not a "
+                "LearningRateSchedule is not supported by polykeras; subclass "
+                "optimizers.schedules.LearningRateSchedule (__call__(step), get_config)"
+            )
         if hasattr(value, "numpy"):
             value = value.numpy()
         value = float(value)
@@ -92,8 +184,17 @@ class Optimizer:
 
     lr = learning_rate  # Keras 1/2 spelling, same property
 
+    @property
+    def schedule(self) -> LearningRateSchedule | None:
+        """The learning-rate schedule given as ``learning_rate``, or None."""
+        lr = self._learning_rate
+        return lr if isinstance(lr, LearningRateSchedule) else None
+
     def current_learning_rate(self) -> float:
-        """The learning rate this step uses (after Keras 2's time-based ``decay``)."""
+        """The learning rate this step uses (after Keras 2's time-based ``decay``, or the
+        schedule's value at the number of updates done so far)."""
+        if isinstance(self._learning_rate, LearningRateSchedule):
+            return float(self._learning_rate(self._iterations))
         if self.decay:
             return self._learning_rate / (1.0 + self.decay * self.iterations)
         return self._learning_rate
@@ -123,7 +224,9 @@ class Optimizer:
         B = _backend.current()
         for var in self._order:
             self._catch_up(B, var)
-        return [B.to_numpy(w) for w in self.weights]
+        # copies: a backend's array may share memory with a slot a fused kernel updates in
+        # place, and a snapshot must not change at the next step
+        return [np.array(B.to_numpy(w), copy=True) for w in self.weights]
 
     # -- state in files (Keras 3's layout of ``optimizer_weights``) ------------------------------
     def _slot_order(self) -> list[tuple[str, ...]]:
@@ -133,13 +236,12 @@ class Optimizer:
 
     def _file_layout(self, variables: Sequence[Any]) -> list[tuple[str, tuple, Any]]:
         """``(name, shape, (variable, slot index) or None)`` for each array of the state,
-        as Keras 3 names and orders its optimizer variables: iteration, learning_rate, then
-        the slots of ``variables`` (``<optimizer>/<layer>_<weight>_<slot>``), then any
-        extra state."""
-        rows: list[tuple[str, tuple, Any]] = [
-            (f"{self.name}/iteration", (), None),
-            (f"{self.name}/learning_rate", (), None),
-        ]
+        as Keras 3 names and orders its optimizer variables: iteration, learning_rate (none
+        with a schedule: Keras 3 keeps no variable for it), then the slots of ``variables``
+        (``<optimizer>/<layer>_<weight>_<slot>``), then any extra state."""
+        rows: list[tuple[str, tuple, Any]] = [(f"{self.name}/iteration", (), None)]
+        if self.schedule is None:
+            rows.append((f"{self.name}/learning_rate", (), None))
         for group in self._slot_order():
             for var in variables:
                 for slot in group:
@@ -197,6 +299,7 @@ class Optimizer:
 
         found = {key(n): a for n, a in entries}
         wanted = [key(n) for n, _, _ in expected]
+        n_head = 1 if self.schedule is not None else 2  # iteration[, learning_rate]
         if (
             entries
             and set(found) <= {"iteration", "learning_rate"}
@@ -204,11 +307,11 @@ class Optimizer:
             and "iteration" in found
         ):
             # an optimizer saved before it made any slots (compiled, never trained)
-            values = [found["iteration"], found.get("learning_rate")]
-            expected = expected[:2]
+            values = [found["iteration"], found.get("learning_rate")][:n_head]
+            expected = expected[:n_head]
         elif (
             len(found) == len(entries)
-            and all(k in found for k in wanted[2:])
+            and all(k in found for k in wanted[n_head:])
             and "iteration" in found
         ):
             values = [found.get(k) for k in wanted]
@@ -243,11 +346,11 @@ class Optimizer:
         if iterations < 0:
             raise ValueError(f"the optimizer's iteration count is negative ({iterations})")
         self.iterations = iterations
-        lr = arrays[1]
+        lr = arrays[1] if n_head == 2 and len(arrays) > 1 else None
         if lr is not None and np.float32(self._learning_rate) != np.float32(lr):
             self.learning_rate = float(lr)  # changed during training (a callback, say)
         self._last_update.clear()
-        if len(arrays) == 2:  # no slots in the file: they start afresh
+        if len(arrays) == n_head:  # no slots in the file: they start afresh
             for var in variables:
                 self._slots[id(var)] = [self._initial_slot(B, var, n) for n in self._slot_names]
         for (_, _, where), array in zip(expected, arrays):
@@ -275,7 +378,7 @@ class Optimizer:
         for var in self._order:
             slots = []
             for _ in self._slot_names:
-                slots.append(B.asarray(weights[k], var.dtype))
+                slots.append(B.asarray(np.array(weights[k], copy=True), var.dtype))
                 k += 1
             self._slots[id(var)] = slots
         self._after_restore()
@@ -302,23 +405,70 @@ class Optimizer:
             return [B.multiply(g, scale) for g in grads]
         return grads
 
-    def apply_gradients(self, grads_and_vars: Sequence[tuple[Any, Any]]) -> None:
-        """Keras' spelling: a list of (gradient, variable) pairs."""
+    def apply_gradients(self, grads_and_vars: Any) -> int:
+        """Keras' spelling: (gradient, variable) pairs, e.g. ``zip(grads, variables)``.
+        Returns :attr:`iterations`."""
         pairs = list(grads_and_vars)
+        for pair in pairs:
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise ValueError(
+                    f"{type(self).__name__}.apply_gradients takes (gradient, variable) pairs, "
+                    f"e.g. zip(grads, model.trainable_variables); got an item {pair!r:.80}"
+                )
         self.apply([g for g, _ in pairs], [v for _, v in pairs])
+        return self.iterations
+
+    def _known_variables(self, grads: Sequence[Any]) -> list[Any]:
+        if not self._order:
+            raise ValueError(
+                "When passing `grads` without `variables`, the optimizer must already be "
+                "built on a list of variables. Call `optimizer.build(trainable_variables)` "
+                "first."
+            )
+        if len(grads) != len(self._order):
+            raise ValueError(
+                f"{type(self).__name__}.apply: {len(grads)} gradients for the "
+                f"{len(self._order)} variables the optimizer was built with"
+            )
+        return list(self._order)
+
+    def _drop_missing(self, grads: list[Any], variables: list[Any], rows: Any) -> tuple:
+        """Leave out the variables whose gradient is None (Keras 3's warning)."""
+        keep = [k for k, g in enumerate(grads) if g is not None]
+        if not keep:
+            raise ValueError("No gradients provided for any variable.")
+        missing = [str(getattr(v, "name", v)) for g, v in zip(grads, variables) if g is None]
+        warnings.warn(
+            f"Gradients do not exist for variables {missing} when minimizing the loss. "
+            "If using `model.compile()`, did you forget to provide a `loss` argument?",
+            stacklevel=3,
+        )
+        if rows is not None:
+            rows = {keep.index(k): r for k, r in rows.items() if k in keep}
+        return [grads[k] for k in keep], [variables[k] for k in keep], rows
 
     def apply(
         self,
         grads: Sequence[Any],
-        variables: Sequence[Any],
+        variables: Sequence[Any] | None = None,
         rows: dict[int, tuple[Any, np.ndarray]] | None = None,
     ) -> None:
         """One step: update every variable from its gradient, then count the step.
 
-        ``rows`` maps a variable's position to ``(indices, indices_as_numpy)``: its gradient
-        then holds only those (distinct) rows, and only they are updated (see
-        :attr:`supports_row_updates`)."""
+        ``variables`` default to those the optimizer was built with (Keras 3's
+        ``trainable_variables=None``).  ``rows`` maps a variable's position to ``(indices,
+        indices_as_numpy)``: its gradient then holds only those (distinct) rows, and only
+        they are updated (see :attr:`supports_row_updates`)."""
         B = _backend.current()
+        grads = list(grads)
+        variables = self._known_variables(grads) if variables is None else list(variables)
+        if len(grads) != len(variables):
+            raise ValueError(
+                f"{type(self).__name__}.apply: {len(grads)} gradients for "
+                f"{len(variables)} variables"
+            )
+        if any(g is None for g in grads):
+            grads, variables, rows = self._drop_missing(grads, variables, rows)
         self.build(variables)
         grads = self._clip(
             B,
@@ -329,6 +479,7 @@ class Optimizer:
         )
         lr = self.current_learning_rate()
         self._before_step(B)
+        decay = self._decay_factor(lr)
         dense = []
         for k, (g, var) in enumerate(zip(grads, variables)):
             # the same array type with the same dtype object needs no cast (no backend call)
@@ -338,7 +489,12 @@ class Optimizer:
             if not same and B.dtype_name(g) != var.dtype:
                 g = B.cast(g, var.dtype)
             slots = self._slots[id(var)]
-            if rows is not None and k in rows:
+            if decay is not None and self._use_weight_decay(var):
+                if rows is not None and k in rows:  # every row decays: a dense step
+                    g = B.scatter_add(tuple(var.shape), rows[k][0], g)
+                # decoupled weight decay, before the update (Keras 3's order)
+                var.value = B.multiply(var.value, decay)
+            elif rows is not None and k in rows:
                 self._update_rows(B, var, g, slots, lr, *rows[k])
                 continue
             self._catch_up(B, var)
@@ -362,6 +518,44 @@ class Optimizer:
                 new = constraint(new)
             var.value = new
         self.iterations += 1
+
+    # -- weight decay (Keras 3's, decoupled from the gradient) -----------------------------------
+    def _decay_factor(self, lr: float) -> float | None:
+        """``1 - lr * weight_decay``, the factor every decayed weight is multiplied by."""
+        if not self.weight_decay:
+            return None
+        return 1.0 - lr * self.weight_decay
+
+    def exclude_from_weight_decay(
+        self, var_list: Sequence[Any] | None = None, var_names: Sequence[str] | None = None
+    ) -> None:
+        """No weight decay for the variables of ``var_list``, nor for those whose name
+        contains a match of one of ``var_names`` (regular expressions, searched in the
+        weight's own name, e.g. "bias").  It holds from the next step on (Keras 3 asks for
+        it before the optimizer is built, but its check never fires); it is not part of the
+        config, so a loaded optimizer needs it again, as in Keras."""
+        self._exclude_from_weight_decay = {id(v) for v in (var_list or ())}
+        names = [str(n) for n in (var_names or ())]
+        self._exclude_from_weight_decay_names = re.compile("|".join(names)) if names else None
+
+    def _use_weight_decay(self, var: Any) -> bool:
+        if id(var) in self._exclude_from_weight_decay:
+            return False
+        pattern = self._exclude_from_weight_decay_names
+        if pattern is not None:
+            # Keras 3 searches the weight's own name ("kernel"), not its layer's
+            name = str(getattr(var, "name", "")).rsplit("/", 1)[-1]
+            if name.endswith(":0"):
+                name = name[:-2]
+            if pattern.search(name) is not None:
+                return False
+        return True
+
+    @property
+    def variables(self) -> list[Any]:
+        """The state as backend arrays, in Keras 3's order (see :meth:`_file_layout`)."""
+        B = _backend.current()
+        return [B.asarray(value) for _, value in self.file_state(list(self._order))]
 
     # -- row-sparse updates (embedding tables) ---------------------------------------------------
     @property
@@ -404,7 +598,12 @@ class Optimizer:
 
     # -- config ----------------------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
-        cfg = {"name": self.name, "learning_rate": self._learning_rate, "decay": self.decay}
+        lr = self._learning_rate
+        if isinstance(lr, LearningRateSchedule):
+            lr = schedules.serialize(lr)  # Keras 3's form
+        cfg = {"name": self.name, "learning_rate": lr, "decay": self.decay}
+        if self.weight_decay is not None:
+            cfg["weight_decay"] = self.weight_decay
         for key in ("clipnorm", "clipvalue", "global_clipnorm"):
             if getattr(self, key) is not None:
                 cfg[key] = getattr(self, key)
@@ -414,7 +613,11 @@ class Optimizer:
 
     @classmethod
     def from_config(cls, config: dict[str, Any], custom_objects: dict | None = None):
-        return cls(**dict(config))
+        config = dict(config)
+        for key in ("learning_rate", "lr"):
+            if isinstance(config.get(key), dict):  # a schedule, Keras 3's or Keras 2's form
+                config[key] = schedules.deserialize(config[key], custom_objects)
+        return cls(**config)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} learning_rate={self._learning_rate}>"
@@ -433,7 +636,7 @@ def _non_negative(value: Any, what: str, owner: Any) -> float:
 
 
 def _snake(name: str) -> str:
-    return {"RMSprop": "rmsprop", "SGD": "sgd"}.get(name, name.lower())
+    return {"RMSprop": "rmsprop", "SGD": "sgd", "AdamW": "adam_w"}.get(name, name.lower())
 
 
 # The range of each numeric hyperparameter (low, high, high excluded): NaN, infinity and
@@ -629,6 +832,36 @@ class Adam(Optimizer):
         )
         self._slot_names = ("momentum", "velocity") + (("velocity_hat",) if self.amsgrad else ())
 
+    def _fused_update(self, B):
+        # the backend's multi-tensor kernel (same math as _update), unless a subclass
+        # changes the update
+        kernel = getattr(B, "adam_update", None)
+        if kernel is None or type(self)._update is not Adam._update:
+            return None
+
+        def update(ws, gs, slots, lr):
+            t = self.iterations + 1
+            alpha = lr * math.sqrt(1.0 - self.beta_2**t) / (1.0 - self.beta_1**t)
+            vhats = [s[2] for s in slots] if self.amsgrad else None
+            ws, ms, vs, vhats = kernel(
+                ws,
+                gs,
+                [s[0] for s in slots],
+                [s[1] for s in slots],
+                vhats,
+                alpha,
+                self.beta_1,
+                self.beta_2,
+                self.epsilon,
+            )
+            for k, s in enumerate(slots):
+                s[0], s[1] = ms[k], vs[k]
+                if vhats is not None:
+                    s[2] = vhats[k]
+            return ws
+
+        return update
+
     def _update(self, B, w, g, slots, lr):
         t = self.iterations + 1
         alpha = lr * math.sqrt(1.0 - self.beta_2**t) / (1.0 - self.beta_1**t)
@@ -639,6 +872,33 @@ class Adam(Optimizer):
             v = B.maximum(slots[2], v)
             slots[2] = v
         return B.subtract(w, B.divide(B.multiply(m, alpha), B.add(B.sqrt(v), self.epsilon)))
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Keras 3's AdamW): before each update, ``w -= lr *
+    weight_decay * w``.  lr 0.001, weight_decay 0.004."""
+
+    def __init__(
+        self,
+        learning_rate: float = 0.001,
+        weight_decay: float = 0.004,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float | None = 1e-7,
+        amsgrad: bool = False,
+        **kwargs: Any,
+    ):
+        if weight_decay is None:
+            raise ValueError("Argument `weight_decay` must be a float. Received: weight_decay=None")
+        super().__init__(
+            learning_rate=learning_rate,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            amsgrad=amsgrad,
+            weight_decay=weight_decay,
+            **kwargs,
+        )
 
 
 class Adagrad(Optimizer):
@@ -798,6 +1058,7 @@ CLASSES: dict[str, type[Optimizer]] = {
     "sgd": SGD,
     "rmsprop": RMSprop,
     "adam": Adam,
+    "adamw": AdamW,
     "adagrad": Adagrad,
     "adadelta": Adadelta,
     "adamax": Adamax,
@@ -829,6 +1090,7 @@ def deserialize(config: dict[str, Any], custom_objects: dict | None = None) -> O
         "clipvalue",
         "global_clipnorm",
         "name",
+        "weight_decay",
     } | set(cls._defaults)
     for key, value in cfg.items():
         if key in allowed:
@@ -840,14 +1102,17 @@ def deserialize(config: dict[str, Any], custom_objects: dict | None = None) -> O
                 f"polykeras' {cls.__name__} (it takes "
                 f"{', '.join(sorted(allowed))})"
             )
-    return cls.from_config({k: v for k, v in cfg.items() if k in allowed})
+    kept = {k: v for k, v in cfg.items() if k in allowed}
+    for key in ("learning_rate", "lr"):
+        if isinstance(kept.get(key), dict):  # a schedule, Keras 3's or Keras 2's form
+            kept[key] = schedules.deserialize(kept[key], custom_objects)
+    return cls.from_config(kept)
 
 
 _ANY = object()
 #: Keras 2.11+/Keras 3 optimizer settings that change nothing at these values (any value:
 #: how the step is compiled, or a setting that only matters when another is on).
 _HARMLESS_CONFIG: dict[str, Any] = {
-    "weight_decay": (None, 0, 0.0),
     "use_ema": (False, None),
     "ema_momentum": _ANY,
     "ema_overwrite_frequency": _ANY,
@@ -879,10 +1144,11 @@ def get(identifier: Any) -> Optimizer:
 
 
 # Keras' lower-case aliases
-sgd, rmsprop, adam, adagrad, adadelta, adamax, nadam = (
+sgd, rmsprop, adam, adamw, adagrad, adadelta, adamax, nadam = (
     SGD,
     RMSprop,
     Adam,
+    AdamW,
     Adagrad,
     Adadelta,
     Adamax,

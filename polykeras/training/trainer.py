@@ -22,11 +22,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import autodiff, config
+from .. import backend_api as _K
 from .. import distribute as _distribute
 from .. import backend as _backend
 from .. import ops
 from ..engine.base_layer import collect_activity_losses
 from . import batches as _batches
+from . import custom_steps as _custom
 from . import data as _data
 from . import metrics as _metrics
 from . import optimizers as _optimizers
@@ -76,15 +78,12 @@ class TrainingMixin:
     input_names: list[str]
     if TYPE_CHECKING:
 
-        def _standardize_inputs(self, x: Any) -> list[np.ndarray]: ...
-
         def _run_graph(self, values: list, training: bool = False) -> list: ...
 
         def _run_graph_masked(
             self, values: list, training: bool = False, masks: list | None = None
         ) -> tuple[list, list]: ...
 
-        predict: Any  # Model.predict
         weights: list  # Layer.weights
 
     # -- compile ----------------------------------------------------------------------------------
@@ -133,7 +132,7 @@ class TrainingMixin:
                 f"compile: keyword argument(s) not understood: {', '.join(sorted(kwargs))}"
             )
         opt = _optimizers.get(optimizer)
-        if loss is None:
+        if loss is None and not self._may_train_without_loss():
             raise ValueError(
                 "compile needs a loss, e.g. loss='categorical_crossentropy' (see polykeras.losses)"
             )
@@ -146,9 +145,116 @@ class TrainingMixin:
         self.optimizer = opt
         self.loss = loss
         self.loss_weights = loss_weights
-        self.metrics = metrics
         self.sample_weight_mode = sample_weight_mode
         self.weighted_metrics = weighted_metrics
+
+    def _may_train_without_loss(self) -> bool:
+        """compile(loss=None) is for models whose loss comes from elsewhere: add_loss, a
+        subclassed model's call, or a train_step of their own."""
+        return bool(
+            getattr(self, "_symbolic_losses", None)
+            or _custom.overrides(self, "train_step")
+            or _custom.overrides(self, "call")
+        )
+
+    # -- what custom training steps use (Keras 3; see training.custom_steps) ----------------------
+    @property
+    def metrics(self) -> list[Any]:
+        """The model's metric objects: a ``loss`` tracker and the compiled metrics (one
+        ``compile_metrics`` object) once compiled, then the metrics kept in attributes."""
+        return _custom.model_metrics(self)
+
+    def reset_metrics(self) -> None:
+        _custom.reset_metrics(self)
+
+    def compute_loss(
+        self,
+        x: Any = None,
+        y: Any = None,
+        y_pred: Any = None,
+        sample_weight: Any = None,
+        training: bool = True,
+    ) -> Any:
+        """The loss of a step: the compiled loss of ``y_pred`` against ``y``, the weights'
+        penalties and what ``add_loss`` added (Keras 3)."""
+        return _custom.compute_loss(self, x, y, y_pred, sample_weight)
+
+    def compute_metrics(self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None) -> dict:
+        """Update the compiled metrics with a batch; return every metric's result."""
+        self._require_compiled()
+        _custom._state(self)["compile"].update_state(y, y_pred, sample_weight)
+        return self.get_metrics_result()
+
+    def get_metrics_result(self) -> dict:
+        return _custom.metrics_result(self)
+
+    @property
+    def compiled_loss(self) -> Any:
+        """tf.keras 2: ``self.compiled_loss(y, y_pred, sample_weight)``."""
+        self._require_compiled()
+        return _custom.CompiledLoss(self)
+
+    @property
+    def compiled_metrics(self) -> Any:
+        """tf.keras 2: ``self.compiled_metrics.update_state(y, y_pred, sample_weight)``."""
+        self._require_compiled()
+        return _custom._state(self)["compile"]
+
+    def train_step(self, data: Any) -> dict:
+        """One training step on ``data`` (``x``, ``(x, y)`` or ``(x, y, sample_weight)``);
+        returns the logs.  This is what ``fit`` does for each batch; a subclass may
+        override it (and call ``super().train_step(data)``)."""
+        c = self._require_compiled()
+        xs, ys, sws = self._step_arrays(c, data)
+        values = self._train_batch_unlocked(c, xs, ys, sws)
+        return dict(zip(c.names, values))
+
+    def test_step(self, data: Any) -> dict:
+        """The loss and metrics of one batch, without training (``evaluate``'s step)."""
+        c = self._require_compiled()
+        xs, ys, sws = self._step_arrays(c, data)
+        values = self._test_batch(c, xs, ys, sws)
+        return dict(zip(c.names, values))
+
+    def predict_step(self, data: Any) -> Any:
+        """The model's outputs for one batch (``predict``'s step)."""
+        x, _, _ = _custom.unpack_x_y_sample_weight(data)
+        return self(x, training=False)  # type: ignore[operator]  # a Model is callable
+
+    def _step_arrays(self, c: Compiled, data: Any) -> tuple[list, list, list]:
+        x, y, sw = _custom.unpack_x_y_sample_weight(data)
+        B = _backend.current()
+
+        def host(v: Any) -> Any:
+            if isinstance(v, dict):
+                return {k: host(i) for k, i in v.items()}
+            if isinstance(v, (list, tuple)):
+                return [host(i) for i in v]
+            if v is None:
+                return None
+            v = autodiff.raw(v)
+            return np.asarray(B.to_numpy(v)) if B.is_native(v) else v
+
+        arrays = self._prepare_data(host(x), host(y), host(sw))
+        return arrays.batch(B, slice(0, arrays.n))
+
+    def _custom_step_batches(self, c: Compiled, batches: Any, cb: Any, train: bool) -> dict:
+        """Run the model's own train_step (or test_step) on each ``(xs, ys, sws, size)``
+        batch; the logs are those of the last step (Keras 3)."""
+        name = "train_step" if train else "test_step"
+        logs: dict[str, float] = {}
+        self.reset_metrics()
+        for batch, (xs, ys, sws, size) in enumerate(batches):
+            begin = "on_train_batch_begin" if train else "on_test_batch_begin"
+            if cb is not None:
+                cb.call(begin, batch, {"batch": batch, "size": size})
+            logs = _custom.run_step(self, name, _custom.batch_data(self, xs, ys, sws))
+            if cb is not None:
+                end = "on_train_batch_end" if train else "on_test_batch_end"
+                cb.call(end, batch, {"batch": batch, "size": size, **logs})
+            if train and self.stop_training:
+                break
+        return logs
 
     @property
     def metrics_names(self) -> list[str]:
@@ -170,6 +276,10 @@ class TrainingMixin:
                 return [names(v) for v in value]
             if value is None or isinstance(value, (str, int, float)):
                 return value
+            if isinstance(value, _metrics.Loss):  # loss and metric objects keep settings
+                return _metrics._losses.serialize(value)
+            if isinstance(value, _metrics.Metric):
+                return _metrics.serialize(value)
             return _metrics.display_name(value)
 
         return {
@@ -197,6 +307,9 @@ class TrainingMixin:
         if not c.resolved:
             c.resolve(self)
         n = _data.check_same_length(inputs, "input", self.input_names)
+        if not c.trained:  # no compiled loss: targets (if any) go to the model's own step
+            targets = _loose_arrays(y, n, "y")
+            return _Arrays(inputs, targets, _loose_arrays(sample_weight, n, "sample_weight"), n)
         targets = _data.standardize_targets(self, y, [_copy_spec(s) for s in c.specs], n)
         n = _data.check_sample_counts(inputs, targets, self.input_names, c.output_names)
         temporal = [c.temporal[i] for i in c.trained]
@@ -264,9 +377,16 @@ class TrainingMixin:
             term = value if c.weights[i] == 1.0 else ops.multiply(value, c.weights[i])
             total = term if total is None else ops.add(total, term)
         for var in c.regularized:
-            total = ops.add(total, var.regularizer(var))
+            penalty = var.regularizer(var)
+            total = penalty if total is None else ops.add(total, penalty)
         for penalty in activity:
-            total = ops.add(total, penalty)
+            total = penalty if total is None else ops.add(total, penalty)
+        if total is None:
+            raise ValueError(
+                f"No loss to compute for model {getattr(self, 'name', '?')}: compile() was "
+                "given no loss and nothing was added with add_loss(); give compile a loss, "
+                "or add one with add_loss() (or compute it in a train_step of your own)"
+            )
         return total, per_output
 
     def _metric_values(
@@ -277,11 +397,17 @@ class TrainingMixin:
             mask = None if masks is None else masks[i]
             what = f"a metric of output {c.output_names[k]}"
             for _name, fn in c.metric_fns[i]:
+                if isinstance(fn, _metrics.Metric):  # stateful: update, report the running result
+                    values.append(_update_metric(fn, ys[k], outs[i], None, mask))
+                    continue
                 v = fn(ys[k], outs[i])
                 values.append(
                     ops.mean(v) if mask is None else _metrics.masked_mean(v, None, mask, what)
                 )
             for _name, fn in c.weighted_fns[i]:
+                if isinstance(fn, _metrics.Metric):
+                    values.append(_update_metric(fn, ys[k], outs[i], sws[k], mask))
+                    continue
                 v = fn(ys[k], outs[i])
                 if mask is not None:
                     values.append(_metrics.masked_mean(v, sws[k], mask, what))
@@ -320,14 +446,28 @@ class TrainingMixin:
         masks) as auxiliaries."""
         variables = c.trainable
         layers = c.update_layers
+        own_loss = _custom.overrides(self, "compute_loss")
 
         def loss_fn(leaves):
-            with autodiff.substitute(variables, leaves), ops.logits_scope():
+            with (
+                autodiff.substitute(variables, leaves),
+                ops.logits_scope(),
+                _K.training_phase(),
+            ):
                 for layer in layers:
                     layer._updates = []
                 with collect_activity_losses() as activity:
                     outs, masks = self._run_graph_masked(xs, training=True)
-                total, per_output = self._losses(c, outs, ys, sws, activity, masks)
+                    if own_loss:  # the model's compute_loss (Keras 3) decides the loss
+                        total = self.compute_loss(
+                            _custom._pack(self, xs, "input"),
+                            self._all_outputs(c, ys),
+                            outs[0] if len(outs) == 1 else outs,
+                            self._all_outputs(c, sws),
+                        )
+                        per_output = [total] * len(c.trained)
+                if not own_loss:
+                    total, per_output = self._losses(c, outs, ys, sws, activity, masks)
                 updates = [
                     (var, autodiff.detach(value))
                     for layer in layers
@@ -342,6 +482,13 @@ class TrainingMixin:
             return total, aux
 
         return loss_fn
+
+    def _all_outputs(self, c: Compiled, values: list) -> Any:
+        """Per trained output values, spread over all outputs (None where untrained)."""
+        full: list[Any] = [None] * len(self.outputs)
+        for k, i in enumerate(c.trained):
+            full[i] = values[k]
+        return full[0] if len(full) == 1 else full
 
     def _jit_step(self, c: Compiled) -> Any:
         """The step compile(jit_compile=True) compiles: the loss's value and gradients."""
@@ -378,6 +525,7 @@ class TrainingMixin:
         of the gradients, the batch's loss and metrics and the layers' updates, each
         weighted by this rank's sample count (a rank with no samples adds zeros), so that
         the step equals one process's step on the whole global batch."""
+        _refuse_metric_objects_dp(c, dp)
         B = _backend.current()
         variables = c.trainable
         values = [v.value for v in variables]
@@ -411,7 +559,7 @@ class TrainingMixin:
             var.assign(value)
         return self._read(B, scalars)
 
-    def _data_parallel(self, c: Compiled, where: str, *sources: Any, sync: bool = True) -> Any:
+    def _data_parallel(self, c: Compiled, where: str, sync: bool = True) -> Any:
         """The data-parallel strategy this call trains under (torchrun, or
         ``distribute.set_distribution``), stored as ``c.dp``; None in one process.  With
         ``sync``, every rank first takes rank 0's weights."""
@@ -421,18 +569,101 @@ class TrainingMixin:
         c.dp = dp
         if dp is None:
             return None
-        if any(s is not None for s in sources):
-            c.dp = None
-            raise DataError(
-                f"{where}: data-parallel training ({dp!r}) takes arrays, which each rank "
-                "splits by itself; batches from Python (a generator, Sequence or DataLoader) "
-                "are not split yet: pass arrays, or set POLYKERAS_DISTRIBUTE=off and give "
-                "each process its own data"
-            )
         if sync:
             dp.sync_weights(_backend.current(), self.weights)
             c.dp_synced = True
         return dp
+
+    def _source_batches_dp(
+        self,
+        c: Compiled,
+        source: _batches.BatchSource,
+        raw_batches: Any,
+        dp: Any,
+        class_weight: Any = None,
+    ) -> Any:
+        """Data parallel: ``(xs, ys, sws, size)`` per global batch from Python, ``xs`` being
+        this rank's part of it (split as the array path splits) and ``size`` the whole
+        batch's.  Every rank reads the same batches; before each step one small all-reduce
+        checks that all ranks have the batch and that the batches match, so a source that
+        runs out on one rank only ends the training on every rank instead of hanging."""
+        B = _backend.current()
+        batches = iter(raw_batches)
+        pos = 0
+        while True:
+            raw = next(batches, None)
+            data = None
+            if raw is not None:
+                pos = raw[0]
+                data = self._prepare_batch(c, source, pos, raw[1], True, class_weight)
+            fingerprint = 0
+            if data is not None:
+                fingerprint = _distribute.batch_fingerprint(
+                    [*data.inputs, *data.targets, *data.weights]
+                )
+            agreed = dp.step_census(
+                B, None if data is None else data.n, fingerprint, source.where, source.what, pos
+            )
+            if agreed != "all" or data is None:
+                if agreed == "some":
+                    self.stop_training = True
+                return
+            yield (*data.batch(B, dp.shard(slice(0, data.n), data.n)), data.n)
+            pos += 1
+
+    @config.holding
+    def _evaluate_source_dp(
+        self,
+        c: Compiled,
+        source: _batches.BatchSource,
+        steps: int | None,
+        pool: _batches.PoolOptions | None,
+        verbose: int = 0,
+        callbacks: CallbackList | None = None,
+    ) -> list[float]:
+        """Data parallel: the loss and metrics over batches from Python, each rank
+        evaluating its part of every batch; one all-reduce at the end sums the totals and
+        checks that every rank read the same batches."""
+        B = _backend.current()
+        dp = c.dp
+        _refuse_metric_objects_dp(c, dp)
+        totals = np.zeros(len(c.names))
+        seen = batches_read = 0
+        fingerprint = 0
+        bar = Progbar(steps, verbose=verbose) if verbose and dp.is_chief else None
+        epoch_batches = source.epoch(steps, False, pool)
+        try:
+            for batch, raw in epoch_batches:
+                data = self._prepare_batch(c, source, batch, raw, True)
+                fingerprint = _distribute.batch_fingerprint(
+                    [np.asarray([fingerprint]), *data.inputs, *data.targets, *data.weights]
+                )
+                size = data.n
+                if callbacks is not None:
+                    callbacks.call("on_test_batch_begin", batch, {"batch": batch, "size": size})
+                part = dp.shard(slice(0, size), size)
+                count = len(part)
+                values = (
+                    self._test_batch(c, *data.batch(B, part)) if count else [0.0] * len(c.names)
+                )
+                totals += np.asarray(values) * count
+                seen += size
+                batches_read += 1
+                if callbacks is not None:
+                    logs = {"batch": batch, "size": size, **dict(zip(c.names, values))}
+                    callbacks.call("on_test_batch_end", batch, logs)
+                if bar is not None:
+                    bar.update(batch + 1)
+        finally:
+            epoch_batches.close()
+        source.end_epoch()
+        table, summed = dp.census(B, [batches_read, seen, fingerprint], totals)
+        dp.check_same_stream(table, source.where, source.what)
+        if not seen:
+            raise DataError(f"{source.where}: {source.what} yielded no batches to evaluate on")
+        if bar is not None and bar.target is None:
+            bar.finish()
+        return [float(v) for v in summed / seen]
 
     @staticmethod
     def _sparse_rows(B, c: Compiled, xs: list, values: list) -> dict:
@@ -475,7 +706,11 @@ class TrainingMixin:
         """Averages over the first ``steps`` batches (all when None), as Keras 3 counts."""
         B = _backend.current()
         dp = c.dp  # data parallel: each rank evaluates its part of each batch
+        if dp is not None:
+            _refuse_metric_objects_dp(c, dp)
+        c.reset_metric_objects()
         totals = np.zeros(len(c.names))
+        values: list[float] = []
         n = data.n if steps is None else min(data.n, int(steps) * batch_size)
         bar = Progbar(n, verbose=verbose) if verbose and (dp is None or dp.is_chief) else None
         for batch, start in enumerate(range(0, n, batch_size)):
@@ -494,7 +729,7 @@ class TrainingMixin:
                 bar.update(index.stop)
         if dp is not None:
             totals = np.asarray(B.to_numpy(dp.all_reduce_sum(B, B.asarray(totals))))
-        return [float(v) for v in totals / max(n, 1)]
+        return _final_values(c, totals / max(n, 1), values)
 
     @_distribute.reports_failures
     def fit(
@@ -608,7 +843,16 @@ class TrainingMixin:
         do_validation = val is not None or val_source is not None
 
         c.refresh(self)
-        dp = self._data_parallel(c, "fit", source, val_source)
+        custom_train = _custom.overrides(self, "train_step")
+        custom_test = _custom.overrides(self, "test_step")
+        strategy = _distribute.distribution()
+        if (custom_train or custom_test) and strategy is not None:
+            if strategy.world_size > 1:
+                raise DataError(
+                    "fit: data-parallel training runs polykeras' own training step; a model "
+                    "with its own train_step/test_step is not split across processes yet"
+                )
+        dp = self._data_parallel(c, "fit")
         if dp is not None:
             verbose = verbose if dp.is_chief else 0
             user_callbacks = [
@@ -617,7 +861,8 @@ class TrainingMixin:
         self.history = History()
         cb = CallbackList(user_callbacks + [self.history])
         if verbose:
-            cb.append(ProgbarLogger("steps" if steps_per_epoch or source else "samples"))
+            running = [c.names[j] for j in getattr(c, "stateful_columns", [])]  # metric objects
+            cb.append(ProgbarLogger("steps" if steps_per_epoch or source else "samples", running))
         cb.set_model(self)
         val_names = [f"val_{k}" for k in c.names] if do_validation else []
         steps: int | None
@@ -646,16 +891,20 @@ class TrainingMixin:
             initial_epoch = max(int(initial_epoch), self._resume_epoch)
             self._resume_epoch = None
         plan = None
+        rng = np.random.default_rng(dp.shared_seed()) if dp is not None else None
         if train is not None:
-            rng = np.random.default_rng(dp.shared_seed()) if dp is not None else None
             plan = _BatchPlan(train.n, batch_size or 32, shuffle, steps_per_epoch, rng)
         for epoch in range(int(initial_epoch), epochs):
             cb.call("on_epoch_begin", epoch, {})
             if source is not None:
-                epoch_batches = source.epoch(steps_per_epoch, shuffle, pool)
-                batches = self._source_batches(c, source, epoch_batches, True, class_weight)
+                epoch_batches = source.epoch(steps_per_epoch, shuffle, pool, rng)
+                batches = (
+                    self._source_batches(c, source, epoch_batches, True, class_weight)
+                    if dp is None
+                    else self._source_batches_dp(c, source, epoch_batches, dp, class_weight)
+                )
                 try:
-                    logs, seen = self._train_epoch(c, batches, cb)
+                    logs, seen = self._epoch(c, batches, cb, custom_train)
                 finally:
                     epoch_batches.close()  # no worker outlives its epoch, even on errors
                 source.end_epoch()
@@ -666,10 +915,18 @@ class TrainingMixin:
                         break
             else:
                 assert train is not None and plan is not None
-                logs, _ = self._train_epoch(c, _array_batches(train, plan.epoch(), dp), cb)
+                batches = _array_batches(train, plan.epoch(), dp)
+                logs, _ = self._epoch(c, batches, cb, custom_train)
             if do_validation and not self.stop_training and _validates(epoch, val_freq):
-                if val_source is not None:
-                    values = self._evaluate_source(c, val_source, validation_steps, pool)
+                if custom_test:  # the model's own test_step: its logs, as val_<name>
+                    val_logs = self._custom_validation(
+                        c, val, val_source, batch_size or 32, validation_steps, pool
+                    )
+                    logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                    values = []
+                elif val_source is not None:
+                    evaluate = self._evaluate_source if dp is None else self._evaluate_source_dp
+                    values = evaluate(c, val_source, validation_steps, pool)
                 else:
                     assert val is not None
                     values = self._evaluate_arrays(c, val, batch_size or 32, steps=validation_steps)
@@ -679,6 +936,34 @@ class TrainingMixin:
                 break
         cb.call("on_train_end", {})
         return self.history
+
+    def _epoch(self, c: Compiled, batches: Any, cb: CallbackList, custom: bool) -> tuple:
+        """One epoch: polykeras' step, or the model's own ``train_step`` (its last logs)."""
+        if not custom:
+            return self._train_epoch(c, batches, cb)
+        seen = 0
+
+        def counted() -> Any:
+            nonlocal seen
+            for batch in batches:
+                seen += batch[3]
+                yield batch
+
+        return self._custom_step_batches(c, counted(), cb, True), seen
+
+    def _custom_validation(
+        self, c: Compiled, val: Any, val_source: Any, batch_size: int, steps: Any, pool: Any
+    ) -> dict:
+        """Validation through the model's own ``test_step``."""
+        if val_source is None:
+            plan = _BatchPlan(val.n, batch_size, False, steps)
+            return self._custom_step_batches(c, _array_batches(val, plan.epoch()), None, False)
+        epoch_batches = val_source.epoch(steps, False, pool)
+        try:
+            batches = self._source_batches(c, val_source, epoch_batches, True)
+            return self._custom_step_batches(c, batches, None, False)
+        finally:
+            epoch_batches.close()
 
     def _prepare_batch(
         self,
@@ -724,8 +1009,11 @@ class TrainingMixin:
         verbose: int = 0,
         callbacks: CallbackList | None = None,
     ) -> list[float]:
-        """The loss and metrics over batches from Python, averaged weighting by batch size."""
+        """The loss and metrics over batches from Python, averaged weighting by batch size
+        (a metric object's value: its result after the last batch)."""
+        c.reset_metric_objects()
         totals = np.zeros(len(c.names))
+        values: list[float] = []
         seen = 0
         bar = Progbar(steps, verbose=verbose) if verbose else None
         epoch_batches = source.epoch(steps, False, pool)
@@ -749,15 +1037,18 @@ class TrainingMixin:
             raise DataError(f"{source.where}: {source.what} yielded no batches to evaluate on")
         if bar is not None and bar.target is None:
             bar.finish()
-        return [float(v) for v in totals / seen]
+        return _final_values(c, totals / seen, values)
 
     @config.holding
     def _train_epoch(
         self, c: Compiled, batches: Any, cb: CallbackList
     ) -> tuple[dict[str, float], int]:
         """Train on each ``(xs, ys, sws, size)`` batch; return the epoch's averages (weighted
-        by batch size) and the number of samples seen."""
+        by batch size; a metric object's value is its result after the last batch) and the
+        number of samples seen."""
+        c.reset_metric_objects()
         totals = np.zeros(len(c.names))
+        values: list[float] = []
         seen = 0
         for batch, (xs, ys, sws, size) in enumerate(batches):
             logs = {"batch": batch, "size": size}
@@ -769,7 +1060,7 @@ class TrainingMixin:
             cb.call("on_train_batch_end", batch, logs)
             if self.stop_training:
                 break
-        return dict(zip(c.names, (totals / max(seen, 1)).tolist())), seen
+        return dict(zip(c.names, _final_values(c, totals / max(seen, 1), values))), seen
 
     def evaluate(
         self,
@@ -799,6 +1090,21 @@ class TrainingMixin:
         steps = check_steps(steps, "steps", "evaluate")
         cb = CallbackList(check_callbacks(callbacks))
         cb.set_model(self)
+        if _custom.overrides(self, "test_step"):
+            logs = self._evaluate_custom(
+                c,
+                x,
+                y,
+                sample_weight,
+                batch_size,
+                steps,
+                cb,
+                (workers, use_multiprocessing, max_queue_size),
+            )
+            if return_dict:
+                return logs
+            values = list(logs.values())
+            return values[0] if len(values) == 1 else values
         if _batches.is_batch_source(x):
             source = _batches.BatchSource(x, "evaluate")
             _refuse_beside_batches(
@@ -812,7 +1118,9 @@ class TrainingMixin:
             params = {"batch_size": None, "samples": None, "steps": n_steps}
             cb.set_params({**params, "verbose": verbose, "metrics": list(c.names)})
             cb.call("on_test_begin", {})
-            values = self._evaluate_source(
+            dp = self._data_parallel(c, "evaluate", sync=False)
+            evaluate = self._evaluate_source if dp is None else self._evaluate_source_dp
+            values = evaluate(
                 c, source, n_steps, pool, verbose=1 if verbose == 1 else 0, callbacks=cb
             )
         else:
@@ -845,6 +1153,50 @@ class TrainingMixin:
         if return_dict:
             return dict(zip(c.names, values))
         return values[0] if len(values) == 1 else values
+
+    def _evaluate_custom(
+        self,
+        c: Compiled,
+        x: Any,
+        y: Any,
+        sample_weight: Any,
+        batch_size: Any,
+        steps: Any,
+        cb: CallbackList,
+        pool_options: tuple,
+    ) -> dict:
+        """``evaluate`` through the model's own ``test_step``: the logs of its last step."""
+        strategy = _distribute.distribution()
+        if strategy is not None and strategy.world_size > 1:
+            raise DataError(
+                "evaluate: a model with its own test_step is not split across processes yet"
+            )
+        cb.set_params({"verbose": 0, "steps": steps, "metrics": []})
+        cb.call("on_test_begin", {})
+        if _batches.is_batch_source(x):
+            source = _batches.BatchSource(x, "evaluate")
+            _refuse_beside_batches(
+                "evaluate", source, y=y, sample_weight=sample_weight, batch_size=batch_size
+            )
+            pool = _batches.PoolOptions("evaluate", *pool_options)
+            source.check_pool(pool)
+            n_steps = source.steps(steps, "steps")
+            epoch_batches = source.epoch(n_steps, False, pool)
+            try:
+                batches = self._source_batches(c, source, epoch_batches, True)
+                logs = self._custom_step_batches(c, batches, cb, False)
+            finally:
+                epoch_batches.close()
+            source.end_epoch()
+        else:
+            batch_size = _check_batch_size(batch_size, "evaluate")
+            data = self._prepare_data(x, y, sample_weight)
+            if data.n == 0:
+                raise DataError("evaluate got no samples (the arrays are empty)")
+            plan = _BatchPlan(data.n, batch_size, False, steps)
+            logs = self._custom_step_batches(c, _array_batches(data, plan.epoch()), cb, False)
+        cb.call("on_test_end", dict(logs))
+        return logs
 
     # -- Keras 2's generator methods ----------------------------------------------------------
     def fit_generator(
@@ -931,6 +1283,63 @@ class TrainingMixin:
             verbose=verbose,
         )
 
+    # -- predict (the engine runs the graph; the loop, the checks and the batches are here) --
+    def _standardize_inputs(self, x: Any) -> list[np.ndarray]:
+        """Model inputs as NumPy arrays in input order, from an array, a list or a dict,
+        checked against the inputs' shapes and dtypes."""
+        return _data.standardize_inputs(self, x)
+
+    def predict(
+        self,
+        x: Any,
+        batch_size: int | None = None,
+        verbose: int = 0,
+        steps: int | None = None,
+        max_queue_size: int | None = None,
+        workers: int | None = None,
+        use_multiprocessing: bool | None = None,
+    ) -> Any:
+        """Outputs for ``x`` (NumPy in, NumPy out), computed in batches (default 32);
+        ``verbose=1`` shows a progress bar.  ``x`` may yield batches (a generator, a
+        ``utils.Sequence``, a DataLoader: each batch ``x``, or a tuple whose first element
+        is ``x``); ``steps`` limits the batches predicted."""
+        check_custom_steps(self, "predict")
+        if _custom.overrides(self, "predict_step"):
+            return _custom.predict(self, x, batch_size, steps)
+        if _batches.is_batch_source(x):
+            if batch_size is not None:
+                raise ValueError(
+                    f"predict: x is {_batches.describe(x)}, whose batches have their own "
+                    "size; leave batch_size None"
+                )
+            pool = _batches.PoolOptions("predict", workers, use_multiprocessing, max_queue_size)
+            _batches.BatchSource(x, "predict").check_pool(pool)
+            return _data.predict_batches(self, x, steps, pool, verbose=verbose)
+        _batches.PoolOptions.refuse_for_arrays(
+            "predict",
+            workers=workers,
+            use_multiprocessing=use_multiprocessing,
+            max_queue_size=max_queue_size,
+        )
+        return _data.predict_arrays(self, x, batch_size=batch_size, verbose=verbose, steps=steps)
+
+    def predict_on_batch(self, x: Any) -> Any:
+        check_custom_steps(self, "predict_on_batch")
+        arrays = self._standardize_inputs(x)
+        n = arrays[0].shape[0] if arrays else 0
+        return _data.predict_arrays(
+            self, arrays, batch_size=max(n, 1), verbose=0, distributed=False
+        )
+
+    def _custom_one_batch(self, name: str, data: _Arrays) -> Any:
+        """``train_on_batch``/``test_on_batch`` through the model's own step: its logs'
+        values (one, or a list), from freshly reset metrics."""
+        self.reset_metrics()
+        xs, ys, sws = data.batch(_backend.current(), slice(0, data.n))
+        logs = _custom.run_step(self, name, _custom.batch_data(self, xs, ys, sws))
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
     def train_on_batch(
         self, x: Any, y: Any, sample_weight: Any = None, class_weight: Any = None
     ) -> Any:
@@ -941,6 +1350,9 @@ class TrainingMixin:
             raise DataError("train_on_batch got no samples (the arrays are empty)")
         c.refresh(self)
         self._data_parallel(c, "train_on_batch", sync=not c.dp_synced)
+        c.reset_metric_objects()  # as Keras' reset_metrics=True: this batch's result only
+        if _custom.overrides(self, "train_step"):  # the model's own step (Keras 3)
+            return self._custom_one_batch("train_step", data)
         values = self._train_batch(c, *data.batch(_backend.current(), slice(0, data.n)))
         return values[0] if len(values) == 1 else values
 
@@ -950,34 +1362,31 @@ class TrainingMixin:
         data = self._prepare_data(x, y, sample_weight)
         if data.n == 0:
             raise DataError("test_on_batch got no samples (the arrays are empty)")
+        c.reset_metric_objects()  # as Keras' reset_metrics=True: this batch's result only
+        if _custom.overrides(self, "test_step"):  # the model's own step (Keras 3)
+            return self._custom_one_batch("test_step", data)
         values = self._test_batch(c, *data.batch(_backend.current(), slice(0, data.n)))
         return values[0] if len(values) == 1 else values
 
 
-#: Model methods through which Keras runs user code that polykeras does not call yet.
-CUSTOM_STEPS = (
-    "train_step",
-    "test_step",
-    "predict_step",
-    "compute_loss",
-    "compute_metrics",
-    "call",
-)
-
-
 def check_custom_steps(model: Any, where: str) -> None:
-    """Refuse a Model subclass (outside polykeras) that overrides a method polykeras' loops
-    would silently pass over (``train_step``, ``call``...)."""
-    for klass in type(model).__mro__:
-        if klass.__module__.split(".")[0] == "polykeras":
-            break
-        for name in CUSTOM_STEPS:
-            if name in klass.__dict__:
-                raise NotImplementedError(
-                    f"{where}: model {model.name} ({klass.__name__}) overrides {name}, which "
-                    f"polykeras does not call yet (its fit/evaluate/predict run the layer "
-                    f"graph); remove the override or use Keras for custom {name} code"
-                )
+    """Refuse user code polykeras' loops would silently pass over: a ``call`` of its own on
+    a model built from Input tensors (its graph runs, not the method), and a
+    ``compute_metrics`` of its own without a ``train_step``/``test_step`` that calls it."""
+    if getattr(model, "_is_graph_network", False) and _custom.overrides(model, "call"):
+        raise NotImplementedError(
+            f"{where}: model {model.name} ({type(model).__name__}) was built from Input "
+            "tensors and also overrides call; polykeras runs the graph of such a model, "
+            "never its call: build it either from tensors or with a call of its own"
+        )
+    if _custom.overrides(model, "compute_metrics") and not (
+        _custom.overrides(model, "train_step") or _custom.overrides(model, "test_step")
+    ):
+        raise NotImplementedError(
+            f"{where}: model {model.name} ({type(model).__name__}) overrides "
+            "compute_metrics, which polykeras' own training step does not call; override "
+            "train_step/test_step too and call it there"
+        )
 
 
 def _refuse_beside_batches(where: str, source: Any, **given: Any) -> None:
@@ -1038,6 +1447,26 @@ def _array_batches(data: _Arrays, indices: list, dp: Any = None) -> Any:
         if dp is not None:
             index = dp.shard(index, data.n)
         yield (*data.batch(B, index), size)
+
+
+def _loose_arrays(value: Any, n: int, what: str) -> list[np.ndarray]:
+    """Targets or weights for a model without a compiled loss: arrays (one, a list, or a
+    dict's values), each with ``n`` samples, passed on as they are."""
+    if value is None:
+        return []
+    items = list(value.values()) if isinstance(value, dict) else value
+    if not isinstance(items, (list, tuple)) or (items and np.isscalar(items[0])):
+        items = [items]
+    out = []
+    for a in items:
+        arr = np.asarray(a)
+        if arr.dtype == object or arr.ndim == 0 or arr.shape[0] != n:
+            raise DataError(
+                f"{what} must hold arrays with one row per sample ({n}), got "
+                f"{arr.dtype} of shape {arr.shape}"
+            )
+        out.append(arr)
+    return out
 
 
 def _check_epochs(epochs: Any, initial_epoch: int) -> int:
@@ -1122,6 +1551,46 @@ class _BatchPlan:
             out.append(self._order[self._cursor : self._cursor + size])
             self._cursor += size
         return out
+
+
+# -- metric objects (stateful metrics given to compile) -----------------------------------------
+def _update_metric(metric: Any, y_true: Any, y_pred: Any, sample_weight: Any, mask: Any) -> Any:
+    """Update a metric object with a batch (the mask, as Keras 3 does, a weight of each
+    position, times the sample weights) and return its running result."""
+    weight = sample_weight
+    if mask is not None:
+        weight = _metrics._times(ops.cast(mask, ops.dtype_name(y_pred)), sample_weight)
+    metric.update_state(y_true, y_pred, sample_weight=weight)
+    result = metric.result()
+    if tuple(ops.shape(result)) != ():
+        raise ValueError(
+            f"metric {metric.name} ({type(metric).__name__}) gives a result of shape "
+            f"{tuple(ops.shape(result))}; compile's logs hold one number per metric: give it "
+            "one threshold (e.g. thresholds=0.5), or use it outside compile"
+        )
+    return result
+
+
+def _final_values(c: Compiled, averages: Any, last: list[float]) -> list[float]:
+    """The epoch's values: batch-size-weighted averages, except a metric object's, which is
+    its result after the last batch (``last``: that batch's values)."""
+    out = [float(v) for v in averages]
+    if last:
+        for j in c.stateful_columns:
+            out[j] = float(last[j])
+    return out
+
+
+def _refuse_metric_objects_dp(c: Compiled, dp: Any) -> None:
+    """Data-parallel runs refuse metric objects: nothing shares their state across ranks."""
+    held = c.metric_objects()
+    if held:
+        raise DataError(
+            f"data-parallel training ({dp!r}) cannot use the metric object(s) "
+            f"{', '.join(f'{m.name} ({type(m).__name__})' for m in held)}: their state is "
+            "not shared across ranks yet. Use metric names or functions in compile "
+            "(metrics=['accuracy']), or set POLYKERAS_DISTRIBUTE=off"
+        )
 
 
 def _copy_spec(spec: _data.DataSpec) -> _data.DataSpec:

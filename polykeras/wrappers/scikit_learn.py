@@ -40,7 +40,7 @@ def _arg_names(fn: Any) -> set[str]:
 
 
 def _model_methods() -> dict[str, Any]:
-    from ..engine.sequential import Sequential
+    from ..models import Sequential
 
     return {
         "fit": Sequential.fit,
