@@ -16,6 +16,7 @@ attributes), ``model.compute_metrics``, ``compiled_loss`` and ``compiled_metrics
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -313,7 +314,7 @@ def run_step(model: Any, name: str, data: Any) -> dict[str, float]:
 
     from .. import backend_api
 
-    phase = backend_api.training_phase() if name == "train_step" else _no_phase()
+    phase = backend_api.training_phase() if name == "train_step" else contextlib.nullcontext()
     with weights_lock(model), base_layer.collect_activity_losses(), phase:
         logs = getattr(model, name)(data)
     return to_floats(logs, f"{type(model).__name__}.{name}")
@@ -364,14 +365,6 @@ def _concat(parts: list) -> Any:
     if isinstance(first, list):
         return [_concat([p[i] for p in parts]) for i in range(len(first))]
     return np.concatenate(parts, axis=0)
-
-
-class _no_phase:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
 
 
 def reset_metrics(model: Any) -> None:
