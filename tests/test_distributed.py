@@ -8,6 +8,7 @@ torchrun kill its peers, and the peers' own error can be read).
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -141,19 +142,38 @@ def test_two_ranks_equal_one_process(tmp_path, backend):
 
 
 def test_under_torchrun(tmp_path):
-    """The unchanged script under the real launcher (torchrun --standalone)."""
+    """The unchanged script under the real launcher (torchrun --standalone).
+
+    ``--local-addr=127.0.0.1``: without it torchrun hands its workers the machine's fully
+    qualified host name as ``MASTER_ADDR``, and on a machine whose name does not resolve
+    to a reachable address (a CI container) the workers wait for the store until the
+    timeout.  The test is about our script under torchrun, not about the host's DNS."""
     cmd = [
         sys.executable,
         "-m",
         "torch.distributed.run",
         "--standalone",
         "--nproc_per_node=2",
+        "--local-addr=127.0.0.1",
         str(SCRIPT),
         str(tmp_path),
         "train",
     ]
-    proc = subprocess.run(cmd, env=_env("torch"), capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = subprocess.Popen(
+        cmd,
+        env=_env("torch"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # torchrun and its workers in one group, killed together
+    )
+    try:
+        _, err = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, err = proc.communicate()
+        raise AssertionError(f"torchrun did not finish within 180 s:\n{err[-3000:]}") from None
+    assert proc.returncode == 0, err[-3000:]
     _check_equal(tmp_path, _single_process("torch"))
 
 
