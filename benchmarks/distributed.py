@@ -4,6 +4,7 @@ the share of a step spent in the all-reduce, and an estimate for 8 and 64 GPUs.
     python benchmarks/distributed.py                      # torch backend, every model
     python benchmarks/distributed.py --backend numpy --models mlp --steps 100
     python benchmarks/distributed.py --models mlp --data sequence   # batches from Python
+    DP_BENCH_BUCKET_MB=0.05 python benchmarks/distributed.py --models mlp  # 50 kB buckets
 
 Each run launches its processes with the environment variables torchrun sets (as
 tests/test_distributed.py does) and times ``fit`` over a fixed number of global batches
@@ -55,17 +56,23 @@ def _rank_main(model_name: str, steps: int, warmup: int, out: str, data: str = "
     import polykeras as keras
     from polykeras import distribute
 
+    # the time fit spends blocked in collectives: starting them, and waiting for those it
+    # started during the backward pass (gradient buckets) or needs now (the census, the
+    # last bucket); an all-reduce running while the backward pass goes on costs nothing here
     spent = [0.0]
-    original = distribute.DataParallel.all_reduce_sum
+    original = distribute.DataParallel._collective
 
-    def timed(self, B, x):
+    def timed(self, fn, *args):
         t0 = time.perf_counter()
         try:
-            return original(self, B, x)
+            return original(self, fn, *args)
         finally:
             spent[0] += time.perf_counter() - t0
 
-    distribute.DataParallel.all_reduce_sum = timed  # type: ignore[method-assign]
+    distribute.DataParallel._collective = timed  # type: ignore[method-assign]
+    if os.environ.get("DP_BENCH_BUCKET_MB") and distribute.launched_by_torchrun():
+        mb = float(os.environ["DP_BENCH_BUCKET_MB"])
+        distribute.set_distribution(distribute.DataParallel(bucket_mb=mb))
     census_spent = [0.0, 0]  # batches from Python: the per-step census all-reduce
     census = distribute.DataParallel.census
 
@@ -175,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     import tempfile
 
     default_steps = {"mlp": 200, "multi_io": 20, "siamese": 20}
-    print("| model | processes | samples/s | x 1 process | all-reduce share of fit | params |")
+    print("| model | processes | samples/s | x 1 process | blocked in collectives | params |")
     print("|---|---|---|---|---|---|")
     notes = []
     for model in args.models.split(","):

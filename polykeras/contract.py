@@ -379,9 +379,17 @@ class FusedKernels(Protocol):
         """``-log_softmax(logits)[..., labels]`` (integer ``labels`` shaped like ``logits``
         without its last axis, in [0, classes): others are an error), numerically stable."""
 
-    def compile_step(self, fn: Callable[..., Any], args: Sequence[Any]) -> Callable[..., Any]:
+    def compile_step(
+        self, fn: Callable[..., Any], args: Sequence[Any], write_back: bool = False
+    ) -> Callable[..., Any]:
         """``compile(jit_compile=True)``: a compiled equivalent of ``fn(*args)`` for
-        arguments like ``args`` (nested lists of arrays), or an exception saying why not."""
+        arguments like ``args`` (nested lists of arrays and None), or an exception saying
+        why not.  With ``write_back`` (the core always asks for it), ``fn`` returns
+        ``(new_state, outputs)``: every array of ``new_state`` that is not None is written
+        in place into the same position of ``args[0]`` (the weights, the optimizer's
+        slots, layer statistics) and the compiled function returns ``outputs``.  A backend
+        whose hook takes only ``(fn, args)`` fails at the first trace, and the step then
+        runs eagerly with a warning."""
 
 
 #: Optional methods a backend may supply (see :class:`FusedKernels`).

@@ -11,10 +11,13 @@ chooses it explicitly with ``set_distribution(DataParallel())``.  Each process (
   (a generator, Sequence, DataLoader) are global batches too: every rank reads the same
   ones and keeps its part, and a small all-reduce before each step checks that the ranks
   hold the same batch (and that none ran out before the others),
-- computes its gradients, and adds them to the other ranks' in one all-reduce per step,
-  weighted by the number of samples each rank had, so the step equals the step of one
-  process on the whole global batch; the batch's loss and metrics, and non-trainable
-  updates (BatchNormalization's moving statistics), travel in the same all-reduce.
+- computes its gradients, and adds them to the other ranks' in buckets
+  (:class:`GradientSum`: started during the backward pass where the backend
+  differentiates by itself, after it otherwise), weighted by the number of samples each
+  rank had, so the step equals the step of one process on the whole global batch; the
+  batch's loss and metrics, and non-trainable updates (BatchNormalization's moving
+  statistics), travel in the last bucket.  A model's own ``train_step`` has the gradients
+  it gives its optimizer averaged the same way (:class:`_CustomStep`).
 
 Only rank 0 prints and runs the callbacks that write (ModelCheckpoint, CSVLogger...);
 callbacks that decide (EarlyStopping, ReduceLROnPlateau) see the same global logs on every
@@ -58,6 +61,10 @@ class Communicator(Protocol):
     def all_reduce_sum(self, B: Any, x: Any) -> Any:
         """The elementwise sum of ``x`` over all ranks (every rank gets it)."""
 
+    # Optional: ``all_reduce_sum_start(B, x)`` starts the same sum without waiting and
+    # returns a handle whose ``wait()`` gives the result; collectives started this way
+    # complete in the order they were started.  Without it, buckets are summed one by one.
+
     def broadcast(self, B: Any, x: Any, src: int = 0) -> Any:
         """Rank ``src``'s ``x`` on every rank."""
 
@@ -75,16 +82,26 @@ class DataParallel:
     """Train on several processes, each with a full copy of the model (data parallelism).
 
     ``communicator``: the registered engine (``"torch.distributed"``); ``timeout``: seconds a
-    collective waits for the other ranks before the run stops with an error.
+    collective waits for the other ranks before the run stops with an error; ``bucket_mb``:
+    the size of the gradient buckets summed over ranks (MB, 25 like PyTorch's
+    ``DistributedDataParallel``): where the backend differentiates by itself (torch), a
+    bucket's all-reduce starts as soon as the backward pass has made all its gradients,
+    while the backward pass goes on.
     """
 
-    def __init__(self, communicator: str = "torch.distributed", timeout: float = 600.0):
+    def __init__(
+        self,
+        communicator: str = "torch.distributed",
+        timeout: float = 600.0,
+        bucket_mb: float = 25.0,
+    ):
         if not isinstance(communicator, str):
             raise TypeError(
                 f"DataParallel: communicator must be a registered name, got {communicator!r}"
             )
         self.communicator = communicator
         self.timeout = as_float(timeout, "timeout", "DataParallel", low=0.0, low_open=True)
+        self.bucket_mb = as_float(bucket_mb, "bucket_mb", "DataParallel", low=0.0, low_open=True)
         self._comm: Communicator | None = None
         self._lock = threading.Lock()
 
@@ -160,9 +177,22 @@ class DataParallel:
         comm = self.comm()
         return self._collective(comm.all_reduce_sum, B, x)
 
+    def all_reduce_sum_start(self, B: Any, x: Any) -> Any:
+        """Start summing ``x`` over ranks; the handle's ``wait()`` gives the sum."""
+        comm = self.comm()
+        start = getattr(comm, "all_reduce_sum_start", None)
+        if start is None:
+            return _Done(self.all_reduce_sum(B, x))
+        return _Pending(self, self._collective(start, B, x))
+
     def broadcast(self, B: Any, x: Any, src: int = 0) -> Any:
         comm = self.comm()
         return self._collective(comm.broadcast, B, x, src)
+
+    def gradient_sum(self, B: Any, values: list, dtype: str, weight: float) -> GradientSum:
+        """The sum over ranks of this step's gradients of ``values`` (each times
+        ``weight``), in buckets: see :class:`GradientSum`."""
+        return GradientSum(self, B, values, dtype, weight)
 
     def shared_seed(self) -> int:
         """A seed drawn on rank 0 (from NumPy's global generator, which
@@ -265,6 +295,12 @@ class DataParallel:
         fingerprint])."""
         _check_same_batches(table, list(range(len(table))), where, what, "its batches")
 
+    def custom_train_step(self, model: Any, run: Any, xs: list, ys: list, sws: list) -> dict:
+        """The model's own ``train_step`` on this rank's part of a global batch (``run``
+        calls it on ``(xs, ys, sws)`` and returns its logs as floats): see
+        :class:`_CustomStep`."""
+        return _CustomStep(self, model).run(run, xs, ys, sws)
+
     def report_failure(self, exc: BaseException) -> None:
         comm = self._comm
         if comm is None:
@@ -272,6 +308,279 @@ class DataParallel:
         comm.report_failure(
             f"rank {comm.rank} of {comm.world_size} raised {type(exc).__name__}: {exc}"[:2000]
         )
+
+
+class _Done:
+    def __init__(self, value: Any):
+        self.value = value
+
+    def wait(self) -> Any:
+        return self.value
+
+
+class _Pending:
+    def __init__(self, dp: DataParallel, handle: Any):
+        self.dp, self.handle = dp, handle
+
+    def wait(self) -> Any:
+        return self.dp._collective(self.handle.wait)
+
+
+class GradientSum:
+    """One step's gradients summed over ranks in buckets of about ``dp.bucket_mb`` MB.
+
+    The variables are taken in reverse order (the backward pass makes the last layers'
+    gradients first) and cut into consecutive buckets.  A gradient arrives through
+    :meth:`ready` (from the backend's backward pass as soon as it is made, or all at once
+    after it); a full bucket is flattened (times ``weight``, cast to ``dtype``) and its
+    all-reduce started at once, buckets strictly in order so that every rank starts the
+    same collectives in the same order (a rank with no samples sends zeros).  The last
+    bucket waits for :meth:`finish`, which adds the step's other numbers (loss, metrics,
+    layers' updates) to it: a model smaller than one bucket makes one all-reduce per
+    step."""
+
+    def __init__(self, dp: DataParallel, B: Any, values: list, dtype: str, weight: float):
+        self.dp, self.B, self.dtype, self.weight = dp, B, dtype, float(weight)
+        self.shapes = [tuple(B.shape(v)) for v in values]
+        self.dtypes = [B.dtype_name(v) for v in values]
+        self.buckets: list[list[int]] = []
+        limit = dp.bucket_mb * 1e6
+        itemsize = np.dtype(dtype).itemsize
+        size = 0.0
+        for i in reversed(range(len(values))):
+            if not self.buckets or size >= limit:
+                self.buckets.append([])
+                size = 0.0
+            self.buckets[-1].append(i)
+            size += float(np.prod(self.shapes[i], dtype=np.int64)) * itemsize
+        self.bucket_of = {i: k for k, bucket in enumerate(self.buckets) for i in bucket}
+        self.missing = [len(bucket) for bucket in self.buckets]
+        self.flat: list[Any] = [None] * len(values)
+        self.handles: list[Any] = []  # one per started bucket, in order
+
+    def ready(self, i: int, grad: Any) -> None:
+        """Variable ``i``'s gradient is made (called once per variable at most)."""
+        if self.flat[i] is not None:
+            return
+        B = self.B
+        g = B.multiply(grad, self.weight)
+        if B.dtype_name(g) != self.dtype:
+            g = B.cast(g, self.dtype)
+        self.flat[i] = B.reshape(g, (-1,))
+        self.missing[self.bucket_of[i]] -= 1
+        last = len(self.buckets) - 1
+        while len(self.handles) < last and not self.missing[len(self.handles)]:
+            self._start(len(self.handles))
+
+    def _start(self, k: int, extra: list | None = None) -> None:
+        B = self.B
+        pieces = [self.flat[i] for i in self.buckets[k]] + (extra or [])
+        self.handles.append(self.dp.all_reduce_sum_start(B, B.concatenate(pieces, 0)))
+
+    def value_and_grad(self, fn: Any, values: list) -> tuple[Any, Any, list]:
+        """``autodiff.value_and_grad(fn, values)``, the gradients fed to :meth:`ready`:
+        while the backward pass runs where the backend differentiates by itself and can
+        say when each gradient is made (its ``value_and_grad`` takes ``grad_ready``),
+        after it otherwise (the core's tape)."""
+        from . import autodiff
+
+        own = getattr(self.B, "value_and_grad", None)
+        if own is not None and not autodiff._force_core.get() and _takes_grad_ready(own):
+            loss, aux, grads = own(fn, list(values), grad_ready=self.ready)
+        else:
+            loss, aux, grads = autodiff.value_and_grad(fn, values)
+        for i, g in enumerate(grads):  # gradients the backward pass did not announce
+            self.ready(i, g)
+        return loss, aux, grads
+
+    def finish(self, extra: list) -> list:
+        """Wait for every bucket; the gradients summed over ranks (in the variables'
+        shapes and dtypes; zeros for those never given), then the arrays ``extra`` summed
+        over ranks (sent as ``dtype``, given back in their own)."""
+        B = self.B
+        for i, shape in enumerate(self.shapes):
+            if self.flat[i] is None:
+                self.ready(i, B.zeros(shape, self.dtypes[i]))
+        extra_shapes = [tuple(B.shape(a)) for a in extra]
+        extra_dtypes = [B.dtype_name(a) for a in extra]
+        extra_flat = [
+            B.reshape(B.cast(a, self.dtype) if dt != self.dtype else a, (-1,))
+            for a, dt in zip(extra, extra_dtypes)
+        ]
+        if not self.buckets:
+            self.handles.append(self.dp.all_reduce_sum_start(B, B.concatenate(extra_flat, 0)))
+        else:
+            self._start(len(self.buckets) - 1, extra_flat)
+        grads: list[Any] = [None] * len(self.shapes)
+        rest: list = []
+        for k, handle in enumerate(self.handles):
+            done = handle.wait()
+            at = 0
+            for i in self.buckets[k] if k < len(self.buckets) else []:
+                size = int(np.prod(self.shapes[i], dtype=np.int64))
+                piece = B.reshape(B.getitem(done, (slice(at, at + size),)), self.shapes[i])
+                grads[i] = B.cast(piece, self.dtypes[i]) if self.dtypes[i] != self.dtype else piece
+                at += size
+            if k == len(self.handles) - 1:
+                for shape, dt in zip(extra_shapes, extra_dtypes):
+                    size = int(np.prod(shape, dtype=np.int64))
+                    piece = B.reshape(B.getitem(done, (slice(at, at + size),)), shape)
+                    rest.append(B.cast(piece, dt) if dt != self.dtype else piece)
+                    at += size
+        return grads + rest
+
+
+class _CustomStep:
+    """A user's ``train_step`` under data parallelism.
+
+    - The gradients it gives the model's optimizer (``self.optimizer.apply_gradients`` or
+      ``apply``) are summed over ranks, each rank's weighted by its sample count, and
+      divided by the global count before the update, so every rank makes the step of one
+      process on the whole global batch.  The step must do so exactly once.
+    - Afterwards one all-reduce shares the state of the model's metrics (``model.metrics``:
+      the loss tracker, the compiled metrics, the metric objects it keeps), so the logs
+      that are a metric's result are that metric's result over the whole global data; a log
+      that is no metric's result is averaged over ranks, weighted by sample count.  The
+      non-trainable weights (BatchNormalization's moving statistics) are averaged the same
+      way.
+    - A rank whose part of the batch is empty still runs the step (every rank must make the
+      same collectives) on one row of zeros: its gradients and logs count for nothing, and
+      its metrics' state and non-trainable weights are put back as they were.
+    """
+
+    def __init__(self, dp: DataParallel, model: Any):
+        self.dp, self.model = dp, model
+
+    def _metric_variables(self) -> list:
+        out: list = []
+
+        def visit(metric: Any) -> None:
+            held = getattr(metric, "variables", None)
+            if held is not None and not callable(held):
+                out.extend(held)
+            for sub in getattr(metric, "metrics", None) or ():
+                if sub is not metric:
+                    visit(sub)
+
+        for metric in self.model.metrics:
+            visit(metric)
+        return out
+
+    def run(self, run: Any, xs: list, ys: list, sws: list) -> dict:
+        from . import autodiff
+        from . import backend as _backend
+
+        B = _backend.current()
+        model, dp = self.model, self.dp
+        n_local = int(B.shape(xs[0])[0]) if xs else 0
+        weight = float(n_local)
+        states = self._metric_variables()
+        frozen = [v for v in model.non_trainable_weights if _is_float(B, v.value)]
+        kept = None
+        if not n_local:  # one row of zeros, counted for nothing
+            kept = [v.value for v in states + frozen]
+            xs = [_one_row(B, a, 0.0) for a in xs]
+            ys = [_one_row(B, a, 0.0) for a in ys]
+            sws = [_one_row(B, a, 1.0) for a in sws]
+        optimizer = model.optimizer
+        real_apply = optimizer.apply
+        calls: list[int] = []
+
+        def apply(grads: Any, variables: Any = None, *args: Any, **kwargs: Any) -> Any:
+            if calls:
+                raise DistributedError(
+                    f"{type(model).__name__}.train_step updates the weights through "
+                    "the optimizer more than once per step; under data parallelism the "
+                    "gradients given to self.optimizer.apply_gradients are averaged over the "
+                    "processes, once per step: give it all the gradients in one call, or set "
+                    "POLYKERAS_DISTRIBUTE=off"
+                )
+            calls.append(1)
+            grads = [None if g is None else autodiff.raw(g) for g in grads]
+            present = [g for g in grads if g is not None]
+            if not n_local:
+                present = [B.zeros(tuple(B.shape(g)), B.dtype_name(g)) for g in present]
+            dtype = B.dtype_name(present[0]) if present else "float32"
+            summed = dp.gradient_sum(B, present, dtype, weight)
+            for i, g in enumerate(present):
+                summed.ready(i, g)
+            got = summed.finish([B.asarray(np.asarray([weight], dtype))])
+            total = float(np.asarray(B.to_numpy(got[-1])).reshape(-1)[0])
+            averaged = iter(B.divide(g, total) for g in got[:-1])
+            grads = [None if g is None else next(averaged) for g in grads]
+            return real_apply(grads, variables, *args, **kwargs)
+
+        own = optimizer.__dict__.get("apply")
+        optimizer.apply = apply  # for this step only: the optimizer's apply, wrapped
+        try:
+            logs = run(xs, ys, sws)
+        finally:
+            if own is None:
+                del optimizer.apply
+            else:
+                optimizer.apply = own
+        if not calls:
+            raise DistributedError(
+                f"{type(model).__name__}.train_step did not update the weights through "
+                "self.optimizer (apply_gradients or apply): under data parallelism that is "
+                "where the gradients are averaged over the processes, and weights updated "
+                "otherwise would drift apart. Update them with self.optimizer, or set "
+                "POLYKERAS_DISTRIBUTE=off"
+            )
+        if kept is not None:
+            for var, value in zip(states + frozen, kept):
+                var.assign(value)
+        return self._global_logs(B, logs, states, frozen, weight)
+
+    def _global_logs(self, B: Any, logs: dict, states: list, frozen: list, weight: float) -> dict:
+        from .training import custom_steps
+
+        keys = sorted(logs)
+        local = custom_steps.to_floats(custom_steps.metrics_result(self.model), "metrics")
+        values = [logs[k] * weight if weight else 0.0 for k in keys]
+        # a log is a metric's result where every rank with samples says so
+        flags = [weight if key in local and local[key] == logs[key] else 0.0 for key in keys]
+        head = np.asarray([*values, *flags, weight], np.float64)
+        parts = [B.asarray(head)]
+        parts += [B.multiply(v.value, weight) for v in frozen]
+        parts += [v.value for v in states]
+        got = self.dp.sum_flat(B, parts, "float64")
+        head = np.asarray(B.to_numpy(got[0]), np.float64)
+        total = float(head[-1])
+        for var, value in zip(frozen, got[1 : 1 + len(frozen)]):
+            var.assign(B.divide(value, total))
+        mine = [v.value for v in states]
+        for var, value in zip(states, got[1 + len(frozen) :]):
+            var.assign(value)
+        try:
+            shared = custom_steps.to_floats(custom_steps.metrics_result(self.model), "metrics")
+        finally:
+            for var, value in zip(states, mine):
+                var.assign(value)
+        out = {}
+        for key, summed, flag in zip(keys, head[: len(keys)], head[len(keys) : -1]):
+            out[key] = shared[key] if flag == total else float(summed) / total
+        return out
+
+
+def _is_float(B: Any, value: Any) -> bool:
+    return B.dtype_name(value).startswith(("float", "bfloat"))
+
+
+def _one_row(B: Any, a: Any, fill: float) -> Any:
+    if a is None:
+        return None
+    shape = (1, *tuple(B.shape(a))[1:])
+    return B.add(B.zeros(shape, B.dtype_name(a)), fill) if fill else B.zeros(shape, B.dtype_name(a))
+
+
+def _takes_grad_ready(fn: Any) -> bool:
+    import inspect
+
+    try:
+        return "grad_ready" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _ranks(ranks: list[int], world: int) -> str:

@@ -625,6 +625,21 @@ def to_numpy(x):
     return _backend.current().to_numpy(_value(x))
 
 
+def convert_to_numpy(x):
+    """A NumPy copy of a backend array, a variable or a value being differentiated (Keras
+    3's ``keras.ops.convert_to_numpy``); anything else goes through ``np.asarray``."""
+    x = _resolve(x)
+    if type(x) is _KerasTensor:
+        raise ValueError(
+            "convert_to_numpy: a symbolic tensor (from keras.Input or a layer called on "
+            "one) has no value yet; call the model on data and convert its output"
+        )
+    B = _backend.current()
+    if type(x) is Traced or B.is_native(x):
+        return _np.array(B.to_numpy(_value(x)))
+    return _np.array(x)
+
+
 def zeros(shape, dtype: str = "float32"):
     return _backend.current().zeros(tuple(shape), dtype)
 
@@ -694,8 +709,16 @@ def swish(x):
 
 
 @keras_op
-def gelu(x):
-    # tanh approximation is Keras' approximate=True; exact erf form matches Keras' default
+def gelu(x, approximate=True):
+    """Keras 3's ``ops.gelu``: the tanh approximation by default (``approximate=True``, as
+    ``keras.ops.gelu``), the exact erf form with ``approximate=False`` (the default of
+    ``activations.gelu``)."""
+    if not isinstance(approximate, bool):
+        raise TypeError(f"gelu: approximate must be True or False, got {approximate!r}")
+    if not approximate:
+        from .activations import _gelu_erf  # activations imports this module
+
+        return _gelu_erf(x)
     c = math.sqrt(2.0 / math.pi)
     inner = multiply(add(x, multiply(power(x, 3.0), 0.044715)), c)
     return multiply(multiply(x, 0.5), add(tanh(inner), 1.0))

@@ -153,47 +153,14 @@ class Sequence:
 PyDataset = Sequence
 
 
-def get_file(
-    fname: Any = None,
-    origin: Any = None,
-    untar: bool = False,
-    md5_hash: str | None = None,
-    file_hash: str | None = None,
-    cache_subdir: Any = "datasets",
-    hash_algorithm: str = "auto",
-    extract: bool = False,
-    archive_format: Any = "auto",
-    cache_dir: Any = None,
-    force_download: bool = False,
-) -> str:
-    """Keras' ``utils.get_file``: download once into ``$POLYKERAS_HOME/datasets``, check the
-    hash, unpack safely (see :mod:`polykeras.utils_data`)."""
-    from .utils_data import get_file as fetch
-
-    return fetch(
-        fname, origin, untar, md5_hash, file_hash, cache_subdir, hash_algorithm, extract,
-        archive_format, cache_dir, force_download,
-    )  # fmt: skip
-
-
-def pad_sequences(
-    sequences: Any,
-    maxlen: int | None = None,
-    dtype: Any = "int32",
-    padding: str = "pre",
-    truncating: str = "pre",
-    value: Any = 0.0,
-) -> np.ndarray:
-    """``polykeras.preprocessing.sequence.pad_sequences`` (where Keras 3 put it)."""
-    from .preprocessing.sequence import pad_sequences as pad
-
-    return pad(sequences, maxlen, dtype, padding, truncating, value)
-
-
 #: names this module serves from modules imported only when the name is first used
 #: (optional libraries such as pydot, Pillow or scikit-learn stay unimported until then):
 #: name -> module that defines it
 _LAZY: dict[str, str] = {
+    # Keras' utils.get_file: download once, check the hash, unpack safely
+    "get_file": "polykeras.utils_data",
+    # where Keras 3 put it (preprocessing.sequence imports this module: loaded on use)
+    "pad_sequences": "polykeras.preprocessing.sequence",
     "plot_model": "polykeras.visualize",
     "model_to_dot": "polykeras.visualize",
     "custom_object_scope": "polykeras.saving.custom_objects",

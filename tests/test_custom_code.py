@@ -572,3 +572,38 @@ def test_keras3_style_add_weight_and_operators_train(name, tmp_path):
         model.load_weights(path)
     with pytest.raises(TypeError, match="synchronization"):
         layers.Layer().add_weight("w", (2,), synchronization="on_read")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_convert_to_numpy(backend):
+    """Keras 3's ``keras.ops.convert_to_numpy``: a NumPy copy of a backend array or a
+    variable; a symbolic tensor is refused with a message saying why."""
+    with keras.use_backend(backend):
+        t = ops.convert_to_tensor(np.arange(6, dtype="float32").reshape(2, 3))
+        got = ops.convert_to_numpy(t)
+        assert type(got) is np.ndarray and got.dtype == np.float32
+        np.testing.assert_array_equal(got, np.arange(6).reshape(2, 3))
+        v = K.variable(np.ones((2,), "float32"))
+        snap = ops.convert_to_numpy(v)
+        K.set_value(v, np.zeros((2,), "float32"))
+        np.testing.assert_array_equal(snap, [1.0, 1.0])  # a copy, not a view
+        np.testing.assert_array_equal(ops.convert_to_numpy([1, 2]), [1, 2])
+        with pytest.raises(ValueError, match="symbolic tensor"):
+            ops.convert_to_numpy(keras.Input((3,)))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_compute_loss_takes_the_list_a_one_output_model_returns(backend):
+    """``Model(inp, [out])`` returns ``[tensor]`` when called; ``compute_loss`` takes that
+    as Keras does, with the same loss as for the bare tensor."""
+    with keras.use_backend(backend):
+        inp = keras.Input((3,))
+        model = keras.Model(inp, [layers.Dense(1, kernel_initializer="ones")(inp)])
+        model.compile(loss="mse", optimizer="sgd")
+        pred = model(X)
+        assert isinstance(pred, list) and len(pred) == 1
+        from_list = ops.convert_to_numpy(model.compute_loss(x=X, y=Y, y_pred=pred))
+        bare = ops.convert_to_numpy(model.compute_loss(x=X, y=Y, y_pred=pred[0]))
+        want = np.mean((X.sum(axis=1, keepdims=True) - Y) ** 2)
+        np.testing.assert_allclose(from_list, bare)
+        np.testing.assert_allclose(from_list, want, rtol=1e-5)

@@ -43,13 +43,16 @@ def _env(backend: str, **extra: str) -> dict:
     return env
 
 
-def _by_hand(out: Path, mode: str, backend: str, world: int = 2, timeout: float = 120):
+def _by_hand(
+    out: Path, mode: str, backend: str, world: int = 2, timeout: float = 120, **extra: str
+):
     """Start ``world`` ranks with torchrun's variables; their (returncode, stderr)."""
     port = str(_free_port())
     procs = []
     for rank in range(world):
         env = _env(
             backend,
+            **extra,
             MASTER_ADDR="127.0.0.1",
             MASTER_PORT=port,
             RANK=str(rank),
@@ -134,11 +137,71 @@ def test_two_ranks_equal_one_process(tmp_path, backend):
     Python: a Sequence with worker threads and validation_data, an endless generator with
     steps_per_epoch, evaluate and predict on generators.  A generator that runs out on one
     rank ends the training on both with a warning; one that yields other data on rank 1
-    stops both with an error naming the ranks."""
-    results = _by_hand(tmp_path, "train", backend)
+    stops both with an error naming the ranks.  Gradient buckets of 10 bytes (3 here): the
+    gradients are summed in several all-reduces per step (started during the backward
+    pass on torch); under torchrun below, the default 25 MB bucket: one per step."""
+    results = _by_hand(tmp_path, "train", backend, DP_TEST_BUCKET_MB="0.00001")
     for rank, (code, err) in enumerate(results):
         assert code == 0, f"rank {rank} failed:\n{err[-3000:]}"
     _check_equal(tmp_path, _single_process(backend))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_own_train_step_on_two_ranks(tmp_path, backend):
+    """A model's own train_step (Keras 3 style) on 2 ranks, 2 epochs whose last
+    batch leaves rank 1 nothing: the gradients given to apply_gradients are averaged over
+    the ranks, so the weights equal one process's, and the logs (metric results over the
+    global data, a plain value averaged by sample count) too, for SGD and Adam.  A step
+    that applies gradients in two calls is refused on every rank."""
+    results = _by_hand(tmp_path, "own_step", backend)
+    for rank, (code, err) in enumerate(results):
+        assert code == 0, f"rank {rank} failed:\n{err[-3000:]}"
+    sys.path.insert(0, str(HERE / "fixtures"))
+    try:
+        import dp_train
+    finally:
+        sys.path.pop(0)
+    ref: dict = {}
+    with polykeras.use_backend(backend):
+        for opt in ("sgd", "adam"):
+            ref.update(dp_train.results_of(f"own_{opt}", *dp_train.train_own_step(opt, seed=1)))
+    for rank in (0, 1):
+        got = dict(np.load(tmp_path / f"rank{rank}.npz"))
+        told = str(got.pop("twice_error"))
+        assert told.startswith("DistributedError") and "more than once per step" in told, told
+        assert sorted(got) == sorted(ref)
+        assert "own_sgd_accuracy" in got and "own_sgd_batch_loss" in got
+        for key, want in ref.items():
+            np.testing.assert_allclose(
+                got[key], want, rtol=1e-5, atol=1e-6, err_msg=f"rank {rank}: {key}"
+            )
+
+
+def test_backup_every_n_batches_resumes_alike(tmp_path):
+    """BackupAndRestore(save_freq=3) on 2 ranks: rank 0 writes a backup every 3 batches;
+    after a stop at batch 1 of epoch 1 every rank resumes from it (epoch 1 again from its
+    start, as Keras 3 does) and ends with one process's weights and losses."""
+    results = _by_hand(tmp_path, "resume", "torch")
+    for rank, (code, err) in enumerate(results):
+        assert code == 0, f"rank {rank} failed:\n{err[-3000:]}"
+    sys.path.insert(0, str(HERE / "fixtures"))
+    try:
+        import dp_train
+    finally:
+        sys.path.pop(0)
+    with polykeras.use_backend("torch"):
+        ref = dp_train.results_of(
+            "resumed", *dp_train.train_resumed(str(tmp_path / "single"), seed=1)
+        )
+    np.testing.assert_array_equal(ref["resumed_epochs"], [1, 2])
+    assert not (tmp_path / "backup").exists()  # the completed fit removed it
+    for rank in (0, 1):
+        got = dict(np.load(tmp_path / f"rank{rank}.npz"))
+        assert sorted(got) == sorted(ref)
+        for key, want in ref.items():
+            np.testing.assert_allclose(
+                got[key], want, rtol=1e-5, atol=1e-6, err_msg=f"rank {rank}: {key}"
+            )
 
 
 def test_under_torchrun(tmp_path):
@@ -263,3 +326,206 @@ def test_batch_fingerprint_tells_batches_apart():
     assert distribute.batch_fingerprint([x]) != distribute.batch_fingerprint([x[::-1]])
     assert distribute.batch_fingerprint([x]) != distribute.batch_fingerprint([x[:5]])
     assert distribute.batch_fingerprint([x]) < 2**24
+
+
+def test_a_rank_that_cannot_join_is_told_why(tmp_path):
+    """A rank whose MASTER_ADDR:MASTER_PORT does not answer (nothing listens on the port)
+    stops after the timeout with an error naming the rank, the address, the timeout and
+    the way out, instead of waiting for the store for ever."""
+    port = str(_free_port())  # closed again: nothing listens there
+    code = (
+        "from polykeras import distribute\n"
+        "try:\n"
+        "    distribute.DataParallel(timeout=1).comm()\n"
+        "except distribute.DistributedError as exc:\n"
+        "    print('TOLD:', exc)\n"
+    )
+    env = _env("numpy", MASTER_ADDR="127.0.0.1", MASTER_PORT=port, RANK="1", WORLD_SIZE="2")
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    told = proc.stdout
+    assert "TOLD:" in told, proc.stderr[-2000:]
+    where = f"MASTER_ADDR:MASTER_PORT = 127.0.0.1:{port}"
+    assert f"rank 1 of 2 could not join the process group at {where}" in told, told
+    assert "within the timeout (1 s)" in told and "DistNetworkError" in told, told
+    assert "torchrun --local-addr=127.0.0.1" in told, told
+
+
+class _OneRank:
+    """A DataParallel of one rank without a process group: each started all-reduce is
+    recorded (with how far the backward pass had got) and returns its input."""
+
+    def __init__(self, bucket_mb: float):
+        self.bucket_mb = bucket_mb
+        self.started: list[int] = []
+
+    def all_reduce_sum_start(self, B, x):
+        self.started.append(int(B.shape(x)[0]))
+        return distribute._Done(x)
+
+
+class _Spy:
+    """The backend ``B``, noting when its own backward pass returns."""
+
+    def __init__(self, B, on_return):
+        self._B, self._on_return = B, on_return
+
+    def __getattr__(self, name):
+        return getattr(self._B, name)
+
+    def value_and_grad(self, fn, params, grad_ready=None):
+        out = self._B.value_and_grad(fn, params, grad_ready=grad_ready)
+        self._on_return()
+        return out
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_gradient_buckets_start_during_the_backward_pass(backend):
+    """Buckets are cut in reverse variable order; on torch (autograd) every bucket but
+    the last starts while the backward pass runs, on the core's tape after it; the sums
+    are the gradients times the weight, the extras come back in their own dtype."""
+    with polykeras.use_backend(backend):
+        B = polykeras.backend.current()
+        values = [B.asarray(np.full(shape, 0.5, "float32")) for shape in ((6, 8), (8,), (8, 2))]
+        fake = _OneRank(bucket_mb=30e-6)  # 30 bytes: [(8, 2)], [(8,)], [(6, 8)]
+        sums = distribute.GradientSum(fake, B, values, "float32", 3.0)
+        assert sums.buckets == [[2], [1], [0]]
+        during: list[int] = []  # buckets started when the backend's backward pass ended
+
+        def loss_fn(leaves):
+            from polykeras import ops
+
+            h = ops.matmul(ops.ones((4, 6)), leaves[0]) + leaves[1]
+            return ops.sum(ops.square(ops.matmul(h, leaves[2]))), None
+
+        if hasattr(B, "value_and_grad"):
+            sums.B = _Spy(B, lambda: during.append(len(fake.started)))
+        _, _, grads = sums.value_and_grad(loss_fn, values)
+        sums.B = B
+        got = sums.finish([B.asarray(np.asarray([2.0], "float64"))])
+        assert during == ([2] if backend == "torch" else [])
+        assert fake.started == [16, 8, 48 + 1]  # the last bucket carries the extra
+        for g, want in zip(got[:3], grads):
+            np.testing.assert_allclose(B.to_numpy(g), 3.0 * B.to_numpy(want), rtol=1e-6)
+        assert B.dtype_name(got[3]) == "float64"
+        np.testing.assert_array_equal(B.to_numpy(got[3]), [2.0])
+
+
+def test_bucket_mb_is_checked():
+    assert distribute.DataParallel(bucket_mb=1).bucket_mb == 1.0
+    with pytest.raises(ValueError, match="bucket_mb"):
+        distribute.DataParallel(bucket_mb=0)
+
+
+KERAS3_RESUME = """
+import os, sys, tempfile
+os.environ["KERAS_BACKEND"] = "torch"
+import numpy as np
+import keras
+
+data = np.load(sys.argv[1])
+x, y = data["x"], data["y"]
+
+
+class CrashAt(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.epoch = -1
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (self.epoch, batch) == (1, 1):
+            raise RuntimeError("the machine went away")
+
+
+class Count(keras.callbacks.Callback):
+    seen = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        Count.seen += 1
+
+
+def model():
+    m = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"),
+                          keras.layers.Dense(2, activation="softmax")])
+    m.set_weights([data[f"w{i}"] for i in range(4)])
+    m.compile(optimizer="sgd", loss="categorical_crossentropy")
+    return m
+
+
+folder = tempfile.mkdtemp()
+try:
+    model().fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0,
+                callbacks=[keras.callbacks.BackupAndRestore(folder, save_freq=3), CrashAt()])
+except RuntimeError:
+    pass
+m = model()
+h = m.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0,
+          callbacks=[keras.callbacks.BackupAndRestore(folder, save_freq=3), Count()])
+out = {f"w{i}": w for i, w in enumerate(m.get_weights())}
+np.savez(sys.argv[2], epochs=np.asarray(h.epoch), batches=np.asarray(Count.seen), **out)
+"""
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_backup_every_n_batches_resumes_as_keras3(tmp_path, backend):
+    """One process, BackupAndRestore(save_freq=3), a stop at batch 1 of epoch 1 (just
+    after a backup): like Keras 3, the new fit runs epoch 1 again from its first batch
+    with the weights saved at batch 1, then epoch 2; the same weights as Keras 3."""
+    from helpers import run_keras3_script
+
+    sys.path.insert(0, str(HERE / "fixtures"))
+    try:
+        import dp_train
+    finally:
+        sys.path.pop(0)
+    x, y = dp_train.data()
+    with polykeras.use_backend(backend):
+        start = dp_train.build(1).get_weights()
+        seen = []
+
+        class Count(polykeras.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                seen.append(batch)
+
+        def model():
+            m = dp_train.build(1)
+            m.set_weights(start)
+            m.compile(optimizer="sgd", loss="categorical_crossentropy")
+            return m
+
+        folder = tmp_path / "backup"
+        with pytest.raises(RuntimeError, match="went away"):
+            model().fit(
+                x,
+                y,
+                batch_size=16,
+                epochs=3,
+                shuffle=False,
+                verbose=0,
+                callbacks=[
+                    polykeras.callbacks.BackupAndRestore(folder, save_freq=3),
+                    dp_train.CrashAt(1, 1),
+                ],
+            )
+        resumed = model()
+        history = resumed.fit(
+            x,
+            y,
+            batch_size=16,
+            epochs=3,
+            shuffle=False,
+            verbose=0,
+            callbacks=[polykeras.callbacks.BackupAndRestore(folder, save_freq=3), Count()],
+        )
+    assert history.epoch == [1, 2] and seen == [0, 1, 2, 3] * 2
+    ref = run_keras3_script(
+        tmp_path, KERAS3_RESUME, {"x": x, "y": y, **{f"w{i}": w for i, w in enumerate(start)}}
+    )
+    np.testing.assert_array_equal(ref["epochs"], history.epoch)
+    assert int(ref["batches"]) == len(seen)
+    for i, w in enumerate(resumed.get_weights()):
+        np.testing.assert_allclose(w, ref[f"w{i}"], rtol=1e-4, atol=1e-5)

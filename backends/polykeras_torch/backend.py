@@ -17,6 +17,7 @@ pinned host memory with a non-blocking transfer.  On the CPU nothing of this app
 
 from __future__ import annotations
 
+import contextvars
 import os
 from typing import Any
 
@@ -60,6 +61,47 @@ ENV_DETERMINISTIC = "POLYKERAS_DETERMINISTIC"
 # into the caching pinned allocator, then an asynchronous transfer); smaller ones are copied
 # directly, where pinning costs more than it saves.
 PIN_MIN_BYTES = 64 * 1024
+#: True while compile_step traces a step (its arrays are fake: no host reads)
+_TRACING: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "polykeras_torch_tracing", default=False
+)
+#: whether torch.compile (Dynamo) or torch.export is tracing (torch >= 2.3 can say)
+_torch_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", lambda: False)
+
+
+def _leaves(tree: Any, out: list) -> list:
+    """The tensors of nested lists/tuples, in order (None left out)."""
+    for item in tree:
+        if isinstance(item, (list, tuple)):
+            _leaves(item, out)
+        elif item is not None:
+            out.append(item)
+    return out
+
+
+def _static_fakes(tensors: list) -> list | None:
+    """Fake copies of ``tensors`` (static shapes, in a fake mode with a shape environment,
+    which Inductor's on-disk graph cache needs), or None where this torch has no such API."""
+    try:
+        from torch._subclasses.fake_tensor import FakeTensorMode
+        from torch.fx.experimental.symbolic_shapes import ShapeEnv
+
+        mode = FakeTensorMode(shape_env=ShapeEnv(), static_shapes=True)
+        return [mode.from_tensor(t, static_shapes=True) for t in tensors]
+    except (ImportError, TypeError):
+        return None
+
+
+def _refill(tree: Any, values: Any) -> list:
+    """``tree``'s nesting (as lists) with each tensor replaced by the next of ``values``."""
+    return [
+        _refill(item, values)
+        if isinstance(item, (list, tuple))
+        else (None if item is None else next(values))
+        for item in tree
+    ]
+
+
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
 
@@ -761,7 +803,8 @@ class TorchBackend:
                 f"{tuple(x.shape)}; expected {tuple(x.shape[:-1])}"
             )
         n = x.shape[-1]
-        if indices.numel():
+        # while a step is traced (compile_step) the values are fake: fit checked the labels
+        if indices.numel() and not (_TRACING.get() or _torch_compiling()):
             lo, hi = torch.stack(torch.aminmax(indices)).tolist()
             if lo < 0 or hi >= n:
                 raise IndexError(
@@ -862,22 +905,57 @@ class TorchBackend:
             target = target.to(logits.dtype)
         return F.binary_cross_entropy_with_logits(logits, target, reduction="none")
 
-    def compile_step(self, fn, args):
+    def compile_step(self, fn, args, write_back=False):
         """``fn(*args)`` traced once into one graph of aten ops (forward and backward,
         ``make_fx`` on fake tensors: Python runs once, host reads fail the trace) and
-        handed to ``torch.compile``.  Errors of the compiler itself (no C compiler, an
-        unsupported op) show at the first call."""
+        compiled by Inductor straight from that graph (no Dynamo, so no guards to check
+        per call: the caller keys its compiled steps by shapes and dtypes).  ``args`` are
+        nested lists of tensors and None.  With ``write_back``, ``fn`` returns
+        ``(new_state, outputs)``: each array of ``new_state`` that is not None is written
+        into the same position of ``args[0]`` in place, inside the graph, and the compiled
+        function returns ``outputs``.  Errors of the compiler itself (no C compiler, an
+        unsupported op) show here or at the first call."""
         from torch.fx.experimental.proxy_tensor import make_fx
 
-        graph = make_fx(fn, tracing_mode="fake")(*args)
-        return torch.compile(graph, dynamic=False)
+        n_state = len(args[0]) if write_back else 0
+        template: list[Any] = []  # the outputs' nesting, as the trace returned them
+
+        def flat(*arrays):
+            out = fn(*_refill(list(args), iter(arrays)))
+            if write_back:
+                new_state, out = out
+                for dst, src in zip(arrays[:n_state], new_state):
+                    if src is not None:
+                        dst.copy_(src)
+            template[:] = [out]
+            return _leaves(out, [])
+
+        leaves = _leaves(args, [])
+        token = _TRACING.set(True)
+        try:
+            fakes = _static_fakes(leaves)
+            graph = make_fx(flat, tracing_mode="fake")(*(leaves if fakes is None else fakes))
+        finally:
+            _TRACING.reset(token)
+        inductor = getattr(getattr(torch, "_inductor", None), "compile", None)
+        if inductor is None:
+            compiled = torch.compile(graph, dynamic=False)
+        else:  # fake inputs with a shape environment let Inductor cache the graph on disk
+            compiled = inductor(graph, leaves if fakes is None else fakes)
+
+        def run(*call_args):
+            return _refill(template[0], iter(compiled(*_leaves(call_args, []))))
+
+        return run
 
     # -- own differentiation (optional part of the contract) ----------------------------------
-    def value_and_grad(self, fn, params):
+    def value_and_grad(self, fn, params, grad_ready=None):
         """``fn(params) -> (loss, aux)`` differentiated by torch's autograd.
 
         Returns ``(loss, aux, grads)`` with the loss and aux detached; a parameter the loss
-        does not depend on (or a non-float one) gets zeros."""
+        does not depend on (or a non-float one) gets zeros.  ``grad_ready(i, grad)``, when
+        given, is called during the backward pass as soon as parameter ``i``'s gradient is
+        complete (data-parallel training starts summing it over processes then)."""
         leaves = []
         for p in params:
             if not isinstance(p, _Tensor):
@@ -891,6 +969,10 @@ class TorchBackend:
                 loss = self.asarray(loss)
             wanted = [p for p in leaves if p.requires_grad]
             if wanted and loss.requires_grad:
+                if grad_ready is not None:
+                    for i, p in enumerate(leaves):
+                        if p.requires_grad:
+                            p.register_hook(lambda g, i=i: grad_ready(i, g))
                 seed = None if loss.dim() == 0 else torch.ones_like(loss)
                 found = torch.autograd.grad(loss, wanted, seed, allow_unused=True)
             else:

@@ -44,10 +44,13 @@ class TorchCommunicator:
             use_nccl = _wants_cuda()
             if use_nccl:
                 torch.cuda.set_device(self.local_rank)
-            dist.init_process_group(
-                "nccl" if use_nccl else "gloo",
-                timeout=datetime.timedelta(seconds=float(timeout_s)),
-            )
+            try:
+                dist.init_process_group(
+                    "nccl" if use_nccl else "gloo",
+                    timeout=datetime.timedelta(seconds=float(timeout_s)),
+                )
+            except Exception as exc:
+                raise DistributedError(_cannot_join(exc, timeout_s)) from exc
             self._owned = True
         else:
             self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -96,6 +99,16 @@ class TorchCommunicator:
             self._dist.all_reduce(t, op=self._dist.ReduceOp.SUM)
         return self._back(t, kind, x)
 
+    def all_reduce_sum_start(self, B: Any, x: Any) -> _Started:
+        """Start the sum of ``x`` over ranks without waiting (the backward pass goes on
+        while Gloo or NCCL works); ``wait()`` on the handle gives it."""
+        t, kind = self._to_torch(x)
+        if kind == "torch" and t is x:
+            t = t.clone()
+        with self._torch.no_grad():
+            work = self._dist.all_reduce(t, op=self._dist.ReduceOp.SUM, async_op=True)
+        return _Started(self, work, t, kind, x)
+
     def broadcast(self, B: Any, x: Any, src: int = 0) -> Any:
         t, kind = self._to_torch(x)
         if kind == "torch" and t is x:
@@ -141,6 +154,35 @@ class TorchCommunicator:
             except Exception:
                 pass
         self._owned = False
+
+
+class _Started:
+    """An all-reduce in flight."""
+
+    def __init__(self, comm: TorchCommunicator, work: Any, t: Any, kind: str, like: Any):
+        self._comm, self._work, self._t, self._kind, self._like = comm, work, t, kind, like
+
+    def wait(self) -> Any:
+        self._work.wait()
+        return self._comm._back(self._t, self._kind, self._like)
+
+
+def _cannot_join(exc: BaseException, timeout_s: float) -> str:
+    """Why this rank could not join the process group, and what to do about it."""
+    rank = os.environ.get("RANK", "?")
+    world = os.environ.get("WORLD_SIZE", "?")
+    where = f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
+    lines = str(exc).strip().splitlines()
+    first = lines[0] if lines else ""
+    return (
+        f"DataParallel: rank {rank} of {world} could not join the process group at "
+        f"MASTER_ADDR:MASTER_PORT = {where} within the timeout ({float(timeout_s):g} s): "
+        f"{type(exc).__name__}: {first}. Every rank must reach that address (rank 0 "
+        "listens there; check the host name resolves to that machine on every rank and the "
+        "port is open). On one machine whose host name does not resolve to itself, start "
+        "with torchrun --local-addr=127.0.0.1 (or --master-addr=127.0.0.1); a longer "
+        "DataParallel(timeout=...) helps when some ranks start late"
+    )
 
 
 def _wants_cuda() -> bool:

@@ -3,8 +3,11 @@
 Keras tracks the layers a custom layer or a subclassed model keeps in its attributes,
 directly or inside lists, tuples and dicts (``self.dense = Dense(4)``,
 ``self.blocks = [Block(), Block()]``), so that their weights are the holder's weights.
-Nothing is recorded when an attribute is set: the attributes are read when asked, so a
-list filled after it was assigned (``self.blocks.append(...)``) is seen too.
+Setting an attribute records only its name (when the value is a layer, a metric, a list, a
+dict, or a tuple with anything but numbers, strings and None in it): the attributes are
+read when asked, so a list filled after it was assigned (``self.blocks.append(...)``) is
+seen too.  A tuple of plain values (a shape) cannot hold a layer now or later, so it is not
+recorded: the weights walk of every forward pass never opens it.
 """
 
 from __future__ import annotations
@@ -40,8 +43,26 @@ _BOOKKEEPING = frozenset(
         "_subclass_inputs",
         "_subclass_outputs",
         "_tracked_attrs",
+        "input_names",
+        "output_names",
+        "_nodes_by_depth",
     }
 )
+
+#: Values that never hold a layer: a tuple of only these (a shape, say) is not a container
+#: of parts, and a tuple cannot be filled later.
+_ATOMS = (int, float, str, bytes, bool, type(None))
+
+
+def _plain_tuple(value: Any) -> bool:
+    """A tuple of numbers, strings and None only (nested tuples too): no layer inside."""
+    for item in value:
+        if type(item) is tuple:
+            if not _plain_tuple(item):
+                return False
+        elif not isinstance(item, _ATOMS):
+            return False
+    return True
 
 
 def _items(value: Any, seen: set[int]) -> Iterator[Any]:
@@ -62,8 +83,11 @@ def note_attribute(owner: Any, name: str, value: Any) -> None:
     (read again whenever they are asked for)."""
     if name in _BOOKKEEPING:
         return
-    if isinstance(value, (list, tuple, dict)) or hasattr(type(value), "update_state"):
+    if isinstance(value, (list, dict)) or hasattr(type(value), "update_state"):
         pass
+    elif isinstance(value, tuple):
+        if _plain_tuple(value):  # a shape, a pair of sizes...: read on every weights walk
+            return
     else:
         from .base_layer import Layer
 

@@ -153,6 +153,16 @@ class _Conv(Layer):
         return 1 if self.data_format == "channels_first" else -1
 
     def check_input(self, input_shape):
+        self._checked_channels(input_shape)
+        self._check_output_size(input_shape)
+
+    def _built_channels(self):
+        """The input channels the built kernel takes."""
+        return self.kernel.shape[-2] * self.groups
+
+    def _checked_channels(self, input_shape):
+        """The input's channels, after checking its rank, that the channels are known,
+        divide into the groups and match the built kernel."""
         if isinstance(input_shape, list) or len(input_shape) != self.rank + 2:
             raise shape_error(self, f"a {self.rank + 2}-D tensor ({self.data_format})", input_shape)
         channels = input_shape[self._channel_axis()]
@@ -167,15 +177,17 @@ class _Conv(Layer):
                 f"by the number of groups; received groups={self.groups}, but the input has "
                 f"{channels} channels (full input shape {tuple(input_shape)})"
             )
-        if self.built and channels != self.kernel.shape[-2] * self.groups:
+        if self.built and channels != self._built_channels():
             raise ValueError(
                 f"Input 0 of layer {self.name} is incompatible with the layer: "
-                f"expected {self.kernel.shape[-2] * self.groups} channels on axis "
+                f"expected {self._built_channels()} channels on axis "
                 f"{self._channel_axis()} ({self.data_format}), but received "
                 f"input with shape {tuple(input_shape)}"
             )
-        spatial = self._spatial(input_shape)
-        out = self._out_spatial(spatial)
+        return channels
+
+    def _check_output_size(self, input_shape):
+        out = self._out_spatial(self._spatial(input_shape))
         if any(o == 0 for o in out):
             raise ValueError(
                 f"layer {self.name}: input {tuple(input_shape)} is too small for "
@@ -207,14 +219,20 @@ class _Conv(Layer):
             else None
         )
 
-    def build(self, input_shape):
-        channels = input_shape[self._channel_axis()]
-        self.kernel = self.add_weight(
-            "kernel",
-            self.kernel_size + (channels // self.groups, self.filters),
+    def _add_kernel(self, name, shape):
+        """A kernel weight with the layer's kernel initializer, regularizer and constraint."""
+        return self.add_weight(
+            name,
+            shape,
             self.kernel_initializer,
             regularizer=self.kernel_regularizer,
             constraint=self.kernel_constraint,
+        )
+
+    def build(self, input_shape):
+        channels = input_shape[self._channel_axis()]
+        self.kernel = self._add_kernel(
+            "kernel", self.kernel_size + (channels // self.groups, self.filters)
         )
         self._build_bias()
         self.built = True
@@ -224,6 +242,16 @@ class _Conv(Layer):
         if self.data_format == "channels_first":
             return (input_shape[0], self.filters) + out
         return (input_shape[0],) + out + (self.filters,)
+
+    def _finish_1d(self, y):
+        """A 1-D layer's output computed as a 2-D one, (batch, 1, steps, filters), as
+        (batch, steps, filters) in the layer's data format, with the bias and activation."""
+        shape = ops.shape(y)
+        y = ops.reshape(y, (shape[0], shape[2], shape[3]))
+        y = ops.add(y, self.bias) if self.bias is not None else y
+        if self.data_format == "channels_first":
+            y = ops.transpose(y, (0, 2, 1))
+        return self.activation(y)
 
     def _add_bias(self, y):
         if self.bias is None:
@@ -314,12 +342,7 @@ class Conv1D(_Conv):
             dilation_rate=(1, self.dilation_rate[0]),
             **({"groups": self.groups} if self.groups != 1 else {}),
         )
-        shape = ops.shape(y)
-        y = ops.reshape(y, (shape[0], shape[2], shape[3]))
-        y = ops.add(y, self.bias) if self.bias is not None else y
-        if self.data_format == "channels_first":
-            y = ops.transpose(y, (0, 2, 1))
-        return self.activation(y)
+        return self._finish_1d(y)
 
 
 Convolution2D = Conv2D
@@ -418,22 +441,11 @@ class _ConvTranspose(_Conv):
             )
         ]
 
+    def _built_channels(self):
+        return self.kernel.shape[-1]
+
     def check_input(self, input_shape):
-        if isinstance(input_shape, list) or len(input_shape) != self.rank + 2:
-            raise shape_error(self, f"a {self.rank + 2}-D tensor ({self.data_format})", input_shape)
-        channels = input_shape[self._channel_axis()]
-        if channels is None:
-            raise ValueError(
-                f"The channel dimension of the inputs to {self.name} should be "
-                f"defined. Found `None` (input shape {tuple(input_shape)})."
-            )
-        if self.built and channels != self.kernel.shape[-1]:
-            raise ValueError(
-                f"Input 0 of layer {self.name} is incompatible with the layer: "
-                f"expected {self.kernel.shape[-1]} channels on axis "
-                f"{self._channel_axis()} ({self.data_format}), but received "
-                f"input with shape {tuple(input_shape)}"
-            )
+        self._checked_channels(input_shape)
         if self.output_shape_k1 is not None:
             got = self.compute_output_shape(input_shape)
             want = self.output_shape_k1
@@ -448,13 +460,7 @@ class _ConvTranspose(_Conv):
 
     def build(self, input_shape):
         channels = input_shape[self._channel_axis()]
-        self.kernel = self.add_weight(
-            "kernel",
-            self.kernel_size + (self.filters, channels),
-            self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
+        self.kernel = self._add_kernel("kernel", self.kernel_size + (self.filters, channels))
         self._build_bias()
         self.built = True
 
@@ -547,12 +553,7 @@ class Conv1DTranspose(_ConvTranspose):
             (1,) + self.dilation_rate,
             "channels_last",
         )
-        shape = ops.shape(y)
-        y = ops.reshape(y, (shape[0], shape[2], shape[3]))
-        y = ops.add(y, self.bias) if self.bias is not None else y
-        if self.data_format == "channels_first":
-            y = ops.transpose(y, (0, 2, 1))
-        return self.activation(y)
+        return self._finish_1d(y)
 
 
 class Deconvolution2D(Conv2DTranspose):
@@ -622,33 +623,13 @@ class _Depthwise(_Conv):
         kwargs.setdefault("depthwise_initializer", "glorot_uniform")
         return _renamed(kwargs, owner, _DEPTHWISE_NAMES), depth_multiplier
 
-    def _channels_check(self, input_shape):
-        if isinstance(input_shape, list) or len(input_shape) != self.rank + 2:
-            raise shape_error(self, f"a {self.rank + 2}-D tensor ({self.data_format})", input_shape)
-        channels = input_shape[self._channel_axis()]
-        if channels is None:
-            raise ValueError(
-                f"The channel dimension of the inputs to {self.name} should be "
-                f"defined. Found `None` (input shape {tuple(input_shape)})."
-            )
-        if self.built and channels != self.depthwise_kernel.shape[-2]:
-            raise ValueError(
-                f"Input 0 of layer {self.name} is incompatible with the layer: "
-                f"expected {self.depthwise_kernel.shape[-2]} channels on axis "
-                f"{self._channel_axis()} ({self.data_format}), but received "
-                f"input with shape {tuple(input_shape)}"
-            )
-        out = self._out_spatial(self._spatial(input_shape))
-        if any(o == 0 for o in out):
-            raise ValueError(
-                f"layer {self.name}: input {tuple(input_shape)} is too small for "
-                f"kernel {self.kernel_size} with padding '{self.padding}' "
-                f"(output would be {tuple(out)})"
-            )
-        return channels
+    def _built_channels(self):
+        return self.depthwise_kernel.shape[-2]
 
-    def check_input(self, input_shape):
-        self._channels_check(input_shape)
+    def _build_depthwise(self, channels):
+        self.depthwise_kernel = self._add_kernel(
+            "depthwise_kernel", self.kernel_size + (channels, self.depth_multiplier)
+        )
 
     def _depthwise_call(self, inputs):
         """The depthwise convolution of ``inputs`` (no bias), in the layer's data format."""
@@ -714,13 +695,7 @@ class DepthwiseConv2D(_Depthwise):
     def build(self, input_shape):
         channels = input_shape[self._channel_axis()]
         self.filters = channels * self.depth_multiplier
-        self.depthwise_kernel = self.add_weight(
-            "depthwise_kernel",
-            self.kernel_size + (channels, self.depth_multiplier),
-            self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
+        self._build_depthwise(channels)
         self._build_bias()
         self.built = True
 
@@ -771,13 +746,7 @@ class _SeparableConv(_Depthwise):
 
     def build(self, input_shape):
         channels = input_shape[self._channel_axis()]
-        self.depthwise_kernel = self.add_weight(
-            "depthwise_kernel",
-            self.kernel_size + (channels, self.depth_multiplier),
-            self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
+        self._build_depthwise(channels)
         self.pointwise_kernel = self.add_weight(
             "pointwise_kernel",
             (1,) * self.rank + (channels * self.depth_multiplier, self.filters),

@@ -21,7 +21,71 @@ from ..utils import as_float
 _LEGACY: dict[str, str] = {"beta_init": "beta_initializer", "gamma_init": "gamma_initializer"}
 
 
-class BatchNormalization(Layer):
+class _GammaBetaWeights(Layer):
+    """What every normalization here shares: epsilon, center/scale and the initializers,
+    regularizers and constraints of gamma and beta, the two weights (gamma first) and
+    their config entries."""
+
+    def _init_gamma_beta(
+        self,
+        epsilon: Any,
+        center: Any,
+        scale: Any,
+        beta_initializer: Any,
+        gamma_initializer: Any,
+        beta_regularizer: Any,
+        gamma_regularizer: Any,
+        beta_constraint: Any,
+        gamma_constraint: Any,
+        owner: str | None = None,
+    ) -> None:
+        if owner is None:
+            owner = f"{type(self).__name__} {self.name}"
+        self.epsilon = as_float(epsilon, "epsilon", owner, low=0.0, low_open=True)
+        self.center = bool(center)
+        self.scale = bool(scale)
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.beta_regularizer = regularizers.get_optional(beta_regularizer)
+        self.gamma_regularizer = regularizers.get_optional(gamma_regularizer)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
+        self.gamma: Variable | None = None  # made by build()
+        self.beta: Variable | None = None
+
+    def _make_gamma_beta(self, param_shape: tuple, with_beta: bool = True) -> None:
+        if self.scale:
+            self.gamma = self.add_weight(
+                "gamma",
+                param_shape,
+                self.gamma_initializer,
+                regularizer=self.gamma_regularizer,
+                constraint=self.gamma_constraint,
+            )
+        if self.center and with_beta:
+            self.beta = self.add_weight(
+                "beta",
+                param_shape,
+                self.beta_initializer,
+                regularizer=self.beta_regularizer,
+                constraint=self.beta_constraint,
+            )
+
+    def _gamma_beta_config(self) -> dict[str, Any]:
+        return {
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+            "beta_initializer": initializers.serialize(self.beta_initializer),
+            "gamma_initializer": initializers.serialize(self.gamma_initializer),
+            "beta_regularizer": regularizers.serialize_optional(self.beta_regularizer),
+            "gamma_regularizer": regularizers.serialize_optional(self.gamma_regularizer),
+            "beta_constraint": regularizers.serialize_constraint(self.beta_constraint),
+            "gamma_constraint": regularizers.serialize_constraint(self.gamma_constraint),
+        }
+
+
+class BatchNormalization(_GammaBetaWeights):
     """Normalize the activations of the previous layer per feature (Ioffe & Szegedy 2015).
 
     ``axis`` is the features axis: -1 for channels_last, 1 for channels_first images.
@@ -82,19 +146,12 @@ class BatchNormalization(Layer):
         else:
             raise TypeError(f"{cls}: axis must be an int or a list of ints, got {axis!r}")
         self.momentum = as_float(momentum, "momentum", cls, low=0.0, high=1.0)
-        self.epsilon = as_float(epsilon, "epsilon", cls, low=0.0, low_open=True)
-        self.center = bool(center)
-        self.scale = bool(scale)
-        self.beta_initializer = initializers.get(beta_initializer)
-        self.gamma_initializer = initializers.get(gamma_initializer)
+        self._init_gamma_beta(
+            epsilon, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
+            gamma_regularizer, beta_constraint, gamma_constraint, owner=cls,
+        )  # fmt: skip
         self.moving_mean_initializer = initializers.get(moving_mean_initializer)
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
-        self.beta_regularizer = regularizers.get_optional(beta_regularizer)
-        self.gamma_regularizer = regularizers.get_optional(gamma_regularizer)
-        self.beta_constraint = constraints.get(beta_constraint)
-        self.gamma_constraint = constraints.get(gamma_constraint)
-        self.gamma: Variable | None = None  # the weights, made by build()
-        self.beta: Variable | None = None
         self.moving_mean: Variable | None = None
         self.moving_variance: Variable | None = None
 
@@ -166,22 +223,7 @@ class BatchNormalization(Layer):
         # how a parameter broadcasts against the input (None: as it is)
         bshape = tuple(shape[i] if i in axes else 1 for i in range(ndim))
         self._broadcast_shape = None if (len(axes) == 1 and axes[0] == ndim - 1) else bshape
-        if self.scale:
-            self.gamma = self.add_weight(
-                "gamma",
-                param_shape,
-                self.gamma_initializer,
-                regularizer=self.gamma_regularizer,
-                constraint=self.gamma_constraint,
-            )
-        if self.center:
-            self.beta = self.add_weight(
-                "beta",
-                param_shape,
-                self.beta_initializer,
-                regularizer=self.beta_regularizer,
-                constraint=self.beta_constraint,
-            )
+        self._make_gamma_beta(param_shape)
         self.moving_mean = self.add_weight(
             "moving_mean", param_shape, self.moving_mean_initializer, trainable=False
         )
@@ -310,68 +352,12 @@ def _one_input(layer: Layer, input_shape: Any) -> tuple:
     return tuple(input_shape)
 
 
-class _GammaBeta(Layer):
-    """The parts LayerNormalization and GroupNormalization share: epsilon, center/scale and
-    the initializers, regularizers and constraints of gamma and beta."""
+class _GammaBeta(_GammaBetaWeights):
+    """The parts LayerNormalization and GroupNormalization share: gamma and beta (above),
+    masking and the check of a built layer's input shape."""
 
     supports_masking = True
     _param_axes: list[int]  # the input axes gamma and beta span (set by build)
-
-    def _init_gamma_beta(
-        self,
-        epsilon: Any,
-        center: Any,
-        scale: Any,
-        beta_initializer: Any,
-        gamma_initializer: Any,
-        beta_regularizer: Any,
-        gamma_regularizer: Any,
-        beta_constraint: Any,
-        gamma_constraint: Any,
-    ) -> None:
-        owner = f"{type(self).__name__} {self.name}"
-        self.epsilon = as_float(epsilon, "epsilon", owner, low=0.0, low_open=True)
-        self.center = bool(center)
-        self.scale = bool(scale)
-        self.beta_initializer = initializers.get(beta_initializer)
-        self.gamma_initializer = initializers.get(gamma_initializer)
-        self.beta_regularizer = regularizers.get_optional(beta_regularizer)
-        self.gamma_regularizer = regularizers.get_optional(gamma_regularizer)
-        self.beta_constraint = constraints.get(beta_constraint)
-        self.gamma_constraint = constraints.get(gamma_constraint)
-        self.gamma: Variable | None = None  # made by build()
-        self.beta: Variable | None = None
-
-    def _make_gamma_beta(self, param_shape: tuple, with_beta: bool = True) -> None:
-        if self.scale:
-            self.gamma = self.add_weight(
-                "gamma",
-                param_shape,
-                self.gamma_initializer,
-                regularizer=self.gamma_regularizer,
-                constraint=self.gamma_constraint,
-            )
-        if self.center and with_beta:
-            self.beta = self.add_weight(
-                "beta",
-                param_shape,
-                self.beta_initializer,
-                regularizer=self.beta_regularizer,
-                constraint=self.beta_constraint,
-            )
-
-    def _gamma_beta_config(self) -> dict[str, Any]:
-        return {
-            "epsilon": self.epsilon,
-            "center": self.center,
-            "scale": self.scale,
-            "beta_initializer": initializers.serialize(self.beta_initializer),
-            "gamma_initializer": initializers.serialize(self.gamma_initializer),
-            "beta_regularizer": regularizers.serialize_optional(self.beta_regularizer),
-            "gamma_regularizer": regularizers.serialize_optional(self.gamma_regularizer),
-            "beta_constraint": regularizers.serialize_constraint(self.beta_constraint),
-            "gamma_constraint": regularizers.serialize_constraint(self.gamma_constraint),
-        }
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return input_shape

@@ -21,8 +21,8 @@ _K1 = {
 
 
 class _PoolND(Layer):
-    """What 2-D and 3-D pooling share: the arguments (Keras 1's spellings too) and the
-    input check; ``_rank`` is the number of pooled axes."""
+    """What 1-D, 2-D and 3-D pooling share: the arguments (Keras 1's spellings too), the
+    config and the input check; ``_rank`` is the number of pooled axes."""
 
     mode = "max"
     _rank = 2
@@ -32,7 +32,8 @@ class _PoolND(Layer):
         pool_size = kwargs.pop("pool_size", pool_size)
         strides = kwargs.pop("strides", strides)
         padding = kwargs.pop("padding", padding)
-        data_format = kwargs.pop("data_format", data_format)
+        if self._rank > 1:  # Keras 1's dim_ordering (its 1-D poolings had none)
+            data_format = kwargs.pop("data_format", data_format)
         Layer.__init__(self, **kwargs)
         owner = f"{type(self).__name__} {self.name}"
         n = self._rank
@@ -53,6 +54,15 @@ class _PoolND(Layer):
                 f"layer {self.name}: input {tuple(input_shape)} is too small for "
                 f"pool_size {self.pool_size} (output would be {out})"
             )
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "pool_size": list(self.pool_size),
+            "padding": self.padding,
+            "strides": list(self.strides),
+            "data_format": self.data_format,
+        }
 
 
 class _Pool2D(_PoolND):
@@ -85,15 +95,6 @@ class _Pool2D(_PoolND):
             mode=self.mode,
         )
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "pool_size": list(self.pool_size),
-            "padding": self.padding,
-            "strides": list(self.strides),
-            "data_format": self.data_format,
-        }
-
 
 class MaxPooling2D(_Pool2D):
     mode = "max"
@@ -103,8 +104,8 @@ class AveragePooling2D(_Pool2D):
     mode = "avg"
 
 
-class _Pool1D(Layer):
-    mode = "max"
+class _Pool1D(_PoolND):
+    _rank = 1
 
     def __init__(
         self,
@@ -114,18 +115,7 @@ class _Pool1D(Layer):
         data_format: str = "channels_last",
         **kwargs: Any,
     ):
-        kwargs = legacy(kwargs, _K1, type(self).__name__)
-        pool_size = kwargs.pop("pool_size", pool_size)
-        strides = kwargs.pop("strides", strides)
-        padding = kwargs.pop("padding", padding)
-        super().__init__(**kwargs)
-        owner = f"{type(self).__name__} {self.name}"
-        self.pool_size = tuple_of(pool_size, 1, "pool_size", owner)
-        self.strides = tuple_of(
-            strides if strides is not None else self.pool_size, 1, "strides", owner
-        )
-        self.padding = padding_of(padding, owner)
-        self.data_format = normalize_data_format(data_format)
+        self._init_pool(pool_size, strides, padding, data_format, kwargs)
 
     def check_input(self, input_shape):
         if isinstance(input_shape, list) or len(input_shape) != 3:
@@ -152,15 +142,6 @@ class _Pool1D(Layer):
         s = ops.shape(y)
         y = ops.reshape(y, (s[0], s[2], s[3]))
         return ops.transpose(y, (0, 2, 1)) if self.data_format == "channels_first" else y
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "pool_size": list(self.pool_size),
-            "padding": self.padding,
-            "strides": list(self.strides),
-            "data_format": self.data_format,
-        }
 
 
 class MaxPooling1D(_Pool1D):
@@ -223,15 +204,6 @@ class _Pool3D(_PoolND):
         )
         y = ops.reshape(y, (n, ops.shape(y)[1], oh, ow, c))
         return ops.transpose(y, (0, 4, 1, 2, 3)) if self.data_format == "channels_first" else y
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "pool_size": list(self.pool_size),
-            "padding": self.padding,
-            "strides": list(self.strides),
-            "data_format": self.data_format,
-        }
 
 
 class MaxPooling3D(_Pool3D):

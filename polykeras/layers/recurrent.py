@@ -202,6 +202,20 @@ class _RNN(Layer):
         self.dropout = _check_rate(cls, "dropout", given["dropout"])
         self.recurrent_dropout = _check_rate(cls, "recurrent_dropout", given["recurrent_dropout"])
         self.seed = check_seed(seed, f"{cls} {self.name}")
+        self._init_running(
+            return_sequences, return_state, go_backwards, stateful, unroll, zero_output_for_mask
+        )
+
+    def _init_running(
+        self,
+        return_sequences: Any,
+        return_state: Any,
+        go_backwards: Any,
+        stateful: Any,
+        unroll: Any,
+        zero_output_for_mask: Any,
+    ) -> None:
+        """How the layer runs over time, shared by the built-in layers and RNN(cell)."""
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
@@ -281,9 +295,13 @@ class _RNN(Layer):
         if self.stateful:
             self._state_batch = self._fixed_batch_size(x)
             self._states = None
-        self._input_dim = int(x[-1])
+        self._input_dim = int(self._input_features(x))
         self._make_weights(self._input_dim)
         self.built = True
+
+    def _input_features(self, x: tuple) -> Any:
+        """The size of the input's feature axis (what the kernel's rows see)."""
+        return x[-1]
 
     def _fixed_batch_size(self, x: tuple) -> int:
         """The batch size a stateful layer keeps states for, or Keras' error without one."""
@@ -373,18 +391,26 @@ class _RNN(Layer):
         return out
 
     # -- weights ------------------------------------------------------------------------------
-    def _add_kernels(self, input_dim: int, bias_shape: tuple, bias_initializer: Any) -> None:
+    def _add_kernels(
+        self,
+        input_dim: int,
+        bias_shape: tuple,
+        bias_initializer: Any,
+        kernel_window: tuple = (),
+    ) -> None:
+        """kernel, recurrent_kernel and (with use_bias) bias, in Keras' order; a
+        convolutional layer's kernels have the ``kernel_window`` (kh, kw) in front."""
         width = self._gates * self.units
         self.kernel = self.add_weight(
             "kernel",
-            (input_dim, width),
+            kernel_window + (input_dim, width),
             self.kernel_initializer,
             regularizer=self.kernel_regularizer,
             constraint=self.kernel_constraint,
         )
         self.recurrent_kernel = self.add_weight(
             "recurrent_kernel",
-            (self.units, width),
+            kernel_window + (self.units, width),
             self.recurrent_initializer,
             regularizer=self.recurrent_regularizer,
             constraint=self.recurrent_constraint,
@@ -440,14 +466,19 @@ class _RNN(Layer):
             mask = ops.not_equal(mask, 0)
         return mask
 
-    def _run(self, inputs: Any, training: bool, mask: Any = None) -> tuple[Any, list]:
-        """The output (the last one, or every step's) and the final states."""
+    def _split_inputs(self, inputs: Any) -> tuple[Any, list]:
+        """``x`` (in the layer's dtype) and the initial states given with it."""
         if isinstance(inputs, (list, tuple)):
             x, states = inputs[0], list(inputs[1:])
         else:
             x, states = inputs, []
         if ops.dtype_name(x) != self.dtype:  # e.g. float64 NumPy data on the numpy backend
             x = ops.cast(x, self.dtype)
+        return x, states
+
+    def _run(self, inputs: Any, training: bool, mask: Any = None) -> tuple[Any, list]:
+        """The output (the last one, or every step's) and the final states."""
+        x, states = self._split_inputs(inputs)
         states = [s if ops.dtype_name(s) == self.dtype else ops.cast(s, self.dtype) for s in states]
         batch, steps, features = ops.shape(x)
         dtype = self.dtype
@@ -481,43 +512,49 @@ class _RNN(Layer):
         proj = ops.reshape(proj, (batch, steps, width))
 
         self._prepare_step()
-        outputs = []
-        h = states[0]
-        if mask is None:
-            for x_t in _time_slices(proj, steps, self.go_backwards):
-                h, states = self._step(x_t, states, rec_mask)
-                if self.return_sequences:
-                    outputs.append(h)
-        else:
-            h, states, outputs = self._masked_loop(proj, mask, states, rec_mask)
-        self._finish_step()
-        output = ops.stack(outputs, axis=1) if self.return_sequences else h
-        return output, list(states)
+        try:
+            return self._time_loop(
+                lambda x_t, s: self._step(x_t, s, rec_mask),
+                proj,
+                None if mask is None else ops.reshape(mask, (batch, steps, 1)),
+                states,
+                ops.zeros((batch, units), dtype),
+            )
+        finally:
+            self._finish_step()
 
-    def _masked_loop(self, proj: Any, mask: Any, states: list, rec_mask: Any) -> tuple:
-        """The time loop where ``mask[:, t]`` False keeps the states and repeats the previous
-        output (zeros before the first kept step), as Keras does; with
-        ``zero_output_for_mask`` a masked step outputs zeros.  Returns (last output, states,
-        outputs of every step when ``return_sequences``)."""
-        batch, steps = ops.shape(mask)
-        keep = ops.reshape(mask, (batch, steps, 1))
-        zeros = ops.zeros((batch, self.units), self.dtype)
-        prev = zeros
-        outputs = []
-        m_t = None
-        for x_t, m_t in zip(
-            _time_slices(proj, steps, self.go_backwards),
-            _time_slices(keep, steps, self.go_backwards),
-        ):
-            h, new_states = self._step(x_t, states, rec_mask)
-            states = [ops.where(m_t, n, o) for n, o in zip(new_states, states)]
-            prev = ops.where(m_t, h, prev)
+    def _time_loop(self, step: Any, proj: Any, keep: Any, states: list, zeros: Any) -> tuple:
+        """Run ``step(x_t, states) -> (output, new_states)`` over the timesteps of ``proj``
+        (in reverse with ``go_backwards``); returns (the last output or every step's, the
+        final states).
+
+        ``keep`` (the mask, shaped to broadcast against an output; None: every step counts):
+        where ``keep[:, t]`` is False the states are kept and the previous output repeated
+        (``zeros`` before the first kept step), as Keras does; with
+        ``zero_output_for_mask`` a masked step outputs ``zeros``."""
+        steps = ops.shape(proj)[1]
+        keeps = (
+            _time_slices(keep, steps, self.go_backwards)
+            if keep is not None
+            else iter(lambda: None, 0)
+        )
+        prev, outputs, m_t = zeros, [], None
+        for x_t, m_t in zip(_time_slices(proj, steps, self.go_backwards), keeps):
+            out, new = step(x_t, states)
+            if m_t is None:
+                states, prev = new, out
+                if self.return_sequences:
+                    outputs.append(out)
+                continue
+            states = [ops.where(m_t, n, o) for n, o in zip(new, states)]
+            prev = ops.where(m_t, out, prev)
             if self.return_sequences:
-                outputs.append(ops.where(m_t, h, zeros) if self.zero_output_for_mask else prev)
+                outputs.append(ops.where(m_t, out, zeros) if self.zero_output_for_mask else prev)
         last = prev
-        if self.zero_output_for_mask:
+        if m_t is not None and self.zero_output_for_mask:
             last = ops.where(m_t, prev, zeros)
-        return last, states, outputs
+        output = ops.stack(outputs, axis=1) if self.return_sequences else last
+        return output, list(states)
 
     def _fused_sequence(self, x: Any, states: list) -> tuple[Any, list] | None:
         """Hook: the whole sequence in one backend kernel, or None to run the time loop."""
@@ -679,15 +716,9 @@ class LSTM(_RNN):
                     "'one' (unit_forget_bias=True) or 'zero'"
                 )
         super().__init__(
-            units,
-            activation=activation,
-            recurrent_activation=recurrent_activation,
-            use_bias=use_bias,
-            kernel_initializer=kernel_initializer,
-            recurrent_initializer=recurrent_initializer,
-            bias_initializer=bias_initializer,
-            **kwargs,
-        )
+            units, activation, recurrent_activation, use_bias, kernel_initializer,
+            recurrent_initializer, bias_initializer, **kwargs,
+        )  # fmt: skip
 
     def _make_weights(self, input_dim):
         init = self.bias_initializer
@@ -783,15 +814,9 @@ class GRU(_RNN):
             reset_after = not any(name in kwargs for name in _KERAS1_ONLY)
         self.reset_after = bool(reset_after)
         super().__init__(
-            units,
-            activation=activation,
-            recurrent_activation=recurrent_activation,
-            use_bias=use_bias,
-            kernel_initializer=kernel_initializer,
-            recurrent_initializer=recurrent_initializer,
-            bias_initializer=bias_initializer,
-            **kwargs,
-        )
+            units, activation, recurrent_activation, use_bias, kernel_initializer,
+            recurrent_initializer, bias_initializer, **kwargs,
+        )  # fmt: skip
 
     def _make_weights(self, input_dim):
         shape = (2, 3 * self.units) if self.reset_after else (3 * self.units,)
@@ -1050,17 +1075,10 @@ class RNN(_RNN):
         self.units = _output_size(cell)
         self._sizes = sizes
         self._n_states = len(sizes)
-        self.return_sequences = bool(return_sequences)
-        self.return_state = bool(return_state)
-        self.go_backwards = bool(go_backwards)
-        self.stateful = bool(stateful)
-        self.unroll = bool(unroll)
-        self.zero_output_for_mask = bool(zero_output_for_mask)
-        self.supports_masking = True
+        self._init_running(
+            return_sequences, return_state, go_backwards, stateful, unroll, zero_output_for_mask
+        )
         self.dropout = self.recurrent_dropout = 0.0
-        self._state_batch = None
-        self._states = None
-        self._eager_batch = None
 
     @property
     def state_size(self) -> list[int]:
@@ -1106,41 +1124,19 @@ class RNN(_RNN):
         return self._zero_states(batch) if self._states is None else states
 
     def _run(self, inputs: Any, training: bool, mask: Any = None) -> tuple[Any, list]:
-        if isinstance(inputs, (list, tuple)):
-            x, states = inputs[0], list(inputs[1:])
-        else:
-            x, states = inputs, []
-        if ops.dtype_name(x) != self.dtype:
-            x = ops.cast(x, self.dtype)
+        x, states = self._split_inputs(inputs)
         batch, steps = ops.shape(x)[:2]
         if mask is not None:
             mask = self._check_mask(mask, batch, steps)
         if not states:
             states = self._stateful_start(batch) if self.stateful else self._zero_states(batch)
-        zeros = ops.zeros((batch, self.units), self.dtype)
-        prev, outputs, m_t = zeros, [], None
-        slices = _time_slices(x, steps, self.go_backwards)
-        keeps = (
-            _time_slices(ops.reshape(mask, (batch, steps, 1)), steps, self.go_backwards)
-            if mask is not None
-            else iter(lambda: None, 0)
+        return self._time_loop(
+            lambda x_t, s: _call_cell(self.cell, x_t, s, training),
+            x,
+            None if mask is None else ops.reshape(mask, (batch, steps, 1)),
+            states,
+            ops.zeros((batch, self.units), self.dtype),
         )
-        for x_t, m_t in zip(slices, keeps):
-            out, new = _call_cell(self.cell, x_t, states, training)
-            if m_t is None:
-                states, prev = new, out
-                if self.return_sequences:
-                    outputs.append(out)
-                continue
-            states = [ops.where(m_t, n, o) for n, o in zip(new, states)]
-            prev = ops.where(m_t, out, prev)
-            if self.return_sequences:
-                outputs.append(ops.where(m_t, out, zeros) if self.zero_output_for_mask else prev)
-        last = prev
-        if m_t is not None and self.zero_output_for_mask:
-            last = ops.where(m_t, prev, zeros)
-        output = ops.stack(outputs, axis=1) if self.return_sequences else last
-        return output, list(states)
 
     @property
     def trainable_weights(self):
@@ -1250,15 +1246,9 @@ class ConvLSTM2D(_RNN):
             raise TypeError(f"{owner}: filters and kernel_size are required")
         self.unit_forget_bias = bool(unit_forget_bias)
         super().__init__(
-            filters,
-            activation=activation,
-            recurrent_activation=recurrent_activation,
-            use_bias=use_bias,
-            kernel_initializer=kernel_initializer,
-            recurrent_initializer=recurrent_initializer,
-            bias_initializer=bias_initializer,
-            **kwargs,
-        )
+            filters, activation, recurrent_activation, use_bias, kernel_initializer,
+            recurrent_initializer, bias_initializer, **kwargs,
+        )  # fmt: skip
         for key in ("dropout", "recurrent_dropout"):
             if getattr(self, key):
                 raise ValueError(
@@ -1313,41 +1303,14 @@ class ConvLSTM2D(_RNN):
                 f"layer {self.name} (ConvLSTM2D) expects 2 initial state tensors, got {len(states)}"
             )
 
-    def build(self, input_shape: Any) -> None:
-        x, _ = self._split_shapes(input_shape)
-        if self.stateful:
-            self._state_batch = self._fixed_batch_size(x)
-            self._states = None
-        self._input_dim = int(self._image_shape(x)[2])
-        kh, kw = self.kernel_size
-        width = 4 * self.filters
-        self.kernel = self.add_weight(
-            "kernel",
-            (kh, kw, self._input_dim, width),
-            self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
-        self.recurrent_kernel = self.add_weight(
-            "recurrent_kernel",
-            (kh, kw, self.filters, width),
-            self.recurrent_initializer,
-            regularizer=self.recurrent_regularizer,
-            constraint=self.recurrent_constraint,
-        )
-        self.bias: Variable | None = None
-        if self.use_bias:
-            init = self.bias_initializer
-            if self.unit_forget_bias:
-                init = _UnitForgetBias(self.bias_initializer, self.filters)
-            self.bias = self.add_weight(
-                "bias",
-                (width,),
-                init,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
-        self.built = True
+    def _input_features(self, x: tuple) -> Any:
+        return self._image_shape(x)[2]  # the channels
+
+    def _make_weights(self, input_dim: int) -> None:
+        init = self.bias_initializer
+        if self.unit_forget_bias:
+            init = _UnitForgetBias(self.bias_initializer, self.filters)
+        self._add_kernels(input_dim, (4 * self.filters,), init, tuple(self.kernel_size))
 
     def _state_shape(self, x: tuple) -> tuple:
         rows, cols, _ = self._image_shape(x)
@@ -1383,12 +1346,7 @@ class ConvLSTM2D(_RNN):
         super().reset_states()
 
     def _run(self, inputs: Any, training: bool, mask: Any = None) -> tuple[Any, list]:
-        if isinstance(inputs, (list, tuple)):
-            x, states = inputs[0], list(inputs[1:])
-        else:
-            x, states = inputs, []
-        if ops.dtype_name(x) != self.dtype:
-            x = ops.cast(x, self.dtype)
+        x, states = self._split_inputs(inputs)
         first = self.data_format == "channels_first"
         if first:  # compute channels_last; Keras' kernel layout is the same for both
             x = ops.transpose(x, (0, 1, 3, 4, 2))
@@ -1418,17 +1376,11 @@ class ConvLSTM2D(_RNN):
         if not states:
             states = [zeros, zeros]
         recurrent = {"strides": (1, 1), "padding": "same", "data_format": "channels_last"}
-        keeps = (
-            _time_slices(ops.reshape(mask, (batch, steps, 1, 1, 1)), steps, self.go_backwards)
-            if mask is not None
-            else iter(lambda: None, 0)
-        )
-        prev, outputs, m_t = zeros, [], None
 
         def block(z: Any, k: int) -> Any:
             return ops.getitem(z, (_ALL, _ALL, _ALL, slice(k * f, (k + 1) * f)))
 
-        for x_t, m_t in zip(_time_slices(proj, steps, self.go_backwards), keeps):
+        def step(x_t: Any, states: list) -> tuple[Any, list]:
             h_prev, c_prev = states
             z = ops.add(x_t, ops.conv2d(h_prev, self.recurrent_kernel, **recurrent))
             i = self.recurrent_activation(block(z, 0))
@@ -1437,19 +1389,10 @@ class ConvLSTM2D(_RNN):
             o = self.recurrent_activation(block(z, 3))
             c = ops.add(ops.multiply(fg, c_prev), ops.multiply(i, g))
             h = ops.multiply(o, self.activation(c))
-            if m_t is None:
-                states, prev = [h, c], h
-                if self.return_sequences:
-                    outputs.append(h)
-                continue
-            states = [ops.where(m_t, h, h_prev), ops.where(m_t, c, c_prev)]
-            prev = ops.where(m_t, h, prev)
-            if self.return_sequences:
-                outputs.append(ops.where(m_t, h, zeros) if self.zero_output_for_mask else prev)
-        last = prev
-        if m_t is not None and self.zero_output_for_mask:
-            last = ops.where(m_t, prev, zeros)
-        output = ops.stack(outputs, axis=1) if self.return_sequences else last
+            return h, [h, c]
+
+        keep = None if mask is None else ops.reshape(mask, (batch, steps, 1, 1, 1))
+        output, states = self._time_loop(step, proj, keep, states, zeros)
         if first:
             states = [ops.transpose(s, (0, 3, 1, 2)) for s in states]
             output = ops.transpose(

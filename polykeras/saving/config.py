@@ -476,6 +476,53 @@ def _call_layer(
 _NOT_READY = object()
 
 
+class _Keras3Op:
+    """A Keras 3 operation in a functional config (``keras.ops.not_equal(x, 0)`` is an entry
+    of module ``keras.src.ops.numpy``, class ``NotEqual``): each of its nodes calls the op
+    of the same name in :mod:`polykeras.ops` on the node's arguments, which records an
+    ``OpLayer``.  The op's own config (its constructor's arguments, e.g. ``axis``) joins
+    the call's keywords; an op polykeras does not have is refused by name."""
+
+    def __init__(self, class_name: Any, config: dict[str, Any], where: str) -> None:
+        from .. import ops
+        from .keras3 import to_snake_case
+
+        if not isinstance(class_name, str):
+            raise SavingError(f"{where}: an op entry without a class_name")
+        self.op = to_snake_case(class_name)
+        fn = getattr(ops, self.op, None)
+        if self.op not in ops.OPS or fn is None:
+            raise SavingError(
+                f"{where}: the Keras 3 op {class_name} ({self.op}) is not one of polykeras' "
+                "ops (polykeras.ops), so the model cannot be rebuilt"
+            )
+        self.fn = fn
+        # the op's arguments (Cast's dtype, Sum's axis...); a dtype policy is not one
+        self.kwargs = {
+            k: v
+            for k, v in config.items()
+            if k != "name" and not (k == "dtype" and isinstance(v, dict))
+        }
+        self.where = where
+
+    def call(self, args: list, kwargs: dict[str, Any], name: Any, context: str) -> Any:
+        from ..engine.base_layer import KerasTensor
+
+        try:
+            out = self.fn(*args, **{**self.kwargs, **kwargs})
+        except (TypeError, ValueError) as exc:
+            raise SavingError(f"{context}: the op {self.op} cannot be called: {exc}") from None
+        if not isinstance(out, KerasTensor):
+            raise SavingError(
+                f"{context}: the op {self.op} gave no single symbolic tensor (an op with "
+                "several outputs, or one on no tensor, cannot be rebuilt)"
+            )
+        layer, node_index, _ = out._keras_history
+        if isinstance(name, str):
+            layer.name = name  # the file's name, not a fresh one
+        return layer._inbound_nodes[node_index]
+
+
 class _Graph:
     """The state of one functional config being built."""
 
@@ -507,7 +554,11 @@ class _Graph:
                 raise SavingError(
                     f"{where}: two layers are named {name!r}; layer names in a model must be unique"
                 )
-            layer = _deserialize(entry, session, f"{where}, layer {name!r}")
+            module = entry.get("module")
+            if isinstance(module, str) and module.startswith("keras.src.ops."):
+                layer = _Keras3Op(entry.get("class_name"), cfg, f"{where}, layer {name!r}")
+            else:
+                layer = _deserialize(entry, session, f"{where}, layer {name!r}")
             nodes = entry.get("inbound_nodes", [])
             if not isinstance(nodes, list):
                 raise SavingError(f"{where}: inbound_nodes of layer {name!r} must be a list")
@@ -661,6 +712,22 @@ class _Graph:
                 )
         return out
 
+    def _op_node(self, name: str, op: _Keras3Op, node_data: Any, k: int) -> str | None:
+        """Call a Keras 3 op node (records an OpLayer); the name of the layer it waits on,
+        or None once called."""
+        context = f"{self.where}, layer {name!r}, inbound node {k}"
+        if not isinstance(node_data, dict):
+            raise SavingError(f"{context}: cannot read the op node {node_data!r:.200}")
+        waits: list = []
+        args = self._resolve_nested(node_data.get("args", []), context, waits)
+        kwargs = self._resolve_nested(node_data.get("kwargs", {}) or {}, context, waits)
+        if waits:
+            return waits[0]
+        if not isinstance(args, list) or not isinstance(kwargs, dict):
+            raise SavingError(f"{context}: the op node's args must be a list, kwargs a dict")
+        self.made[name].append(op.call(args, kwargs, name, context))
+        return None
+
     def build(self) -> None:
         ready = deque(self.order)
         waiting: dict[str, list[str]] = {}
@@ -670,6 +737,14 @@ class _Graph:
             layer = self.created[name]
             while queue:
                 k = len(self.made[name])
+                if isinstance(layer, _Keras3Op):
+                    waited = self._op_node(name, layer, queue[0], k)
+                    if waited is not None:
+                        waiting.setdefault(waited, []).append(name)
+                        break
+                    queue.popleft()
+                    ready.extend(waiting.pop(name, []))
+                    continue
                 call, waited = self._node_call(name, queue[0], k)
                 if call is _NOT_READY:
                     waiting.setdefault(waited, []).append(name)

@@ -12,6 +12,9 @@ with "1", or is missing), written anew here:
 - Conv1D stored its kernel as (length, 1, in, filters) (or (filters, in, length, 1) in
   Keras 1.1): reshaped to (length, in, filters).
 - TimeDistributed and nested models: converted layer by layer.
+- Bidirectional stored its forward layer's arrays, then its backward layer's (a Keras 1
+  LSTM inside: 12 + 12): the first half is converted for the forward layer, the second
+  for the backward one, as Keras 2 split them.
 
 And, for a file of any version written with the Theano backend (the ``backend`` root
 attribute): Theano convolved where the other backends correlate, so convolution kernels
@@ -50,6 +53,8 @@ def keras1_count(layer: Any) -> int:
         return 9
     if kind == "TimeDistributed":
         return keras1_count(layer.layer)
+    if kind == "Bidirectional":
+        return keras1_count(layer.forward_layer) + keras1_count(layer.backward_layer)
     if _is_model(layer):
         return sum(keras1_count(sub) for sub in layer.layers if legacy_weights(sub))
     return n
@@ -80,6 +85,11 @@ def convert(layer: Any, arrays: list, keras_major: int, backend: str | None) -> 
     kind = _kind(layer)
     if kind == "TimeDistributed":
         return convert(layer.layer, arrays, keras_major, backend)
+    if kind == "Bidirectional" and len(arrays) % 2 == 0:
+        half = len(arrays) // 2
+        return convert(layer.forward_layer, arrays[:half], keras_major, backend) + convert(
+            layer.backward_layer, arrays[half:], keras_major, backend
+        )
     if _is_model(layer):
         return _convert_model(layer, arrays, keras_major, backend)
     if keras_major == 1:

@@ -273,10 +273,13 @@ class BackupAndRestore(Callback):
     At the end of every epoch the model's weights and optimizer state go to
     ``backup_dir/latest.weights.h5`` and the epoch to ``backup_dir/training_metadata.json``
     (each written atomically).  A ``fit`` that starts with a backup in place loads it and
-    continues with the epoch after the saved one.  A ``fit`` that completes removes the
-    backup (``delete_checkpoint=True``).  Data-parallel training: every rank loads the
-    backup, rank 0 alone writes it (so ``backup_dir`` must be on a shared file system
-    when ranks run on several machines).
+    continues with the epoch after the saved one.  With ``save_freq=N`` (an int) the backup
+    is made every N batches instead (counted across epochs, as Keras 3 counts them); a
+    backup made in the middle of an epoch resumes, as in Keras 3, at the start of that
+    epoch, from the weights saved at its batch (the batches before it are seen again).
+    A ``fit`` that completes removes the backup (``delete_checkpoint=True``).
+    Data-parallel training: every rank loads the backup, rank 0 alone writes it (so
+    ``backup_dir`` must be on a shared file system when ranks run on several machines).
     """
 
     def __init__(
@@ -289,11 +292,17 @@ class BackupAndRestore(Callback):
         super().__init__()
         if backup_dir is None or not str(backup_dir):
             raise ValueError("BackupAndRestore: backup_dir must be a folder path")
-        if save_freq != "epoch":
-            raise NotImplementedError(
-                f"BackupAndRestore: save_freq={save_freq!r} (a backup every N batches) is not "
-                "supported; backups are made at the end of each epoch (save_freq='epoch')"
+        if save_freq != "epoch" and (
+            isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq < 1
+        ):
+            raise ValueError(
+                f"BackupAndRestore: save_freq must be 'epoch' or a positive number of "
+                f"batches, got {save_freq!r}"
             )
+        self.save_freq = save_freq
+        self._since_saved = 0  # batches since the last backup (save_freq=N)
+        self._last_batch = 0
+        self._epoch = 0  # the epoch in progress
         if save_before_preemption:
             raise NotImplementedError(
                 "BackupAndRestore: save_before_preemption=True needs TensorFlow's "
@@ -317,16 +326,38 @@ class BackupAndRestore(Callback):
 
         with open(self._meta_path, encoding="utf-8") as f:
             meta = json.load(f)
-        epoch = meta.get("epoch") if isinstance(meta, dict) else None
+        # {"epoch": e}: epoch e finished; {"next_epoch": e, "batch": b}: saved at batch b
+        # of epoch e, which runs again from its start
+        key = "next_epoch" if isinstance(meta, dict) and "next_epoch" in meta else "epoch"
+        epoch = meta.get(key) if isinstance(meta, dict) else None
         if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
             raise ValueError(
-                f"BackupAndRestore: {self._meta_path} does not name a finished epoch "
-                f"(epoch={epoch!r}); remove the backup folder to start afresh"
+                f"BackupAndRestore: {self._meta_path} does not name an epoch "
+                f"({key}={epoch!r}); remove the backup folder to start afresh"
             )
         self.model.load_weights(self._weights_path)
-        self.model._resume_epoch = epoch + 1
+        self.model._resume_epoch = epoch + 1 if key == "epoch" else epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = int(epoch)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq == "epoch":
+            return
+        # Keras 3's count: a batch number not above the last one starts a new epoch
+        batch = int(batch)
+        self._since_saved += batch + 1 if batch <= self._last_batch else batch - self._last_batch
+        self._last_batch = batch
+        if self._since_saved >= self.save_freq:
+            self._since_saved = 0
+            self._save({"next_epoch": self._epoch, "batch": batch})
 
     def on_epoch_end(self, epoch, logs=None):
+        self._last_batch = 0
+        if self.save_freq == "epoch":
+            self._save({"epoch": int(epoch)})
+
+    def _save(self, meta: dict) -> None:
         if not self._writes():
             return
         import json
@@ -337,7 +368,7 @@ class BackupAndRestore(Callback):
         self.model.save_weights(self._weights_path, overwrite=True)
         with atomic_path(self._meta_path) as tmp:
             with open(tmp, "w", encoding="utf-8") as f:
-                json.dump({"epoch": int(epoch)}, f)
+                json.dump(meta, f)
 
     def on_train_end(self, logs=None):
         if self.delete_checkpoint and self._writes():  # only a completed fit gets here

@@ -11,6 +11,8 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from . import data as _data
 from . import losses as _losses
 from . import metrics as _metrics
@@ -53,20 +55,30 @@ def check_loss_weights(loss_weights: Any) -> None:
         as_float(value, what, "compile", low=0.0)
 
 
-def _loss_function(identifier: Any) -> Callable[..., Any]:
-    """The per-sample loss function for compile's ``loss``; a loss object gives its
-    ``call`` with its settings, reduced by the trainer as ``"sum_over_batch_size"``."""
+def _loss_function(identifier: Any) -> tuple[Callable[..., Any], str | None]:
+    """The per-sample loss function for compile's ``loss``, and the reduction the trainer
+    applies to it: None for the mean over the batch (a function, or a loss object reducing
+    by ``"sum_over_batch_size"``/``"mean"``), else a loss object's ``"sum"`` or
+    ``"mean_with_sample_weight"``, reduced as Keras 3 reduces it."""
     fn = _losses.get(identifier)
     if isinstance(fn, _losses.Loss):
-        if fn.reduction not in ("sum_over_batch_size", "mean"):
+        if fn.reduction == "none":
             raise ValueError(
                 f"compile: loss {fn.name} ({type(fn).__name__}) has reduction="
-                f"{fn.reduction!r}; compile reduces each output's loss as "
-                "'sum_over_batch_size' (the mean over the batch): leave the reduction at "
-                "its default, or scale the loss with loss_weights"
+                f"{fn.reduction!r}, which leaves one value per sample, but training needs "
+                "one number to differentiate (Keras 3 fails at the first step); use "
+                "'sum_over_batch_size' (the default), 'sum', 'mean' or "
+                "'mean_with_sample_weight'"
             )
-        return fn.per_sample()
-    return fn
+        reduction = None if fn.reduction in ("sum_over_batch_size", "mean") else fn.reduction
+        return fn.per_sample(), reduction
+    return fn, None
+
+
+def _masked_output(model: Any, i: int) -> bool:
+    """Whether output ``i`` of ``model`` carries a mask (known from its symbolic tensor)."""
+    outputs = getattr(model, "outputs", None) or []
+    return i < len(outputs) and getattr(outputs[i], "_keras_mask", None) is not None
 
 
 def _walk_layers(layers: list[Any], seen: set[int], out: list[Any]) -> None:
@@ -121,9 +133,10 @@ class Compiled:
         self.trained = [i for i, fn in enumerate(raw_losses) if fn is not None]
         if not self.trained and self.loss is not None:
             raise ValueError(f"compile: no output of model {model.name} has a loss")
-        self.loss_fns: list[Callable[..., Any] | None] = [
-            _loss_function(fn) if fn is not None else None for fn in raw_losses
-        ]
+        resolved = [_loss_function(fn) if fn is not None else (None, None) for fn in raw_losses]
+        self.loss_fns: list[Callable[..., Any] | None] = [fn for fn, _r in resolved]
+        #: per output: None (the mean over the batch) or a loss object's other reduction
+        self.loss_reductions: list[str | None] = [r for _fn, r in resolved]
         self.loss_names: list[str | None] = [
             _losses.name_of(fn) if fn is not None else None for fn in self.loss_fns
         ]
@@ -204,6 +217,11 @@ class Compiled:
                 if fn_loss is None:
                     continue
                 fn = _metrics.resolve(item, fn_loss, model.outputs[i].shape)
+                if not isinstance(fn, _metrics.Metric) and _masked_output(model, i):
+                    # as Keras 2 and 3: a function metric of a masked output is a mean over
+                    # the epoch's kept positions (each batch weighted by its mask), not an
+                    # average of the batches' means
+                    fn = _metrics.MeanMetricWrapper(fn, name=_metrics.display_name(item))
                 if isinstance(fn, _metrics.Metric):
                     if any(fn is m for m in self._held):  # one object per output and table
                         fn = type(fn).from_config(fn.get_config())
@@ -299,22 +317,60 @@ def _join(spec: Any, arrays: list, statics: list) -> Any:
     return kind(_join(s, arrays, statics) for s in body)
 
 
+def update_rule(optimizer: Any, variables: list) -> tuple[Any, str]:
+    """How ``optimizer``'s update joins a compiled step: ``((rate, update), "")`` where
+    ``rate(lr)`` is the step's scalar (computed on the host each step and given to the
+    graph as an input, so that schedules and Adam's bias corrections never recompile) and
+    ``update(B, w, g, slots, rate)`` the optimizer's own math on the traced arrays; or
+    ``(None, why)`` where the update stays eager (after the compiled loss and gradients)."""
+    from . import optimizers as _opt
+
+    kind = type(optimizer)
+    if kind._update in (_opt.SGD._update, _opt.RMSprop._update):
+        rule: Any = (lambda lr: lr, optimizer._update)
+    elif kind._update is _opt.Adam._update and kind._alpha is _opt.Adam._alpha:
+        rule = (optimizer._alpha, optimizer._scaled_update)
+    else:
+        return None, f"{kind.__name__}'s update is not compiled (SGD, RMSprop and Adam are)"
+    if kind._before_step is not _opt.Optimizer._before_step:
+        return None, f"{kind.__name__} keeps state shared by all variables"
+    if optimizer.weight_decay:
+        return None, "weight decay is not compiled"
+    if getattr(optimizer, "_last_update", None):
+        return None, "the optimizer has rows updated lazily"
+    constrained = [v.name for v in variables if getattr(v, "constraint", None) is not None]
+    if constrained:
+        return None, f"variable(s) {', '.join(constrained)} have constraints"
+    return rule, ""
+
+
 class JitStep:
     """``compile(jit_compile=True)``: a model's training steps run through the backend's
-    optional ``compile_step`` hook (torch: the step traced into one graph, forward and
-    backward, and handed to ``torch.compile``), one compiled function per batch signature
-    (shapes and dtypes).  The first step of a signature runs eagerly (it reports errors as
-    usual and fills the caches the layers keep); the second compiles.  Where the backend
-    has no compiler, the model cannot be traced (seeded dropout masks come from NumPy and
-    would be frozen into the graph), or compiling or the compiled step fails, the steps run
-    eagerly, with one warning naming why.  Only the loss and its gradients are compiled;
-    the optimizer's update runs as without ``jit_compile``."""
+    optional ``compile_step`` hook, one compiled function per batch signature (shapes and
+    dtypes).  On torch the whole step is one graph: the forward pass, the loss, the
+    backward pass, the metrics (gathered with the loss into one vector: one host read per
+    step, which the batch callbacks' logs need) and the optimizer's update (SGD, RMSprop,
+    Adam), with the weights, the optimizer's slots and the layers' updated statistics
+    written in place; the learning rate (Adam: its step size) is an input, so a schedule
+    never recompiles (the optimizer's other settings are read when the step compiles).
+    Another optimizer (or one with weight decay, or constrained weights) updates eagerly
+    after the compiled loss and gradients; metric objects (stateful) are updated eagerly
+    from the compiled outputs.
+
+    The first step of a signature runs eagerly (it reports errors as usual, builds the
+    optimizer's slots and fills the caches the layers keep); the second compiles.  Where
+    the backend has no compiler, the model cannot be traced (seeded dropout masks come
+    from NumPy and would be frozen into the graph), embedding tables are updated row by
+    row, or compiling or the compiled step fails, the steps run eagerly, with one warning
+    naming why."""
 
     def __init__(self) -> None:
-        self.fns: dict[tuple, tuple[Any, list]] = {}
+        self.fns: dict[tuple, tuple[Any, dict]] = {}
         self.seen: set[tuple] = set()
         self.failed: str | None = None
         self.warned: set[str] = set()
+        #: why the optimizer's update runs outside the compiled graph ("" when inside)
+        self.update_eager = ""
 
     def _give_up(self, why: str) -> None:
         self.failed = why
@@ -325,74 +381,54 @@ class JitStep:
             self.warned.add(why)
             warnings.warn(f"jit_compile=True: {why}; the training step runs eagerly", stacklevel=5)
 
-    def run(
-        self,
-        B: Any,
-        model: Any,
-        step: Callable[..., Any],
-        values: list,
-        xs: list,
-        ys: list,
-        sws: list,
-        rows: Any = None,
-    ) -> tuple | None:
-        """``step(values, xs, ys, sws) -> (loss, aux, grads)`` (the eager step) compiled and
-        run, or None when the caller runs it eagerly.  ``rows``: the batch's row-sparse
-        embedding updates (see :func:`row_sparse_plan`), which stay eager."""
-        from .. import autodiff
-
+    def train(self, B: Any, model: Any, c: Any, xs: list, ys: list, sws: list) -> list | None:
+        """One compiled training step on a batch: the logged values (loss, per-output
+        losses, metrics) as floats; or None when the caller runs the step eagerly."""
+        if self.failed is not None:
+            return None
         compiler = getattr(B, "compile_step", None)
         if compiler is None:
             self._warn(f"the {B.name} backend has no compiler")
             return None
-        if self.failed is not None:
-            return None
-        if rows:
+        if c.row_sparse:
             self._warn(
                 "embedding tables are updated row by row (different rows every batch), "
                 "which is not compiled"
             )
             return None
-        trainable = {id(v) for v in model.trainable_weights}
-        frozen = [v for v in model.weights if id(v) not in trainable]
-        frozen_values = [v.value for v in frozen]
-        key = tuple(_signature(B, a) for a in (values, frozen_values, xs, ys, sws))
-        key = (B.name,) + key
+        variables = c.trainable
+        opt = c.optimizer
+        key = (
+            B.name,
+            tuple(map(id, variables)),
+            _signature(B, xs),
+            _signature(B, ys),
+            _signature(B, sws),
+        )
         entry = self.fns.get(key)
         if entry is None:
             if key not in self.seen:
                 self.seen.add(key)
                 return None
-            seeded = [
-                layer.name
-                for layer in getattr(model._compiled, "update_layers", [])
-                if getattr(layer, "seed", None) is not None
-            ]
-            if seeded:
-                self._give_up(
-                    f"layer(s) {', '.join(seeded)} draw their masks from a NumPy seed, which "
-                    "a compiled graph would freeze"
-                )
+            entry = self._compile(B, compiler, model, c, xs, ys, sws)
+            if entry is None:
                 return None
-            layout: list[Any] = []  # (spec of aux, its non-array leaves), set by the trace
-
-            def flat(values, frozen_values, xs, ys, sws):
-                with autodiff.substitute(frozen, frozen_values):
-                    loss, aux, grads = step(values, xs, ys, sws)
-                arrays: list[Any] = []
-                statics: list[Any] = []
-                layout[:] = [_split(B, aux, arrays, statics), statics]
-                return [loss, arrays, list(grads)]
-
-            try:
-                fn = compiler(flat, [values, frozen_values, xs, ys, sws])
-            except Exception as exc:  # the trace failed: say why, train eagerly
-                self._give_up(f"tracing the step failed ({type(exc).__name__}: {exc})")
-                return None
-            entry = (fn, layout)
-        fn, layout = entry
+        fn, plan = entry
+        values = [v.value for v in variables]
+        frozen_values = [v.value for v in plan["frozen"]]
+        rule = plan["rule"]
+        if rule is not None:
+            opt.build(variables)
+            slots = [s for v in variables for s in opt._slots[id(v)]]
+            value = rule[0](opt.current_learning_rate())
+            if plan.get("rate_value") != value:  # a new array only when the rate changes
+                plan["rate"] = [B.asarray(np.asarray(value, dtype=plan["rate_dtype"]))]
+                plan["rate_value"] = value
+            rate = plan["rate"]
+        else:
+            slots, rate = [], []
         try:
-            loss, arrays, grads = fn(values, frozen_values, xs, ys, sws)
+            out = fn([*values, *slots, *frozen_values], rate, [xs, ys, sws])
         except Exception as exc:  # e.g. no C compiler; nothing has changed yet
             first = str(exc).strip().splitlines()
             self._give_up(
@@ -400,4 +436,113 @@ class JitStep:
             )
             return None
         self.fns[key] = entry
-        return loss, _join(layout[0], arrays, layout[1]), grads
+        vector, grads, arrays, loose = out
+        if rule is not None:
+            opt.iterations += 1
+        else:
+            opt.apply(grads, variables)
+        for var, value in zip(plan["loose"], loose):  # updated variables outside the graph
+            var.assign(value)
+        logged = [float(v) for v in B.to_numpy(vector)]
+        if plan["metrics"]:
+            return logged
+        outs, masks = _join(plan["aux"], arrays, plan["aux_statics"])
+        metrics = model._metric_values(c, outs, ys, sws, masks)
+        return logged + (model._read(B, metrics) if metrics else [])
+
+    def _compile(
+        self, B: Any, compiler: Any, model: Any, c: Any, xs: list, ys: list, sws: list
+    ) -> tuple[Any, dict] | None:
+        """Trace and compile the step for this batch signature (None: it cannot be)."""
+        from .. import autodiff
+
+        seeded = [
+            layer.name for layer in c.update_layers if getattr(layer, "seed", None) is not None
+        ]
+        if seeded:
+            self._give_up(
+                f"layer(s) {', '.join(seeded)} draw their masks from a NumPy seed, which "
+                "a compiled graph would freeze"
+            )
+            return None
+        variables = list(c.trainable)
+        opt = c.optimizer
+        rule, self.update_eager = update_rule(opt, variables)
+        trainable = {id(v) for v in variables}
+        frozen = [v for v in model.weights if id(v) not in trainable]
+        frozen_at = {id(v): k for k, v in enumerate(frozen)}
+        n_vars = len(variables)
+        if rule is not None:
+            opt.build(variables)
+        counts = [len(opt._slots[id(v)]) if rule is not None else 0 for v in variables]
+        n_slots = sum(counts)
+        plan: dict[str, Any] = {
+            "rule": rule,
+            "frozen": frozen,
+            "metrics": not c.metric_objects(),  # metric objects keep state: eager
+            "rate_dtype": variables[0].dtype if variables else "float32",
+            "loose": [],
+        }
+        multi = len(model.outputs) > 1
+
+        def step(state: list, rate: list, data: list) -> tuple[list, list]:
+            xs, ys, sws = data
+            values = state[:n_vars]
+            frozen_values = state[n_vars + n_slots :]
+            with autodiff.substitute(frozen, frozen_values):
+                loss, aux, grads = autodiff.value_and_grad(model._loss_fn(c, xs, ys, sws), values)
+                per_output, outs, updates, masks = aux
+                scalars = [loss] + (per_output if multi else [])
+                if plan["metrics"]:
+                    scalars += model._metric_values(c, outs, ys, sws, masks)
+            dtype = B.dtype_name(scalars[0])
+            vector = B.concatenate(
+                [
+                    B.reshape(s if B.dtype_name(s) == dtype else B.cast(s, dtype), (1,))
+                    for s in scalars
+                ],
+                0,
+            )
+            new_state: list[Any] = [None] * len(state)
+            if rule is not None:
+                grads = opt._clip(B, list(grads))
+                at = n_vars
+                for k, (w, g, count) in enumerate(zip(values, grads, counts)):
+                    slot_list = list(state[at : at + count])
+                    if B.dtype_name(g) != B.dtype_name(w):
+                        g = B.cast(g, B.dtype_name(w))
+                    new_state[k] = rule[1](B, w, g, slot_list, rate[0])
+                    new_state[at : at + count] = slot_list
+                    at += count
+                grads = []
+            loose: list[Any] = []
+            plan["loose"] = []
+            for var, value in updates:
+                at_frozen = frozen_at.get(id(var))
+                if at_frozen is None:
+                    plan["loose"].append(var)
+                    loose.append(value)
+                else:
+                    new_state[n_vars + n_slots + at_frozen] = value
+            arrays: list[Any] = []
+            statics: list[Any] = []
+            if not plan["metrics"]:
+                plan["aux"] = _split(B, (outs, masks), arrays, statics)
+                plan["aux_statics"] = statics
+            return new_state, [vector, list(grads), arrays, loose]
+
+        values = [v.value for v in variables]
+        slots = [s for v in variables for s in opt._slots[id(v)]] if rule is not None else []
+        rate = []
+        if rule is not None:
+            rate = [B.asarray(np.asarray(0.0, dtype=plan["rate_dtype"]))]
+        args = [[*values, *slots, *[v.value for v in frozen]], rate, [xs, ys, sws]]
+        try:
+            fn = compiler(step, args, write_back=True)
+        except Exception as exc:  # the trace failed: say why, train eagerly
+            self._give_up(f"tracing the step failed ({type(exc).__name__}: {exc})")
+            return None
+        finally:
+            for layer in c.update_layers:  # the trace left fake arrays there
+                layer._updates = []
+        return fn, plan

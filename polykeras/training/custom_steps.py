@@ -94,6 +94,13 @@ def _per_output(model: Any, value: Any, what: str) -> list:
                 f"{what} holds {len(value)} values for a model with {len(names)} outputs"
             )
         return list(value)
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == 1
+        and not isinstance(value[0], (list, tuple, int, float, bool))
+    ):
+        # a one-output model's call gives [tensor] when it was built with outputs=[t]
+        return [value[0]]
     return [value]
 
 

@@ -94,6 +94,8 @@ def _overflows(arr: np.ndarray, dtype: Any) -> bool:
     """Whether finite ``arr`` holds values that ``dtype`` (a float type) cannot hold."""
     if arr.dtype.kind != "f" or np.dtype(dtype).kind != "f" or not arr.size:
         return False
+    if np.dtype(dtype).itemsize >= arr.dtype.itemsize:  # as wide: every finite value fits
+        return False
     with np.errstate(over="ignore", invalid="ignore"):
         return not bool(np.all(np.isfinite(arr.astype(dtype))))
 

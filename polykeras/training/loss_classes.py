@@ -90,6 +90,31 @@ def reduce_weighted(values: Any, sample_weight: Any, reduction: str) -> Any:
     return ops.divide(total, float(math.prod(shape)))
 
 
+def reduce_in_compile(
+    values: Any, sample_weight: Any, mask: Any, reduction: str, what: str = "loss"
+) -> Any:
+    """A compiled loss object's per-sample ``values`` reduced by ``"sum"`` or
+    ``"mean_with_sample_weight"`` as Keras 3 reduces them: the sample weights and the
+    output's mask (kept = 1, dropped = 0) weight each position; "sum" adds the weighted
+    values, "mean_with_sample_weight" divides that by the sum of the weights (0 when it is
+    0).  The mean over the batch (the default) is the trainer's own path."""
+    weights = None
+    if mask is not None:
+        from .metrics import _mask_weights
+
+        weights = _mask_weights(values, mask, what)
+    if sample_weight is not None:
+        sample_weight = ops.cast(sample_weight, ops.dtype_name(values))
+        extra = len(ops.shape(values)) - len(ops.shape(sample_weight))
+        if extra > 0:
+            shape = tuple(ops.shape(sample_weight)) + (1,) * extra
+            sample_weight = ops.reshape(sample_weight, shape)
+        weights = sample_weight if weights is None else ops.multiply(weights, sample_weight)
+    if weights is not None:
+        weights = ops.broadcast_to(weights, tuple(ops.shape(values)))
+    return reduce_weighted(values, weights, reduction)
+
+
 class Loss:
     """Base class: subclasses define ``call(y_true, y_pred)`` returning per-sample values."""
 

@@ -275,6 +275,11 @@ def get(identifier: Any) -> Callable[..., Any]:
             return custom() if isinstance(custom, type) else custom
         name = canonical_name(identifier)
         if name is None:
+            # a class's name gives an instance of the class with its defaults, as in Keras
+            # ("CategoricalCrossentropy"); a function's name or alias gives the function
+            cls = _classes.CLASSES.get(identifier)
+            if isinstance(cls, type) and cls not in (Loss, _classes.LossFunctionWrapper):
+                return cls()
             name = canonical_name(_snake(identifier))
         if name is None:
             raise ValueError(

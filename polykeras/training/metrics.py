@@ -142,6 +142,9 @@ def get(identifier: Any) -> Callable[..., Any]:
         name = _losses.canonical_name(identifier)
         if name is not None:
             return _losses.FUNCTIONS[name]
+        cls = _classes.CLASSES.get(identifier)  # a class's name: an instance, as in Keras
+        if isinstance(cls, type) and cls not in (Metric, _classes.MeanMetricWrapper):
+            return cls()
         raise ValueError(
             f"Unknown metric function: {identifier!r}. Known metrics: 'accuracy', "
             f"'acc', 'crossentropy', {', '.join(repr(n) for n in FUNCTIONS)} and "

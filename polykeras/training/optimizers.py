@@ -840,8 +840,7 @@ class Adam(Optimizer):
             return None
 
         def update(ws, gs, slots, lr):
-            t = self.iterations + 1
-            alpha = lr * math.sqrt(1.0 - self.beta_2**t) / (1.0 - self.beta_1**t)
+            alpha = self._alpha(lr)
             vhats = [s[2] for s in slots] if self.amsgrad else None
             ws, ms, vs, vhats = kernel(
                 ws,
@@ -862,9 +861,17 @@ class Adam(Optimizer):
 
         return update
 
-    def _update(self, B, w, g, slots, lr):
+    def _alpha(self, lr: float) -> float:
+        """The coming step's size: ``lr`` with Adam's two bias corrections."""
         t = self.iterations + 1
-        alpha = lr * math.sqrt(1.0 - self.beta_2**t) / (1.0 - self.beta_1**t)
+        return lr * math.sqrt(1.0 - self.beta_2**t) / (1.0 - self.beta_1**t)
+
+    def _update(self, B, w, g, slots, lr):
+        return self._scaled_update(B, w, g, slots, self._alpha(lr))
+
+    def _scaled_update(self, B, w, g, slots, alpha):
+        """The update with the step size ``alpha`` given (a number, or an array: a
+        compiled step takes it as an input, see training.compiled)."""
         m = B.add(slots[0], B.multiply(B.subtract(g, slots[0]), 1.0 - self.beta_1))
         v = B.add(slots[1], B.multiply(B.subtract(B.square(g), slots[1]), 1.0 - self.beta_2))
         slots[0], slots[1] = m, v

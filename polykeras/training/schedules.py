@@ -98,8 +98,20 @@ def _result(value: np.ndarray, scalar: bool) -> Any:
 
 
 # -- the schedules ------------------------------------------------------------------------------
-class ExponentialDecay(LearningRateSchedule):
+class _Schedule(LearningRateSchedule):
+    """A built-in schedule: its config is its ``_config_keys`` (the constructor's
+    arguments, in Keras' order), each read from the attribute of that name."""
+
+    _config_keys: tuple[str, ...] = ()
+
+    def get_config(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in self._config_keys}
+
+
+class ExponentialDecay(_Schedule):
     """``initial_learning_rate * decay_rate ** (step / decay_steps)``."""
+
+    _config_keys = ("initial_learning_rate", "decay_steps", "decay_rate", "staircase", "name")
 
     def __init__(
         self,
@@ -127,15 +139,6 @@ class ExponentialDecay(LearningRateSchedule):
             float(self.initial_learning_rate) * np.power(float(self.decay_rate), p), scalar
         )
 
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "decay_rate": self.decay_rate,
-            "staircase": self.staircase,
-            "name": self.name,
-        }
-
 
 class InverseTimeDecay(ExponentialDecay):
     """``initial_learning_rate / (1 + decay_rate * step / decay_steps)``."""
@@ -157,8 +160,10 @@ class InverseTimeDecay(ExponentialDecay):
         )
 
 
-class PiecewiseConstantDecay(LearningRateSchedule):
+class PiecewiseConstantDecay(_Schedule):
     """``values[i]`` for the steps after ``boundaries[i-1]`` up to ``boundaries[i]``."""
+
+    _config_keys = ("boundaries", "values", "name")
 
     def __init__(self, boundaries: Any, values: Any, name: str = "PiecewiseConstant"):
         owner = type(self).__name__
@@ -190,12 +195,18 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         index = np.searchsorted(np.asarray(self.boundaries, dtype=np.float64), steps, "left")
         return _result(np.asarray(self.values, dtype=np.float64)[index], scalar)
 
-    def get_config(self) -> dict[str, Any]:
-        return {"boundaries": self.boundaries, "values": self.values, "name": self.name}
 
-
-class PolynomialDecay(LearningRateSchedule):
+class PolynomialDecay(_Schedule):
     """``(initial - end) * (1 - step / decay_steps) ** power + end``."""
+
+    _config_keys = (
+        "initial_learning_rate",
+        "decay_steps",
+        "end_learning_rate",
+        "power",
+        "cycle",
+        "name",
+    )
 
     def __init__(
         self,
@@ -227,24 +238,23 @@ class PolynomialDecay(LearningRateSchedule):
         value = (start - end) * np.power(1.0 - steps / span, float(self.power)) + end
         return _result(value, scalar)
 
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "end_learning_rate": self.end_learning_rate,
-            "power": self.power,
-            "cycle": self.cycle,
-            "name": self.name,
-        }
-
 
 def _cosine(fraction: np.ndarray, alpha: float) -> np.ndarray:
     return (1.0 - alpha) * 0.5 * (1.0 + np.cos(math.pi * fraction)) + alpha
 
 
-class CosineDecay(LearningRateSchedule):
+class CosineDecay(_Schedule):
     """Half a cosine from ``initial_learning_rate`` down to ``alpha`` times it, after an
     optional linear warmup to ``warmup_target``."""
+
+    _config_keys = (
+        "initial_learning_rate",
+        "decay_steps",
+        "alpha",
+        "name",
+        "warmup_target",
+        "warmup_steps",
+    )
 
     def __init__(
         self,
@@ -281,20 +291,12 @@ class CosineDecay(LearningRateSchedule):
         falling = target * _cosine((steps - warmup) / decay_steps, alpha)
         return _result(np.where(steps < warmup, rising, falling), scalar)
 
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "alpha": self.alpha,
-            "name": self.name,
-            "warmup_target": self.warmup_target,
-            "warmup_steps": self.warmup_steps,
-        }
 
-
-class CosineDecayRestarts(LearningRateSchedule):
+class CosineDecayRestarts(_Schedule):
     """Cosine decay with warm restarts (SGDR): period i lasts ``first_decay_steps *
     t_mul ** i`` steps and starts at ``initial_learning_rate * m_mul ** i``."""
+
+    _config_keys = ("initial_learning_rate", "first_decay_steps", "t_mul", "m_mul", "alpha", "name")
 
     def __init__(
         self,
@@ -329,16 +331,6 @@ class CosineDecayRestarts(LearningRateSchedule):
         alpha = float(self.alpha)
         decayed = (1.0 - alpha) * 0.5 * peak * (1.0 + np.cos(math.pi * fraction)) + alpha
         return _result(float(self.initial_learning_rate) * decayed, scalar)
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "first_decay_steps": self.first_decay_steps,
-            "t_mul": self.t_mul,
-            "m_mul": self.m_mul,
-            "alpha": self.alpha,
-            "name": self.name,
-        }
 
 
 CLASSES: dict[str, type[LearningRateSchedule]] = {

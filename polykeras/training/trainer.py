@@ -32,6 +32,7 @@ from . import custom_steps as _custom
 from . import data as _data
 from . import metrics as _metrics
 from . import optimizers as _optimizers
+from .loss_classes import reduce_in_compile
 from .callbacks import CallbackList, History, ProgbarLogger, check_callbacks
 from .compiled import Compiled, JitStep
 from .data import DataError, check_steps, check_verbose
@@ -248,7 +249,16 @@ class TrainingMixin:
             begin = "on_train_batch_begin" if train else "on_test_batch_begin"
             if cb is not None:
                 cb.call(begin, batch, {"batch": batch, "size": size})
-            logs = _custom.run_step(self, name, _custom.batch_data(self, xs, ys, sws))
+            if train and c.dp is not None:  # data-parallel: see distribute._CustomStep
+                logs = c.dp.custom_train_step(
+                    self,
+                    lambda *arrays: _custom.run_step(self, name, _custom.batch_data(self, *arrays)),
+                    xs,
+                    ys,
+                    sws,
+                )
+            else:
+                logs = _custom.run_step(self, name, _custom.batch_data(self, xs, ys, sws))
             if cb is not None:
                 end = "on_train_batch_end" if train else "on_test_batch_end"
                 cb.call(end, batch, {"batch": batch, "size": size, **logs})
@@ -365,7 +375,12 @@ class TrainingMixin:
             loss_fn = c.loss_fns[i]
             assert loss_fn is not None  # c.trained lists the outputs that have a loss
             values = loss_fn(ys[k], outs[i])
-            if masks is not None and masks[i] is not None:
+            reduction = c.loss_reductions[i]  # a loss object's "sum"... (None: the mean)
+            if reduction is not None:
+                mask = None if masks is None else masks[i]
+                what = f"the loss of output {c.output_names[k]}"
+                value = reduce_in_compile(values, sws[k], mask, reduction, what)
+            elif masks is not None and masks[i] is not None:
                 what = f"the loss of output {c.output_names[k]}"
                 value = _metrics.masked_loss(values, sws[k], masks[i], what)
             elif sws[k] is not None:
@@ -423,7 +438,11 @@ class TrainingMixin:
 
     @staticmethod
     def _read(B, scalars: list) -> list[float]:
-        """All of a batch's scalars in one host read."""
+        """All of a batch's scalars in one host read (a lone loss is read as it is: no
+        reshape and concatenation on the hot path)."""
+        if len(scalars) == 1:
+            v = B.to_numpy(scalars[0])
+            return [float(v if getattr(v, "ndim", 0) == 0 else np.reshape(v, (1,))[0])]
         dtype = B.dtype_name(scalars[0])
         flat = [
             B.reshape(B.cast(s, dtype) if B.dtype_name(s) != dtype else s, (1,)) for s in scalars
@@ -455,7 +474,8 @@ class TrainingMixin:
                 _K.training_phase(),
             ):
                 for layer in layers:
-                    layer._updates = []
+                    if layer._updates:  # (an empty list stays: no attribute write per step)
+                        layer._updates = []
                 with collect_activity_losses() as activity:
                     outs, masks = self._run_graph_masked(xs, training=True)
                     if own_loss:  # the model's compute_loss (Keras 3) decides the loss
@@ -490,25 +510,21 @@ class TrainingMixin:
             full[i] = values[k]
         return full[0] if len(full) == 1 else full
 
-    def _jit_step(self, c: Compiled) -> Any:
-        """The step compile(jit_compile=True) compiles: the loss's value and gradients."""
-        return lambda values, xs, ys, sws: autodiff.value_and_grad(
-            self._loss_fn(c, xs, ys, sws), values
-        )
-
     def _train_batch_unlocked(self, c: Compiled, xs: list, ys: list, sws: list) -> list[float]:
         B = _backend.current()
+        if c.jit is not None:  # compile(jit_compile=True): the step compiled, where it can be
+            logged = c.jit.train(B, self, c, xs, ys, sws)
+            if logged is not None:
+                return logged
         variables = c.trainable
         layers = c.update_layers
         loss_fn = self._loss_fn(c, xs, ys, sws)
         values = [v.value for v in variables]
         rows = self._sparse_rows(B, c, xs, values) if c.row_sparse else None
         try:
-            loss, (per_output, outs, updates, masks), grads = (
-                c.jit.run(B, self, self._jit_step(c), values, xs, ys, sws, rows)  # jit_compile
-                if c.jit is not None
-                else None
-            ) or autodiff.value_and_grad(loss_fn, values)
+            loss, (per_output, outs, updates, masks), grads = autodiff.value_and_grad(
+                loss_fn, values
+            )
         finally:
             for _, layer, _ in c.row_sparse:
                 layer._sparse_inverse = None
@@ -516,15 +532,18 @@ class TrainingMixin:
         for var, value in updates:
             var.assign(value)
         for layer in layers:
-            layer._updates = []
+            if layer._updates:
+                layer._updates = []
         scalars = [loss] + (per_output if len(self.outputs) > 1 else [])
         return self._read(B, scalars + self._metric_values(c, outs, ys, sws, masks))
 
     def _train_batch_dp(self, c: Compiled, xs: list, ys: list, sws: list, dp: Any) -> list[float]:
-        """One data-parallel step: this rank's part of the global batch, then one all-reduce
-        of the gradients, the batch's loss and metrics and the layers' updates, each
-        weighted by this rank's sample count (a rank with no samples adds zeros), so that
-        the step equals one process's step on the whole global batch."""
+        """One data-parallel step: this rank's part of the global batch; the gradients, the
+        batch's loss and metrics and the layers' updates, each weighted by this rank's
+        sample count (a rank with no samples adds zeros), are summed over ranks in buckets
+        (``distribute.GradientSum``: started during the backward pass where the backend
+        allows, the loss and the rest in the last one), so that the step equals one
+        process's step on the whole global batch."""
         _refuse_metric_objects_dp(c, dp)
         B = _backend.current()
         variables = c.trainable
@@ -532,8 +551,11 @@ class TrainingMixin:
         update_vars = [v for layer in c.update_layers for v in layer.non_trainable_weights]
         n_local = int(B.shape(xs[0])[0]) if xs else 0
         dtype = B.dtype_name(values[0]) if values else "float32"
+        weight = float(n_local)
+        # gradients summed over ranks in buckets, during the backward pass where it can
+        gradient_sum = dp.gradient_sum(B, values, dtype, weight)
         if n_local:
-            loss, (per_output, outs, updates, masks), grads = autodiff.value_and_grad(
+            loss, (per_output, outs, updates, masks), grads = gradient_sum.value_and_grad(
                 self._loss_fn(c, xs, ys, sws), values
             )
             for layer in c.update_layers:
@@ -542,20 +564,18 @@ class TrainingMixin:
             scalars += self._metric_values(c, outs, ys, sws, masks)
             new = {id(var): value for var, value in updates}
             update_values = [new.get(id(v), v.value) for v in update_vars]
-        else:  # the global batch had too few samples to give this rank any
-            grads = [B.zeros(tuple(B.shape(v)), B.dtype_name(v)) for v in values]
+        else:  # the global batch had too few samples to give this rank any: zeros
             scalars = [B.zeros((), dtype) for _ in c.names]
             update_values = [v.value for v in update_vars]
-        weight = float(n_local)
-        parts = [B.multiply(a, weight) for a in [*grads, *scalars, *update_values]]
+        parts = [B.multiply(a, weight) for a in [*scalars, *update_values]]
         parts.append(B.asarray(np.asarray([weight], dtype)))
-        summed = dp.sum_flat(B, parts, dtype)
+        summed = gradient_sum.finish(parts)
         total = float(np.asarray(B.to_numpy(summed[-1])).reshape(-1)[0])
         summed = [B.divide(a, total) for a in summed[:-1]]
-        grads = summed[: len(grads)]
-        scalars = summed[len(grads) : len(grads) + len(scalars)]
+        grads = summed[: len(values)]
+        scalars = summed[len(values) : len(values) + len(scalars)]
         c.optimizer.apply(grads, variables, None)
-        for var, value in zip(update_vars, summed[len(grads) + len(scalars) :]):
+        for var, value in zip(update_vars, summed[len(values) + len(scalars) :]):
             var.assign(value)
         return self._read(B, scalars)
 
@@ -569,6 +589,14 @@ class TrainingMixin:
         c.dp = dp
         if dp is None:
             return None
+        reduced = [r for r in getattr(c, "loss_reductions", ()) if r is not None]
+        if reduced:  # ranks' losses are combined as shares of a mean over the global batch
+            raise ValueError(
+                f"{where}: a loss with reduction={reduced[0]!r} cannot train data-parallel "
+                "here: each rank's loss counts as its share of the mean over the global "
+                "batch; use the default reduction ('sum_over_batch_size'), scaled with "
+                "loss_weights if needed"
+            )
         if sync:
             dp.sync_weights(_backend.current(), self.weights)
             c.dp_synced = True
@@ -846,11 +874,12 @@ class TrainingMixin:
         custom_train = _custom.overrides(self, "train_step")
         custom_test = _custom.overrides(self, "test_step")
         strategy = _distribute.distribution()
-        if (custom_train or custom_test) and strategy is not None:
+        if custom_test and do_validation and strategy is not None:
             if strategy.world_size > 1:
                 raise DataError(
-                    "fit: data-parallel training runs polykeras' own training step; a model "
-                    "with its own train_step/test_step is not split across processes yet"
+                    "fit: a model with its own test_step is not validated across processes "
+                    "yet (its own train_step is): validate after fit, or set "
+                    "POLYKERAS_DISTRIBUTE=off"
                 )
         dp = self._data_parallel(c, "fit")
         if dp is not None:
@@ -1589,7 +1618,8 @@ def _refuse_metric_objects_dp(c: Compiled, dp: Any) -> None:
             f"data-parallel training ({dp!r}) cannot use the metric object(s) "
             f"{', '.join(f'{m.name} ({type(m).__name__})' for m in held)}: their state is "
             "not shared across ranks yet. Use metric names or functions in compile "
-            "(metrics=['accuracy']), or set POLYKERAS_DISTRIBUTE=off"
+            "(metrics=['accuracy']; on a masked output those are metric objects too, "
+            "averaged over the epoch's kept positions), or set POLYKERAS_DISTRIBUTE=off"
         )
 
 
