@@ -82,6 +82,10 @@ def _limit() -> int:
     name = polykeras.backend.current().name.split(":")[0]
     if name not in MAX_CALLS:
         pytest.skip(f"no call budget recorded for the {name} backend")
+    if name == "numpy" and int(np.__version__.split(".")[0]) < 2:
+        # NumPy 1.x promotes by value: 18 more dtype_name and 6 more cast calls per step
+        # keep float32 results float32 (counted in the oldest-releases env, NumPy 1.24)
+        return MAX_CALLS[name] + 24
     return MAX_CALLS[name]
 
 
