@@ -109,6 +109,7 @@ class Compiled:
         self.sample_weight_mode = sample_weight_mode
         self.weighted_metrics = weighted_metrics
         self.resolved = False
+        self.loss_reductions: list[str | None] = []  # per output, set by resolve
         #: compile(jit_compile=True): the compiled training steps (see :class:`JitStep`)
         self.jit: JitStep | None = None
         self.dp: Any = None  # the data-parallel strategy of the running fit/evaluate, if any
@@ -136,7 +137,7 @@ class Compiled:
         resolved = [_loss_function(fn) if fn is not None else (None, None) for fn in raw_losses]
         self.loss_fns: list[Callable[..., Any] | None] = [fn for fn, _r in resolved]
         #: per output: None (the mean over the batch) or a loss object's other reduction
-        self.loss_reductions: list[str | None] = [r for _fn, r in resolved]
+        self.loss_reductions = [r for _fn, r in resolved]
         self.loss_names: list[str | None] = [
             _losses.name_of(fn) if fn is not None else None for fn in self.loss_fns
         ]

@@ -589,7 +589,7 @@ class TrainingMixin:
         c.dp = dp
         if dp is None:
             return None
-        reduced = [r for r in getattr(c, "loss_reductions", ()) if r is not None]
+        reduced = [r for r in c.loss_reductions if r is not None]
         if reduced:  # ranks' losses are combined as shares of a mean over the global batch
             raise ValueError(
                 f"{where}: a loss with reduction={reduced[0]!r} cannot train data-parallel "
