@@ -5,6 +5,7 @@ the share of a step spent in the all-reduce, and an estimate for 8 and 64 GPUs.
     python benchmarks/distributed.py --backend numpy --models mlp --steps 100
     python benchmarks/distributed.py --models mlp --data sequence   # batches from Python
     DP_BENCH_BUCKET_MB=0.05 python benchmarks/distributed.py --models mlp  # 50 kB buckets
+    DP_BENCH_METRICS=1 python benchmarks/distributed.py --models mlp  # compile(metrics=[AUC()])
 
 Each run launches its processes with the environment variables torchrun sets (as
 tests/test_distributed.py does) and times ``fit`` over a fixed number of global batches
@@ -89,6 +90,9 @@ def _rank_main(model_name: str, steps: int, warmup: int, out: str, data: str = "
     xs, ys = bench.make_data(model_name, batch * (steps + warmup), seed=0)
     keras.utils.set_random_seed(0)
     model = bench.keras_model(keras, model_name)
+    if os.environ.get("DP_BENCH_METRICS"):  # metric objects: their state rides in the last bucket
+        auc = keras.metrics.AUC()  # 4 x 200 numbers of state
+        model.compile(optimizer=model.optimizer, loss=model.loss, metrics=[auc, "accuracy"])
     n_warm = batch * warmup
 
     def fit(part: slice) -> None:

@@ -100,10 +100,13 @@ def gradients(loss: Any, leaves: Sequence[Traced]) -> list[Any]:
 
 
 def _backprop(loss: Any, leaves: Sequence[Traced]) -> list[Any]:
-    """d(loss)/d(leaf) for each leaf; None where the loss does not depend on a leaf."""
+    """d(loss)/d(leaf) for each leaf; None where the loss does not depend on a leaf.  A
+    leaf may be any recorded value, one computed from others too (its gradient is kept
+    as it is reached; the walk goes on past it)."""
     B = _backend.current()
     if type(loss) is not Traced:
         return [None for _ in leaves]
+    wanted = {id(leaf) for leaf in leaves}
     # Topological order of the traced nodes behind the loss (iterative DFS).
     order: list[Traced] = []
     seen: set[int] = set()
@@ -125,7 +128,8 @@ def _backprop(loss: Any, leaves: Sequence[Traced]) -> list[Any]:
         g = grads.get(id(node))
         if g is None or node.vjp is None:
             continue
-        del grads[id(node)]
+        if id(node) not in wanted:
+            del grads[id(node)]
         for parent, pg in zip(node.parents, node.vjp(B, g, node)):
             if pg is None or type(parent) is not Traced:
                 continue
@@ -252,9 +256,9 @@ class GradientTape:
         output_gradients: Any = None,
         unconnected_gradients: str = "none",
     ) -> Any:
-        """d(target)/d(source) for each source (a variable, or a list/tuple/dict of them,
-        answered in the same structure).  ``target`` is a scalar, or a tensor whose sum is
-        differentiated (as TensorFlow does)."""
+        """d(target)/d(source) for each source (a variable or a value computed inside the
+        block, or a list/tuple/dict of them, answered in the same structure).  ``target``
+        is a scalar, or a tensor whose sum is differentiated (as TensorFlow does)."""
         if self._used and not self._persistent:
             raise RuntimeError(
                 "this GradientTape already gave its gradients; a tape answers one "
@@ -270,7 +274,9 @@ class GradientTape:
             )
         self._used = True
         flat = _flatten(sources)
-        leaves = [self._leaves.get(id(v)) for v in flat]
+        # a source is a watched variable, or a value computed inside the block (Grad-CAM's
+        # ``tape.gradient(score, conv_outputs)``): any recorded value is a leaf of its own
+        leaves = [(v, v) if type(v) is Traced else self._leaves.get(id(v)) for v in flat]
         target = _resolve(target)
         if type(target) is Traced and _backend.current().shape(target.value):
             from . import ops

@@ -54,7 +54,7 @@ categorical_crossentropy = ops.categorical_crossentropy
 sparse_categorical_crossentropy = ops.sparse_categorical_crossentropy
 binary_crossentropy = ops.binary_crossentropy
 permute_dimensions = ops.transpose
-gather = ops.take
+gather = ops.gather
 relu = activations.relu
 elu = activations.elu
 softmax = activations.softmax
@@ -169,6 +169,92 @@ def switch(condition, then_expression, else_expression):
     if isinstance(condition, (bool, int, np.bool_)):
         return then_v if condition else else_v
     return ops.where(condition, then_v, else_v)
+
+
+# -- Keras 2's spellings of more ops (issue 14) --------------------------------------------
+def cumsum(x, axis=0):
+    return ops.cumsum(x, axis=axis)
+
+
+def cumprod(x, axis=0):
+    return ops.cumprod(x, axis=axis)
+
+
+def _any(x, axis=None, keepdims=False):
+    return ops.any(x, axis=axis, keepdims=keepdims)
+
+
+def _all(x, axis=None, keepdims=False):
+    return ops.all(x, axis=axis, keepdims=keepdims)
+
+
+def sin(x):
+    return ops.sin(x)
+
+
+def cos(x):
+    return ops.cos(x)
+
+
+def in_top_k(predictions, targets, k):
+    """Keras 2's argument order (predictions first): whether each target is in its row's
+    ``k`` largest predictions."""
+    return ops.in_top_k(targets, predictions, k)
+
+
+def reverse(x, axes):
+    return ops.flip(x, axis=axes)
+
+
+def arange(start, stop=None, step=1, dtype="int32"):
+    return ops.arange(start, stop, step, dtype=dtype)
+
+
+def cast_to_floatx(x):
+    return np.asarray(x, dtype=floatx())
+
+
+def _slice(x, start, size):
+    return ops.slice(x, start, size)
+
+
+# K.any, K.all and K.slice, reached without shadowing the builtins this module uses
+_LATE_NAMES = {"any": _any, "all": _all, "slice": _slice}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        return _LATE_NAMES[name]
+    except KeyError:
+        raise AttributeError(f"module 'polykeras.backend_api' has no attribute {name!r}") from None
+
+
+def temporal_padding(x, padding=(1, 1)):
+    """Zeros before and after the steps (axis 1) of a 3-D tensor."""
+    if len(padding) != 2:
+        raise ValueError(f"temporal_padding: padding must be a (before, after) pair, got {padding}")
+    return ops.pad(x, [(0, 0), tuple(padding), (0, 0)])
+
+
+def _spatial_padding(op: str, x, padding, data_format, dims: int):
+    fmt = image_data_format() if data_format is None else data_format
+    if fmt not in ("channels_last", "channels_first"):
+        raise ValueError(
+            f"{op}: data_format must be 'channels_last' or 'channels_first', got {data_format!r}"
+        )
+    pairs = [tuple(p) for p in padding]
+    if len(pairs) != dims or any(len(p) != 2 for p in pairs):
+        raise ValueError(f"{op}: padding must be {dims} (before, after) pairs, got {padding}")
+    widths = [(0, 0)] + pairs + [(0, 0)] if fmt == "channels_last" else [(0, 0), (0, 0)] + pairs
+    return ops.pad(x, widths)
+
+
+def spatial_2d_padding(x, padding=((1, 1), (1, 1)), data_format=None):
+    return _spatial_padding("spatial_2d_padding", x, padding, data_format, 2)
+
+
+def spatial_3d_padding(x, padding=((1, 1), (1, 1), (1, 1)), data_format=None):
+    return _spatial_padding("spatial_3d_padding", x, padding, data_format, 3)
 
 
 # -- tensors, variables and their values -----------------------------------------------------
@@ -420,14 +506,17 @@ def function(inputs, outputs, updates=None, name=None, **kwargs) -> Function:
 
 
 def gradients(loss, variables) -> list:
-    """Symbolic gradients of ``loss`` (summed if not a scalar) with respect to model inputs."""
+    """Symbolic gradients of ``loss`` (summed if not a scalar) with respect to tensors it is
+    computed from: model inputs, or tensors inside the graph (a hidden layer's output);
+    None for a tensor the loss does not depend on, as in Keras 2."""
     from .engine.gradients import symbolic_gradients
 
     wrt = list(variables) if isinstance(variables, (list, tuple)) else [variables]
     if not isinstance(loss, KerasTensor) or not all(isinstance(v, KerasTensor) for v in wrt):
         raise TypeError(
             "K.gradients(loss, variables) works on symbolic tensors (a loss built from a "
-            "model's tensors, and Input tensors); to differentiate arrays, train a model"
+            "model's tensors, and Input tensors or tensors of the graph); to differentiate "
+            "arrays, use polykeras.GradientTape"
         )
     return symbolic_gradients(loss, wrt)
 

@@ -165,7 +165,7 @@ class RadialConstraint(Constraint):
             )
         flat = ops.reshape(w, (k * k, n_in * n_out))
         source = ops.convert_to_tensor(_radial_sources(k))
-        return ops.reshape(ops.take(flat, source), shape)
+        return ops.reshape(ops._take_rows(flat, source), shape)
 
 
 def _radial_sources(k: int) -> np.ndarray:

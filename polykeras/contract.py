@@ -392,7 +392,32 @@ class FusedKernels(Protocol):
         runs eagerly with a warning."""
 
 
-#: Optional methods a backend may supply (see :class:`FusedKernels`).
+class MathKernels(Protocol):
+    """Optional elementwise and scan kernels behind ``keras.ops`` (issue 14).  Each has a
+    VJP in the core and, where a backend lacks it, the same math composed from the
+    primitives above (``erf``: a Chebyshev fit of erfc, 1.2e-7 relative; ``log1p`` and
+    ``expm1``: Kahan's exact-to-rounding forms; ``cumsum``: log2(n) shifted additions;
+    ``cumprod``: log2(n) shifted products; ``sin``, ``cos`` and ``argsort``: NumPy on the
+    host).  Integer and bool inputs of the elementwise ones arrive as float32."""
+
+    def erf(self, x: Array) -> Array: ...
+    def log1p(self, x: Array) -> Array: ...
+    def expm1(self, x: Array) -> Array: ...
+    def sin(self, x: Array) -> Array: ...
+    def cos(self, x: Array) -> Array: ...
+    def cumsum(self, x: Array, axis: int) -> Array:
+        """Inclusive cumulative sum along ``axis`` (an int); the dtype may widen."""
+
+    def cumprod(self, x: Array, axis: int) -> Array:
+        """Inclusive cumulative product along ``axis``, differentiable by the backend's own
+        differentiation (the core uses it only when its tape records nothing)."""
+
+    def argsort(self, x: Array, axis: int) -> Array:
+        """Integer indices that sort ``x`` ascending along ``axis``, stable (equal values
+        keep their order)."""
+
+
+#: Optional methods a backend may supply (see :class:`FusedKernels`, :class:`MathKernels`).
 OPTIONAL = (
     "value_and_grad",
     "lstm_sequence",
@@ -404,6 +429,14 @@ OPTIONAL = (
     "sigmoid_crossentropy",
     "sparse_softmax_crossentropy",
     "compile_step",
+    "erf",
+    "log1p",
+    "expm1",
+    "sin",
+    "cos",
+    "cumsum",
+    "cumprod",
+    "argsort",
 )
 
 

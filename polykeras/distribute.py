@@ -16,8 +16,11 @@ chooses it explicitly with ``set_distribution(DataParallel())``.  Each process (
   differentiates by itself, after it otherwise), weighted by the number of samples each
   rank had, so the step equals the step of one process on the whole global batch; the
   batch's loss and metrics, and non-trainable updates (BatchNormalization's moving
-  statistics), travel in the last bucket.  A model's own ``train_step`` has the gradients
-  it gives its optimizer averaged the same way (:class:`_CustomStep`).
+  statistics), travel in the last bucket, with the state of the metric objects given to
+  ``compile`` (:class:`SharedMetrics`: summed, so their results are over the global data).
+  A model's own ``train_step`` has the gradients it gives its optimizer averaged the same
+  way (:class:`_CustomStep`); its own ``test_step`` runs on each rank's part with global
+  logs (:class:`_CustomTests`).
 
 Only rank 0 prints and runs the callbacks that write (ModelCheckpoint, CSVLogger...);
 callbacks that decide (EarlyStopping, ReduceLROnPlateau) see the same global logs on every
@@ -295,11 +298,17 @@ class DataParallel:
         fingerprint])."""
         _check_same_batches(table, list(range(len(table))), where, what, "its batches")
 
-    def custom_train_step(self, model: Any, run: Any, xs: list, ys: list, sws: list) -> dict:
-        """The model's own ``train_step`` on this rank's part of a global batch (``run``
-        calls it on ``(xs, ys, sws)`` and returns its logs as floats): see
+    def custom_train_step(
+        self, model: Any, run: Any, xs: list, ys: list, sws: list, size: int | None = None
+    ) -> dict:
+        """The model's own ``train_step`` on this rank's part of a global batch of ``size``
+        samples (``run`` calls it on ``(xs, ys, sws)`` and returns its logs as floats): see
         :class:`_CustomStep`."""
-        return _CustomStep(self, model).run(run, xs, ys, sws)
+        return _CustomStep(self, model).run(run, xs, ys, sws, size)
+
+    def custom_tests(self, model: Any, each_step: bool) -> _CustomTests:
+        """The model's own ``test_step`` over an evaluation: see :class:`_CustomTests`."""
+        return _CustomTests(self, model, each_step)
 
     def report_failure(self, exc: BaseException) -> None:
         comm = self._comm
@@ -430,6 +439,158 @@ class GradientSum:
         return grads + rest
 
 
+def metric_variables(metrics: Any) -> list:
+    """The state variables of metric objects, each once (a metric that holds metrics, like
+    the compiled metrics of a custom step, gives theirs), on the active backend."""
+    from . import backend as _backend
+
+    B = _backend.current()
+    out: list = []
+    seen: set[int] = set()
+
+    def visit(metric: Any) -> None:
+        held = getattr(metric, "variables", None)
+        if held is not None and not callable(held):
+            for var in held:
+                if id(var) not in seen:
+                    seen.add(id(var))
+                    var.move_to(B)
+                    out.append(var)
+        for sub in getattr(metric, "metrics", None) or ():
+            if sub is not metric:
+                visit(sub)
+
+    for metric in metrics:
+        visit(metric)
+    return out
+
+
+def read_with_state(variables: list, values: list, read: Any) -> Any:
+    """``read()`` while ``variables`` hold ``values`` (metric state summed over ranks); each
+    variable gets its own (this rank's) value back afterwards, so that the next step adds to
+    this rank's state only."""
+    mine = [v.value for v in variables]
+    for var, value in zip(variables, values):
+        var.assign(value)
+    try:
+        return read()
+    finally:
+        for var, value in zip(variables, mine):
+            var.assign(value)
+
+
+class SharedMetrics:
+    """Metric objects whose results are read over the global data: their state variables
+    (counts, sums, AUC's confusion tables...) are summed over ranks, the results read from
+    the sums, and each rank keeps adding to its own state afterwards.  The sums travel in
+    an all-reduce that happens anyway (the last gradient bucket of a step, the totals at
+    the end of an evaluation): sharing metric objects adds no collective."""
+
+    def __init__(self, metrics: list):
+        self.metrics = list(metrics)
+        self.variables = metric_variables(self.metrics)
+
+    def __bool__(self) -> bool:
+        return bool(self.metrics)
+
+    def local(self) -> list:
+        """This rank's state, one backend array per variable."""
+        return [v.value for v in self.variables]
+
+    def local_host(self, B: Any) -> np.ndarray:
+        """This rank's state as one float64 NumPy vector (for an all-reduce of host numbers)."""
+        parts = [np.asarray(B.to_numpy(v.value), np.float64).reshape(-1) for v in self.variables]
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def from_host(self, B: Any, flat: np.ndarray) -> list:
+        """The inverse of :meth:`local_host` (summed numbers back into the variables' shapes
+        and dtypes)."""
+        out, at = [], 0
+        for var in self.variables:
+            shape = tuple(B.shape(var.value))
+            size = int(np.prod(shape, dtype=np.int64))
+            piece = np.asarray(flat[at : at + size]).reshape(shape)
+            out.append(B.asarray(piece.astype(B.dtype_name(var.value))))
+            at += size
+        return out
+
+    def results(self, summed: list) -> list:
+        """Each metric's result (a backend scalar) with the state summed over ranks."""
+        return read_with_state(self.variables, summed, lambda: [m.result() for m in self.metrics])
+
+
+def _metric_leaves(metrics: Any) -> list:
+    """The metric objects in ``metrics``, those a metric holds (compile_metrics) in its
+    place, each once."""
+    out: list = []
+
+    def visit(metric: Any) -> None:
+        subs = [m for m in getattr(metric, "metrics", None) or () if m is not metric]
+        if subs:
+            for sub in subs:
+                visit(sub)
+        elif not any(metric is m for m in out):
+            out.append(metric)
+
+    for metric in metrics:
+        visit(metric)
+    return out
+
+
+class _ScalarMeans:
+    """For the length of one custom step: a ``Mean`` among the model's metrics given one
+    number without a sample weight (``tracker.update_state(loss)``, a batch's mean) counts
+    this rank's share of the global batch (``n_local / size``) instead of 1, so that the
+    ranks' updates add up to one update with the global batch's mean, as in one process.
+    Per-sample values and explicit sample weights are left as they are."""
+
+    def __init__(self, model: Any, share: float | None):
+        from .training.metric_classes import Mean
+
+        self.share = share
+        self.means: list[Any] = (
+            []
+            if share is None
+            else [m for m in _metric_leaves(model.metrics) if isinstance(m, Mean)]
+        )
+        self.own: list = []
+
+    def __enter__(self) -> _ScalarMeans:
+        for metric in self.means:
+            self.own.append(metric.__dict__.get("update_state"))
+            metric.update_state = self._wrap(metric.update_state)
+        return self
+
+    def _wrap(self, update: Any) -> Any:
+        share = self.share
+
+        def update_state(*args: Any, **kwargs: Any) -> Any:
+            if len(args) == 1 and kwargs.get("sample_weight") is None and _is_scalar(args[0]):
+                kwargs["sample_weight"] = share
+            return update(*args, **kwargs)
+
+        return update_state
+
+    def __exit__(self, *exc: Any) -> None:
+        for metric, own in zip(self.means, self.own):
+            if own is None:
+                del metric.update_state
+            else:
+                metric.update_state = own
+        self.own = []
+
+
+def _is_scalar(value: Any) -> bool:
+    from . import autodiff
+    from . import backend as _backend
+
+    B = _backend.current()
+    value = autodiff.raw(value)
+    if B.is_native(value):
+        return len(tuple(B.shape(value))) == 0
+    return bool(np.ndim(value) == 0)
+
+
 class _CustomStep:
     """A user's ``train_step`` under data parallelism.
 
@@ -442,7 +603,9 @@ class _CustomStep:
       that are a metric's result are that metric's result over the whole global data; a log
       that is no metric's result is averaged over ranks, weighted by sample count.  The
       non-trainable weights (BatchNormalization's moving statistics) are averaged the same
-      way.
+      way.  A ``Mean`` given one number without a sample weight during the step (a loss
+      tracker fed the batch's mean) weighs this rank's share of the global batch
+      (:class:`_ScalarMeans`), so the ranks' updates add up to one process's.
     - A rank whose part of the batch is empty still runs the step (every rank must make the
       same collectives) on one row of zeros: its gradients and logs count for nothing, and
       its metrics' state and non-trainable weights are put back as they were.
@@ -452,21 +615,9 @@ class _CustomStep:
         self.dp, self.model = dp, model
 
     def _metric_variables(self) -> list:
-        out: list = []
+        return metric_variables(self.model.metrics)
 
-        def visit(metric: Any) -> None:
-            held = getattr(metric, "variables", None)
-            if held is not None and not callable(held):
-                out.extend(held)
-            for sub in getattr(metric, "metrics", None) or ():
-                if sub is not metric:
-                    visit(sub)
-
-        for metric in self.model.metrics:
-            visit(metric)
-        return out
-
-    def run(self, run: Any, xs: list, ys: list, sws: list) -> dict:
+    def run(self, run: Any, xs: list, ys: list, sws: list, size: int | None = None) -> dict:
         from . import autodiff
         from . import backend as _backend
 
@@ -513,7 +664,8 @@ class _CustomStep:
         own = optimizer.__dict__.get("apply")
         optimizer.apply = apply  # for this step only: the optimizer's apply, wrapped
         try:
-            logs = run(xs, ys, sws)
+            with _ScalarMeans(model, n_local / size if size else None):
+                logs = run(xs, ys, sws)
         finally:
             if own is None:
                 del optimizer.apply
@@ -549,18 +701,69 @@ class _CustomStep:
         total = float(head[-1])
         for var, value in zip(frozen, got[1 : 1 + len(frozen)]):
             var.assign(B.divide(value, total))
-        mine = [v.value for v in states]
-        for var, value in zip(states, got[1 + len(frozen) :]):
-            var.assign(value)
-        try:
-            shared = custom_steps.to_floats(custom_steps.metrics_result(self.model), "metrics")
-        finally:
-            for var, value in zip(states, mine):
-                var.assign(value)
+        shared = read_with_state(
+            states,
+            got[1 + len(frozen) :],
+            lambda: custom_steps.to_floats(custom_steps.metrics_result(self.model), "metrics"),
+        )
         out = {}
         for key, summed, flag in zip(keys, head[: len(keys)], head[len(keys) : -1]):
             out[key] = shared[key] if flag == total else float(summed) / total
         return out
+
+
+class _CustomTests:
+    """A user's ``test_step`` under data parallelism, for one evaluation (``evaluate``, or
+    the validation of an epoch).
+
+    Each rank runs the step on its part of every global batch (a rank whose part is empty
+    runs it on one row of zeros and puts its metrics' state back, so that it counts for
+    nothing).  The logs are made global as a custom ``train_step``'s are
+    (:meth:`_CustomStep._global_logs`: a metric's result from the state summed over ranks,
+    another log averaged over ranks by sample count): after every step when something sees
+    each step's logs (``each_step``: callbacks), else once, after the last step
+    (:meth:`finish`), so that a validation makes one all-reduce in all."""
+
+    def __init__(self, dp: DataParallel, model: Any, each_step: bool):
+        self.step = _CustomStep(dp, model)
+        self.each_step = each_step
+        self.weight = 0.0  # this rank's samples in the last step
+        self.logs: dict | None = None  # the last step's logs, still this rank's own
+
+    def run(self, run: Any, xs: list, ys: list, sws: list, size: int | None = None) -> dict:
+        from . import backend as _backend
+
+        B = _backend.current()
+        n_local = int(B.shape(xs[0])[0]) if xs else 0
+        states = self.step._metric_variables()
+        kept = None
+        if not n_local:
+            kept = [v.value for v in states]
+            xs = [_one_row(B, a, 0.0) for a in xs]
+            ys = [_one_row(B, a, 0.0) for a in ys]
+            sws = [_one_row(B, a, 1.0) for a in sws]
+        with _ScalarMeans(self.step.model, n_local / size if size else None):
+            logs = run(xs, ys, sws)
+        if kept is not None:
+            for var, value in zip(states, kept):
+                var.assign(value)
+        self.weight = float(n_local)
+        if self.each_step:
+            self.logs = None
+            return self.step._global_logs(B, logs, states, [], self.weight)
+        self.logs = logs
+        return logs
+
+    def finish(self, logs: dict) -> dict:
+        """The evaluation's logs: the last step's, made global if they are not yet."""
+        if self.logs is None:
+            return logs
+        from . import backend as _backend
+
+        B = _backend.current()
+        states = self.step._metric_variables()
+        last, self.logs = self.logs, None
+        return self.step._global_logs(B, last, states, [], self.weight)
 
 
 def _is_float(B: Any, value: Any) -> bool:

@@ -8,6 +8,7 @@ differentiated by the core).
 
 from __future__ import annotations
 
+import builtins as _builtins  # sum, max, min, abs, round, any, all are ops here
 import contextlib as _contextlib
 import contextvars as _contextvars
 import math
@@ -478,7 +479,10 @@ broadcast_to = _prim(
 )
 
 # -- gather
-take = _prim("take", lambda B, g, n: (B.scatter_add(tuple(B.shape(n.args[0])), n.args[1], g), None))
+#: rows of an array (axis 0) at integer indices; the public ``take`` (below) adds ``axis``
+_take_rows = _prim(
+    "take", lambda B, g, n: (B.scatter_add(tuple(B.shape(n.args[0])), n.args[1], g), None)
+)
 scatter_add = _prim("scatter_add", lambda B, g, n: (None, None, B.take(g, n.args[1])))
 
 # -- neural-network kernels -----------------------------------------------------------------------
@@ -486,7 +490,7 @@ scatter_add = _prim("scatter_add", lambda B, g, n: (None, None, B.take(g, n.args
 
 def _softmax_vjp(B, g, n):
     axis = n.kwargs.get("axis", -1)
-    y = B.softmax(n.args[0], axis=axis)
+    y = n.value  # the forward output, kept on the tape: not computed again
     s = B.sum(B.multiply(g, y), axis=axis, keepdims=True)
     return (B.multiply(y, B.subtract(g, s)),)
 
@@ -831,14 +835,35 @@ def std(x, axis=None, keepdims: bool = False):
 
 @keras_op
 def prod(x, axis=None, keepdims: bool = False):
-    """Product over ``axis``: sign and magnitude (a sum of logs) apart; 0 where a factor is."""
-    zero = equal(x, 0.0)
-    safe = where(zero, 1.0, abs(x))
-    magnitude = exp(sum(log(safe), axis=axis, keepdims=keepdims))
-    negatives = sum(cast(less(x, 0.0), _float_dtype(x)), axis=axis, keepdims=keepdims)
-    sign_ = subtract(1.0, multiply(mod(negatives, 2.0), 2.0))
-    zeros_ = sum(cast(zero, _float_dtype(x)), axis=axis, keepdims=keepdims)
-    return where(greater(zeros_, 0.0), 0.0, multiply(sign_, magnitude))
+    """Product over ``axis`` by pairwise halving (log2(n) products): exact to rounding,
+    with the true gradient where a factor is zero."""
+    x = convert_to_tensor(x)
+    s = tuple(shape(x))
+    nd = len(s)
+    axes = tuple(sorted(_norm_axes(axis, nd))) if nd else ()
+    if not axes:
+        return x
+    kept = tuple(i for i in range(nd) if i not in axes)
+    if axes != tuple(range(nd - len(axes), nd)):
+        x = transpose(x, kept + axes)
+    lead = tuple(s[i] for i in kept)
+    n = 1
+    for a in axes:
+        n *= s[a]
+    y = reshape(x, lead + (n,))
+    if n == 0:
+        y = ones(lead + (1,), dtype_name(x))
+    while shape(y)[-1] > 1:
+        m = shape(y)[-1]
+        if m % 2:
+            y = _concatenate(y, ones(lead + (1,), dtype_name(y)), axis=len(lead))
+            m += 1
+        half = m // 2
+        y = multiply(
+            getitem(y, (Ellipsis, _builtins.slice(0, half))),
+            getitem(y, (Ellipsis, _builtins.slice(half, m))),
+        )
+    return reshape(y, _keep_shape(s, axes) if keepdims else lead)
 
 
 @keras_op
@@ -1271,3 +1296,1234 @@ def sparse_crossentropy(labels, y_pred, from_logits: bool = False):
             f"sparse categorical crossentropy: class labels must lie in "
             f"[0, {shape(y_pred)[-1]}) for predictions of shape {tuple(shape(y_pred))} ({err})"
         ) from err
+
+
+# -- Keras 3's ops beyond the basics (issue 14) ----------------------------------------------
+# New primitives (erf, log1p, expm1, sin, cos, the cumulative sum, argsort) run the backend's
+# optional kernel of the same name where it has one (contract.OPTIONAL) and otherwise the same
+# math composed from the required primitives; their VJPs are here, as for every primitive.
+# Everything else is composed from primitives, so the core's tape differentiates it as is.
+
+
+def _axis_index(op: str, axis, nd: int) -> int:
+    """``axis`` as a non-negative int for an array of ``nd`` dimensions, or a clear error."""
+    if isinstance(axis, bool) or not isinstance(axis, (int, _np.integer)):
+        raise TypeError(f"{op}: axis must be an int, got {axis!r}")
+    if not -nd <= axis < _builtins.max(nd, 1):
+        raise ValueError(
+            f"{op}: axis {axis} is out of range for an array of {nd} dimension(s) "
+            f"(expected an int from {-nd} to {nd - 1})"
+        )
+    return int(axis) % _builtins.max(nd, 1)
+
+
+def _axes_tuple(op: str, axis, nd: int) -> tuple[int, ...]:
+    """``axis`` (None, an int or a sequence of ints) as distinct non-negative axes, in the
+    order given (every axis for None)."""
+    if axis is None:
+        return tuple(range(nd))
+    items = (axis,) if isinstance(axis, (int, _np.integer)) else tuple(axis)
+    axes = tuple(_axis_index(op, a, nd) for a in items)
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"{op}: axis {axis!r} names an axis twice")
+    return axes
+
+
+def _raw_key(nd: int, axis: int, part):
+    return (_builtins.slice(None),) * axis + (part,) + (_builtins.slice(None),) * (nd - axis - 1)
+
+
+def _kernel_or(name: str, fallback: Callable) -> Callable:
+    """A primitive's forward pass: the backend's optional kernel ``name``, else ``fallback``
+    composed from required primitives.  Python numbers become backend arrays first."""
+
+    def fwd(B, x, *rest, **kwargs):
+        if not B.is_native(x):
+            x = B.asarray(_np.asarray(x, dtype=_np.result_type(x, _np.float32)))
+        x = _float_input(B, x)
+        kernel = getattr(B, name, None)
+        return kernel(x, *rest, **kwargs) if kernel is not None else fallback(B, x, *rest, **kwargs)
+
+    return fwd
+
+
+def _float_input(B, x):
+    """Integer and bool arrays as float32 (Keras' floatx), as the float ops of Keras 3 do."""
+    return x if B.dtype_name(x).startswith(("float", "complex")) else B.cast(x, "float32")
+
+
+def _erf_fallback(B, x):
+    from .activations import _ERFC_COEFFS as c  # activations imports this module
+
+    x = _float_input(B, x)
+    z = B.abs(x)
+    t = B.divide(1.0, B.add(B.multiply(z, 0.5), 1.0))
+    poly = B.multiply(t, c[-1])
+    for ci in reversed(c[1:-1]):
+        poly = B.multiply(t, B.add(poly, ci))
+    erfc = B.multiply(t, B.exp(B.add(B.subtract(poly, B.square(z)), c[0])))
+    return B.where(B.greater_equal(x, 0.0), B.subtract(1.0, erfc), B.subtract(erfc, 1.0))
+
+
+def _log1p_fallback(B, x):
+    # Kahan's form: log(u) * x / (u - 1) with u = 1 + x is exact to rounding where u != 1
+    x = _float_input(B, x)
+    u = B.add(x, 1.0)
+    one = B.equal(u, 1.0)
+    safe = B.where(one, 2.0, u)
+    return B.where(one, x, B.divide(B.multiply(B.log(safe), x), B.subtract(safe, 1.0)))
+
+
+def _expm1_fallback(B, x):
+    # Kahan's form: (u - 1) * x / log(u) with u = exp(x), where u is neither 1 nor 0
+    x = _float_input(B, x)
+    u = B.exp(x)
+    one, zero = B.equal(u, 1.0), B.equal(u, 0.0)
+    safe = B.where(one, 2.0, B.where(zero, 2.0, u))
+    body = B.divide(B.multiply(B.subtract(safe, 1.0), x), B.log(safe))
+    return B.where(one, x, B.where(zero, -1.0, body))
+
+
+def _host_fallback(fn_name: str) -> Callable:
+    """A kernel computed by NumPy on the host, for a backend without the optional kernel
+    (differentiated by the core's VJP; a backend that differentiates by itself should
+    supply the kernel)."""
+
+    def fallback(B, x, *rest):
+        return B.asarray(getattr(_np, fn_name)(B.to_numpy(x), *rest))
+
+    return fallback
+
+
+def _erf_vjp(B, g, n):
+    x = n.args[0]
+    return (B.multiply(g, B.multiply(B.exp(B.neg(B.square(x))), 2.0 / math.sqrt(math.pi))),)
+
+
+erf = _prim("erf", _erf_vjp, _kernel_or("erf", _erf_fallback))
+log1p = _prim(
+    "log1p",
+    lambda B, g, n: (B.divide(g, B.add(n.args[0], 1.0)),),
+    _kernel_or("log1p", _log1p_fallback),
+)
+expm1 = _prim(
+    "expm1",
+    lambda B, g, n: (B.multiply(g, B.exp(n.args[0])),),
+    _kernel_or("expm1", _expm1_fallback),
+)
+sin = _prim(
+    "sin",
+    lambda B, g, n: (B.multiply(g, _cos_raw(B, n.args[0])),),
+    _kernel_or("sin", _host_fallback("sin")),
+)
+cos = _prim(
+    "cos",
+    lambda B, g, n: (B.neg(B.multiply(g, _sin_raw(B, n.args[0]))),),
+    _kernel_or("cos", _host_fallback("cos")),
+)
+
+
+def _sin_raw(B, x):
+    return PRIMITIVES["sin"].fwd(B, x)
+
+
+def _cos_raw(B, x):
+    return PRIMITIVES["cos"].fwd(B, x)
+
+
+def _scan_add(B, x, axis):
+    """Inclusive cumulative sum along ``axis`` from slices and additions (log2(n) steps)."""
+    nd = len(B.shape(x))
+    n = B.shape(x)[axis]
+    step = 1
+    while step < n:
+        head = B.getitem(x, _raw_key(nd, axis, _builtins.slice(0, step)))
+        tail = B.add(
+            B.getitem(x, _raw_key(nd, axis, _builtins.slice(step, None))),
+            B.getitem(x, _raw_key(nd, axis, _builtins.slice(0, n - step))),
+        )
+        x = B.concatenate([head, tail], axis)
+        step *= 2
+    return x
+
+
+def _cumsum_raw(B, x, axis):
+    kernel = getattr(B, "cumsum", None)
+    return kernel(x, axis) if kernel is not None else _scan_add(B, x, axis)
+
+
+def _cumsum_vjp(B, g, n):
+    axis = n.args[1] if len(n.args) > 1 else n.kwargs["axis"]
+    nd = len(B.shape(g))
+    rev = _raw_key(nd, axis, _builtins.slice(None, None, -1))
+    return (B.getitem(_cumsum_raw(B, B.getitem(g, rev), axis), rev), None)
+
+
+#: the inclusive cumulative sum along one int axis (the backend's optional ``cumsum``)
+_cumsum_along = _prim("cumsum_along", _cumsum_vjp, lambda B, x, axis: _cumsum_raw(B, x, axis))
+
+
+def _argsort_fwd(B, x, axis):
+    kernel = getattr(B, "argsort", None)
+    if kernel is not None:
+        return kernel(x, axis)
+    return B.asarray(_np.argsort(B.to_numpy(x), axis=axis, kind="stable"))
+
+
+#: stable ascending argsort along one int axis (the backend's optional ``argsort``); integer
+#: results, so no gradient path (as argmax)
+_argsort_along = _prim("argsort_along", fwd=_argsort_fwd)
+
+
+def _native(x):
+    """A NumPy array as the active backend's array (Keras 3's ops return backend tensors);
+    anything else as it is."""
+    return _backend.current().asarray(x) if type(x) is _np.ndarray else x
+
+
+def _int_indices(op: str, indices, size: int, where: str):
+    """``indices`` as a backend int64 array with negatives wrapped (Keras 3 and NumPy count
+    them from the end); values outside [-size, size) are an error naming ``op``."""
+    B = _backend.current()
+    raw = _value(indices)
+    if type(raw) is _KerasTensor:
+        raise TypeError(f"{op}: indices must be concrete here, got a symbolic tensor")
+    if not B.is_native(raw):
+        raw = B.asarray(_np.asarray(raw))
+    dt = B.dtype_name(raw)
+    if not dt.startswith(("int", "uint")):
+        raise TypeError(f"{op}: indices must be integers, got {dt}")
+    host = _np.asarray(B.to_numpy(raw))
+    if host.size and (int(host.min()) < -size or int(host.max()) >= size):
+        raise IndexError(
+            f"{op}: indices must lie in [{-size}, {size}) for {where} of size {size}; got "
+            f"values from {int(host.min())} to {int(host.max())}"
+        )
+    raw = B.cast(raw, "int64")
+    if host.size and int(host.min()) < 0:
+        raw = B.where(B.less(raw, 0), B.add(raw, size), raw)
+    return raw
+
+
+@keras_op(name="take")
+def take(x, indices, axis=None):
+    """Keras 3's ``ops.take``: entries of ``x`` at integer ``indices`` along ``axis``
+    (negative indices count from the end); ``axis=None``, the default, takes from the
+    flattened ``x``.  Keras 2's ``K.gather`` (rows, axis 0) is :func:`gather`."""
+    x = _native(x)
+    if axis is None:
+        x = reshape(x, (-1,))
+        axis = 0
+    s = shape(x)
+    axis = _axis_index("take", axis, len(s))
+    idx = _int_indices("take", indices, s[axis], f"axis {axis} of an array of shape {tuple(s)}")
+    out = _take_rows(moveaxis(x, axis, 0) if axis else x, idx)
+    if axis == 0:
+        return out
+    k = len(_backend.current().shape(idx))
+    order = tuple(range(k, k + axis)) + tuple(range(k)) + tuple(range(k + axis, len(s) - 1 + k))
+    return transpose(out, order)
+
+
+@keras_op
+def gather(reference, indices):
+    """Keras 2's ``K.gather``: the rows (axis 0) of ``reference`` at integer ``indices``;
+    the result has shape ``indices.shape + reference.shape[1:]``."""
+    return take(reference, indices, axis=0)
+
+
+@keras_op
+def take_along_axis(x, indices, axis=None):
+    """NumPy's ``take_along_axis``: ``indices`` has as many dimensions as ``x`` (sizes
+    broadcast except along ``axis``); ``axis=None`` works on both flattened."""
+    x = _native(x)
+    B = _backend.current()
+    idx = _value(indices)
+    if not B.is_native(idx):
+        idx = B.asarray(_np.asarray(idx))
+    if axis is None:
+        x = reshape(x, (-1,))
+        idx = B.reshape(idx, (-1,))
+        axis = 0
+    s = tuple(shape(x))
+    axis = _axis_index("take_along_axis", axis, len(s))
+    ishape = tuple(B.shape(idx))
+    if len(ishape) != len(s):
+        raise ValueError(
+            f"take_along_axis: indices of shape {ishape} for an array of shape {s}; expected "
+            f"indices with as many dimensions ({len(s)}) as the array"
+        )
+    n = s[axis]
+    idx = _int_indices("take_along_axis", idx, n, f"axis {axis} of an array of shape {s}")
+    xm = moveaxis(x, axis, -1)
+    im = B.transpose(idx, _moved_order(len(s), axis, len(s) - 1))
+    try:
+        lead = broadcast_shapes(tuple(shape(xm))[:-1], tuple(B.shape(im))[:-1])
+    except ValueError as err:
+        raise ValueError(
+            f"take_along_axis: indices of shape {ishape} do not fit array of shape {s} ({err})"
+        ) from None
+    k = B.shape(im)[-1]
+    xm = broadcast_to(xm, lead + (n,))
+    im = B.broadcast_to(im, lead + (k,))
+    rows = 1
+    for d in lead:
+        rows *= d
+    offsets = B.asarray((_np.arange(rows, dtype=_np.int64) * n).reshape(lead + (1,)))
+    out = _take_rows(reshape(xm, (-1,)), B.add(im, offsets))
+    return moveaxis(out, -1, axis)
+
+
+def _moved_order(nd: int, source: int, destination: int) -> tuple[int, ...]:
+    order = [a for a in range(nd) if a != source]
+    order.insert(destination, source)
+    return tuple(order)
+
+
+@keras_op
+def moveaxis(x, source, destination):
+    x = _native(x)
+    nd = ndim(x)
+    src = (source,) if isinstance(source, (int, _np.integer)) else tuple(source)
+    dst = (destination,) if isinstance(destination, (int, _np.integer)) else tuple(destination)
+    if len(src) != len(dst):
+        raise ValueError(
+            f"moveaxis: source {source!r} and destination {destination!r} must name as many axes"
+        )
+    src = tuple(_axis_index("moveaxis", a, nd) for a in src)
+    dst = tuple(_axis_index("moveaxis", a, nd) for a in dst)
+    order = [a for a in range(nd) if a not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    if order == list(range(nd)):
+        return x
+    return transpose(x, tuple(order))
+
+
+def _flat_axis(x, axis, op: str):
+    """``(x, axis)`` with ``axis=None`` meaning the flattened ``x`` along axis 0."""
+    if axis is None:
+        return reshape(x, (-1,)), 0
+    return x, _axis_index(op, axis, ndim(x))
+
+
+@keras_op
+def cumsum(x, axis=None, dtype=None):
+    """Cumulative sum along ``axis`` (the flattened ``x`` when None); bools count as int32."""
+    x = _native(x)
+    x, axis = _flat_axis(x, axis, "cumsum")
+    if dtype is not None:
+        x = cast(x, dtype)
+    elif dtype_name(x) == "bool":
+        x = cast(x, "int32")
+    out = _cumsum_along(x, axis)
+    return out if dtype_name(out) == dtype_name(x) else cast(out, dtype_name(x))
+
+
+def _scan_multiply(x, axis):
+    """Inclusive cumulative product from slices and products (differentiable as composed)."""
+    s = shape(x)
+    nd, n = len(s), s[axis]
+    step = 1
+    while step < n:
+        head = getitem(x, _raw_key(nd, axis, _builtins.slice(0, step)))
+        tail = multiply(
+            getitem(x, _raw_key(nd, axis, _builtins.slice(step, None))),
+            getitem(x, _raw_key(nd, axis, _builtins.slice(0, n - step))),
+        )
+        x = _concatenate(head, tail, axis=axis)
+        step *= 2
+    return x
+
+
+@keras_op
+def cumprod(x, axis=None, dtype=None):
+    """Cumulative product along ``axis`` (the flattened ``x`` when None)."""
+    x, axis = _flat_axis(convert_to_tensor(x), axis, "cumprod")
+    if dtype is not None:
+        x = cast(x, dtype)
+    elif dtype_name(x) == "bool":
+        x = cast(x, "int32")
+    found = fused_kernel("cumprod", x)
+    if found is not None:
+        kernel, (raw,) = found
+        out = kernel(raw, axis)
+        return out if dtype_name(out) == dtype_name(x) else cast(out, dtype_name(x))
+    return _scan_multiply(x, axis)
+
+
+@keras_op
+def argsort(x, axis=-1):
+    """Indices that sort ``x`` ascending along ``axis`` (stable; flattened when None)."""
+    x = _native(x)
+    x, axis = _flat_axis(x, axis, "argsort")
+    return _argsort_along(x, axis)
+
+
+@keras_op
+def sort(x, axis=-1):
+    """``x`` sorted ascending along ``axis``; the gradient goes back to each entry's place."""
+    x = _native(x)
+    x, axis = _flat_axis(x, axis, "sort")
+    return take_along_axis(x, _argsort_along(stop_gradient(x), axis), axis=axis)
+
+
+def top_k(x, k, sorted=True):  # noqa: A002
+    """``(values, indices)`` of the ``k`` largest entries along the last axis, largest
+    first (equal values: the lower index first).  On symbolic tensors: two graph nodes."""
+    x = _native(x)
+    if isinstance(k, bool) or not isinstance(k, (int, _np.integer)) or k < 1:
+        raise ValueError(f"top_k: k must be a positive int, got {k!r}")
+    if not isinstance(sorted, bool):
+        raise TypeError(f"top_k: sorted must be True or False, got {sorted!r}")
+    n = shape(x)[-1]
+    if n is not None and k > n:
+        raise ValueError(f"top_k: k={k} is larger than the last axis ({n}) of shape {shape(x)}")
+    order = argsort(neg(x), axis=-1)
+    indices = getitem(order, (Ellipsis, _builtins.slice(0, int(k))))
+    return take_along_axis(x, indices, axis=-1), indices
+
+
+@keras_op
+def in_top_k(targets, predictions, k):
+    """Whether each row's target class is among its ``k`` largest predictions (ties at the
+    boundary count as in, as Keras does)."""
+    predictions = _native(predictions)
+    t = cast(targets, "int64")
+    picked = take_along_axis(predictions, expand_dims(t, -1), axis=-1)
+    above = sum(cast(greater(predictions, picked), "int32"), axis=-1)
+    return less(above, int(k))
+
+
+@keras_op
+def median(x, axis=None, keepdims=False):
+    x = _native(x)
+    x0 = x
+    if axis is None:
+        x, ax = reshape(x, (-1,)), 0
+    else:
+        ax = _axis_index("median", axis, ndim(x))
+    n = shape(x)[ax]
+    s = sort(x, axis=ax)
+    nd = ndim(s)
+    lo = getitem(s, _raw_key(nd, ax, _builtins.slice((n - 1) // 2, (n - 1) // 2 + 1)))
+    hi = getitem(s, _raw_key(nd, ax, _builtins.slice(n // 2, n // 2 + 1)))
+    out = multiply(add(lo, hi), 0.5)
+    if keepdims:
+        return reshape(out, _keep_shape(shape(x0), axis))
+    return reshape(out, _reduced_shape(shape(x0), axis))
+
+
+def _reduce_bool(x, axis, keepdims, op: str):
+    x = _native(x)
+    hits = cast(cast(stop_gradient(x), "bool"), "float32")  # a count: nothing to differentiate
+    axes = _axes_tuple(op, axis, ndim(x))
+    if op == "all":
+        misses = sum(subtract(1.0, hits), axis=axes, keepdims=keepdims)
+        return equal(misses, 0.0)
+    return greater(sum(hits, axis=axes, keepdims=keepdims), 0.0)
+
+
+@keras_op(name="any")
+def _any(x, axis=None, keepdims=False):
+    """Whether any entry along ``axis`` is non-zero (True)."""
+    return _reduce_bool(x, axis, keepdims, "any")
+
+
+@keras_op(name="all")
+def _all(x, axis=None, keepdims=False):
+    """Whether every entry along ``axis`` is non-zero (True)."""
+    return _reduce_bool(x, axis, keepdims, "all")
+
+
+@keras_op
+def count_nonzero(x, axis=None):
+    x = _native(x)
+    axes = _axes_tuple("count_nonzero", axis, ndim(x))
+    return cast(sum(cast(cast(stop_gradient(x), "bool"), "int32"), axis=axes), "int32")
+
+
+@keras_op
+def logical_xor(x1, x2):
+    return not_equal(cast(x1, "bool"), cast(x2, "bool"))
+
+
+@keras_op
+def isnan(x):
+    return logical_not(equal(x, x))
+
+
+@keras_op
+def isinf(x):
+    return equal(abs(x), math.inf)
+
+
+@keras_op
+def isfinite(x):
+    return less(abs(x), math.inf)
+
+
+@keras_op
+def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
+    x = _native(x)
+    dt = dtype_name(x)
+    if not dt.startswith("float"):
+        return x
+    info = _np.finfo(dt)
+    posinf = float(info.max) if posinf is None else posinf
+    neginf = float(info.min) if neginf is None else neginf
+    x = where(isnan(x), nan, x)
+    x = where(equal(x, math.inf), posinf, x)
+    return where(equal(x, -math.inf), neginf, x)
+
+
+@keras_op
+def log2(x):
+    return divide(log(x), math.log(2.0))
+
+
+@keras_op
+def log10(x):
+    return divide(log(x), math.log(10.0))
+
+
+@keras_op
+def reciprocal(x):
+    return divide(1.0, x)
+
+
+@keras_op
+def rsqrt(x):
+    return divide(1.0, sqrt(x))
+
+
+amax = max
+amin = min
+
+
+def moments(x, axes, keepdims=False):
+    """``(mean, variance)`` over ``axes`` (the biased variance, as Keras computes it)."""
+    axes = _axes_tuple("moments", axes, ndim(x))
+    return mean(x, axis=axes, keepdims=keepdims), var(x, axis=axes, keepdims=keepdims)
+
+
+@keras_op
+def normalize(x, axis=-1, order=2):
+    if order != 2:
+        raise ValueError(f"normalize: order={order!r} is not implemented (only order=2)")
+    return l2_normalize(x, axis=axis, eps=1e-12)
+
+
+@keras_op
+def outer(x1, x2):
+    x1 = _native(x1)
+    return multiply(reshape(x1, (-1, 1)), reshape(x2, (1, -1)))
+
+
+def _tri_mask(s, k, lower: bool):
+    rows, cols = s[-2], s[-1]
+    i = _np.arange(rows)[:, None]
+    j = _np.arange(cols)[None, :]
+    keep = (j - i <= k) if lower else (j - i >= k)
+    return _backend.current().asarray(keep)
+
+
+@keras_op
+def tril(x, k=0):
+    """The lower triangle (``j - i <= k``) of the last two axes; zeros above."""
+    x = _native(x)
+    s = shape(x)
+    if len(s) < 2:
+        raise ValueError(f"tril: expected an array of at least 2 dimensions, got shape {s}")
+    return where(_tri_mask(s, int(k), True), x, zeros_like(x))
+
+
+@keras_op
+def triu(x, k=0):
+    """The upper triangle (``j - i >= k``) of the last two axes; zeros below."""
+    x = _native(x)
+    s = shape(x)
+    if len(s) < 2:
+        raise ValueError(f"triu: expected an array of at least 2 dimensions, got shape {s}")
+    return where(_tri_mask(s, int(k), False), x, zeros_like(x))
+
+
+@keras_op
+def diag(x, k=0):
+    """A 1-D ``x`` on the ``k``-th diagonal of a square matrix, or the ``k``-th diagonal of a
+    2-D ``x``."""
+    x = _native(x)
+    s = shape(x)
+    k = int(k)
+    if len(s) == 1:
+        m = s[0] + _builtins.abs(k)
+        vec = _pad_constant(x, [(_builtins.max(-k, 0), _builtins.max(k, 0))], 0)
+        mask = _backend.current().asarray(_np.eye(m, k=k, dtype=bool))
+        return where(mask, expand_dims(vec, 1), zeros((m, m), dtype_name(x)))
+    if len(s) == 2:
+        rows, cols = s
+        i = _np.arange(_builtins.max(-k, 0), rows)
+        i = i[i + k < cols]
+        flat = _backend.current().asarray((i * cols + i + k).astype(_np.int64))
+        return _take_rows(reshape(x, (-1,)), flat)
+    raise ValueError(f"diag: expected a 1-D or 2-D array, got shape {s}")
+
+
+@keras_op
+def flip(x, axis=None):
+    x = _native(x)
+    axes = _axes_tuple("flip", axis, ndim(x))
+    key = tuple(
+        _builtins.slice(None, None, -1) if a in axes else _builtins.slice(None)
+        for a in range(ndim(x))
+    )
+    return getitem(x, key)
+
+
+@keras_op
+def roll(x, shift, axis=None):
+    x = _native(x)
+    if axis is None:
+        return reshape(roll(reshape(x, (-1,)), shift, axis=0), shape(x))
+    shifts = (shift,) if isinstance(shift, (int, _np.integer)) else tuple(shift)
+    axes = (axis,) if isinstance(axis, (int, _np.integer)) else tuple(axis)
+    if len(shifts) != len(axes):
+        raise ValueError(f"roll: shift {shift!r} and axis {axis!r} must have the same length")
+    nd = ndim(x)
+    for sh, ax in zip(shifts, axes):
+        ax = _axis_index("roll", ax, nd)
+        n = shape(x)[ax]
+        sh = int(sh) % n if n else 0
+        if sh:
+            x = _concatenate(
+                getitem(x, _raw_key(nd, ax, _builtins.slice(n - sh, None))),
+                getitem(x, _raw_key(nd, ax, _builtins.slice(0, n - sh))),
+                axis=ax,
+            )
+    return x
+
+
+def split(x, indices_or_sections, axis=0):
+    """A list of pieces of ``x`` along ``axis``: ``indices_or_sections`` equal pieces (it
+    must divide the axis), or the pieces between the given split points.  On symbolic
+    tensors each piece is its own graph node (a slice)."""
+    x = _native(x)
+    s = shape(x)
+    axis = _axis_index("split", axis, len(s))
+    n = s[axis]
+    if n is None:
+        raise ValueError(f"split: axis {axis} of shape {s} must have a known size")
+    if isinstance(indices_or_sections, (int, _np.integer)):
+        parts = int(indices_or_sections)
+        if parts < 1 or n % parts:
+            raise ValueError(
+                f"split: {parts} equal pieces do not divide axis {axis} of size {n} "
+                f"(shape {s}); give a divisor of {n} or a list of split points"
+            )
+        points = [n // parts * i for i in range(1, parts)]
+    else:
+        points = [int(p) for p in indices_or_sections]
+    bounds = [0] + points + [n]
+    nd = len(s)
+    return [
+        getitem(x, _raw_key(nd, axis, _builtins.slice(a, _builtins.max(a, b))))
+        for a, b in zip(bounds[:-1], bounds[1:])
+    ]
+
+
+def unstack(x, num=None, axis=0):
+    """The slices of ``x`` along ``axis``, each without that axis (a list)."""
+    x = _native(x)
+    s = shape(x)
+    axis = _axis_index("unstack", axis, len(s))
+    n = s[axis]
+    if num is not None and n is not None and num != n:
+        raise ValueError(f"unstack: num={num} but axis {axis} of shape {s} has size {n}")
+    n = n if n is not None else num
+    if n is None:
+        raise ValueError(f"unstack: axis {axis} of shape {s} has no known size; pass num=")
+    return [getitem(x, _raw_key(len(s), axis, i)) for i in range(n)]
+
+
+def _pad_widths(op: str, pad_width, nd: int) -> list[tuple[int, int]]:
+    """NumPy's forms: an int, a ``(before, after)`` pair for every axis, or one pair per axis."""
+
+    def is_int(v) -> bool:
+        return isinstance(v, (int, _np.integer)) and not isinstance(v, bool)
+
+    def pair(w):
+        w = (w, w) if is_int(w) else tuple(w)
+        return (w[0], w[0]) if len(w) == 1 else w
+
+    try:
+        if is_int(pad_width):
+            widths = [pair(pad_width)] * nd
+        else:
+            items = list(pad_width)
+            if items and _builtins.all(is_int(v) for v in items):
+                widths = [pair(items)] * nd
+            elif len(items) == 1:
+                widths = [pair(items[0])] * nd
+            elif len(items) == nd:
+                widths = [pair(w) for w in items]
+            else:
+                raise ValueError
+        ok = _builtins.all(len(w) == 2 and is_int(w[0]) and is_int(w[1]) for w in widths)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"{op}: pad_width {pad_width!r} does not fit an array of {nd} dimension(s); "
+            f"expected an int, a (before, after) pair, or {nd} such pairs"
+        )
+    if _builtins.any(w[0] < 0 or w[1] < 0 for w in widths):
+        raise ValueError(f"{op}: pad widths must not be negative, got {pad_width!r}")
+    return [(int(w[0]), int(w[1])) for w in widths]
+
+
+def _pad_constant(x, widths, value):
+    dt = dtype_name(x)
+    for ax, (before, after) in enumerate(widths):
+        if not (before or after):
+            continue
+        s = list(shape(x))
+        pieces = []
+        if before:
+            pieces.append(full(tuple(s[:ax]) + (before,) + tuple(s[ax + 1 :]), value, dt))
+        pieces.append(x)
+        if after:
+            pieces.append(full(tuple(s[:ax]) + (after,) + tuple(s[ax + 1 :]), value, dt))
+        x = _concatenate(*pieces, axis=ax)
+    return x
+
+
+@keras_op
+def pad(x, pad_width, mode="constant", constant_values=None):
+    """NumPy's ``pad`` in its ``"constant"``, ``"reflect"`` and ``"symmetric"`` modes."""
+    x = _native(x)
+    s = shape(x)
+    widths = _pad_widths("pad", pad_width, len(s))
+    if mode not in ("constant", "reflect", "symmetric"):
+        raise ValueError(
+            f"pad: mode {mode!r} is not implemented; expected 'constant', 'reflect' or 'symmetric'"
+        )
+    if mode == "constant":
+        return _pad_constant(x, widths, 0 if constant_values is None else constant_values)
+    if constant_values is not None:
+        raise ValueError(
+            f"pad: constant_values can only be given with mode='constant', not {mode!r}"
+        )
+    nd = len(s)
+    for ax, (before, after) in enumerate(widths):
+        n = s[ax]
+        limit = n - 1 if mode == "reflect" else n
+        if before > limit or after > limit:
+            raise ValueError(
+                f"pad: {mode} padding of ({before}, {after}) on axis {ax} of size {n} (shape "
+                f"{s}) does not fit; at most {limit} on each side"
+            )
+        skip = 1 if mode == "reflect" else 0
+        pieces = []
+        if before:  # reflect: x[before], ..., x[1]; symmetric: x[before - 1], ..., x[0]
+            part = _builtins.slice(before - 1 + skip, skip - 1 if skip else None, -1)
+            pieces.append(getitem(x, _raw_key(nd, ax, part)))
+        pieces.append(x)
+        if after:  # reflect: x[n - 2], ...; symmetric: x[n - 1], ...
+            start = n - 1 - skip
+            stop = start - after
+            part = _builtins.slice(start, stop if stop >= 0 else None, -1)
+            pieces.append(getitem(x, _raw_key(nd, ax, part)))
+        if len(pieces) > 1:
+            x = _concatenate(*pieces, axis=ax)
+    return x
+
+
+_shape_of = shape
+
+
+@keras_op(name="slice")
+def _slice(inputs, start_indices, shape):  # noqa: A002
+    """``inputs[start : start + shape]`` on every axis (Keras 3's ``ops.slice``)."""
+    inputs = _native(inputs)
+    s = tuple(_shape_of(inputs))
+    starts, sizes = tuple(start_indices), tuple(shape)
+    if len(starts) != len(s) or len(sizes) != len(s):
+        raise ValueError(
+            f"slice: start_indices {starts} and shape {sizes} must each have one entry per "
+            f"dimension of the input, shape {s}"
+        )
+    key = []
+    for ax, (a, size, n) in enumerate(zip(starts, sizes, s)):
+        a, size = int(a), int(size)
+        if size == -1:
+            size = n - a
+        if a < 0 or size < 0 or (n is not None and a + size > n):
+            raise ValueError(
+                f"slice: start {a} and size {size} on axis {ax} do not fit the input's size "
+                f"{n} (shape {s})"
+            )
+        key.append(_builtins.slice(a, a + size))
+    return getitem(inputs, tuple(key))
+
+
+@keras_op
+def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002
+    """Vector and matrix norms, as NumPy's ``linalg.norm`` (the matrix norms of ``ord`` 2,
+    -2 and ``"nuc"`` need singular values and are refused)."""
+    x = _native(x)
+    s = tuple(shape(x))
+    nd = len(s)
+    if axis is None:
+        if ord is None:  # the 2-norm of the flattened array
+            return sqrt(sum(square(x), axis=tuple(range(nd)), keepdims=keepdims))
+        if nd not in (1, 2):
+            raise ValueError(
+                f"norm: ord={ord!r} with axis=None needs a 1-D or 2-D input, got shape {s}"
+            )
+        axes = tuple(range(nd))
+    else:
+        axes = _axes_tuple("norm", axis, nd)
+    if len(axes) == 1:
+        ax = axes[0]
+        if isinstance(ord, str):
+            raise ValueError(f"norm: ord={ord!r} is a matrix norm; give two axes")
+        if ord is None or ord == 2:
+            return sqrt(sum(square(x), axis=ax, keepdims=keepdims))
+        if ord == math.inf:
+            return max(abs(x), axis=ax, keepdims=keepdims)
+        if ord == -math.inf:
+            return min(abs(x), axis=ax, keepdims=keepdims)
+        if ord == 0:
+            return sum(cast(cast(x, "bool"), _float_dtype(x)), axis=ax, keepdims=keepdims)
+        if ord == 1:
+            return sum(abs(x), axis=ax, keepdims=keepdims)
+        p = float(ord)
+        return power(sum(power(abs(x), p), axis=ax, keepdims=keepdims), 1.0 / p)
+    if len(axes) != 2:
+        raise ValueError(f"norm: axis {axis!r} must name one or two axes")
+    row, col = axes
+    if ord is None or ord == "fro":
+        return sqrt(sum(square(x), axis=axes, keepdims=keepdims))
+    if ord in (1, -1, math.inf, -math.inf):
+        # 1: the largest column sum of |x|; inf: the largest row sum (-1, -inf: smallest)
+        inner, outer_ax = (row, col) if ord in (1, -1) else (col, row)
+        red = max if ord in (1, math.inf) else min
+        out = red(sum(abs(x), axis=inner, keepdims=True), axis=outer_ax, keepdims=True)
+        return out if keepdims else reshape(out, _reduced_shape(s, axes))
+    raise ValueError(
+        f"norm: matrix ord={ord!r} is not implemented (it needs singular values); expected "
+        "None, 'fro', 1, -1, inf or -inf"
+    )
+
+
+@keras_op
+def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
+    """``num`` evenly spaced values from ``start`` to ``stop`` (NumPy's ``linspace``)."""
+    if isinstance(num, bool) or not isinstance(num, (int, _np.integer)) or num < 0:
+        raise ValueError(f"linspace: num must be a non-negative int, got {num!r}")
+    div = (num - 1) if endpoint else num
+    if isinstance(start, (int, float)) and isinstance(stop, (int, float)):
+        values, step = _np.linspace(start, stop, num, endpoint=endpoint, retstep=True)
+        out = _backend.current().asarray(values.astype(dtype or "float32"))
+        return (out, step) if retstep else out
+    start = convert_to_tensor(start)
+    stop = convert_to_tensor(stop)
+    base = broadcast_shapes(tuple(shape(start)), tuple(shape(stop)))
+    step = divide(subtract(stop, start), float(div) if div > 0 else math.nan)
+    ramp = _backend.current().asarray(
+        _np.arange(num, dtype=_np.float64).reshape((num,) + (1,) * len(base))
+    )
+    ramp = cast(ramp, dtype_name(step))
+    out = add(start, multiply(ramp, step))
+    if endpoint and num > 1:  # the last value is exactly stop
+        last = _np.zeros((num,) + (1,) * len(base), dtype=bool)
+        last[-1] = True
+        out = where(
+            _backend.current().asarray(last), broadcast_to(stop, tuple(shape(out))[1:]), out
+        )
+    if dtype is not None:
+        out = cast(out, dtype)
+    out = moveaxis(out, 0, axis) if axis != 0 else out
+    return (out, step) if retstep else out
+
+
+@keras_op
+def segment_sum(data, segment_ids, num_segments=None, sorted=False):  # noqa: A002
+    """Rows of ``data`` summed by segment (``segment_ids`` integers, one per row)."""
+    data = _native(data)
+    B = _backend.current()
+    ids = _value(segment_ids)
+    if not B.is_native(ids):
+        ids = B.asarray(_np.asarray(ids))
+    host = _np.asarray(B.to_numpy(ids))
+    if host.dtype.kind not in "iu":
+        raise TypeError(f"segment_sum: segment_ids must be integers, got {host.dtype.name}")
+    if num_segments is None:
+        num_segments = int(host.max()) + 1 if host.size else 0
+    if host.size and (int(host.min()) < 0 or int(host.max()) >= num_segments):
+        raise ValueError(
+            f"segment_sum: segment_ids must lie in [0, {num_segments}); got values from "
+            f"{int(host.min())} to {int(host.max())}"
+        )
+    s = tuple(shape(data))
+    if host.shape != s[: host.ndim]:
+        raise ValueError(
+            f"segment_sum: segment_ids of shape {host.shape} do not match the leading axes of "
+            f"data of shape {s}"
+        )
+    return scatter_add((int(num_segments),) + s[host.ndim :], ids, data)
+
+
+def cond(pred, true_fn, false_fn):
+    """``true_fn()`` if ``pred`` holds, else ``false_fn()``: decided now, on a concrete
+    value (Keras 3 also runs both branches' tracing only where a backend compiles)."""
+    p = _resolve(pred)
+    if type(p) is _KerasTensor:
+        raise ValueError(
+            "cond: the predicate is a symbolic tensor, whose value is known only when the "
+            "model runs; compute both branches and pick with ops.where, or call cond inside "
+            "a layer's call() on concrete values"
+        )
+    if not (callable(true_fn) and callable(false_fn)):
+        raise TypeError("cond: true_fn and false_fn must be callables taking no arguments")
+    B = _backend.current()
+    value = _value(p)
+    if B.is_native(value):
+        host = _np.asarray(B.to_numpy(value))
+        if host.size != 1:
+            raise ValueError(f"cond: the predicate must be a single value, got shape {host.shape}")
+        value = bool(host.reshape(()))
+    return true_fn() if value else false_fn()
+
+
+def unique(
+    x,
+    sorted=True,  # noqa: A002
+    return_index=False,
+    return_inverse=False,
+    return_counts=False,
+    axis=None,
+    size=None,
+    fill_value=None,
+):
+    """NumPy's ``unique`` on a concrete array (its size depends on the values, so it is
+    computed now and has no gradient)."""
+    x = _resolve(x)
+    if type(x) is _KerasTensor:
+        raise ValueError(
+            "unique: the result's size depends on the values, so it cannot be part of a "
+            "graph; call it on concrete arrays"
+        )
+    if type(x) is Traced:
+        raise ValueError(
+            "unique: no gradient flows through unique; apply it to ops.stop_gradient(x)"
+        )
+    if size is not None or fill_value is not None:
+        raise ValueError("unique: size= and fill_value= are not implemented")
+    if not isinstance(sorted, bool):
+        raise TypeError(f"unique: sorted must be True or False, got {sorted!r}")
+    B = _backend.current()
+    host = _np.asarray(B.to_numpy(x) if B.is_native(x) else x)
+    found = _np.unique(
+        host,
+        return_index=return_index,
+        return_inverse=return_inverse,
+        return_counts=return_counts,
+        axis=axis,
+    )
+    if not (return_index or return_inverse or return_counts):
+        return B.asarray(found)
+    return tuple(B.asarray(a) for a in found)
+
+
+def identity(n, dtype="float32"):
+    return eye(n, dtype=dtype)
+
+
+def size(x) -> int:
+    n = 1
+    for d in shape(x):
+        n *= d
+    return n
+
+
+def _flat_rows(op: str, indices, dims: tuple) -> tuple[_np.ndarray, int]:
+    """Host int64 offsets of the ``indices`` (..., k) into the first k ``dims`` flattened
+    (negative coordinates count from the end), and k; coordinates out of range are an
+    error."""
+    B = _backend.current()
+    raw = _value(indices)
+    host = _np.asarray(B.to_numpy(raw) if B.is_native(raw) else raw)
+    if host.dtype.kind not in "iu":
+        raise TypeError(f"{op}: indices must be integers, got {host.dtype.name}")
+    k = host.shape[-1] if host.ndim else 0
+    if host.ndim < 1 or k > len(dims) or k == 0:
+        raise ValueError(
+            f"{op}: indices of shape {host.shape} must end in an axis of 1 to {len(dims)} "
+            f"coordinates for shape {tuple(dims)}"
+        )
+    bounds = _np.asarray(dims[:k], dtype=_np.int64)
+    coords = host.reshape(-1, k).astype(_np.int64)
+    if coords.size and ((coords < -bounds).any() or (coords >= bounds).any()):
+        raise IndexError(
+            f"{op}: indices out of range for shape {tuple(dims)}: coordinates must lie in "
+            f"[-size, size) of their axis"
+        )
+    coords = _np.where(coords < 0, coords + bounds, coords)
+    flat = _np.ravel_multi_index(tuple(coords.T), tuple(int(d) for d in dims[:k]))
+    return flat.reshape(host.shape[:-1]), k
+
+
+@keras_op
+def scatter(indices, values, shape):  # noqa: A002
+    """Zeros of ``shape`` with ``values`` added at ``indices`` (..., k): each index row names
+    the first k coordinates; repeated indices add up (Keras 3's ``ops.scatter``)."""
+    shape = tuple(int(d) for d in shape)
+    flat, k = _flat_rows("scatter", indices, shape)
+    rows = 1
+    for d in shape[:k]:
+        rows *= d
+    values = _native(values)
+    expected = flat.shape + shape[k:]
+    if tuple(_shape_of(values)) != expected:
+        raise ValueError(
+            f"scatter: values of shape {tuple(_shape_of(values))} for indices of shape "
+            f"{flat.shape + (k,)} into shape {shape}; expected values of shape {expected}"
+        )
+    idx = _backend.current().asarray(flat.reshape(-1))
+    out = scatter_add((rows,) + shape[k:], idx, reshape(values, (-1,) + shape[k:]))
+    return reshape(out, shape)
+
+
+@keras_op
+def scatter_update(inputs, indices, updates, reduction=None):
+    """``inputs`` with the entries (or slices) at ``indices`` (..., k) replaced by
+    ``updates`` (a repeated index: the last update wins); ``reduction="add"`` adds them."""
+    inputs = _native(inputs)
+    s = tuple(_shape_of(inputs))
+    if reduction == "add":
+        return add(inputs, scatter(indices, updates, s))
+    if reduction is not None:
+        raise ValueError(
+            f"scatter_update: reduction={reduction!r} is not implemented; expected None or 'add'"
+        )
+    flat, k = _flat_rows("scatter_update", indices, s)
+    flat = flat.reshape(-1)
+    rows = 1
+    for d in s[:k]:
+        rows *= d
+    tail = s[k:]
+    updates = reshape(_native(updates), (-1,) + tail)
+    # the last update of each index wins, as in NumPy's assignment
+    _, first_from_end = _np.unique(flat[::-1], return_index=True)
+    keep = (len(flat) - 1 - first_from_end).astype(_np.int64)
+    B = _backend.current()
+    placed = scatter_add(
+        (rows,) + tail, B.asarray(flat[keep]), take(updates, B.asarray(keep), axis=0)
+    )
+    hit = _np.zeros((rows,) + (1,) * len(tail), dtype=bool)
+    hit[flat] = True
+    out = where(B.asarray(hit), placed, reshape(inputs, (rows,) + tail))
+    return reshape(out, s)
+
+
+@keras_op
+def slice_update(inputs, start_indices, updates):
+    """``inputs`` with the block starting at ``start_indices`` replaced by ``updates``."""
+    inputs, updates = _native(inputs), _native(updates)
+    s, u = tuple(_shape_of(inputs)), tuple(_shape_of(updates))
+    starts = tuple(int(a) for a in start_indices)
+    if len(starts) != len(s) or len(u) != len(s):
+        raise ValueError(
+            f"slice_update: start_indices {starts} and updates of shape {u} must have one "
+            f"entry per dimension of the input, shape {s}"
+        )
+    if _builtins.any(a < 0 or a + n > d for a, n, d in zip(starts, u, s)):
+        raise ValueError(
+            f"slice_update: updates of shape {u} at {starts} do not fit the input's shape {s}"
+        )
+    key = tuple(_builtins.slice(a, a + n) for a, n in zip(starts, u))
+    mask = _np.zeros(s, dtype=bool)
+    mask[key] = True
+    placed = scatter_slice(s, key, cast(updates, dtype_name(inputs)))
+    return where(_backend.current().asarray(mask), placed, inputs)
+
+
+@keras_op
+def tensordot(x1, x2, axes=2):
+    """Sum of products over ``axes``: the last ``axes`` axes of ``x1`` with the first of
+    ``x2`` (an int), or the axes of each given as two sequences."""
+    x1, x2 = _native(x1), _native(x2)
+    s1, s2 = tuple(shape(x1)), tuple(shape(x2))
+    if isinstance(axes, (int, _np.integer)):
+        a1 = tuple(range(len(s1) - int(axes), len(s1)))
+        a2 = tuple(range(int(axes)))
+    else:
+        first, second = axes
+        first = (first,) if isinstance(first, (int, _np.integer)) else tuple(first)
+        second = (second,) if isinstance(second, (int, _np.integer)) else tuple(second)
+        a1 = tuple(_axis_index("tensordot", a, len(s1)) for a in first)
+        a2 = tuple(_axis_index("tensordot", a, len(s2)) for a in second)
+    if len(a1) != len(a2) or _builtins.any(s1[i] != s2[j] for i, j in zip(a1, a2)):
+        raise ValueError(
+            f"tensordot: axes {axes!r} do not pair up dimensions of equal size in shapes "
+            f"{s1} and {s2}"
+        )
+    free1 = [i for i in range(len(s1)) if i not in a1]
+    free2 = [j for j in range(len(s2)) if j not in a2]
+    n = 1
+    for i in a1:
+        n *= s1[i]
+    left = reshape(transpose(x1, tuple(free1) + a1), (-1, n))
+    right = reshape(transpose(x2, a2 + tuple(free2)), (n, -1))
+    return reshape(matmul(left, right), tuple(s1[i] for i in free1) + tuple(s2[j] for j in free2))
+
+
+@keras_op
+def average(x, axis=None, weights=None):
+    """The mean over ``axis``, weighted by ``weights`` (shaped like ``x``, or 1-D along
+    ``axis``), as NumPy's ``average``."""
+    x = _native(x)
+    if weights is None:
+        return mean(x, axis=axis)
+    w = _native(weights)
+    if ndim(w) == 1 and ndim(x) > 1:
+        if axis is None or not isinstance(axis, (int, _np.integer)):
+            raise ValueError("average: 1-D weights need an int axis")
+        ax = _axis_index("average", axis, ndim(x))
+        w = reshape(w, tuple(-1 if i == ax else 1 for i in range(ndim(x))))
+    return divide(sum(multiply(x, w), axis=axis), sum(multiply(ones_like(x), w), axis=axis))
+
+
+# -- einsum: one contraction per pair of operands, as transposes, reshapes and one matmul ------
+_EINSUM_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _einsum_parse(subscripts: str, shapes: list[tuple]) -> tuple[list[str], str, dict[str, int]]:
+    if not isinstance(subscripts, str):
+        raise TypeError(f"einsum: subscripts must be a string, got {subscripts!r}")
+    spec = subscripts.replace(" ", "")
+    lhs, arrow, out = spec.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(shapes):
+        raise ValueError(
+            f"einsum: subscripts {subscripts!r} name {len(terms)} operand(s), but "
+            f"{len(shapes)} were given"
+        )
+    used = set(c for c in spec if c.isalpha())
+    spare = [c for c in _EINSUM_LETTERS if c not in used]
+    ell_rank = 0
+    for t, s in zip(terms, shapes):
+        if "..." in t:
+            ell_rank = _builtins.max(ell_rank, len(s) - (len(t) - 3))
+    ell = "".join(spare[:ell_rank])
+    expanded = []
+    for t, s in zip(terms, shapes):
+        if "..." in t:
+            rank = len(s) - (len(t) - 3)
+            t = t.replace("...", ell[ell_rank - rank :] if rank else "")
+        bad = [c for c in t if not c.isalpha()]
+        if bad or len(t) != len(s):
+            raise ValueError(
+                f"einsum: term {t!r} of {subscripts!r} does not fit an operand of shape "
+                f"{tuple(s)} (one letter per dimension, '...' for the rest)"
+            )
+        if len(set(t)) != len(t):
+            raise ValueError(
+                f"einsum: a letter repeated within one term ({t!r} in {subscripts!r}, a "
+                "diagonal) is not implemented"
+            )
+        expanded.append(t)
+    if arrow:
+        out = out.replace("...", ell)
+        letters = set("".join(expanded))
+        missing = [c for c in out if c not in letters]
+        if missing or len(set(out)) != len(out):
+            raise ValueError(
+                f"einsum: output {out!r} of {subscripts!r} must name distinct letters of the inputs"
+            )
+    else:
+        counts: dict[str, int] = {}
+        for c in "".join(expanded):
+            counts[c] = counts.get(c, 0) + 1
+        out = ell + "".join(sorted(c for c, k in counts.items() if k == 1 and c not in ell))
+    sizes: dict[str, int] = {}
+    for t, s in zip(expanded, shapes):
+        for c, d in zip(t, s):
+            if d == 1 and c in sizes:
+                continue
+            if c in sizes and sizes[c] != 1 and d != sizes[c]:
+                raise ValueError(
+                    f"einsum: dimension {c!r} of {subscripts!r} has size {sizes[c]} in one "
+                    f"operand and {d} in another (shapes {[tuple(x) for x in shapes]})"
+                )
+            sizes[c] = d
+    return expanded, out, sizes
+
+
+def _einsum_pair(a, ta: str, b, tb: str, keep: set[str], sizes: dict[str, int]):
+    """Contract ``a`` (letters ``ta``) with ``b`` (``tb``), keeping the letters in ``keep``:
+    one batched matrix product.  ``sizes`` holds each letter's (broadcast) size."""
+    only_a = tuple(i for i, c in enumerate(ta) if c not in keep and c not in tb)
+    if only_a:  # a letter of one operand only, not kept: summed away first
+        a = sum(a, axis=only_a)
+        ta = "".join(c for i, c in enumerate(ta) if i not in only_a)
+    only_b = tuple(i for i, c in enumerate(tb) if c not in keep and c not in ta)
+    if only_b:
+        b = sum(b, axis=only_b)
+        tb = "".join(c for i, c in enumerate(tb) if i not in only_b)
+    batch = [c for c in ta if c in tb and c in keep]
+    contract = [c for c in ta if c in tb and c not in keep]
+    a_free = [c for c in ta if c not in tb]
+    b_free = [c for c in tb if c not in ta]
+
+    def total(cs) -> int:
+        n = 1
+        for c in cs:
+            n *= sizes[c]
+        return n
+
+    a = transpose(a, tuple(ta.index(c) for c in batch + a_free + contract))
+    b = transpose(b, tuple(tb.index(c) for c in batch + contract + b_free))
+    a = broadcast_to(a, tuple(sizes[c] for c in batch + a_free + contract))
+    b = broadcast_to(b, tuple(sizes[c] for c in batch + contract + b_free))
+    out = matmul(
+        reshape(a, (total(batch), total(a_free), total(contract))),
+        reshape(b, (total(batch), total(contract), total(b_free))),
+    )
+    out = reshape(out, tuple(sizes[c] for c in batch + a_free + b_free))
+    return out, "".join(batch + a_free + b_free)
+
+
+@keras_op
+def einsum(subscripts, *operands):
+    """Einstein summation over any number of operands, contracted left to right (each
+    pair one matrix product); ``...`` stands for the leading dimensions."""
+    if not operands:
+        raise ValueError("einsum: at least one operand is required")
+    shapes = [tuple(shape(op)) for op in operands]
+    terms, out, sizes = _einsum_parse(subscripts, shapes)
+    x, tx = operands[0], terms[0]
+    rest = list(zip(operands[1:], terms[1:]))
+    for i, (y, ty) in enumerate(rest):
+        later = set(out) | set("".join(t for _, t in rest[i + 1 :]))
+        x, tx = _einsum_pair(x, tx, y, ty, later, sizes)
+    gone = tuple(i for i, c in enumerate(tx) if c not in out)
+    if gone:
+        x = sum(x, axis=gone)
+        tx = "".join(c for c in tx if c in out)
+    if tx != out:
+        x = transpose(x, tuple(tx.index(c) for c in out))
+    return x
+
+
+_LATE_NAMES = {"any": _any, "all": _all, "slice": _slice}
+
+
+def __getattr__(name: str) -> Any:
+    # ``any``, ``all`` and ``slice`` are reached as ops.any... without shadowing the builtins
+    # this module itself uses
+    try:
+        return _LATE_NAMES[name]
+    except KeyError:
+        raise AttributeError(f"module 'polykeras.ops' has no attribute {name!r}") from None

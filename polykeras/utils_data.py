@@ -15,9 +15,11 @@ written: absolute paths, ``..`` components, links that point outside the destina
 devices and FIFOs are refused, and so is an archive whose members add up to more than
 :data:`MAX_EXTRACT_RATIO` times its own size (and more than :data:`MIN_EXTRACT_LIMIT`).
 Members are unpacked into a temporary ``.polykeras-extract-*`` folder first and moved
-into the cache afterwards.  Such a folder that a killed process left behind, unchanged for
+into the cache afterwards.  While a process works in such a folder it holds a lock on a
+file inside it (``.in-use``; the operating system drops the lock when the process ends,
+however it ends).  A folder that a killed process left behind, unlocked and unchanged for
 :data:`STALE_EXTRACTION_SECONDS`, is removed by the next ``get_file`` into the same cache
-folder.
+folder; a folder another process is still working in is never touched.
 """
 
 from __future__ import annotations
@@ -39,7 +41,10 @@ import urllib.request
 import warnings
 import zipfile
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, BinaryIO
+
+if sys.platform != "win32":
+    import fcntl
 
 #: an archive may unpack to at most this many times its own size ...
 MAX_EXTRACT_RATIO = 200
@@ -52,6 +57,7 @@ DOWNLOAD_TIMEOUT = 60.0
 STALE_EXTRACTION_SECONDS = 3600.0
 
 _STAGING_PREFIX = ".polykeras-extract-"
+_IN_USE = ".in-use"  # the locked file inside a temporary extraction folder
 
 _CHUNK = 2**20
 _HASH_ALGORITHMS = ("auto", "sha256", "md5")
@@ -502,6 +508,7 @@ def _unpacked(file_path: str, parent: str, formats: list[str]) -> Iterator[str |
             continue
         os.makedirs(parent, exist_ok=True)
         staging = tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=parent)
+        in_use = _mark_in_use(staging)
         try:
             out = os.path.join(staging, "unpacked")
             os.mkdir(out)  # made with the usual permissions, unlike mkdtemp's 0o700
@@ -528,6 +535,7 @@ def _unpacked(file_path: str, parent: str, formats: list[str]) -> Iterator[str |
                 ) from None
             yield out
         finally:
+            in_use.close()  # drops the lock
             shutil.rmtree(staging, ignore_errors=True)
         return
     yield None
@@ -567,6 +575,52 @@ def _extract_into_folder(file_path: str, folder: str, formats: list[str]) -> boo
     return True
 
 
+def _mark_in_use(staging: str) -> BinaryIO:
+    """Create ``staging``'s ``.in-use`` file and hold it: locked on POSIX (``flock``: the
+    kernel drops the lock when the process dies), open on Windows (where an open file
+    cannot be deleted).  Closing the returned file ends the mark."""
+    handle = open(os.path.join(staging, _IN_USE), "wb")  # held until the work ends
+    try:
+        if sys.platform != "win32":
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # a file system without locks: its folders are then kept
+                pass  # (_in_use cannot lock them either)
+        handle.write(f"{os.getpid()}\n".encode())
+        handle.flush()
+    except BaseException:
+        handle.close()
+        raise
+    return handle
+
+
+def _in_use(staging: str) -> bool:
+    """Whether a live process holds ``staging``'s ``.in-use`` mark.  A folder without the
+    mark (left by an older release, or made a moment ago) is judged by its age alone."""
+    path = os.path.join(staging, _IN_USE)
+    if sys.platform == "win32":
+        try:
+            os.remove(path)  # refused while the owner holds it open
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return True
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        return False
+    except OSError:  # a link or unreadable: cannot tell, so keep the folder
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # also releases the lock just taken
+    return False
+
+
 def _now() -> float:
     return time.time()
 
@@ -588,7 +642,8 @@ def _changed_since(path: str, cutoff: float) -> bool:
 def _remove_stale_extractions(folder: str) -> None:
     """Remove the temporary extraction folders (``.polykeras-extract-*``, real folders only,
     never a link or a file) directly in ``folder`` in which nothing changed for
-    :data:`STALE_EXTRACTION_SECONDS`: a killed process left them."""
+    :data:`STALE_EXTRACTION_SECONDS` and which no live process marks as in use: a killed
+    process left them."""
     try:
         names = os.listdir(folder)
     except OSError:
@@ -603,5 +658,5 @@ def _remove_stale_extractions(folder: str) -> None:
                 continue
         except OSError:
             continue
-        if not _changed_since(path, cutoff):
+        if not _changed_since(path, cutoff) and not _in_use(path):
             shutil.rmtree(path, ignore_errors=True)

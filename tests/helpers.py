@@ -26,6 +26,18 @@ def torch_unusable_reason() -> str | None:
     return None
 
 
+def backend_params() -> list:
+    """``numpy`` and ``torch`` as pytest parameters, torch skipped (with its reason) where
+    its backend does not load."""
+    import pytest
+
+    reason = torch_unusable_reason()
+    return [
+        "numpy",
+        pytest.param("torch", marks=pytest.mark.skipif(reason is not None, reason=str(reason))),
+    ]
+
+
 def run_keras3_script(folder, script_text: str, inputs: dict) -> dict:
     """Run ``script_text`` (reads argv[1] .npz, writes argv[2] .npz) with real Keras 3 in a
     subprocess; its outputs, or a pytest skip saying why they are missing."""

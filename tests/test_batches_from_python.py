@@ -15,21 +15,13 @@ from polykeras import layers as L
 from polykeras.callbacks import Callback
 from polykeras.training.batches import BatchError
 from polykeras.training.data import DataError
-from helpers import torch_unusable_reason
+from helpers import backend_params, torch_unusable_reason
 
 RNG = np.random.default_rng(3)
 X = RNG.normal(size=(40, 4)).astype("float32")
 Y = RNG.normal(size=(40, 2)).astype("float32")
 SW = RNG.uniform(0.5, 2.0, size=40).astype("float32")
-BACKENDS = [
-    "numpy",
-    pytest.param(
-        "torch",
-        marks=pytest.mark.skipif(
-            torch_unusable_reason() is not None, reason=str(torch_unusable_reason())
-        ),
-    ),
-]
+BACKENDS = backend_params()
 
 
 @pytest.fixture(params=BACKENDS)

@@ -19,15 +19,9 @@ from polykeras import backend as K
 from polykeras.engine.base_layer import Input
 from polykeras.layers import GRU, LSTM, Bidirectional, SimpleRNN
 
-from helpers import keras3_available, torch_unusable_reason
+from helpers import backend_params, keras3_available
 
-_TORCH_REASON = torch_unusable_reason()
-BACKENDS = [
-    "numpy",
-    pytest.param(
-        "torch", marks=pytest.mark.skipif(_TORCH_REASON is not None, reason=str(_TORCH_REASON))
-    ),
-]
+BACKENDS = backend_params()
 
 
 @pytest.fixture(params=BACKENDS)

@@ -13,17 +13,9 @@ import pytest
 import polykeras as keras
 from polykeras import backend as K
 from polykeras import layers, ops
-from helpers import run_keras3_script, torch_unusable_reason
+from helpers import backend_params, run_keras3_script, torch_unusable_reason
 
-BACKENDS = [
-    "numpy",
-    pytest.param(
-        "torch",
-        marks=pytest.mark.skipif(
-            torch_unusable_reason() is not None, reason=str(torch_unusable_reason())
-        ),
-    ),
-]
+BACKENDS = backend_params()
 
 RNG = np.random.default_rng(14)
 X = RNG.normal(size=(16, 3)).astype("float32")

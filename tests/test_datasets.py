@@ -19,6 +19,7 @@ import sys
 import tarfile
 import tempfile
 import threading
+import time
 import zipfile
 
 import numpy as np
@@ -469,6 +470,65 @@ def test_stale_extraction_folders_are_removed_and_nothing_else(home, server, mon
         "f.bin",
         "mine",
     ]
+
+
+_HOLD_EXTRACTION = """
+import sys
+from polykeras import utils_data
+with utils_data._unpacked(sys.argv[1], sys.argv[2], ["zip"]) as out:
+    print(out, flush=True)
+    sys.stdin.read()  # works in the folder until killed
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="kills a process with SIGKILL")
+def test_an_extraction_in_use_is_never_removed_however_old(home, server, monkeypatch):
+    """A temporary extraction folder that a live process works in (another process, or
+    this one) is kept even when nothing in it changed for longer than the bound; once its
+    process is killed, the next get_file removes it."""
+    from polykeras import utils_data
+
+    folder = home / "home" / "datasets"
+    folder.mkdir(parents=True)
+    archive = home / "a.zip"
+    archive.write_bytes(make_zip([("member.txt", b"m")]))
+    url = server.add("f.bin", b"f")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_EXTRACTION, str(archive), str(folder)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        held = os.path.dirname(proc.stdout.readline().strip())
+        assert os.path.basename(held).startswith(".polykeras-extract-")
+        assert os.path.isfile(os.path.join(held, "unpacked", "member.txt"))
+        later = utils_data._now() + utils_data.STALE_EXTRACTION_SECONDS + 60
+        monkeypatch.setattr(utils_data, "_now", lambda: later)
+        # in this process too: a second extraction still running in a thread
+        with utils_data._unpacked(str(archive), str(folder), ["zip"]) as mine:
+            get_file("f.bin", url)
+            assert os.path.isdir(held) and os.path.isdir(mine)
+        assert not os.path.exists(os.path.dirname(mine))  # its own work cleans up
+        get_file("f.bin", url)
+        assert os.path.isfile(os.path.join(held, "unpacked", "member.txt"))
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        proc.stdin.close()
+    # killed: the lock went with the process, and the folder goes with the next call
+    assert os.path.isdir(held)
+    get_file("f.bin", url)
+    assert not os.path.exists(held)
+    assert sorted(os.listdir(folder)) == ["f.bin"]
+    # the bound still holds for an unlocked folder: a fresh one stays
+    monkeypatch.setattr(utils_data, "_now", time.time)
+    fresh = folder / ".polykeras-extract-fresh"
+    fresh.mkdir()
+    (fresh / ".in-use").write_bytes(b"12345\n")  # its owner gone, but changed just now
+    get_file("f.bin", url)
+    assert fresh.is_dir()
 
 
 @pytest.mark.parametrize(

@@ -151,8 +151,10 @@ def test_own_train_step_on_two_ranks(tmp_path, backend):
     """A model's own train_step (Keras 3 style) on 2 ranks, 2 epochs whose last
     batch leaves rank 1 nothing: the gradients given to apply_gradients are averaged over
     the ranks, so the weights equal one process's, and the logs (metric results over the
-    global data, a plain value averaged by sample count) too, for SGD and Adam.  A step
-    that applies gradients in two calls is refused on every rank."""
+    global data, a plain value averaged by sample count) too, for SGD and Adam; a loss
+    tracker given each batch's mean alone counts each step once, as in one process (each
+    rank's update weighs its share of the batch).  A step that applies gradients in two
+    calls is refused on every rank."""
     results = _by_hand(tmp_path, "own_step", backend)
     for rank, (code, err) in enumerate(results):
         assert code == 0, f"rank {rank} failed:\n{err[-3000:]}"
@@ -165,12 +167,55 @@ def test_own_train_step_on_two_ranks(tmp_path, backend):
     with polykeras.use_backend(backend):
         for opt in ("sgd", "adam"):
             ref.update(dp_train.results_of(f"own_{opt}", *dp_train.train_own_step(opt, seed=1)))
+        plain = dp_train.train_own_step("sgd", 1, plain=True)
+        ref.update(dp_train.results_of("own_plain", *plain))
     for rank in (0, 1):
         got = dict(np.load(tmp_path / f"rank{rank}.npz"))
         told = str(got.pop("twice_error"))
         assert told.startswith("DistributedError") and "more than once per step" in told, told
         assert sorted(got) == sorted(ref)
         assert "own_sgd_accuracy" in got and "own_sgd_batch_loss" in got
+        for key, want in ref.items():
+            np.testing.assert_allclose(
+                got[key], want, rtol=1e-5, atol=1e-6, err_msg=f"rank {rank}: {key}"
+            )
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_metric_objects_and_own_test_step_on_two_ranks(tmp_path, backend):
+    """On 2 ranks, the logs equal one process's on the whole data (rtol 1e-5): metric
+    objects given to compile (AUC, Precision, Recall, TruePositives, CategoricalAccuracy,
+    MeanSquaredError) at every batch and at the end of each epoch, in validation on arrays
+    and on a Sequence, in evaluate on arrays and on a generator; a model's own test_step
+    in validation and evaluate (with callbacks: global logs at each step; without: once at
+    the end); a masked output, whose loss is a mean over the batch's kept positions (each
+    rank's part keeps its own number): weights, loss and accuracy in fit, validation and
+    evaluate; add_metric with one value per sample, in a layer and on the model's output.
+    Every last batch leaves rank 1 nothing."""
+    results = _by_hand(tmp_path, "metrics", backend)
+    for rank, (code, err) in enumerate(results):
+        assert code == 0, f"rank {rank} failed:\n{err[-3000:]}"
+    sys.path.insert(0, str(HERE / "fixtures"))
+    try:
+        import dp_train
+    finally:
+        sys.path.pop(0)
+    ref: dict = {}
+    with polykeras.use_backend(backend):
+        ref.update(dp_train.results_of("objects", *dp_train.train_metric_objects(seed=1)))
+        ref.update(dp_train.results_of("masked", *dp_train.train_masked(seed=1)))
+        ref.update(dp_train.results_of("own_test", *dp_train.train_own_test(seed=1)))
+        ref.update(dp_train.results_of("added", *dp_train.train_added_metrics(seed=1)))
+    for key in ("added_row_sum", "added_val_top_prob", "added_evaluate_row_sum"):
+        assert key in ref, sorted(ref)
+    for key in ("objects_val_auc", "objects_batch_true_positives", "objects_evaluate_gen_auc"):
+        assert key in ref, sorted(ref)
+    for key in ("own_test_val_auc", "own_test_test_batch_auc", "own_test_more_val_batch_loss"):
+        assert key in ref, sorted(ref)
+    assert "masked_val_accuracy" in ref and "masked_evaluate_gen_loss" in ref
+    for rank in (0, 1):
+        got = dict(np.load(tmp_path / f"rank{rank}.npz"))
+        assert sorted(got) == sorted(ref)
         for key, want in ref.items():
             np.testing.assert_allclose(
                 got[key], want, rtol=1e-5, atol=1e-6, err_msg=f"rank {rank}: {key}"
@@ -529,3 +574,122 @@ def test_backup_every_n_batches_resumes_as_keras3(tmp_path, backend):
     assert int(ref["batches"]) == len(seen)
     for i, w in enumerate(resumed.get_weights()):
         np.testing.assert_allclose(w, ref[f"w{i}"], rtol=1e-4, atol=1e-5)
+
+
+KERAS3_FOLDERS = """
+import os, shutil, sys
+os.environ["KERAS_BACKEND"] = "torch"
+import numpy as np
+import keras
+
+data = np.load(sys.argv[1])
+x, y, top = data["x"], data["y"], str(data["top"])
+
+
+class CrashAt(keras.callbacks.Callback):
+    epoch = -1
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (self.epoch, batch) == (1, 1):
+            raise RuntimeError("the machine went away")
+
+
+def fit(folder, freq, *callbacks):
+    m = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"),
+                          keras.layers.Dense(2, activation="softmax")])
+    m.set_weights([data[f"w{i}"] for i in range(4)])
+    m.compile(optimizer="adam", loss="categorical_crossentropy")
+    backup = keras.callbacks.BackupAndRestore(folder, save_freq=freq)
+    h = m.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0,
+              callbacks=[backup, *callbacks])
+    return m, h
+
+
+out = {}
+for freq in ("epoch", 3):
+    theirs = os.path.join(top, f"theirs_{freq}")
+    try:
+        fit(theirs, freq, CrashAt())
+    except RuntimeError:
+        pass
+    shutil.copytree(theirs, theirs + "_k")
+    m, h = fit(theirs + "_k", freq)  # Keras resuming its own folder: the reference
+    out[f"{freq}_ref_epochs"] = np.asarray(h.epoch)
+    out.update({f"{freq}_ref_w{i}": w for i, w in enumerate(m.get_weights())})
+    m, h = fit(os.path.join(top, f"mine_{freq}"), freq)  # Keras resuming polykeras' folder
+    out[f"{freq}_cross_epochs"] = np.asarray(h.epoch)
+    out.update({f"{freq}_cross_w{i}": w for i, w in enumerate(m.get_weights())})
+np.savez(sys.argv[2], **out)
+"""
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_backup_folders_resume_in_keras3_and_back(tmp_path, backend):
+    """BackupAndRestore folders are Keras 3's: a folder polykeras wrote (a stop at batch 1
+    of epoch 1; backups at each epoch's end, or every 3 batches) resumes in Keras 3, and
+    one Keras 3 wrote resumes in polykeras, at the same epoch and with the same weights
+    (Adam's state included) as Keras 3 resuming its own folder.  A folder from polykeras'
+    older format ({"epoch": finished}) still resumes after the finished epoch."""
+    import json
+
+    from helpers import run_keras3_script
+
+    sys.path.insert(0, str(HERE / "fixtures"))
+    try:
+        import dp_train
+    finally:
+        sys.path.pop(0)
+    x, y = dp_train.data()
+    keras = polykeras
+
+    def fit(folder, freq, *callbacks):
+        m = keras.Sequential(
+            [
+                keras.Input((6,)),
+                keras.layers.Dense(8, activation="relu"),
+                keras.layers.Dense(2, activation="softmax"),
+            ]
+        )
+        m.set_weights(start)
+        m.compile(optimizer="adam", loss="categorical_crossentropy")
+        backup = keras.callbacks.BackupAndRestore(folder, save_freq=freq)
+        h = m.fit(
+            x, y, batch_size=16, epochs=3, shuffle=False, verbose=0, callbacks=[backup, *callbacks]
+        )
+        return m, h
+
+    with polykeras.use_backend(backend):
+        start = dp_train.build(1).get_weights()
+        for freq in ("epoch", 3):
+            with pytest.raises(RuntimeError, match="went away"):
+                fit(tmp_path / f"mine_{freq}", freq, dp_train.CrashAt(1, 1))
+        meta = json.loads((tmp_path / "mine_epoch" / "training_metadata.json").read_text())
+        assert meta == {"epoch": 1, "batch": 0}, meta  # Keras 3's: the epoch to run next
+        meta = json.loads((tmp_path / "mine_3" / "training_metadata.json").read_text())
+        assert meta == {"epoch": 1, "batch": 1}, meta
+        ref = run_keras3_script(
+            tmp_path,
+            KERAS3_FOLDERS,
+            {"x": x, "y": y, "top": str(tmp_path), **{f"w{i}": w for i, w in enumerate(start)}},
+        )
+        for freq in ("epoch", 3):
+            np.testing.assert_array_equal(ref[f"{freq}_ref_epochs"], [1, 2])
+            np.testing.assert_array_equal(ref[f"{freq}_cross_epochs"], [1, 2])
+            resumed, history = fit(tmp_path / f"theirs_{freq}", freq)
+            assert history.epoch == [1, 2]
+            assert not (tmp_path / f"theirs_{freq}").exists()  # the completed fit removed it
+            for i, w in enumerate(resumed.get_weights()):
+                want = ref[f"{freq}_ref_w{i}"]
+                np.testing.assert_allclose(w, want, rtol=1e-4, atol=1e-5, err_msg=f"{freq} w{i}")
+                got = ref[f"{freq}_cross_w{i}"]
+                np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5, err_msg=f"{freq} w{i}")
+        # polykeras' older epoch backup: {"epoch": e} meant "epoch e finished"
+        old = tmp_path / "old"
+        with pytest.raises(RuntimeError, match="went away"):
+            fit(old, "epoch", dp_train.CrashAt(1, 1))
+        (old / "training_metadata.json").write_text(json.dumps({"epoch": 0}))
+        _, history = fit(old, "epoch")
+        assert history.epoch == [1, 2]

@@ -76,6 +76,13 @@ CASES = {
     "take": (lambda x: ops.take(x, np.array([[0, 2], [2, 3]])), [_r(5, 3)]),
     "scatter_add": (lambda u: ops.scatter_add((5, 3), np.array([1, 4, 1]), u), [_r(3, 3)]),
     "softmax": (lambda x: ops.softmax(x, axis=-1), [_r(3, 5)]),
+    # keras.ops' optional-kernel primitives (issue 14)
+    "erf": (ops.erf, [_r(3, 4, low=-2, high=2)]),
+    "log1p": (ops.log1p, [_pos(3, 4)]),
+    "expm1": (ops.expm1, [_r(3, 4)]),
+    "sin": (ops.sin, [_r(3, 4, low=-3, high=3)]),
+    "cos": (ops.cos, [_r(3, 4, low=-3, high=3)]),
+    "cumsum_along": (lambda x: ops.cumsum(x, axis=1), [_r(3, 4, 2)]),
 }
 
 

@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import keras3_available, torch_unusable_reason
+from helpers import backend_params, keras3_available
 
 import polykeras
 from polykeras import autodiff, ops
@@ -19,13 +19,7 @@ from polykeras import layers as L
 from polykeras.engine.base_layer import Input
 from polykeras.models import Model, load_model, model_from_json
 
-_TORCH_REASON = torch_unusable_reason()
-BACKENDS = [
-    "numpy",
-    pytest.param(
-        "torch", marks=pytest.mark.skipif(_TORCH_REASON is not None, reason=str(_TORCH_REASON))
-    ),
-]
+BACKENDS = backend_params()
 RTOL, ATOL = 1e-4, 1e-5
 
 

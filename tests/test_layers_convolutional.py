@@ -23,15 +23,9 @@ from polykeras import layers as L
 from polykeras.layers.convolutional import transpose_length
 from polykeras.models import Model, load_model, model_from_json
 
-from helpers import keras3_available, run_keras3_script, torch_unusable_reason
+from helpers import backend_params, keras3_available, run_keras3_script
 
-_TORCH_REASON = torch_unusable_reason()
-BACKENDS = [
-    "numpy",
-    pytest.param(
-        "torch", marks=pytest.mark.skipif(_TORCH_REASON is not None, reason=str(_TORCH_REASON))
-    ),
-]
+BACKENDS = backend_params()
 
 
 @pytest.fixture(params=BACKENDS)

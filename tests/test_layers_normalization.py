@@ -17,15 +17,10 @@ from polykeras import layers as L
 from polykeras.models import Model, load_model, model_from_json
 from polykeras.saving.config import deserialize_layer
 
-from helpers import run_keras3_script, torch_unusable_reason
+from helpers import backend_params, run_keras3_script, torch_unusable_reason
 
 _TORCH_REASON = torch_unusable_reason()
-BACKENDS = [
-    "numpy",
-    pytest.param(
-        "torch", marks=pytest.mark.skipif(_TORCH_REASON is not None, reason=str(_TORCH_REASON))
-    ),
-]
+BACKENDS = backend_params()
 
 
 @pytest.fixture(params=BACKENDS)

@@ -485,18 +485,6 @@ def test_metric_object_counts_kept_positions_of_a_masked_output():
     assert res["binary_accuracy"] == pytest.approx(float(hits.mean()), rel=1e-6)
 
 
-def test_data_parallel_refuses_metric_objects():
-    from polykeras.training.data import DataError
-
-    x, y = _data(8)
-    m = _model("softmax")
-    m.compile("sgd", loss="categorical_crossentropy", metrics=[metrics.AUC(name="my_auc")])
-    data = m._prepare_data(x, y)
-    m._compiled.dp = "a stand-in strategy"
-    with pytest.raises(DataError, match=r"my_auc \(AUC\).*not shared across ranks"):
-        m._evaluate_arrays(m._compiled, data, 4)
-
-
 INTEROP_SCRIPT = textwrap.dedent("""
     import os, sys
     os.environ["KERAS_BACKEND"] = "torch"

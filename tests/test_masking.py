@@ -19,15 +19,9 @@ from polykeras.engine.base_layer import Layer
 from polykeras.models import Model, Sequential, load_model, model_from_json
 from polykeras.saving.config import deserialize_layer
 
-from helpers import run_keras3_script, torch_unusable_reason
+from helpers import backend_params, run_keras3_script
 
-_TORCH_REASON = torch_unusable_reason()
-BACKENDS = [
-    "numpy",
-    pytest.param(
-        "torch", marks=pytest.mark.skipif(_TORCH_REASON is not None, reason=str(_TORCH_REASON))
-    ),
-]
+BACKENDS = backend_params()
 TOL = dict(rtol=1e-4, atol=1e-5)
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import polykeras as keras
-from helpers import run_keras3_script, torch_unusable_reason
+from helpers import backend_params, run_keras3_script
 from polykeras.preprocessing import image as pimage
 from polykeras.preprocessing.image import ImageDataGenerator
 
@@ -50,15 +50,7 @@ AUGMENT = dict(
 )
 FILL_MODES = ("nearest", "constant", "reflect", "wrap")
 
-BACKENDS = [
-    "numpy",
-    pytest.param(
-        "torch",
-        marks=pytest.mark.skipif(
-            torch_unusable_reason() is not None, reason=str(torch_unusable_reason())
-        ),
-    ),
-]
+BACKENDS = backend_params()
 
 
 def _write_folder(root, sizes=((6, 5), (8, 8), (5, 9)), per_class=(3, 2)):

@@ -19,17 +19,11 @@ from polykeras import backend as K
 from polykeras.engine.base_layer import Input
 from polykeras.layers.recurrent import GRU, LSTM, SimpleRNN, convert_keras1_weights
 
-from helpers import torch_unusable_reason
+from helpers import backend_params
 
 
 # -- backends ---------------------------------------------------------------------------------
-_TORCH_REASON = torch_unusable_reason()
-BACKENDS = [
-    "numpy",
-    pytest.param(
-        "torch", marks=pytest.mark.skipif(_TORCH_REASON is not None, reason=str(_TORCH_REASON))
-    ),
-]
+BACKENDS = backend_params()
 
 
 @pytest.fixture(params=BACKENDS)

@@ -77,7 +77,7 @@ def test_pooling_1d_shares_the_config_and_keeps_its_arguments():
     assert (config["pool_size"], config["strides"], config["padding"]) == ([3], [1], "same")
     assert layers.AveragePooling1D(data_format="channels_first").data_format == "channels_first"
     # Keras 1's 1-D poolings had no dim_ordering: still refused (not taken as data_format)
-    with pytest.raises(TypeError, match="not understood: data_format"):
+    with pytest.raises(TypeError, match="not understood: dim_ordering"):
         layers.MaxPooling1D(dim_ordering="tf")
     with pytest.raises(ValueError, match="3-D tensor"):
         layers.MaxPooling1D()(polykeras.Input((4, 4, 2)))

@@ -10,17 +10,9 @@ import pytest
 
 import polykeras as keras
 from polykeras import layers, ops
-from helpers import run_keras3_script, torch_unusable_reason
+from helpers import backend_params, run_keras3_script
 
-BACKENDS = [
-    "numpy",
-    pytest.param(
-        "torch",
-        marks=pytest.mark.skipif(
-            torch_unusable_reason() is not None, reason=str(torch_unusable_reason())
-        ),
-    ),
-]
+BACKENDS = backend_params()
 
 RNG = np.random.default_rng(21)
 X = RNG.normal(size=(32, 5)).astype("float32")

@@ -460,7 +460,7 @@ _W3 = _r(3, 2, 3)
 
 def _take(p):
     (table,) = p
-    rows = ops.take(table, ops.asarray(_IDX))
+    rows = ops.gather(table, ops.asarray(_IDX))
     return ops.sum(ops.multiply(rows, _const(_W3, table))), None
 
 

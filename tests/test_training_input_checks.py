@@ -13,17 +13,9 @@ import polykeras as keras
 from polykeras.layers import Dense, Input
 from polykeras.models import Model
 from polykeras.training.data import DataError
-from helpers import torch_unusable_reason
+from helpers import backend_params
 
-BACKENDS = [
-    "numpy",
-    pytest.param(
-        "torch",
-        marks=pytest.mark.skipif(
-            torch_unusable_reason() is not None, reason=str(torch_unusable_reason())
-        ),
-    ),
-]
+BACKENDS = backend_params()
 
 RNG = np.random.default_rng(20)
 X = RNG.normal(size=(8, 4))

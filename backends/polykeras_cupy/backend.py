@@ -2,8 +2,10 @@
 
 Overrides: transfers (NumPy <-> device, explicit), ``scatter_add`` (cupyx's atomic add),
 ``take``'s range check (one device reduction, no host copy of the indices), device choice
-(``cupy:1``) and the memory pool.  A NumPy array reaching a kernel is an error, never a
-silent host round trip: data enter through ``asarray``.
+(``cupy:1``), the memory pool, ``argsort`` (CuPy's sort is always stable and takes no
+``kind``) and the optional ``erf`` (cupyx.scipy.special; NumPy has none).  A NumPy array
+reaching a kernel is an error, never a silent host round trip: data enter through
+``asarray``.
 
 GPU numerics need nothing here: CuPy's matrix products are float32-exact unless the user
 sets CuPy's own ``CUPY_TF32=1`` (polykeras' ``POLYKERAS_ALLOW_TF32`` is the torch
@@ -92,6 +94,14 @@ class CupyBackend(XpBackend):
 
     def softplus(self, x):
         return cupy.logaddexp(0, x).astype(x.dtype, copy=False)
+
+    def argsort(self, x, axis):
+        return cupy.argsort(x, axis=axis)  # always stable; CuPy takes no ``kind``
+
+    def erf(self, x):
+        import cupyx.scipy.special
+
+        return cupyx.scipy.special.erf(x)
 
     def free_memory(self) -> None:
         """Return cached blocks to the driver (e.g. between large models)."""

@@ -258,6 +258,29 @@ class XpBackend:
             )
         return xp.take_along_axis(x, indices[..., None], axis=-1)[..., 0]
 
+    # -- optional kernels (issue 14): keras.ops math beyond the required primitives ----------
+    # (no ``erf``: NumPy has none; the core composes it, see polykeras.ops.erf)
+    def log1p(self, x):
+        return self.xp.log1p(x)
+
+    def expm1(self, x):
+        return self.xp.expm1(x)
+
+    def sin(self, x):
+        return self.xp.sin(x)
+
+    def cos(self, x):
+        return self.xp.cos(x)
+
+    def cumsum(self, x, axis):
+        return self.xp.cumsum(x, axis=axis)
+
+    def cumprod(self, x, axis):
+        return self.xp.cumprod(x, axis=axis)
+
+    def argsort(self, x, axis):
+        return self.xp.argsort(x, axis=axis, kind="stable")
+
     # -- optional fused kernel (issue 21): RMSprop for all variables in one call ------------
     def rmsprop_update(self, ws, gs, vs, lr, rho, epsilon):
         """RMSprop without momentum, every variable in one call (the same operations in the

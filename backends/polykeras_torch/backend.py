@@ -274,7 +274,9 @@ class TorchBackend:
                 raise TypeError(
                     f"torch backend: cannot make a tensor of dtype {arr.dtype}"
                 ) from None
-            return torch.from_numpy(np.ascontiguousarray(arr, arr.dtype.newbyteorder("=")))
+            # a fresh C-ordered copy (ascontiguousarray keeps a negative stride on an axis
+            # of size 1, which NumPy counts as contiguous and torch refuses)
+            return torch.from_numpy(arr.astype(arr.dtype.newbyteorder("="), order="C", copy=True))
 
     def _operands(self, a, b):
         """Binary-op operands as torch accepts them (NumPy arrays become tensors)."""
@@ -592,6 +594,31 @@ class TorchBackend:
         flat = indices.reshape(-1)
         out = torch.zeros(shape, dtype=updates.dtype, device=updates.device)
         return out.index_add_(0, flat, updates.reshape((flat.shape[0],) + tuple(shape[1:])))
+
+    # -- optional kernels (issue 14): keras.ops math beyond the required primitives ----------
+    def erf(self, x):
+        return torch.erf(x)
+
+    def log1p(self, x):
+        return torch.log1p(x)
+
+    def expm1(self, x):
+        return torch.expm1(x)
+
+    def sin(self, x):
+        return torch.sin(x)
+
+    def cos(self, x):
+        return torch.cos(x)
+
+    def cumsum(self, x, axis):
+        return torch.cumsum(x, dim=axis)
+
+    def cumprod(self, x, axis):
+        return torch.cumprod(x, dim=axis)
+
+    def argsort(self, x, axis):
+        return torch.argsort(x, dim=axis, stable=True)
 
     # -- nn
     def softmax(self, x, axis=-1):

@@ -222,6 +222,52 @@ def add_to_loss(values: Sequence[Any]) -> None:
         bucket.append(ops.sum(v) if ops.shape(v) else v)
 
 
+# add_metric: while fit/evaluate runs a batch, the trainer opens a collector (per thread, as
+# the loss collector above) and each value a layer gives ``add_metric`` inside ``call`` is
+# noted there with its name; the trainer folds them into one ``Mean`` per name.
+_METRIC_COLLECTOR: contextvars.ContextVar[Any] = contextvars.ContextVar(
+    "polykeras_metric_collector", default=None
+)
+
+
+@contextlib.contextmanager
+def collect_added_metrics(into: Any = None):
+    """Collect the ``(name, value)`` pairs given to ``add_metric`` inside the block (in a
+    new list, or appended to ``into``: anything with an ``append``)."""
+    bucket: Any = [] if into is None else into
+    token = _METRIC_COLLECTOR.set(bucket)
+    try:
+        yield bucket
+    finally:
+        _METRIC_COLLECTOR.reset(token)
+
+
+def record_metric(name: str, value: Any) -> None:
+    """Note a value for the metric ``name`` in the open collector, if any."""
+    bucket = _METRIC_COLLECTOR.get()
+    if bucket is not None:
+        bucket.append((name, value))
+
+
+def check_add_metric(owner: str, name: Any, aggregation: Any, kwargs: dict) -> str:
+    """The checks of tf.keras 2's ``add_metric``; returns the name."""
+    if kwargs:
+        raise TypeError(f"{owner}: add_metric got unknown keyword argument(s): {sorted(kwargs)}")
+    if aggregation not in (None, "mean"):
+        raise ValueError(
+            f"{owner}: add_metric(aggregation={aggregation!r}) is not supported; the values "
+            "are averaged over the epoch: aggregation='mean' (or None, which means the same)"
+        )
+    if name is None:
+        raise ValueError(
+            f"{owner}: please provide a name for your metric, like "
+            "`self.add_metric(ops.sum(inputs), name='mean_activation')`"
+        )
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"{owner}: add_metric's name must be a non-empty string, got {name!r}")
+    return name
+
+
 # -- masking ------------------------------------------------------------------------------------
 # A mask is a backend bool array shaped like its tensor without the feature (last) axis;
 # True keeps a position.  Layers pass masks on through ``supports_masking`` and
@@ -660,6 +706,30 @@ class Layer:
                 continue
             self.__dict__.setdefault("_eager_losses", []).append(v)
             add_to_loss([v])
+
+    def add_metric(
+        self, value: Any, name: str | None = None, aggregation: str | None = None, **kwargs: Any
+    ) -> None:
+        """Log a value as a metric (tf.keras 2): inside ``call``, a value computed there;
+        on a model built from ``Input`` tensors, a symbolic tensor computed from its inputs.
+        ``fit`` and ``evaluate`` log the mean of the values given during the epoch under
+        ``name`` (``val_<name>`` for validation).  ``aggregation`` is ``'mean'`` or None
+        (the same).  In a ``train_step``/``test_step`` of the model's own, the value
+        updates its name's ``Mean`` in ``model.metrics`` at once.  Values given anywhere
+        else (``predict``, a call by hand) are not recorded."""
+        owner = f"layer {self.name} ({type(self).__name__})"
+        name = check_add_metric(owner, name, aggregation, kwargs)
+        if is_symbolic(value):
+            add_symbolic = getattr(self, "_add_symbolic_metric", None)
+            if add_symbolic is None:
+                raise ValueError(
+                    f"{owner}: add_metric on a symbolic tensor is for models built from Input "
+                    "tensors (model.add_metric(tensor, name=...)); inside a layer's call, "
+                    "give the value computed there"
+                )
+            add_symbolic(value, name)
+            return
+        record_metric(name, value)
 
     @property
     def losses(self) -> list[Any]:

@@ -7,6 +7,8 @@ that list.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import threading
 
 import warnings
@@ -28,13 +30,38 @@ from .base_layer import (
     is_symbolic,
     output_masks,
     record_activity,
+    record_metric,
     to_list,
     unpack,
 )
 
 
+def _override(functions: dict[int, Any], tensor: Any, value: Any) -> Any:
+    fn = functions.get(id(tensor))
+    return value if fn is None else fn(value)
+
+
 class GraphError(ValueError):
     """The tensors given do not form a valid model graph."""
+
+
+# ``K.gradients`` with respect to a tensor inside the graph: while a gradient node re-runs
+# its part of the graph, each of those tensors is passed through a function it gives (one
+# that adds a differentiable leaf) after its layer computes it.  Per thread, like the
+# other run-time settings.
+_TENSOR_OVERRIDES: contextvars.ContextVar[dict[int, Any] | None] = contextvars.ContextVar(
+    "polykeras_tensor_overrides", default=None
+)
+
+
+@contextlib.contextmanager
+def override_tensors(functions: dict[int, Any]):
+    """While active, each graph tensor whose ``id`` is a key takes ``function(value)``."""
+    token = _TENSOR_OVERRIDES.set(functions)
+    try:
+        yield
+    finally:
+        _TENSOR_OVERRIDES.reset(token)
 
 
 def _history(t: Any, role: str, i: int) -> tuple:
@@ -104,6 +131,8 @@ class Functional(Layer):
         self._subclass_outputs: Any = None
         self._symbolic_losses: list[Any] = []  # add_loss on symbolic tensors
         self._loss_graph: Functional | None = None
+        # add_metric on symbolic tensors: (tensor, name); kept out of attribute tracking
+        self.__dict__["_symbolic_metrics"] = []
         if inputs is None and outputs is None:
             return  # Sequential builds its graph later; a subclassed model on its first call
         if inputs is None or outputs is None:
@@ -304,9 +333,12 @@ class Functional(Layer):
                 "Input tensors; in a subclassed model call self.add_loss(value) in call()"
             )
         candidate = self._symbolic_losses + [tensor]
+        metrics = [t for t, _ in self.__dict__.get("_symbolic_metrics", ())]
         try:  # check now that the loss is computed from this model's inputs
             graph = Functional(
-                self.inputs, list(self.outputs) + candidate, name=f"{self.name}_with_losses"
+                self.inputs,
+                list(self.outputs) + candidate + metrics,
+                name=f"{self.name}_with_losses",
             )
         except GraphError as err:
             raise ValueError(
@@ -314,6 +346,35 @@ class Functional(Layer):
                 f"the model's inputs ({err})"
             ) from None
         self._symbolic_losses = candidate
+        self._loss_graph = graph
+
+    def _add_symbolic_metric(self, tensor: Any, name: str) -> None:
+        """``model.add_metric(tensor, name=...)``: a metric computed from the model's
+        inputs in its graph, logged at every step of fit and evaluate (tf.keras 2)."""
+        if not self._is_graph_network:
+            raise ValueError(
+                f"model {self.name}: add_metric on a symbolic tensor needs a model built "
+                "from Input tensors; in a subclassed model call self.add_metric(value, "
+                "name=...) in call()"
+            )
+        held = self.__dict__.setdefault("_symbolic_metrics", [])
+        if any(n == name for _, n in held):
+            raise ValueError(
+                f"model {self.name}: a metric named {name!r} was already added with "
+                "add_metric; give each metric its own name"
+            )
+        try:  # check now that the metric is computed from this model's inputs
+            graph = Functional(
+                self.inputs,
+                list(self.outputs) + list(self._symbolic_losses) + [t for t, _ in held] + [tensor],
+                name=f"{self.name}_with_losses",
+            )
+        except GraphError as err:
+            raise ValueError(
+                f"model {self.name}: add_metric was given a tensor that is not computed "
+                f"from the model's inputs ({err})"
+            ) from None
+        held.append((tensor, name))
         self._loss_graph = graph
 
     @property
@@ -553,7 +614,7 @@ class Functional(Layer):
         for layer in self.layers:  # what add_loss kept is the last call's only
             if layer.__dict__.get("_eager_losses"):
                 layer._eager_losses = []
-        if self._symbolic_losses:
+        if self._symbolic_losses or self.__dict__.get("_symbolic_metrics"):
             return self._run_with_symbolic_losses(values, training, masks)
         with weights_lock(self):  # a training step in another thread is done, or waits
             if masks is not None and all(m is None for m in masks):
@@ -570,6 +631,7 @@ class Functional(Layer):
         ``compute_mask`` gives its outputs' masks."""
         B = _backend.current()
         self._move_weights(B)
+        overrides = _TENSOR_OVERRIDES.get()
         tensor_map: dict[int, Any] = {}
         mask_map: dict[int, Any] = {}
         for t, v in zip(self.inputs, values):
@@ -600,6 +662,8 @@ class Functional(Layer):
                 out_masks = output_masks(layer, value, in_masks, len(outs))
             if layer.activity_regularizer is not None:
                 record_activity(layer, outs)
+            if overrides is not None:
+                outs = [_override(overrides, t, v) for t, v in zip(node.output_tensors, outs)]
             for t, v, m in zip(node.output_tensors, outs, out_masks):
                 tensor_map[id(t)] = v
                 if m is not None:
@@ -612,6 +676,7 @@ class Functional(Layer):
     def _run_graph_unlocked(self, values: list, training: bool) -> list:
         B = _backend.current()
         self._move_weights(B)
+        overrides = _TENSOR_OVERRIDES.get()
         tensor_map: dict[int, Any] = {}
         for t, v in zip(self.inputs, values):
             tensor_map[id(t)] = v
@@ -628,6 +693,8 @@ class Functional(Layer):
             outs = out if isinstance(out, list) else [out]
             if layer.activity_regularizer is not None:
                 record_activity(layer, outs)
+            if overrides is not None:
+                outs = [_override(overrides, t, v) for t, v in zip(node.output_tensors, outs)]
             for t, v in zip(node.output_tensors, outs):
                 tensor_map[id(t)] = v
         return [tensor_map[id(t)] for t in self.outputs]
@@ -644,19 +711,24 @@ class Functional(Layer):
     def _run_with_symbolic_losses(
         self, values: list, training: bool, masks: list | None
     ) -> tuple[list, list]:
-        """Run the graph and the losses given to ``add_loss`` on symbolic tensors (a
-        graph of their own over the same layers); each loss's sum joins the loss being
-        computed (the collector of ``engine.base_layer``), as Keras adds them."""
+        """Run the graph and the losses and metrics given to ``add_loss`` and
+        ``add_metric`` on symbolic tensors (a graph of their own over the same layers);
+        each loss's sum joins the loss being computed (the collector of
+        ``engine.base_layer``), as Keras adds them, and each metric's value is noted."""
+        metrics = self.__dict__.get("_symbolic_metrics", [])
         graph = self._loss_graph
         if graph is None:
             graph = self._loss_graph = Functional(
                 self.inputs,
-                list(self.outputs) + list(self._symbolic_losses),
+                list(self.outputs) + list(self._symbolic_losses) + [t for t, _ in metrics],
                 name=f"{self.name}_with_losses",
             )
         outs, out_masks = graph._run_graph_masked(values, training, masks)
         n = len(self.outputs)
-        add_to_loss(outs[n:])
+        n_losses = len(self._symbolic_losses)
+        add_to_loss(outs[n : n + n_losses])
+        for (_, name), value in zip(metrics, outs[n + n_losses :]):
+            record_metric(name, value)
         return outs[:n], out_masks[:n]
 
     def _call_subclassed(self, inputs: Any, kwargs: dict) -> Any:

@@ -101,11 +101,11 @@ class Embedding(Layer):
 
     def call(self, inputs):
         if self._sparse_inverse is not None:
-            return ops.take(self.embeddings, self._sparse_inverse)
+            return ops._take_rows(self.embeddings, self._sparse_inverse)
         idx = ops.stop_gradient(inputs)
         if not ops.dtype_name(idx).startswith(("int", "uint")):
             idx = ops.cast(idx, "int32")  # as Keras does; model data are checked integral
-        return ops.take(self.embeddings, idx)
+        return ops._take_rows(self.embeddings, idx)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.output_dim,)

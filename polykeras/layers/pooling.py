@@ -28,11 +28,17 @@ class _PoolND(Layer):
     _rank = 2
 
     def _init_pool(self, pool_size: Any, strides: Any, padding: str, data_format: Any, kwargs):
+        if self._rank == 1 and "dim_ordering" in kwargs:  # Keras 1's 1-D poolings had none
+            raise TypeError(
+                f"{type(self).__name__}: keyword argument(s) not understood: dim_ordering "
+                "(a 1-D pooling takes Keras 2's data_format='channels_last' or "
+                "'channels_first')"
+            )
         kwargs = legacy(kwargs, _K1, type(self).__name__)
         pool_size = kwargs.pop("pool_size", pool_size)
         strides = kwargs.pop("strides", strides)
         padding = kwargs.pop("padding", padding)
-        if self._rank > 1:  # Keras 1's dim_ordering (its 1-D poolings had none)
+        if self._rank > 1:  # Keras 1's dim_ordering, renamed by legacy()
             data_format = kwargs.pop("data_format", data_format)
         Layer.__init__(self, **kwargs)
         owner = f"{type(self).__name__} {self.name}"

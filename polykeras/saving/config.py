@@ -78,10 +78,12 @@ def _member_nodes(model: Any) -> set[int]:
     return members
 
 
-def _node_index_map(model: Any, members: set[int]) -> dict[tuple[int, int], int]:
+def _node_index_map(
+    model: Any, members: set[int], extra: list | None = None
+) -> dict[tuple[int, int], int]:
     Model, _ = _model_classes()
     mapping: dict[tuple[int, int], int] = {}
-    for layer in model.layers:
+    for layer in list(model.layers) + list(extra or ()):
         kept = 1 if isinstance(layer, Model) else 0  # a model's own node 0 comes first
         for i, node in enumerate(layer._inbound_nodes):
             if id(node) in members:
@@ -115,8 +117,10 @@ def functional_config(model: Any) -> dict[str, Any]:
             "has no config; build it first (call it on data or Input tensors)"
         )
     members = _member_nodes(model)
-    index = _node_index_map(model, members)
-    layers = list(model.layers)
+    added = added_tensors(model)
+    ancillary = ancillary_layers(model, members) if added else []
+    index = _node_index_map(model, members, ancillary)
+    layers = list(model.layers) + ancillary
     listed = {id(lay) for lay in layers}
     for t in model.inputs:  # an input no output depends on is still part of the model
         lay = t._keras_history[0]
@@ -154,6 +158,18 @@ def functional_config(model: Any) -> dict[str, Any]:
         layer, node_index, tensor_index = t._keras_history
         return [layer.name, index[(id(layer), node_index)], tensor_index]
 
+    taken = {entry["name"] for entry in layer_configs}
+    for class_name, tensor, extras in added:  # as tf.keras 2 inserts AddLoss / AddMetric
+        name = _unused_name(to_snake(class_name), taken)
+        layer_configs.append(
+            {
+                "name": name,
+                "class_name": class_name,
+                "config": {"name": name, "trainable": True, "dtype": str(tensor.dtype), **extras},
+                "inbound_nodes": [[ref(tensor) + [{}]]],
+            }
+        )
+
     config: dict[str, Any] = {
         "name": model.name,
         "layers": layer_configs,
@@ -165,12 +181,113 @@ def functional_config(model: Any) -> dict[str, Any]:
     return config
 
 
+# -- add_loss / add_metric on symbolic tensors: tf.keras 2's AddLoss / AddMetric layers ----------
+# tf.keras 2 keeps ``model.add_loss(tensor)`` and ``model.add_metric(tensor, name=...)`` in a
+# functional model's config as a layer entry whose one inbound node is the tensor and whose
+# output is no model output: ``AddLoss`` (config ``name``, ``trainable``, ``dtype``,
+# ``unconditional``) and ``AddMetric`` (``aggregation``, ``metric_name`` besides).  polykeras
+# writes the same entries (after the model's layers and the layers only they read) and, when
+# reading, gives their tensors back to ``add_loss`` / ``add_metric`` instead of making layers.
+ADDED_CLASSES = ("AddLoss", "AddMetric")
+_ADDED_KEYS = {
+    "AddLoss": {"name", "trainable", "dtype", "unconditional"},
+    "AddMetric": {"name", "trainable", "dtype", "aggregation", "metric_name"},
+}
+
+
+def to_snake(class_name: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in class_name).lstrip("_")
+
+
+def _unused_name(base: str, taken: set[str]) -> str:
+    name, k = base, 0
+    while name in taken:
+        k += 1
+        name = f"{base}_{k}"
+    taken.add(name)
+    return name
+
+
+def added_tensors(model: Any) -> list[tuple[str, Any, dict[str, Any]]]:
+    """``(class_name, tensor, config keys)`` for each symbolic tensor the functional model
+    was given with ``add_loss`` (first) or ``add_metric``."""
+    out: list[tuple[str, Any, dict[str, Any]]] = [
+        ("AddLoss", t, {"unconditional": False}) for t in getattr(model, "_symbolic_losses", ())
+    ]
+    for t, name in model.__dict__.get("_symbolic_metrics", ()):
+        out.append(("AddMetric", t, {"aggregation": "mean", "metric_name": name}))
+    return out
+
+
+def ancillary_layers(model: Any, members: set[int]) -> list:
+    """The layers only the added losses and metrics read (in graph order); their nodes
+    join ``members``."""
+    graph = getattr(model, "_loss_graph", None)
+    if graph is None:
+        from ..engine.functional import Functional
+
+        graph = Functional(
+            model.inputs,
+            list(model.outputs) + [t for _c, t, _e in added_tensors(model)],
+            name=f"{model.name}_with_losses",
+        )
+    members.update(id(node) for node in graph._execution)
+    listed = {id(layer) for layer in model.layers}
+    extra = [layer for layer in graph.layers if id(layer) not in listed]
+    weighted = [layer.name for layer in extra if layer.weights]
+    if weighted:  # not among the model's weights: the file could not hold them
+        raise SavingError(
+            f"model {model.name}: layer(s) {weighted} have weights and are read only by "
+            "the tensors given to add_loss / add_metric, so they are not among the model's "
+            "weights and cannot be saved with it; make them part of the model's outputs"
+        )
+    return extra
+
+
+def _apply_added(model: Any, class_name: str, tensor: Any, cfg: Any, where: str) -> None:
+    """Give ``tensor`` back to ``model.add_loss`` / ``model.add_metric`` as the
+    AddLoss / AddMetric entry ``cfg`` says."""
+    if not isinstance(cfg, dict):
+        raise SavingError(f"{where}: the config of a {class_name} layer must be a dict")
+    unknown = sorted(set(cfg) - _ADDED_KEYS[class_name])
+    if unknown:
+        raise SavingError(
+            f"{where}: the {class_name} layer has config key(s) {unknown} that polykeras "
+            f"does not implement (expected {sorted(_ADDED_KEYS[class_name])})"
+        )
+    try:
+        if class_name == "AddLoss":
+            if cfg.get("unconditional", False) is not False:
+                raise SavingError(
+                    f"{where}: AddLoss with unconditional={cfg['unconditional']!r} is not "
+                    "supported: a model's symbolic loss is computed from its inputs "
+                    "(unconditional=False, as tf.keras 2 writes it)"
+                )
+            model.add_loss(tensor)
+            return
+        name = cfg.get("metric_name")
+        if not isinstance(name, str) or not name:
+            raise SavingError(
+                f"{where}: the AddMetric layer's metric_name must be a non-empty string, "
+                f"got {name!r:.100}"
+            )
+        model.add_metric(tensor, name=name, aggregation=cfg.get("aggregation"))
+    except (TypeError, ValueError) as exc:
+        raise SavingError(f"{where}: cannot restore the {class_name} layer: {exc}") from None
+
+
 def sequential_config(model: Any) -> dict[str, Any]:
     """The Keras 2 config of a Sequential model: its name and its layers in order.
 
     When the model has an input (it is built), its InputLayer comes first, as tf.keras 2
     writes it (Keras 2.2 reads it too; Keras 3 misreads a first layer's own
     ``batch_input_shape`` without it)."""
+    if added_tensors(model):
+        raise SavingError(
+            f"Sequential model {model.name} was given add_loss / add_metric on symbolic "
+            "tensors, which a Sequential config (a list of layers) cannot hold; build it "
+            "as a functional Model(inputs, outputs) to save them"
+        )
     layer_configs = [_entry_of(layer) for layer in model.layers]
     input_layer = getattr(model, "_input_layer", None)
     if layer_configs and input_layer is not None:
@@ -534,6 +651,7 @@ class _Graph:
         self.order: list[str] = []
         self.pending: dict[str, deque] = {}
         self.made: dict[str, list] = {}
+        self.added: list[tuple[str, str, Any, Any]] = []  # AddLoss / AddMetric entries
         entries = config.get("layers")
         if not isinstance(entries, list):
             raise SavingError(f"{where}: the config has no list of layers")
@@ -550,10 +668,14 @@ class _Graph:
             raw = entry.get("config")
             cfg = raw if isinstance(raw, dict) else {}
             name = _check_name(entry.get("name", cfg.get("name")), f"{where}, layer entry {i}")
-            if name in self.created:
+            if name in self.created or any(name == a[0] for a in self.added):
                 raise SavingError(
                     f"{where}: two layers are named {name!r}; layer names in a model must be unique"
                 )
+            added = entry.get("class_name")
+            if added in ADDED_CLASSES and added not in session.custom_objects:
+                self.added.append((name, entry["class_name"], raw, entry.get("inbound_nodes")))
+                continue
             module = entry.get("module")
             if isinstance(module, str) and module.startswith("keras.src.ops."):
                 layer = _Keras3Op(entry.get("class_name"), cfg, f"{where}, layer {name!r}")
@@ -767,6 +889,34 @@ class _Graph:
                 "a reference to a node that does not exist)"
             )
 
+    def added_tensors(self) -> list[tuple[str, str, Any, Any]]:
+        """``(name, class_name, config, tensor)`` for each AddLoss / AddMetric entry, once
+        the graph is built: the tensor its one inbound node reads."""
+        out = []
+        for name, class_name, cfg, nodes in self.added:
+            context = f"{self.where}, layer {name!r}"
+            if not isinstance(nodes, list) or len(nodes) != 1:
+                raise SavingError(
+                    f"{context}: a {class_name} layer needs exactly one inbound node (the "
+                    f"loss or metric tensor), got {nodes!r:.200}"
+                )
+            node = nodes[0]
+            tensor: Any = _NOT_READY
+            if isinstance(node, dict):  # Keras 3's {"args": [tensor], "kwargs": {}}
+                waits: list = []
+                args = self._resolve_nested(node.get("args", []), context, waits)
+                if isinstance(args, list) and len(args) == 1 and not waits:
+                    tensor = args[0]
+            elif isinstance(node, list) and len(node) == 1:
+                tensor = self.resolve(node[0], context)
+            if tensor is _NOT_READY or not hasattr(tensor, "_keras_history"):
+                raise SavingError(
+                    f"{context}: the inbound node of a {class_name} layer must name one "
+                    f"tensor of the model, got {node!r:.200}"
+                )
+            out.append((name, class_name, cfg, tensor))
+        return out
+
     def tensors(self, refs: Any, what: str) -> Any:
         context = f"{self.where}, {what}"
         if isinstance(refs, dict):
@@ -817,6 +967,8 @@ def functional_from_config(cls: Any, config: Any, custom_objects: dict | None = 
             raise SavingError(f"{where}: the model cannot be made from its config: {exc}") from None
         if config.get("trainable") is False:
             model.trainable = False
+        for added_name, class_name, cfg, tensor in graph.added_tensors():
+            _apply_added(model, class_name, tensor, cfg, f"{where}, layer {added_name!r}")
         return model
 
 

@@ -427,8 +427,10 @@ def _functional_config(model: Any) -> dict[str, Any]:
     Model, Sequential = _models()
     k2 = model.get_config()
     members = cfg._member_nodes(model)
-    index = cfg._node_index_map(model, members)
-    by_name = {layer.name: layer for layer in model.layers}
+    added = cfg.added_tensors(model)
+    extra = cfg.ancillary_layers(model, members) if added else []
+    index = cfg._node_index_map(model, members, extra)
+    by_name = {layer.name: layer for layer in list(model.layers) + extra}
     for t in model.inputs:
         by_name.setdefault(t._keras_history[0].name, t._keras_history[0])
         index.setdefault((id(t._keras_history[0]), t._keras_history[1]), 0)
@@ -445,8 +447,27 @@ def _functional_config(model: Any) -> dict[str, Any]:
     from ..layers.merge import _Merge
 
     entries = []
+    added_entries: list[dict[str, Any]] = []
     for k2_entry in k2["layers"]:
+        if k2_entry["class_name"] in cfg.ADDED_CLASSES:  # kept beside the layers (see below)
+            t = added[len(added_entries)][1]
+            lay, ni, ti = t._keras_history
+            added_entries.append(
+                {
+                    "name": k2_entry["name"],
+                    "class_name": k2_entry["class_name"],
+                    "config": k2_entry["config"],
+                    "inbound_nodes": [{"args": [_ktensor(t, history(lay, ni, ti))], "kwargs": {}}],
+                }
+            )
+            continue
         layer = by_name[k2_entry["name"]]
+        if isinstance(layer, Model) and cfg.added_tensors(layer):
+            raise SavingError(
+                f"model {model.name}: its nested model {layer.name} was given add_loss / "
+                "add_metric on symbolic tensors, which a .keras file cannot hold inside a "
+                "nested model; save to .h5 (or the JSON/YAML config), which keeps them"
+            )
         nodes = []
         for node in layer._inbound_nodes:
             if id(node) not in members or not node.inbound_layers:
@@ -471,13 +492,16 @@ def _functional_config(model: Any) -> dict[str, Any]:
         entries.append(entry)
     inputs = [ref(t) for t in model.inputs]
     outputs = [ref(t) for t in model.outputs]
-    return {
+    out = {
         "name": model.name,
         "trainable": bool(model.trainable),
         "layers": entries,
         "input_layers": inputs[0] if len(inputs) == 1 else inputs,
         "output_layers": outputs[0] if len(outputs) == 1 else outputs,
     }
+    if added_entries:  # model_config moves them out of the model's config
+        out[ADDED_KEY] = added_entries
+    return out
 
 
 def _sequential_config(model: Any) -> dict[str, Any]:
@@ -593,9 +617,18 @@ def _keras3_objects(value: Any, module: str) -> Any:
     return value
 
 
+# A functional model's add_loss / add_metric on symbolic tensors (tf.keras 2's AddLoss /
+# AddMetric layer entries, with Keras 3 inbound nodes) go in this top-level key of
+# config.json, outside the model's config: Keras 3 has no such layers and ignores the key
+# (it loads the model without them), polykeras puts them back among the layers on reading.
+ADDED_KEY = "polykeras_added_layers"
+
+
 def model_config(model: Any, include_optimizer: bool = True) -> dict[str, Any]:
     """config.json of a .keras file for ``model``."""
     entry = serialize(model)
+    if isinstance(entry.get("config"), dict) and ADDED_KEY in entry["config"]:
+        entry[ADDED_KEY] = entry["config"].pop(ADDED_KEY)
     shape: Any = None
     Model, Sequential = _models()
     if isinstance(model, Sequential) and getattr(model, "inputs", None):
@@ -887,12 +920,29 @@ def _weights_file(archive: _Archive) -> Iterator[str]:
 def load_model(path: Any, custom_objects: dict | None = None, compile: bool = True) -> Any:
     """``load_model("x.keras")``: the model, its weights, and (with ``compile=True``) its
     compile settings and optimizer state."""
-    from .config import model_from_config
+    from .config import ADDED_CLASSES, model_from_config
 
     where = _where("load_model", path)
     with open_archive(path, where) as archive:
         config = _read_config(archive, custom_objects, where)
         entry = {k: v for k, v in config.items() if k in ("class_name", "config", "module")}
+        added = config.get(ADDED_KEY)
+        if added is not None:
+            inner = entry.get("config")
+            if not (isinstance(added, list) and isinstance(inner, dict)):
+                raise SavingError(
+                    f"{where}: {CONFIG_MEMBER}'s {ADDED_KEY} must be a list of AddLoss / "
+                    "AddMetric layer entries beside a functional model's config"
+                )
+            if not all(isinstance(a, dict) and a.get("class_name") in ADDED_CLASSES for a in added):
+                raise SavingError(
+                    f"{where}: {CONFIG_MEMBER}'s {ADDED_KEY} may only hold AddLoss / "
+                    "AddMetric layer entries"
+                )
+            layers = inner.get("layers")
+            if not isinstance(layers, list):
+                raise SavingError(f"{where}: {ADDED_KEY} is given for a model without layers")
+            entry["config"] = {**inner, "layers": layers + added}
         with initializers.guarded(hdf5.weights_from_file):
             model = model_from_config(entry, custom_objects)
             if _user_object(model) and not model.built:  # a subclassed model: build it

@@ -277,6 +277,10 @@ class BackupAndRestore(Callback):
     is made every N batches instead (counted across epochs, as Keras 3 counts them); a
     backup made in the middle of an epoch resumes, as in Keras 3, at the start of that
     epoch, from the weights saved at its batch (the batches before it are seen again).
+    Both files are Keras 3's (the metadata ``{"epoch": <the epoch to run next>, "batch":
+    <the batch saved at, 0 at an epoch's end>}``), so either library resumes a folder the
+    other wrote; a folder written by polykeras before it followed Keras 3 (``{"epoch": <the
+    epoch finished>}``, or ``{"next_epoch": ..., "batch": ...}``) is still read as meant.
     A ``fit`` that completes removes the backup (``delete_checkpoint=True``).
     Data-parallel training: every rank loads the backup, rank 0 alone writes it (so
     ``backup_dir`` must be on a shared file system when ranks run on several machines).
@@ -326,8 +330,9 @@ class BackupAndRestore(Callback):
 
         with open(self._meta_path, encoding="utf-8") as f:
             meta = json.load(f)
-        # {"epoch": e}: epoch e finished; {"next_epoch": e, "batch": b}: saved at batch b
-        # of epoch e, which runs again from its start
+        # Keras 3 (and polykeras now): {"epoch": e, "batch": b}, e the epoch to run (again)
+        # from its start; polykeras before: {"epoch": e} (epoch e finished) or
+        # {"next_epoch": e, "batch": b}
         key = "next_epoch" if isinstance(meta, dict) and "next_epoch" in meta else "epoch"
         epoch = meta.get(key) if isinstance(meta, dict) else None
         if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
@@ -335,8 +340,9 @@ class BackupAndRestore(Callback):
                 f"BackupAndRestore: {self._meta_path} does not name an epoch "
                 f"({key}={epoch!r}); remove the backup folder to start afresh"
             )
+        finished = key == "epoch" and "batch" not in meta  # polykeras' older epoch backup
         self.model.load_weights(self._weights_path)
-        self.model._resume_epoch = epoch + 1 if key == "epoch" else epoch
+        self.model._resume_epoch = epoch + 1 if finished else epoch
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = int(epoch)
@@ -350,12 +356,12 @@ class BackupAndRestore(Callback):
         self._last_batch = batch
         if self._since_saved >= self.save_freq:
             self._since_saved = 0
-            self._save({"next_epoch": self._epoch, "batch": batch})
+            self._save({"epoch": self._epoch, "batch": batch})
 
     def on_epoch_end(self, epoch, logs=None):
         self._last_batch = 0
         if self.save_freq == "epoch":
-            self._save({"epoch": int(epoch)})
+            self._save({"epoch": int(epoch) + 1, "batch": 0})
 
     def _save(self, meta: dict) -> None:
         if not self._writes():

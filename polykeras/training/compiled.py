@@ -114,6 +114,11 @@ class Compiled:
         self.jit: JitStep | None = None
         self.dp: Any = None  # the data-parallel strategy of the running fit/evaluate, if any
         self.dp_synced = False  # whether train_on_batch's ranks started from rank 0's weights
+        #: add_metric's running means by name; None until ``added_metrics.prepare`` runs
+        #: (or a custom step first logs one)
+        self.added_metrics: dict[str, Any] | None = None
+        #: what ``added_metrics.prepare`` last saw: (symbolic names, the columns before it)
+        self._added_state: tuple | None = None
 
     def resolve(self, model: Any) -> None:
         names = list(model.output_names)

@@ -247,7 +247,8 @@ class CompiledLoss:
 
 
 def model_metrics(model: Any) -> list[Any]:
-    """``model.metrics``: the loss tracker and the compiled metrics once compiled, then the
+    """``model.metrics``: the loss tracker and the compiled metrics once compiled (and the
+    ``Mean`` of each ``add_metric`` name, once fit or evaluate learned them), then the
     metric objects the model and its layers keep in attributes."""
     out: list[Any] = []
     c = getattr(model, "_compiled", None)
@@ -256,6 +257,7 @@ def model_metrics(model: Any) -> list[Any]:
         out.append(state["loss"])
         if state["compile"]._build():
             out.append(state["compile"])
+        out.extend((c.added_metrics or {}).values())  # add_metric's
     seen = {id(m) for m in out}
     for m in tracking.tracked_metrics(model):
         if id(m) not in seen:
@@ -321,9 +323,12 @@ def run_step(model: Any, name: str, data: Any) -> dict[str, float]:
 
     from .. import backend_api
 
+    from . import added_metrics
+
     phase = backend_api.training_phase() if name == "train_step" else contextlib.nullcontext()
     with weights_lock(model), base_layer.collect_activity_losses(), phase:
-        logs = getattr(model, name)(data)
+        with added_metrics.live(model):  # add_metric's values update model.metrics at once
+            logs = getattr(model, name)(data)
     return to_floats(logs, f"{type(model).__name__}.{name}")
 
 

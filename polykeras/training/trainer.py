@@ -14,6 +14,7 @@ Environment: ``POLYKERAS_MAX_EPOCHS`` (a positive integer) caps the number of ep
 
 from __future__ import annotations
 
+import contextvars
 import os
 import warnings
 from collections.abc import Sequence
@@ -26,7 +27,8 @@ from .. import backend_api as _K
 from .. import distribute as _distribute
 from .. import backend as _backend
 from .. import ops
-from ..engine.base_layer import collect_activity_losses
+from ..engine.base_layer import collect_activity_losses, collect_added_metrics
+from . import added_metrics as _added
 from . import batches as _batches
 from . import custom_steps as _custom
 from . import data as _data
@@ -207,6 +209,7 @@ class TrainingMixin:
         override it (and call ``super().train_step(data)``)."""
         c = self._require_compiled()
         xs, ys, sws = self._step_arrays(c, data)
+        _added.prepare(self, c, lambda: xs, "train_step")
         values = self._train_batch_unlocked(c, xs, ys, sws)
         return dict(zip(c.names, values))
 
@@ -214,6 +217,7 @@ class TrainingMixin:
         """The loss and metrics of one batch, without training (``evaluate``'s step)."""
         c = self._require_compiled()
         xs, ys, sws = self._step_arrays(c, data)
+        _added.prepare(self, c, lambda: xs, "test_step")
         values = self._test_batch(c, xs, ys, sws)
         return dict(zip(c.names, values))
 
@@ -245,6 +249,9 @@ class TrainingMixin:
         name = "train_step" if train else "test_step"
         logs: dict[str, float] = {}
         self.reset_metrics()
+        tests = None  # data-parallel test_step: see distribute._CustomTests
+        if not train and c.dp is not None:
+            tests = c.dp.custom_tests(self, each_step=cb is not None and bool(cb.callbacks))
         for batch, (xs, ys, sws, size) in enumerate(batches):
             begin = "on_train_batch_begin" if train else "on_test_batch_begin"
             if cb is not None:
@@ -256,6 +263,15 @@ class TrainingMixin:
                     xs,
                     ys,
                     sws,
+                    size,
+                )
+            elif tests is not None:
+                logs = tests.run(
+                    lambda *arrays: _custom.run_step(self, name, _custom.batch_data(self, *arrays)),
+                    xs,
+                    ys,
+                    sws,
+                    size,
                 )
             else:
                 logs = _custom.run_step(self, name, _custom.batch_data(self, xs, ys, sws))
@@ -264,7 +280,7 @@ class TrainingMixin:
                 cb.call(end, batch, {"batch": batch, "size": size, **logs})
             if train and self.stop_training:
                 break
-        return logs
+        return logs if tests is None else tests.finish(logs)
 
     @property
     def metrics_names(self) -> list[str]:
@@ -371,6 +387,8 @@ class TrainingMixin:
         kept positions only (``masks``: one per output, None where unmasked)."""
         total = None
         per_output = []
+        # data parallel: a masked output's mean as a share of the global batch's
+        scales = _masked_scales(self, c, masks) if masks is not None else {}
         for k, i in enumerate(c.trained):
             loss_fn = c.loss_fns[i]
             assert loss_fn is not None  # c.trained lists the outputs that have a loss
@@ -383,6 +401,8 @@ class TrainingMixin:
             elif masks is not None and masks[i] is not None:
                 what = f"the loss of output {c.output_names[k]}"
                 value = _metrics.masked_loss(values, sws[k], masks[i], what)
+                if i in scales:
+                    value = ops.multiply(value, scales[i])
             elif sws[k] is not None:
                 values = ops.multiply(values, _expand_to(sws[k], values))
                 value = ops.mean(values)
@@ -522,9 +542,10 @@ class TrainingMixin:
         values = [v.value for v in variables]
         rows = self._sparse_rows(B, c, xs, values) if c.row_sparse else None
         try:
-            loss, (per_output, outs, updates, masks), grads = autodiff.value_and_grad(
-                loss_fn, values
-            )
+            with collect_added_metrics() as given:  # add_metric's values (added_metrics.py)
+                loss, (per_output, outs, updates, masks), grads = autodiff.value_and_grad(
+                    loss_fn, values
+                )
         finally:
             for _, layer, _ in c.row_sparse:
                 layer._sparse_inverse = None
@@ -535,7 +556,8 @@ class TrainingMixin:
             if layer._updates:
                 layer._updates = []
         scalars = [loss] + (per_output if len(self.outputs) > 1 else [])
-        return self._read(B, scalars + self._metric_values(c, outs, ys, sws, masks))
+        scalars += self._metric_values(c, outs, ys, sws, masks)
+        return self._read(B, scalars + _added.fold(self, c, given))
 
     def _train_batch_dp(self, c: Compiled, xs: list, ys: list, sws: list, dp: Any) -> list[float]:
         """One data-parallel step: this rank's part of the global batch; the gradients, the
@@ -544,8 +566,8 @@ class TrainingMixin:
         (``distribute.GradientSum``: started during the backward pass where the backend
         allows, the loss and the rest in the last one), so that the step equals one
         process's step on the whole global batch."""
-        _refuse_metric_objects_dp(c, dp)
         B = _backend.current()
+        columns, shared = _shared_metrics(c)
         variables = c.trainable
         values = [v.value for v in variables]
         update_vars = [v for layer in c.update_layers for v in layer.non_trainable_weights]
@@ -555,28 +577,42 @@ class TrainingMixin:
         # gradients summed over ranks in buckets, during the backward pass where it can
         gradient_sum = dp.gradient_sum(B, values, dtype, weight)
         if n_local:
-            loss, (per_output, outs, updates, masks), grads = gradient_sum.value_and_grad(
-                self._loss_fn(c, xs, ys, sws), values
-            )
+            token = _MASKED_DP.set((dp, n_local))
+            try:
+                with collect_added_metrics() as given:  # add_metric's values
+                    loss, (per_output, outs, updates, masks), grads = gradient_sum.value_and_grad(
+                        self._loss_fn(c, xs, ys, sws), values
+                    )
+            finally:
+                _MASKED_DP.reset(token)
             for layer in c.update_layers:
                 layer._updates = []
             scalars = [loss] + (per_output if len(self.outputs) > 1 else [])
             scalars += self._metric_values(c, outs, ys, sws, masks)
+            scalars += _added.fold(self, c, given)
             new = {id(var): value for var, value in updates}
             update_values = [new.get(id(v), v.value) for v in update_vars]
         else:  # the global batch had too few samples to give this rank any: zeros
+            _join_masked_dp(self, c, dp, train=True)
             scalars = [B.zeros((), dtype) for _ in c.names]
             update_values = [v.value for v in update_vars]
         parts = [B.multiply(a, weight) for a in [*scalars, *update_values]]
+        # the metric objects' state (this rank's, since the epoch began) in the same bucket
+        n_states = len(shared.variables)
+        parts += shared.local()
         parts.append(B.asarray(np.asarray([weight], dtype)))
         summed = gradient_sum.finish(parts)
         total = float(np.asarray(B.to_numpy(summed[-1])).reshape(-1)[0])
-        summed = [B.divide(a, total) for a in summed[:-1]]
+        states = summed[len(summed) - 1 - n_states : -1]
+        summed = [B.divide(a, total) for a in summed[: len(summed) - 1 - n_states]]
         grads = summed[: len(values)]
         scalars = summed[len(values) : len(values) + len(scalars)]
         c.optimizer.apply(grads, variables, None)
         for var, value in zip(update_vars, summed[len(values) + len(scalars) :]):
             var.assign(value)
+        if shared:  # a metric object's running result over the global data so far
+            for j, result in zip(columns, shared.results(states)):
+                scalars[j] = result
         return self._read(B, scalars)
 
     def _data_parallel(self, c: Compiled, where: str, sync: bool = True) -> Any:
@@ -654,7 +690,7 @@ class TrainingMixin:
         checks that every rank read the same batches."""
         B = _backend.current()
         dp = c.dp
-        _refuse_metric_objects_dp(c, dp)
+        c.reset_metric_objects()
         totals = np.zeros(len(c.names))
         seen = batches_read = 0
         fingerprint = 0
@@ -671,9 +707,7 @@ class TrainingMixin:
                     callbacks.call("on_test_batch_begin", batch, {"batch": batch, "size": size})
                 part = dp.shard(slice(0, size), size)
                 count = len(part)
-                values = (
-                    self._test_batch(c, *data.batch(B, part)) if count else [0.0] * len(c.names)
-                )
+                values = self._test_batch_dp(c, dp, data, part)
                 totals += np.asarray(values) * count
                 seen += size
                 batches_read += 1
@@ -685,13 +719,21 @@ class TrainingMixin:
         finally:
             epoch_batches.close()
         source.end_epoch()
-        table, summed = dp.census(B, [batches_read, seen, fingerprint], totals)
+        columns, shared = _shared_metrics(c)
+        # the totals and the metric objects' state summed in the same all-reduce
+        summed_in = np.concatenate([totals, shared.local_host(B)])
+        table, summed = dp.census(B, [batches_read, seen, fingerprint], summed_in)
         dp.check_same_stream(table, source.where, source.what)
         if not seen:
             raise DataError(f"{source.where}: {source.what} yielded no batches to evaluate on")
         if bar is not None and bar.target is None:
             bar.finish()
-        return [float(v) for v in summed / seen]
+        out = [float(v) for v in summed[: len(totals)] / seen]
+        if shared:
+            results = shared.results(shared.from_host(B, summed[len(totals) :]))
+            for j, value in zip(columns, results):
+                out[j] = _as_number(B, value)
+        return out
 
     @staticmethod
     def _sparse_rows(B, c: Compiled, xs: list, values: list) -> dict:
@@ -713,12 +755,27 @@ class TrainingMixin:
     def _test_batch(self, c: Compiled, xs: list, ys: list, sws: list) -> list[float]:
         B = _backend.current()
         with ops.logits_scope():  # crossentropy from logits (see training.losses)
-            with collect_activity_losses() as activity:
+            with collect_activity_losses() as activity, collect_added_metrics() as given:
                 outs, masks = self._run_graph_masked(xs, training=False)
             total, per_output = self._losses(c, outs, ys, sws, activity, masks)
         scalars = [total] + (per_output if len(self.outputs) > 1 else [])
         scalars += self._metric_values(c, outs, ys, sws, masks)
+        scalars += _added.fold(self, c, given)
         return self._read(B, [autodiff.detach(s) for s in scalars])
+
+    def _test_batch_dp(self, c: Compiled, dp: Any, data: _Arrays, part: Any) -> list[float]:
+        """Data parallel: the loss and metrics of this rank's ``part`` of a batch (zeros
+        when it is empty; a masked output's loss as this rank's share: see
+        :func:`_masked_scales`)."""
+        count = len(part)
+        if not count:
+            _join_masked_dp(self, c, dp, train=False)
+            return [0.0] * len(c.names)
+        token = _MASKED_DP.set((dp, count))
+        try:
+            return self._test_batch(c, *data.batch(_backend.current(), part))
+        finally:
+            _MASKED_DP.reset(token)
 
     # -- the loops --------------------------------------------------------------------------------
     @config.holding
@@ -734,8 +791,6 @@ class TrainingMixin:
         """Averages over the first ``steps`` batches (all when None), as Keras 3 counts."""
         B = _backend.current()
         dp = c.dp  # data parallel: each rank evaluates its part of each batch
-        if dp is not None:
-            _refuse_metric_objects_dp(c, dp)
         c.reset_metric_objects()
         totals = np.zeros(len(c.names))
         values: list[float] = []
@@ -748,15 +803,26 @@ class TrainingMixin:
                 callbacks.call("on_test_batch_begin", batch, {"batch": batch, "size": size})
             part: Any = index if dp is None else dp.shard(index, data.n)
             count = size if dp is None else len(part)
-            values = self._test_batch(c, *data.batch(B, part)) if count else [0.0] * len(c.names)
+            if dp is None:
+                values = self._test_batch(c, *data.batch(B, part))
+            else:
+                values = self._test_batch_dp(c, dp, data, part)
             totals += np.asarray(values) * count
             if callbacks is not None:
                 logs = {"batch": batch, "size": size, **dict(zip(c.names, values))}
                 callbacks.call("on_test_batch_end", batch, logs)
             if bar is not None:
                 bar.update(index.stop)
-        if dp is not None:
-            totals = np.asarray(B.to_numpy(dp.all_reduce_sum(B, B.asarray(totals))))
+        if dp is not None:  # the totals and the metric objects' state, in one all-reduce
+            columns, shared = _shared_metrics(c)
+            local = np.concatenate([totals, shared.local_host(B)])
+            summed = np.asarray(B.to_numpy(dp.all_reduce_sum(B, B.asarray(local))), np.float64)
+            totals = summed[: len(totals)]
+            values = [0.0] * len(c.names)
+            if shared:
+                results = shared.results(shared.from_host(B, summed[len(totals) :]))
+                for j, value in zip(columns, results):
+                    values[j] = _as_number(B, value)
         return _final_values(c, totals / max(n, 1), values)
 
     @_distribute.reports_failures
@@ -873,20 +939,14 @@ class TrainingMixin:
         c.refresh(self)
         custom_train = _custom.overrides(self, "train_step")
         custom_test = _custom.overrides(self, "test_step")
-        strategy = _distribute.distribution()
-        if custom_test and do_validation and strategy is not None:
-            if strategy.world_size > 1:
-                raise DataError(
-                    "fit: a model with its own test_step is not validated across processes "
-                    "yet (its own train_step is): validate after fit, or set "
-                    "POLYKERAS_DISTRIBUTE=off"
-                )
         dp = self._data_parallel(c, "fit")
         if dp is not None:
             verbose = verbose if dp.is_chief else 0
             user_callbacks = [
                 k for k in user_callbacks if dp.is_chief or not getattr(k, "_chief_only", False)
             ]
+        if not custom_train:  # the names add_metric logs (added_metrics.py)
+            _added.prepare(self, c, self._first_inputs(c, train, source), "fit")
         self.history = History()
         cb = CallbackList(user_callbacks + [self.history])
         if verbose:
@@ -983,13 +1043,19 @@ class TrainingMixin:
     def _custom_validation(
         self, c: Compiled, val: Any, val_source: Any, batch_size: int, steps: Any, pool: Any
     ) -> dict:
-        """Validation through the model's own ``test_step``."""
+        """Validation through the model's own ``test_step`` (data parallel: each rank its
+        part of every batch)."""
         if val_source is None:
             plan = _BatchPlan(val.n, batch_size, False, steps)
-            return self._custom_step_batches(c, _array_batches(val, plan.epoch()), None, False)
+            batches = _array_batches(val, plan.epoch(), c.dp)
+            return self._custom_step_batches(c, batches, None, False)
         epoch_batches = val_source.epoch(steps, False, pool)
         try:
-            batches = self._source_batches(c, val_source, epoch_batches, True)
+            batches = (
+                self._source_batches(c, val_source, epoch_batches, True)
+                if c.dp is None
+                else self._source_batches_dp(c, val_source, epoch_batches, c.dp)
+            )
             return self._custom_step_batches(c, batches, None, False)
         finally:
             epoch_batches.close()
@@ -1144,6 +1210,7 @@ class TrainingMixin:
             n_steps = source.steps(steps, "steps")
             if not c.resolved:
                 self._prepare_batch(c, source, 0, source.peek(), True)
+            _added.prepare(self, c, self._first_inputs(c, None, source), "evaluate")
             params = {"batch_size": None, "samples": None, "steps": n_steps}
             cb.set_params({**params, "verbose": verbose, "metrics": list(c.names)})
             cb.call("on_test_begin", {})
@@ -1164,6 +1231,7 @@ class TrainingMixin:
             if data.n == 0:
                 raise DataError("evaluate got no samples (the arrays are empty)")
             all_steps = -(-data.n // batch_size)
+            _added.prepare(self, c, self._first_inputs(c, data, None), "evaluate")
             cb.set_params(
                 {
                     "batch_size": batch_size,
@@ -1194,12 +1262,9 @@ class TrainingMixin:
         cb: CallbackList,
         pool_options: tuple,
     ) -> dict:
-        """``evaluate`` through the model's own ``test_step``: the logs of its last step."""
-        strategy = _distribute.distribution()
-        if strategy is not None and strategy.world_size > 1:
-            raise DataError(
-                "evaluate: a model with its own test_step is not split across processes yet"
-            )
+        """``evaluate`` through the model's own ``test_step``: the logs of its last step
+        (data parallel: each rank runs it on its part of every batch, the logs are global)."""
+        dp = self._data_parallel(c, "evaluate", sync=False)
         cb.set_params({"verbose": 0, "steps": steps, "metrics": []})
         cb.call("on_test_begin", {})
         if _batches.is_batch_source(x):
@@ -1212,7 +1277,11 @@ class TrainingMixin:
             n_steps = source.steps(steps, "steps")
             epoch_batches = source.epoch(n_steps, False, pool)
             try:
-                batches = self._source_batches(c, source, epoch_batches, True)
+                batches = (
+                    self._source_batches(c, source, epoch_batches, True)
+                    if dp is None
+                    else self._source_batches_dp(c, source, epoch_batches, dp)
+                )
                 logs = self._custom_step_batches(c, batches, cb, False)
             finally:
                 epoch_batches.close()
@@ -1223,7 +1292,8 @@ class TrainingMixin:
             if data.n == 0:
                 raise DataError("evaluate got no samples (the arrays are empty)")
             plan = _BatchPlan(data.n, batch_size, False, steps)
-            logs = self._custom_step_batches(c, _array_batches(data, plan.epoch()), cb, False)
+            batches = _array_batches(data, plan.epoch(), dp)
+            logs = self._custom_step_batches(c, batches, cb, False)
         cb.call("on_test_end", dict(logs))
         return logs
 
@@ -1360,6 +1430,18 @@ class TrainingMixin:
             self, arrays, batch_size=max(n, 1), verbose=0, distributed=False
         )
 
+    def _first_inputs(self, c: Compiled, data: Any, source: Any) -> Any:
+        """A function giving the first samples' inputs as backend arrays (for
+        ``added_metrics.prepare``), from arrays or from a batch source."""
+
+        def first() -> list:
+            arrays = data
+            if arrays is None:
+                arrays = self._prepare_batch(c, source, 0, source.peek(), True)
+            return arrays.batch(_backend.current(), slice(0, 2))[0]
+
+        return first
+
     def _custom_one_batch(self, name: str, data: _Arrays) -> Any:
         """``train_on_batch``/``test_on_batch`` through the model's own step: its logs'
         values (one, or a list), from freshly reset metrics."""
@@ -1378,6 +1460,8 @@ class TrainingMixin:
         if data.n == 0:
             raise DataError("train_on_batch got no samples (the arrays are empty)")
         c.refresh(self)
+        if not _custom.overrides(self, "train_step"):
+            _added.prepare(self, c, self._first_inputs(c, data, None), "train_on_batch")
         self._data_parallel(c, "train_on_batch", sync=not c.dp_synced)
         c.reset_metric_objects()  # as Keras' reset_metrics=True: this batch's result only
         if _custom.overrides(self, "train_step"):  # the model's own step (Keras 3)
@@ -1391,6 +1475,8 @@ class TrainingMixin:
         data = self._prepare_data(x, y, sample_weight)
         if data.n == 0:
             raise DataError("test_on_batch got no samples (the arrays are empty)")
+        if not _custom.overrides(self, "test_step"):
+            _added.prepare(self, c, self._first_inputs(c, data, None), "test_on_batch")
         c.reset_metric_objects()  # as Keras' reset_metrics=True: this batch's result only
         if _custom.overrides(self, "test_step"):  # the model's own step (Keras 3)
             return self._custom_one_batch("test_step", data)
@@ -1610,17 +1696,81 @@ def _final_values(c: Compiled, averages: Any, last: list[float]) -> list[float]:
     return out
 
 
-def _refuse_metric_objects_dp(c: Compiled, dp: Any) -> None:
-    """Data-parallel runs refuse metric objects: nothing shares their state across ranks."""
-    held = c.metric_objects()
-    if held:
-        raise DataError(
-            f"data-parallel training ({dp!r}) cannot use the metric object(s) "
-            f"{', '.join(f'{m.name} ({type(m).__name__})' for m in held)}: their state is "
-            "not shared across ranks yet. Use metric names or functions in compile "
-            "(metrics=['accuracy']; on a masked output those are metric objects too, "
-            "averaged over the epoch's kept positions), or set POLYKERAS_DISTRIBUTE=off"
-        )
+def _shared_metrics(c: Compiled) -> tuple[list[int], _distribute.SharedMetrics]:
+    """Data parallel: the columns of ``c.names`` that are a metric object's running result,
+    and those metric objects, whose state is summed over ranks where results are read
+    (each step of fit, the end of an evaluation: see ``distribute.SharedMetrics``)."""
+    # the metric columns follow the losses, in the order _metric_values computes them, and
+    # add_metric's means follow them (added_metrics.prepare)
+    fns = [
+        fn for i in c.trained for table in (c.metric_fns, c.weighted_fns) for _name, fn in table[i]
+    ]
+    fns += list((c.added_metrics or {}).values())
+    first = len(c.names) - len(fns)
+    pairs = [(first + k, fn) for k, fn in enumerate(fns) if isinstance(fn, _metrics.Metric)]
+    assert [j for j, _ in pairs] == list(c.stateful_columns), "metric columns out of step"
+    return [j for j, _ in pairs], _distribute.SharedMetrics([m for _, m in pairs])
+
+
+def _masked_trained(model: Any, c: Compiled) -> list[int]:
+    """The trained outputs that carry a mask (known from the model's symbolic outputs)."""
+    from .compiled import _masked_output
+
+    return [i for i in c.trained if _masked_output(model, i)]
+
+
+#: Data parallel, while a rank runs the loss of its part of a batch: (dp, its samples).
+#: A masked output's loss is a mean over the batch's kept positions, and each rank's part
+#: keeps its own number of them: ``_masked_scales`` shares those counts (one small
+#: all-reduce) so that each rank's loss is its share of the global batch's.
+_MASKED_DP: contextvars.ContextVar[tuple[Any, int] | None] = contextvars.ContextVar(
+    "polykeras_masked_dp", default=None
+)
+
+
+def _masked_scales(model: Any, c: Compiled, masks: Sequence[Any]) -> dict[int, float]:
+    """Data parallel: for each masked output ``i``, the factor that makes this rank's
+    masked mean (its loss summed over its kept positions, over their count ``k``) its share
+    of the global batch's (the same sum over the global count ``K``), counted as ranks'
+    losses are, by sample count (``n`` here, ``N`` in all):
+    ``max(k, 1) / max(K, 1) * N / n``."""
+    share = _MASKED_DP.get()
+    if share is None:
+        return {}
+    masked = _masked_trained(model, c)
+    if not masked:
+        return {}
+    dp, n_local = share
+    B = _backend.current()
+    kept = [
+        0.0
+        if masks[i] is None
+        else float(np.asarray(B.to_numpy(autodiff.raw(masks[i]))).astype(bool).sum())
+        for i in masked
+    ]
+    local = np.asarray([float(n_local), *kept], np.float64)
+    summed = np.asarray(B.to_numpy(dp.all_reduce_sum(B, B.asarray(local))), np.float64)
+    total = float(summed[0])
+    return {
+        i: max(k, 1.0) / max(float(big), 1.0) * total / max(float(n_local), 1.0)
+        for i, k, big in zip(masked, kept, summed[1:])
+    }
+
+
+def _join_masked_dp(model: Any, c: Compiled, dp: Any, train: bool) -> None:
+    """Data parallel: a rank with no samples in a batch still joins the all-reduce of
+    :func:`_masked_scales` (with zeros), so that no rank waits for it.  (A training step
+    whose loss is the model's own ``compute_loss`` makes none.)"""
+    if train and _custom.overrides(model, "compute_loss"):
+        return
+    masked = _masked_trained(model, c)
+    if masked:
+        B = _backend.current()
+        dp.all_reduce_sum(B, B.asarray(np.zeros(1 + len(masked), np.float64)))
+
+
+def _as_number(B: Any, scalar: Any) -> float:
+    return float(np.asarray(B.to_numpy(scalar)).reshape(-1)[0])
 
 
 def _copy_spec(spec: _data.DataSpec) -> _data.DataSpec:
