@@ -51,3 +51,34 @@ def test_threads_convolving_at_once_get_their_own_results():
     for t in threads:
         t.join()
     assert not errors
+
+
+def test_a_python_number_keeps_a_0d_array_dtype_on_every_numpy():
+    """NumPy 1.x promotes a 0-d float32 array with a Python number to float64 (value-based
+    casting); the backend keeps float32 there, as NumPy 2 and Keras do, so a full
+    reduction such as ``K.mean`` stays float32 (eagerly and in a graph's dtypes)."""
+    import polykeras
+    from polykeras import backend as K
+    from polykeras import ops
+
+    B = NumpyBackend()
+    zero_d = np.asarray(np.float32(2.0))
+    for got in (
+        B.multiply(zero_d, 0.5),
+        B.multiply(0.5, zero_d),
+        B.add(zero_d, 3),
+        B.subtract(1, zero_d),
+        B.divide(zero_d, 4.0),
+        B.power(zero_d, 2),
+        B.maximum(zero_d, 0.0),
+        B.minimum(1.0, zero_d),
+        B.multiply(np.float32(2.0), 0.25),
+    ):
+        assert got.dtype == np.float32, got.dtype
+    assert B.multiply(np.asarray(np.int32(2)), 3).dtype == np.int32
+    assert B.multiply(np.asarray(np.int32(2)), 0.5).dtype == np.float64  # as NumPy 2
+    np.testing.assert_allclose(B.multiply(zero_d, 0.1), np.float32(2.0) * np.float32(0.1))
+    with polykeras.use_backend("numpy"):
+        assert ops.convert_to_numpy(ops.mean(np.ones((2, 3), "float32"))).dtype == np.float32
+        inp = polykeras.Input((4,))
+        assert (0.1 * K.mean(K.square(inp))).dtype == "float32"
