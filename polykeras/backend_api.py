@@ -180,20 +180,8 @@ def cumprod(x, axis=0):
     return ops.cumprod(x, axis=axis)
 
 
-def _any(x, axis=None, keepdims=False):
-    return ops.any(x, axis=axis, keepdims=keepdims)
-
-
-def _all(x, axis=None, keepdims=False):
-    return ops.all(x, axis=axis, keepdims=keepdims)
-
-
-def sin(x):
-    return ops.sin(x)
-
-
-def cos(x):
-    return ops.cos(x)
+sin = ops.sin
+cos = ops.cos
 
 
 def in_top_k(predictions, targets, k):
@@ -214,19 +202,12 @@ def cast_to_floatx(x):
     return np.asarray(x, dtype=floatx())
 
 
-def _slice(x, start, size):
-    return ops.slice(x, start, size)
-
-
-# K.any, K.all and K.slice, reached without shadowing the builtins this module uses
-_LATE_NAMES = {"any": _any, "all": _all, "slice": _slice}
-
-
 def __getattr__(name: str) -> Any:
-    try:
-        return _LATE_NAMES[name]
-    except KeyError:
-        raise AttributeError(f"module 'polykeras.backend_api' has no attribute {name!r}") from None
+    # K.any, K.all and K.slice are ops' own, reached without shadowing the builtins this
+    # module uses
+    if name in ("any", "all", "slice"):
+        return getattr(ops, name)
+    raise AttributeError(f"module 'polykeras.backend_api' has no attribute {name!r}")
 
 
 def temporal_padding(x, padding=(1, 1)):
