@@ -62,6 +62,7 @@ if TYPE_CHECKING:  # what the names above are, for type checkers and editors
         models,
         ops,
         preprocessing,
+        random,
         regularizers,
     )
     from .backend import BackendError, backends, reset_backend, set_backend, use_backend
@@ -114,6 +115,7 @@ __all__ = [
     "layers",
     "models",
     "ops",
+    "random",
     "regularizers",
     "reset_backend",
     "set_backend",

@@ -60,7 +60,11 @@ GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 #: names a group takes from another module than its main one
-_ELSEWHERE = {"Progbar": "polykeras.training.progress"}
+_ELSEWHERE = {
+    "Progbar": "polykeras.training.progress",
+    "serialize_keras_object": "polykeras.utils_extra",
+    "deserialize_keras_object": "polykeras.utils_extra",
+}
 
 #: plain modules that aliases nest under: given an empty ``__path__`` so Python looks
 #: for their submodules (which this finder then serves)

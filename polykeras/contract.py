@@ -379,6 +379,25 @@ class FusedKernels(Protocol):
         """``-log_softmax(logits)[..., labels]`` (integer ``labels`` shaped like ``logits``
         without its last axis, in [0, classes): others are an error), numerically stable."""
 
+    # attention (issue 21): ops.attend and ops.dot_product_attention use the first where the
+    # backend differentiates by itself and nothing is traced by the core; the other two serve
+    # the core's tape too (their VJPs are in ops.py)
+    def scaled_dot_product_attention(
+        self, q: Array, k: Array, v: Array, bias: Array | None, scale: float
+    ) -> Array:
+        """``softmax(scale * q @ k^T + bias, axis=-1) @ v`` in one kernel, for ``q`` (batch,
+        heads, t, h), ``k`` (batch, heads, s, h) and ``v`` (batch, heads, s, hv); ``bias`` is
+        None or a float array broadcastable to (batch, heads, t, s), added to the logits.
+        Returns (batch, heads, t, hv)."""
+
+    def attention_weights(self, q: Array, k: Array, bias: Array | None, scale: float) -> Array:
+        """``softmax(scale * q @ k^T + bias, axis=-1)`` (shapes as above), the weights only;
+        a kernel may work in place on its one (batch, heads, t, s) temporary."""
+
+    def softmax_grad(self, y: Array, g: Array) -> Array:
+        """``y * (g - sum(g * y, axis=-1, keepdims=True))``: the pullback of ``g`` through a
+        softmax over the last axis whose output is ``y``."""
+
     def compile_step(
         self, fn: Callable[..., Any], args: Sequence[Any], write_back: bool = False
     ) -> Callable[..., Any]:
@@ -429,6 +448,9 @@ OPTIONAL = (
     "sigmoid_crossentropy",
     "sparse_softmax_crossentropy",
     "compile_step",
+    "scaled_dot_product_attention",
+    "attention_weights",
+    "softmax_grad",
     "erf",
     "log1p",
     "expm1",

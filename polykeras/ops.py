@@ -28,16 +28,28 @@ VJP = Callable[..., tuple]
 class Primitive:
     """One backend primitive with its VJP: ``vjp(B, g, node) -> grads per input``."""
 
-    __slots__ = ("name", "vjp", "fwd", "differentiable")
+    __slots__ = ("name", "vjp", "fwd", "differentiable", "n_inputs", "keywords")
 
-    def __init__(self, name: str, vjp: VJP | None = None, fwd: Callable | None = None):
+    def __init__(
+        self,
+        name: str,
+        vjp: VJP | None = None,
+        fwd: Callable | None = None,
+        keywords: tuple[str, ...] = (),
+    ):
         self.name = name
         self.vjp = vjp
         self.fwd = fwd
         self.differentiable = vjp is not None
+        #: the op's arguments after its ``n_inputs`` array inputs, by name: given by
+        #: position, they are passed (and recorded for the VJP) as keywords
+        self.n_inputs = 1
+        self.keywords = keywords
 
     def __call__(self, *args, **kwargs):
         # hot path: every layer computation goes through here once per op
+        if self.keywords and len(args) > self.n_inputs:
+            args, kwargs = self._as_keywords(args, kwargs)
         B = _backend.current()
         args = [a._polykeras_read() if type(a) is _Variable else a for a in args]
         raws = args
@@ -69,6 +81,20 @@ class Primitive:
         if traced and self.vjp is not None:
             return Traced(out, tuple(args), raws, kwargs, self.vjp)
         return out
+
+    def _as_keywords(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        extra = args[self.n_inputs :]
+        if len(extra) > len(self.keywords):
+            raise TypeError(
+                f"{self.name}() takes {self.n_inputs + len(self.keywords)} positional "
+                f"arguments but {len(args)} were given"
+            )
+        kwargs = dict(kwargs)
+        for key, value in zip(self.keywords, extra):
+            if key in kwargs:
+                raise TypeError(f"{self.name}() got multiple values for argument {key!r}")
+            kwargs[key] = value
+        return args[: self.n_inputs], kwargs
 
 
 PRIMITIVES: dict[str, Primitive] = {}
@@ -179,8 +205,15 @@ def keras_op(fn: Callable | None = None, *, name: str | None = None) -> Any:
     return deco(fn) if fn is not None else deco
 
 
-def _prim(name: str, vjp: VJP | None = None, fwd: Callable | None = None) -> Primitive:
-    p = Primitive(name, vjp, fwd)
+def _prim(
+    name: str,
+    vjp: VJP | None = None,
+    fwd: Callable | None = None,
+    keywords: tuple[str, ...] = (),
+    n_inputs: int = 1,
+) -> Primitive:
+    p = Primitive(name, vjp, fwd, keywords)
+    p.n_inputs = n_inputs
     PRIMITIVES[name] = p
     OPS[name] = p
     return p
@@ -362,8 +395,8 @@ def _max_reduce_vjp(B, g, n):
     return (B.multiply(B.reshape(g, keep), B.divide(mask, count)),)
 
 
-sum = _prim("sum", _sum_vjp)  # noqa: A001
-max = _prim("max", _max_reduce_vjp)  # noqa: A001
+sum = _prim("sum", _sum_vjp, keywords=("axis", "keepdims"))  # noqa: A001
+max = _prim("max", _max_reduce_vjp, keywords=("axis", "keepdims"))  # noqa: A001
 
 
 def _argmax_fwd(B, x, axis=None):
@@ -488,14 +521,126 @@ scatter_add = _prim("scatter_add", lambda B, g, n: (None, None, B.take(g, n.args
 # -- neural-network kernels -----------------------------------------------------------------------
 
 
-def _softmax_vjp(B, g, n):
-    axis = n.kwargs.get("axis", -1)
-    y = n.value  # the forward output, kept on the tape: not computed again
+def _softmax_grad(B, y, g, axis=-1):
+    """``y * (g - sum(g * y, axis))``: the pullback of ``g`` through a softmax whose output
+    is ``y`` (the backend's optional ``softmax_grad`` kernel along the last axis)."""
+    if axis == -1 or axis == len(B.shape(y)) - 1:
+        kernel = getattr(B, "softmax_grad", None)
+        if kernel is not None:
+            return kernel(y, g)
     s = B.sum(B.multiply(g, y), axis=axis, keepdims=True)
-    return (B.multiply(y, B.subtract(g, s)),)
+    return B.multiply(y, B.subtract(g, s))
 
 
-softmax = _prim("softmax", _softmax_vjp)
+def _softmax_vjp(B, g, n):
+    # the forward output, kept on the tape, is not computed again
+    return (_softmax_grad(B, n.value, g, n.kwargs.get("axis", -1)),)
+
+
+softmax = _prim("softmax", _softmax_vjp, keywords=("axis",))
+
+
+# -- attention (issue 21) ------------------------------------------------------------------------
+# softmax(scale * q k^T + bias) is one op whose output (the weights) stays on the tape: its
+# VJP needs nothing else, and a backend may compute it with one large temporary (the optional
+# ``attention_weights`` kernel) instead of the four or five of the composition.
+def _attention_weights_fwd(B, q, k, bias=None, scale=1.0):
+    kernel = getattr(B, "attention_weights", None)
+    if kernel is not None:
+        return kernel(q, k, bias, scale)
+    s = B.matmul(q, _swap_last(B, k))
+    if scale != 1.0:
+        s = B.multiply(s, scale)
+    if bias is not None:
+        s = B.add(s, bias)
+    return B.softmax(s, axis=-1)
+
+
+def _attention_weights_vjp(B, g, n):
+    q, k, bias = n.args
+    scale = n.kwargs.get("scale", 1.0)
+    dz = _softmax_grad(B, n.value, g)  # d(loss)/d(scale * q k^T + bias)
+    gq = gk = gb = None
+    if type(n.parents[0]) is Traced:
+        gq = B.matmul(dz, k)
+        gq = unbroadcast(B, gq if scale == 1.0 else B.multiply(gq, scale), _shape(B, q))
+    if type(n.parents[1]) is Traced:
+        gk = B.matmul(_swap_last(B, dz), q)
+        gk = unbroadcast(B, gk if scale == 1.0 else B.multiply(gk, scale), _shape(B, k))
+    if type(n.parents[2]) is Traced:
+        gb = unbroadcast(B, dz, _shape(B, bias))
+    return gq, gk, gb
+
+
+#: ``softmax(scale * q @ swapaxes(k, -1, -2) + bias, axis=-1)``: attention weights of
+#: queries ``q`` (..., t, h) over keys ``k`` (..., s, h), with an optional additive ``bias``
+#: broadcastable to (..., t, s).
+attention_weights = _prim(
+    "attention_weights",
+    _attention_weights_vjp,
+    _attention_weights_fwd,
+    keywords=("scale",),
+    n_inputs=3,
+)
+
+
+# -- layer normalization over the trailing axes (issue 21) ---------------------------------------
+# One op instead of about ten: the forward is the backend's optional ``layer_norm`` kernel
+# (FusedKernels) or the composition below; the VJP recomputes the statistics from the input.
+def _ln_centered(B, x, num_axes, epsilon):
+    """``x - mean`` and ``1 / sqrt(var + epsilon)`` over the last ``num_axes`` axes."""
+    nd = len(B.shape(x))
+    axes = tuple(range(nd - num_axes, nd))
+    inv_n = 1.0 / math.prod(B.shape(x)[nd - num_axes :])
+    xc = B.subtract(x, B.multiply(B.sum(x, axis=axes, keepdims=True), inv_n))
+    var = B.multiply(B.sum(B.square(xc), axis=axes, keepdims=True), inv_n)
+    return xc, B.divide(1.0, B.sqrt(B.add(var, epsilon))), axes, inv_n
+
+
+def _layer_norm_fwd(B, x, gamma, beta, num_axes=1, epsilon=1e-3):
+    kernel = getattr(B, "layer_norm", None)
+    if kernel is not None:
+        return kernel(x, gamma, beta, num_axes, epsilon)
+    xc, r, _, _ = _ln_centered(B, x, num_axes, epsilon)
+    y = B.multiply(xc, r if gamma is None else B.multiply(r, gamma))
+    return y if beta is None else B.add(y, beta)
+
+
+def _layer_norm_vjp(B, g, n):
+    x, gamma, beta = n.args
+    num_axes = n.kwargs.get("num_axes", 1)
+    xc, r, axes, inv_n = _ln_centered(B, x, num_axes, n.kwargs.get("epsilon", 1e-3))
+    xh = B.multiply(xc, r)
+    lead = tuple(range(len(B.shape(x)) - num_axes))
+    gx = ggamma = gbeta = None
+    if type(n.parents[2]) is Traced:
+        gbeta = B.sum(g, axis=lead)
+    if type(n.parents[1]) is Traced:
+        ggamma = B.sum(B.multiply(g, xh), axis=lead)
+    if type(n.parents[0]) is Traced:
+        gh = g if gamma is None else B.multiply(g, gamma)
+        m1 = B.multiply(B.sum(gh, axis=axes, keepdims=True), inv_n)
+        m2 = B.multiply(B.sum(B.multiply(gh, xh), axis=axes, keepdims=True), inv_n)
+        gx = B.multiply(r, B.subtract(B.subtract(gh, m1), B.multiply(xh, m2)))
+    return gx, ggamma, gbeta
+
+
+#: Layer normalization over the last ``num_axes`` axes of ``x``: ``(x - mean) / sqrt(var +
+#: epsilon) * gamma + beta``, with ``gamma``/``beta`` shaped like those axes (or None).
+layer_norm = _prim(
+    "layer_norm", _layer_norm_vjp, _layer_norm_fwd, keywords=("num_axes", "epsilon"), n_inputs=3
+)
+
+
+def attend(q, k, v, bias=None, scale: float = 1.0):
+    """``attention_weights(q, k, bias, scale) @ v`` in the (batch, heads, positions, size)
+    layout: the backend's fused ``scaled_dot_product_attention`` kernel where it has one and
+    differentiates by itself (torch's SDPA), else the weights op and a matmul."""
+    found = fused_kernel("scaled_dot_product_attention", q, k, v, bias)
+    if found is not None:
+        kernel, raws = found
+        return kernel(*raws, scale=scale)
+    return matmul(attention_weights(q, k, bias, scale=scale), v)
 
 
 def _conv_vjp(B, g, n):
@@ -1117,6 +1262,8 @@ class _NotingPrimitive(Primitive):
     __slots__ = ()
 
     def __call__(self, *args, **kwargs):
+        if self.keywords and len(args) > self.n_inputs:
+            args, kwargs = self._as_keywords(args, kwargs)
         out = Primitive.__call__(self, *args, **kwargs)
         table = _logits_table.get()
         if table is not None and args and (self.name != "softmax" or _last_axis(out, kwargs)):
@@ -1131,7 +1278,9 @@ def _last_axis(out, kwargs) -> bool:
 
 # the same primitives (name, VJP), now noting their outputs
 sigmoid = PRIMITIVES["sigmoid"] = OPS["sigmoid"] = _NotingPrimitive("sigmoid", _sigmoid_vjp)
-softmax = PRIMITIVES["softmax"] = OPS["softmax"] = _NotingPrimitive("softmax", _softmax_vjp)
+softmax = PRIMITIVES["softmax"] = OPS["softmax"] = _NotingPrimitive(
+    "softmax", _softmax_vjp, keywords=("axis",)
+)
 
 
 @_contextlib.contextmanager
@@ -2530,6 +2679,82 @@ def einsum(subscripts, *operands):
     if tx != out:
         x = transpose(x, tuple(tx.index(c) for c in out))
     return x
+
+
+# -- dot_product_attention (Keras 3's op, issue 21) ------------------------------------------
+@keras_op
+def dot_product_attention(
+    query,
+    key,
+    value,
+    bias=None,
+    mask=None,
+    scale=None,
+    is_causal=False,
+    flash_attention=None,
+    attn_logits_soft_cap=None,
+):
+    """Keras 3's ``ops.dot_product_attention``: ``softmax(scale * Q K^T + bias) V`` per
+    head, for ``query`` (B, T, N, H), ``key`` (B, S, K, H) and ``value`` (B, S, K, Hv) with N
+    a multiple of K (grouped-query attention when K < N).  ``mask`` (bool, True = take
+    part, broadcastable to (B, N, T, S)) and ``is_causal`` replace the logits they leave out
+    by a large negative number; ``scale`` defaults to 1 / sqrt(H).  Returns (B, T, N, Hv)."""
+    if flash_attention:
+        raise NotImplementedError(
+            "dot_product_attention: flash_attention=True is not supported by polykeras "
+            "(the backend's own fused kernel is used where it has one; pass None or False)"
+        )
+    if attn_logits_soft_cap is not None:
+        raise NotImplementedError(
+            "dot_product_attention: attn_logits_soft_cap is not supported by polykeras "
+            f"(got {attn_logits_soft_cap!r}; only None)"
+        )
+    # NumPy arrays given to another backend become its arrays (the fused kernel takes them raw)
+    query, key, value, bias, mask = (
+        asarray(a) if type(a) is _np.ndarray else a for a in (query, key, value, bias, mask)
+    )
+    sq, sk, sv = tuple(shape(query)), tuple(shape(key)), tuple(shape(value))
+    if len(sq) != 4 or len(sk) != 4 or len(sv) != 4:
+        raise ValueError(
+            "dot_product_attention: query, key and value must be 4-D, (batch, positions, "
+            f"heads, head size); got shapes {sq}, {sk} and {sv}"
+        )
+    if sk[:3] != sv[:3] or sq[0] != sk[0] or sq[3] != sk[3]:
+        raise ValueError(
+            f"dot_product_attention: shapes query {sq}, key {sk} and value {sv} do not fit: "
+            "expected query (B, T, N, H), key (B, S, K, H) and value (B, S, K, Hv)"
+        )
+    n, kh = sq[2], sk[2]
+    if n % kh:
+        raise ValueError(
+            f"dot_product_attention: the query's {n} heads are not a multiple of the key's "
+            f"{kh} heads"
+        )
+    if kh != n:  # grouped-query attention: each key/value head serves n // kh query heads
+        key, value = repeat(key, n // kh, axis=2), repeat(value, n // kh, axis=2)
+    t, s = sq[1], sk[1]
+    if scale is None:
+        scale = 1.0 / math.sqrt(sq[3])
+    dtype = dtype_name(query)
+    q = transpose(query, (0, 2, 1, 3))
+    k = transpose(key, (0, 2, 1, 3))
+    v = transpose(value, (0, 2, 1, 3))
+    if bias is not None:
+        bias = cast(bias, dtype) if dtype_name(bias) != dtype else bias
+        broadcast_shapes(tuple(shape(bias)), (sq[0], n, t, s))
+    keep = None
+    if mask is not None:
+        broadcast_shapes(tuple(shape(mask)), (sq[0], n, t, s))
+        keep = cast(mask, "bool") if dtype_name(mask) != "bool" else mask
+    if is_causal:
+        causal = asarray(_np.tril(_np.ones((t, s), dtype=bool)))
+        keep = causal if keep is None else logical_and(keep, causal)
+    if keep is not None:  # as Keras: the left-out logits become a large negative number
+        large = -0.7 * (65500.0 if dtype == "float16" else 3.38953e38)
+        bias = where(keep, 0.0 if bias is None else bias, large)
+        bias = cast(bias, dtype) if dtype_name(bias) != dtype else bias
+    out = attend(q, k, v, bias, scale=float(scale))
+    return transpose(out, (0, 2, 1, 3))
 
 
 _LATE_NAMES = {"any": _any, "all": _all, "slice": _slice}

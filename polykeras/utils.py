@@ -173,6 +173,13 @@ _LAZY: dict[str, str] = {
     "img_to_array": "polykeras.preprocessing.image",
     "array_to_img": "polykeras.preprocessing.image",
     "save_img": "polykeras.preprocessing.image",
+    "Progbar": "polykeras.training.progress",
+    "normalize": "polykeras.utils_extra",
+    "pack_x_y_sample_weight": "polykeras.utils_extra",
+    "unpack_x_y_sample_weight": "polykeras.utils_extra",
+    "serialize_keras_object": "polykeras.utils_extra",
+    "deserialize_keras_object": "polykeras.utils_extra",
+    "timeseries_dataset_from_array": "polykeras.utils_extra",
 }
 
 

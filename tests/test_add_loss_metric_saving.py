@@ -222,7 +222,8 @@ def test_a_tf_keras_2_config_with_addloss_and_addmetric_loads(name, tmp_path):
     with keras.use_backend(name):
         text = json.dumps({"class_name": "Functional", "config": _tf_keras2_config()})
         loaded = keras.models.model_from_json(text)
-        assert [lay.name for lay in loaded.layers] == ["input_1", "dense"]
+        # the layer only the loss reads comes last, as tf.keras 2 inserts it
+        assert [lay.name for lay in loaded.layers] == ["input_1", "dense", "multiply"]
         assert len(loaded.losses) == 1
         assert [n for _t, n in loaded._symbolic_metrics] == ["dense_out"]
         # the same model built directly trains the same from the same weights
@@ -345,13 +346,6 @@ def test_what_cannot_be_saved_is_refused_by_name():
     seq.add_loss(K.mean(K.square(seq.output)))
     with pytest.raises(SavingError, match="Sequential model .* add_loss"):
         seq.get_config()
-    # a layer with weights only the loss reads is not among the model's weights
-    inp = keras.Input((4,))
-    out = layers.Dense(4, name="d")(inp)
-    model = keras.Model(inp, out)
-    model.add_loss(K.mean(K.square(layers.Dense(1, name="pen")(out))))
-    with pytest.raises(SavingError, match=r"\['pen'\] have weights"):
-        model.to_json()
 
 
 @pytest.mark.parametrize("how", ["json", "h5"])

@@ -76,6 +76,22 @@ CASES = {
     "take": (lambda x: ops.take(x, np.array([[0, 2], [2, 3]])), [_r(5, 3)]),
     "scatter_add": (lambda u: ops.scatter_add((5, 3), np.array([1, 4, 1]), u), [_r(3, 3)]),
     "softmax": (lambda x: ops.softmax(x, axis=-1), [_r(3, 5)]),
+    "attention_weights": (
+        lambda q, k, b: ops.attention_weights(q, k, b, scale=0.7),
+        [_r(2, 3, 4, 3), _r(2, 3, 5, 3), _r(2, 1, 4, 5)],
+    ),
+    "attention_weights-no-bias": (
+        lambda q, k: ops.attention_weights(q, k, None),
+        [_r(2, 4, 3), _r(2, 5, 3)],
+    ),
+    "layer_norm": (
+        lambda x, g, b: ops.layer_norm(x, g, b, num_axes=1, epsilon=1e-3),
+        [_r(3, 5), _r(5), _r(5)],
+    ),
+    "layer_norm-two-axes-no-beta": (
+        lambda x, g: ops.layer_norm(x, g, None, num_axes=2, epsilon=1e-3),
+        [_r(2, 3, 4), _r(3, 4)],
+    ),
     # keras.ops' optional-kernel primitives (issue 14)
     "erf": (ops.erf, [_r(3, 4, low=-2, high=2)]),
     "log1p": (ops.log1p, [_pos(3, 4)]),
@@ -240,3 +256,36 @@ def test_unused_parameter_gets_zero_gradient():
         _, _, (ga, gb) = autodiff.value_and_grad(lambda v: (ops.sum(v[0]), None), [a, b])
     np.testing.assert_array_equal(ga, np.ones(3))
     np.testing.assert_array_equal(gb, np.zeros((2, 2)))
+
+
+@pytest.mark.parametrize(
+    "positional, keyword",
+    [
+        (lambda v: ops.sum(v, 1), lambda v: ops.sum(v, axis=1)),
+        (lambda v: ops.sum(v, 0, True), lambda v: ops.sum(v, axis=0, keepdims=True)),
+        (lambda v: ops.max(v, 0), lambda v: ops.max(v, axis=0)),
+        (lambda v: ops.softmax(v, 0), lambda v: ops.softmax(v, axis=0)),
+        (
+            lambda v: ops.attention_weights(v[None], v[None], None, 0.5),
+            lambda v: ops.attention_weights(v[None], v[None], None, scale=0.5),
+        ),
+    ],
+)
+def test_arguments_given_by_position_reach_the_vjp(positional, keyword):
+    """``ops.sum(x, 1)`` differentiates as ``ops.sum(x, axis=1)`` (the VJP reads the axis)."""
+    x = np.random.default_rng(3).normal(size=(2, 3))
+    with polykeras.use_backend("numpy"):
+        grads = []
+        for f in (positional, keyword):
+            _, _, g = autodiff.value_and_grad(
+                lambda leaves, f=f: (ops.sum(ops.square(f(leaves[0]))), None), [x]
+            )
+            grads.append(np.asarray(g[0]))
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12)
+
+
+def test_too_many_positional_arguments_are_refused():
+    with pytest.raises(TypeError, match=r"sum\(\) takes 3 positional arguments but 4"):
+        ops.sum(np.ones(3), 0, False, 1)
+    with pytest.raises(TypeError, match="multiple values for argument 'axis'"):
+        ops.sum(np.ones(3), 0, axis=0)

@@ -376,8 +376,13 @@ OPS_FILE_SCRIPT = """
     model = keras.Model(inp, out)
     model.save(os.path.join(folder, "ops.keras"))
     masked = keras.layers.LSTM(4)(e, mask=keras.ops.not_equal(inp, 0))
-    keras.Model(inp, masked).save(os.path.join(folder, "mask_kwarg.keras"))
-    np.savez(sys.argv[2], y=model.predict(d["ids"], verbose=0))
+    mask_model = keras.Model(inp, masked)
+    mask_model.save(os.path.join(folder, "mask_kwarg.keras"))
+    np.savez(
+        sys.argv[2],
+        y=model.predict(d["ids"], verbose=0),
+        y_mask=mask_model.predict(d["ids"], verbose=0),
+    )
 """
 
 
@@ -391,9 +396,9 @@ def test_keras3_file_with_op_nodes_loads_with_keras3s_numbers(tmp_path):
     model.save(tmp_path / "again.keras")  # and it saves and loads again
     again = polykeras.models.load_model(tmp_path / "again.keras")
     np.testing.assert_allclose(again.predict(ids, verbose=0), ref["y"], rtol=1e-5, atol=1e-6)
-    # a tensor given as a layer's mask= in a graph is not supported by the engine yet
-    with pytest.raises(NotImplementedError, match="mask="):
-        polykeras.models.load_model(tmp_path / "mask_kwarg.keras")
+    # a tensor given as a layer's mask= in a graph: read, and used as Keras 3 uses it
+    masked = polykeras.models.load_model(tmp_path / "mask_kwarg.keras")
+    np.testing.assert_allclose(masked.predict(ids, verbose=0), ref["y_mask"], rtol=1e-5, atol=1e-6)
 
 
 def test_keras3_op_that_polykeras_lacks_is_refused_by_name(tmp_path):

@@ -323,8 +323,60 @@ class XpBackend:
 
     # -- nn
     def softmax(self, x, axis=-1):
-        e = self.xp.exp(x - self.xp.max(x, axis=axis, keepdims=True))
-        return e / self.xp.sum(e, axis=axis, keepdims=True)
+        xp = self.xp
+        e = x - xp.max(x, axis=axis, keepdims=True)
+        if e.dtype.kind != "f" or not isinstance(e, xp.ndarray):  # ints; 0-d gives a scalar
+            e = xp.exp(e)
+            return e / xp.sum(e, axis=axis, keepdims=True)
+        # in place on the one temporary: fewer large arrays (and page faults) per call
+        xp.exp(e, out=e)
+        e /= xp.sum(e, axis=axis, keepdims=True)
+        return e
+
+    def layer_norm(self, x, gamma, beta, num_axes, epsilon):
+        """Layer normalization over the last ``num_axes`` axes, in place on one temporary."""
+        xp = self.xp
+        axes = tuple(range(x.ndim - num_axes, x.ndim))
+        if x.dtype.kind != "f":
+            x = x.astype("float32")
+        out = x - xp.mean(x, axis=axes, keepdims=True)
+        var = xp.mean(xp.square(out), axis=axes, keepdims=True)
+        var += epsilon
+        out *= 1.0 / xp.sqrt(var)  # (the reciprocal first: Keras' rounding)
+        if gamma is not None:
+            out *= gamma
+        if beta is not None:
+            out += beta
+        return out
+
+    def softmax_grad(self, y, g):
+        """y * (g - sum(g * y, -1)) with one temporary (the row sums by einsum)."""
+        xp = self.xp
+        s = xp.einsum("...i,...i->...", g, y)[..., None]
+        out = g - s
+        out *= y
+        return out
+
+    def attention_weights(self, q, k, bias, scale):
+        """softmax(scale * q k^T + bias) computed in place on the logits array."""
+        xp = self.xp
+        s = xp.matmul(q, xp.swapaxes(k, -1, -2))
+        if s.dtype.kind != "f":
+            s = s.astype("float32")
+        if scale != 1.0:
+            s *= scale
+        if bias is not None:
+            fits = bias.ndim <= s.ndim and all(
+                b in (1, d) for b, d in zip(bias.shape[::-1], s.shape[::-1])
+            )
+            if fits:  # the logits keep their shape: added in place
+                s += bias
+            else:
+                s = s + bias
+        s -= xp.max(s, axis=-1, keepdims=True)
+        xp.exp(s, out=s)
+        s /= xp.sum(s, axis=-1, keepdims=True)
+        return s
 
     def _nhwc(self, x, data_format):
         return x if data_format == "channels_last" else self.xp.transpose(x, (0, 2, 3, 1))

@@ -899,6 +899,13 @@ class TorchBackend:
         torch._foreach_addcdiv_(ws, ms, denom, value=-alpha)
         return ws, ms, vs, vhats
 
+    def scaled_dot_product_attention(self, q, k, v, bias, scale):
+        """softmax(scale q k^T + bias) v as torch's fused attention (flash or memory-efficient
+        kernel where torch picks one), differentiated by autograd."""
+        if bias is not None and bias.dtype != q.dtype:
+            bias = bias.to(q.dtype)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=scale)
+
     def layer_norm(self, x, gamma, beta, num_axes, epsilon):
         """LayerNormalization over the last ``num_axes`` axes in one kernel (gamma and beta
         shaped like those axes, or None)."""

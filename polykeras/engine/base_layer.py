@@ -93,17 +93,24 @@ def unpack(xs: list) -> Any:
 class Node:
     """One call of a layer: which tensors went in, which came out."""
 
+    mask_tensors: list | tuple = ()  # (the nodes of Inputs and a model's own node: none)
+
     def __init__(
         self,
         layer: Layer,
         input_tensors: list[KerasTensor],
         output_tensors: list[KerasTensor],
         arguments: dict | None = None,
+        mask_tensors: list | None = None,
     ):
         self.outbound_layer = layer
         self.input_tensors = input_tensors
         self.output_tensors = output_tensors
         self.arguments = arguments or {}
+        #: symbolic masks given to the call (``layer(x, mask=m)``): one entry per input,
+        #: None where none was given; empty when the call had no mask= (the inputs' own
+        #: masks are used).  The node reads them as it reads its inputs.
+        self.mask_tensors = list(mask_tensors or [])
         self.inbound_layers = [t._keras_history[0] for t in input_tensors]
         self.node_indices = [t._keras_history[1] for t in input_tensors]
         self.tensor_indices = [t._keras_history[2] for t in input_tensors]
@@ -111,6 +118,9 @@ class Node:
         self.output_shapes = [t.shape for t in output_tensors]
         for inbound in self.inbound_layers:
             inbound._outbound_nodes.append(self)
+        for m in self.mask_tensors:
+            if m is not None and m._keras_history[0] not in self.inbound_layers:
+                m._keras_history[0]._outbound_nodes.append(self)
 
     def __repr__(self) -> str:
         return f"<Node of {self.outbound_layer.name}>"
@@ -325,9 +335,9 @@ def check_mask(layer: Layer, mask: Any, input_shape: tuple, index: int | None = 
     owner = f"layer {layer.name} ({type(layer).__name__})"
     if is_symbolic(mask):
         raise TypeError(
-            f"{owner} was given a symbolic tensor as mask={mask.name}{which}: masks travel "
-            "through the graph by themselves (from Masking, Embedding(mask_zero=True) or a "
-            "layer's compute_mask); pass mask= only when calling the layer on arrays"
+            f"{owner} was given a symbolic tensor as mask={mask.name}{which} while its "
+            "inputs are arrays: a symbolic mask goes with symbolic inputs (layer(x, "
+            "mask=m) in a model), an array mask with array inputs"
         )
     if B.is_native(mask) or _is_traced(mask):
         from .. import autodiff
@@ -426,6 +436,10 @@ class Layer:
 
     #: Keras 1 argument names mapped to Keras 2 ones, for layers that translate them.
     _legacy_kwargs: dict[str, str] = {}
+
+    #: ``training`` of a call on arrays that does not give it (``layer(x)``): False (Keras
+    #: 2's learning phase); augmentation layers say True, as their Keras ``call`` does.
+    _trains_when_called_alone = False
 
     #: Whether the layer passes its input's mask on (or computes one in ``compute_mask``).
     #: A layer that does not gets its input's mask dropped, with Keras 3's warning.  As in
@@ -850,15 +864,8 @@ class Layer:
         kwargs = self._check_call_kwargs(kwargs)
         flat = to_list(inputs)
         if flat and all(is_symbolic(t) for t in flat):
-            mask = kwargs.pop("mask", None)
-            if mask is not None:
-                raise NotImplementedError(
-                    f"layer {self.name} ({type(self).__name__}) was called on symbolic "
-                    "tensors with mask=...: in a model, masks travel with the tensors by "
-                    "themselves (from Masking, Embedding(mask_zero=True) or a layer's "
-                    "compute_mask); polykeras does not take a mask= in a graph"
-                )
-            return self._call_symbolic(inputs, flat, kwargs)
+            masks = self._symbolic_masks(kwargs.pop("mask", None), inputs, flat)
+            return self._call_symbolic(inputs, flat, kwargs, masks)
         if any(is_symbolic(t) for t in flat):
             raise TypeError(
                 f"layer {self.name} was called on a mix of symbolic tensors and "
@@ -866,7 +873,48 @@ class Layer:
             )
         return self._call_concrete(inputs, kwargs)
 
-    def _call_symbolic(self, inputs, flat, kwargs):
+    def _symbolic_masks(self, mask: Any, inputs: Any, flat: list) -> list | None:
+        """``mask=`` of a call on symbolic tensors (Keras: ``lstm(x, mask=m)``): one symbolic
+        mask, or for a list of inputs a list with one per input (None where an input keeps
+        its own mask); checked against the inputs' shapes.  None when no mask was given."""
+        if mask is None:
+            return None
+        owner = f"layer {self.name} ({type(self).__name__})"
+        listed = isinstance(inputs, (list, tuple))
+        given = list(mask) if isinstance(mask, (list, tuple)) else [mask]
+        if len(given) != len(flat) or (listed and not isinstance(mask, (list, tuple))):
+            raise ValueError(
+                f"{owner} was called on {len(flat)} symbolic input(s), so mask= must be "
+                + (
+                    f"a list of {len(flat)} masks (None for an input without one)"
+                    if listed
+                    else "one symbolic tensor"
+                )
+                + f"; got {type(mask).__name__}"
+                + (f" of {len(given)}" if isinstance(mask, (list, tuple)) else "")
+            )
+        for i, (m, t) in enumerate(zip(given, flat)):
+            if m is None:
+                continue
+            which = f" for input {i}" if listed else ""
+            if not is_symbolic(m) or m._keras_history is None:
+                raise TypeError(
+                    f"{owner} was called on symbolic tensors with a mask{which} that is "
+                    f"{type(m).__name__}, not a symbolic tensor: in a model, give the mask "
+                    "as an Input (or a layer's output)"
+                )
+            lead = t.shape[: len(m.shape)]
+            if len(m.shape) >= len(t.shape) or any(
+                a is not None and b is not None and a != b for a, b in zip(m.shape, lead)
+            ):
+                raise ValueError(
+                    f"{owner}: the mask{which} has shape {m.shape}; expected the start of "
+                    f"the input's shape {t.shape} without its last axis, e.g. "
+                    f"{t.shape[:-1]}"
+                )
+        return given if any(m is not None for m in given) else None
+
+    def _call_symbolic(self, inputs, flat, kwargs, masks: list | None = None):
         for i, t in enumerate(flat):
             if t._keras_history is None:
                 raise ValueError(
@@ -884,7 +932,7 @@ class Layer:
             dtypes = None
         multi_out = isinstance(out_shapes, list)
         out_shapes = out_shapes if multi_out else [out_shapes]
-        dtype = self.compute_output_dtype([t.dtype for t in flat]) if dtypes is None else None
+        dtype: Any = self.compute_output_dtype([t.dtype for t in flat]) if dtypes is None else None
         node_index = len(self._inbound_nodes)
         outputs = []
         for i, s in enumerate(out_shapes):
@@ -897,14 +945,20 @@ class Layer:
                     (self, node_index, i),
                 )
             )
-        node = Node(self, flat, outputs, dict(kwargs))
+        node = Node(self, flat, outputs, dict(kwargs), masks)
         self._inbound_nodes.append(node)
-        self._set_output_masks(shape_arg, flat, outputs)
+        self._set_output_masks(shape_arg, flat, outputs, masks)
         return outputs if multi_out else outputs[0]
 
-    def _set_output_masks(self, shape_arg: Any, flat: list, outputs: list) -> None:
-        """Give each output of a symbolic call its symbolic mask (``_keras_mask``)."""
-        mask_shapes = [None if t._keras_mask is None else t._keras_mask.shape for t in flat]
+    def _set_output_masks(
+        self, shape_arg: Any, flat: list, outputs: list, masks: list | None = None
+    ) -> None:
+        """Give each output of a symbolic call its symbolic mask (``_keras_mask``); a mask
+        given to the call takes the place of its input's own."""
+        own = [t._keras_mask for t in flat]
+        if masks is not None:
+            own = [m if m is not None else o for m, o in zip(masks, own)]
+        mask_shapes = [None if m is None else m.shape for m in own]
         if not self.supports_masking and any(m is not None for m in mask_shapes):
             from .op_layer import OpLayer
 
@@ -930,7 +984,7 @@ class Layer:
         self._maybe_build(shape_arg)
         value = arrays if isinstance(inputs, (list, tuple)) else arrays[0]
         if self._accepts_training and "training" not in kwargs:
-            kwargs = dict(kwargs, training=False)
+            kwargs = dict(kwargs, training=self._trains_when_called_alone)
         if "mask" in kwargs:
             kwargs = dict(kwargs)
             mask = self._eager_mask(kwargs.pop("mask"), inputs, B, arrays)

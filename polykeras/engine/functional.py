@@ -74,8 +74,21 @@ def _history(t: Any, role: str, i: int) -> tuple:
 
 
 def _inbound_tensors(node: Node) -> list:
-    """The tensors a node reads (none for an Input's node)."""
-    return node.input_tensors if node.inbound_layers else []
+    """The tensors a node reads (none for an Input's node): its inputs, and the masks given
+    to its call."""
+    if not node.inbound_layers:
+        return []
+    masks = node.mask_tensors
+    if masks:
+        return list(node.input_tensors) + [m for m in masks if m is not None]
+    return node.input_tensors
+
+
+def _as_mask(B: Any, value: Any) -> Any:
+    """A mask tensor's value as a bool array (Keras reads nonzero as kept)."""
+    if B.dtype_name(value) == "bool":
+        return value
+    return B.greater(B.abs(value), 0)
 
 
 class _OwnNode(Node):
@@ -274,7 +287,7 @@ class Functional(Layer):
         # masks need the slower walk only where some tensor of the graph carries one
         self._uses_masks = any(
             t._keras_mask is not None for node in self._execution for t in node.output_tensors
-        )
+        ) or any(node.mask_tensors for node in self._execution)
         names = [lay.name for lay in self._layers]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -347,6 +360,19 @@ class Functional(Layer):
             ) from None
         self._symbolic_losses = candidate
         self._loss_graph = graph
+        self._insert_loss_layers(graph)
+
+    def _insert_loss_layers(self, graph: Functional) -> None:
+        """Layers that only the tensors given to add_loss / add_metric read join the
+        model's layers (after its own, as tf.keras 2 inserts them), so that their weights
+        are the model's: trained, counted and saved with it."""
+        listed = {id(layer) for layer in self._layers}
+        inserted = self.__dict__.setdefault("_loss_layers", [])
+        for layer in graph.layers:
+            if id(layer) not in listed:
+                self._layers.append(layer)
+                inserted.append(layer)
+                listed.add(id(layer))
 
     def _add_symbolic_metric(self, tensor: Any, name: str) -> None:
         """``model.add_metric(tensor, name=...)``: a metric computed from the model's
@@ -376,6 +402,7 @@ class Functional(Layer):
             ) from None
         held.append((tensor, name))
         self._loss_graph = graph
+        self._insert_loss_layers(graph)
 
     @property
     def losses(self) -> list[Any]:
@@ -585,6 +612,8 @@ class Functional(Layer):
             if isinstance(layer, InputLayer):
                 continue
             ins = [known.get(id(t)) for t in node.input_tensors]
+            if node.mask_tensors:
+                ins = [m if g is None else g.shape for m, g in zip(ins, node.mask_tensors)]
             if not any(m is not None for m in ins):  # as when the model was made
                 for t in node.output_tensors:
                     if t._keras_mask is not None:
@@ -645,6 +674,11 @@ class Functional(Layer):
                 continue
             ins = [tensor_map[id(t)] for t in node.input_tensors]
             in_masks = [mask_map.get(id(t)) for t in node.input_tensors]
+            if node.mask_tensors:  # masks given to the call take their inputs' place
+                in_masks = [
+                    m if g is None else _as_mask(B, tensor_map[id(g)])
+                    for m, g in zip(in_masks, node.mask_tensors)
+                ]
             masked = any(m is not None for m in in_masks)
             kwargs = dict(node.arguments)
             if layer._accepts_training and kwargs.get("training") is None:

@@ -4,7 +4,9 @@
 :class:`OpLayer` (as Keras 3 records an operation, and tf.keras 2 a ``TFOpLambda``): a layer
 that names its op and holds the call's constant arguments.  Its config is data only, the
 op's name looked up in :data:`polykeras.ops.OPS` (a fixed table of polykeras' own
-functions), so a saved model never names code to import or run.
+functions), so a saved model never names code to import or run.  A Keras 3 ``.keras``
+file holds an op Keras 3 also has in Keras 3's own form (``polykeras.saving.keras3_ops``),
+and the others as OpLayer entries; both are read.
 """
 
 from __future__ import annotations
@@ -200,9 +202,9 @@ class OpLayer(Layer):
 
     _input_dtypes: list[str] | None = None
 
-    def _call_symbolic(self, inputs, flat, kwargs):
+    def _call_symbolic(self, inputs, flat, kwargs, masks=None):
         self._input_dtypes = [t.dtype for t in flat]
-        return super()._call_symbolic(inputs, flat, kwargs)
+        return super()._call_symbolic(inputs, flat, kwargs, masks)
 
     def compute_output_dtype(self, input_dtypes: list[str]) -> str:
         return self._out_dtype or self.dtype

@@ -184,6 +184,29 @@ _lazy(
     "SimpleRNNCell",
     "StackedRNNCells",
 )
+# [preprocessing]
+_lazy(".preprocessing", "CenterCrop", "Discretization", "Normalization", "Rescaling", "Resizing")
+# [text-preprocessing]
+_lazy(
+    ".text_preprocessing",
+    "CategoryEncoding",
+    "Hashing",
+    "IntegerLookup",
+    "StringLookup",
+    "TextVectorization",
+)
+
+# [augmentation]
+_lazy(
+    ".augmentation",
+    "RandomBrightness",
+    "RandomContrast",
+    "RandomCrop",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomTranslation",
+    "RandomZoom",
+)
 
 
 def __getattr__(name: str) -> Any:
@@ -228,6 +251,15 @@ if TYPE_CHECKING:  # the names above, for type checkers and editors
     from ..engine.op_layer import OpLayer
     from .activation import ELU, LeakyReLU, PReLU, ReLU, Softmax, ThresholdedReLU
     from .attention import AdditiveAttention, Attention, MultiHeadAttention
+    from .augmentation import (
+        RandomBrightness,
+        RandomContrast,
+        RandomCrop,
+        RandomFlip,
+        RandomRotation,
+        RandomTranslation,
+        RandomZoom,
+    )
     from .convolutional import (
         Conv1D,
         Conv1DTranspose,
@@ -325,6 +357,20 @@ if TYPE_CHECKING:  # the names above, for type checkers and editors
         SimpleRNN,
         SimpleRNNCell,
         StackedRNNCells,
+    )
+    from .preprocessing import (
+        CenterCrop,
+        Discretization,
+        Normalization,
+        Rescaling,
+        Resizing,
+    )
+    from .text_preprocessing import (
+        CategoryEncoding,
+        Hashing,
+        IntegerLookup,
+        StringLookup,
+        TextVectorization,
     )
     from .reshaping import (
         Cropping1D,

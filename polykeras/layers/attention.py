@@ -97,18 +97,6 @@ def _causal_keep(t: int, s: int) -> Any:
     return ops.asarray(np.tril(np.ones((t, s), dtype="float32"))[None])
 
 
-def _masked_softmax(scores: Any, keep: Any | None, dtype: str) -> Any:
-    """Softmax over the last axis with the positions where ``keep`` is 0 left out (a row
-    with nothing kept: uniform weights, as tf.keras 2 and Keras 3's fused attention)."""
-    if keep is None:
-        return ops.softmax(scores, axis=-1)
-    # added, not substituted (as tf.keras 2 and Keras 3's fused path do): a row with
-    # nothing kept is then uniform and still passes gradients back to its scores
-    return ops.softmax(
-        ops.add(scores, ops.multiply(ops.subtract(1.0, keep), _large_negative(dtype))), axis=-1
-    )
-
-
 def _dropout(layer: Layer, x: Any, rate: float) -> Any:
     """Inverted dropout of attention weights, with the layer's own generator when seeded."""
     B = _backend.current()
@@ -461,13 +449,23 @@ class MultiHeadAttention(Layer):
         q = self._project(query_f, "query", (batch, t))
         k = self._project(key_f, "key", (batch, s))
         v = self._project(value_f, "value", (batch, s))
+        # the query is scaled before the product, as Keras does (same rounding)
         q = ops.multiply(q, 1.0 / math.sqrt(self.key_dim))
-        scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))  # (batch, heads, t, s)
-        weights = _masked_softmax(
-            scores, None if keep is None else ops.expand_dims(keep, 1), self.dtype
-        )
-        used = _dropout(self, weights, self.dropout) if training and self.dropout > 0 else weights
-        ctx = ops.transpose(ops.matmul(used, v), (0, 2, 1, 3))  # (batch, t, heads, value_dim)
+        # masked positions: added, not substituted (as tf.keras 2 and Keras 3's fused path
+        # do), so a row with nothing kept is uniform and still passes gradients back
+        bias = None
+        if keep is not None:
+            drop = ops.subtract(1.0, ops.expand_dims(keep, 1))
+            bias = ops.multiply(drop, _large_negative(self.dtype))
+        dropping = bool(training) and self.dropout > 0
+        if return_attention_scores or dropping:
+            # the weights themselves are needed: (batch, heads, t, s)
+            weights = ops.attention_weights(q, k, bias, scale=1.0)
+            used = _dropout(self, weights, self.dropout) if dropping else weights
+            ctx = ops.matmul(used, v)
+        else:  # one fused kernel where the backend has one
+            ctx = ops.attend(q, k, v, bias, scale=1.0)
+        ctx = ops.transpose(ctx, (0, 2, 1, 3))  # (batch, t, heads, value_dim)
         kernel = self._kernels["attention_output"]
         out_dims = tuple(kernel.shape[2:])
         width = math.prod(out_dims)

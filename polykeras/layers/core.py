@@ -411,9 +411,9 @@ class Lambda(Layer):
             return self.mask if B.dtype_name(self.mask) == "bool" else B.cast(self.mask, "bool")
         return B.asarray(np.asarray(self.mask).astype(bool))
 
-    def _call_symbolic(self, inputs, flat, kwargs):
+    def _call_symbolic(self, inputs, flat, kwargs, masks=None):
         self._input_dtypes = [t.dtype for t in flat]
-        return super()._call_symbolic(inputs, flat, kwargs)
+        return super()._call_symbolic(inputs, flat, kwargs, masks)
 
     def compute_output_shape(self, input_shape):
         shapes = input_shape if isinstance(input_shape, list) else [input_shape]

@@ -466,13 +466,11 @@ class LayerNormalization(_GammaBeta):
         if ops.dtype_name(x) != self.dtype:
             x = ops.cast(x, self.dtype)
         if self._broadcast_shape is None and not self.rms_scaling:
-            # a backend's optional one-kernel layer norm over the trailing axes (a
-            # FusedKernels entry, e.g. torch's layer_norm), where it has one and the core's
-            # tape is not recording; otherwise the same math from the primitives below
-            found = ops.fused_kernel("layer_norm", x, self.gamma, self.beta)
-            if found is not None:
-                kernel, (xr, gamma, beta) = found
-                return kernel(xr, gamma, beta, len(self._param_axes), self.epsilon)
+            # over the trailing axes: one op (its VJP in the core; the backend's optional
+            # layer_norm kernel, e.g. torch's, computes the forward where it has one)
+            return ops.layer_norm(
+                x, self.gamma, self.beta, num_axes=len(self._param_axes), epsilon=self.epsilon
+            )
         axes = tuple(self._param_axes)
         mean = ops.mean(x, axis=axes, keepdims=True)
         diff = ops.subtract(x, mean)

@@ -120,7 +120,7 @@ def functional_config(model: Any) -> dict[str, Any]:
     added = added_tensors(model)
     ancillary = ancillary_layers(model, members) if added else []
     index = _node_index_map(model, members, ancillary)
-    layers = list(model.layers) + ancillary
+    layers = output_layers(model) + ancillary
     listed = {id(lay) for lay in layers}
     for t in model.inputs:  # an input no output depends on is still part of the model
         lay = t._keras_history[0]
@@ -135,6 +135,18 @@ def functional_config(model: Any) -> dict[str, Any]:
             if id(node) not in members or not node.inbound_layers:
                 continue
             kwargs = _call_kwargs(node, layer)
+            if node.mask_tensors:  # tf.keras 2: a tensor in the kwargs is its [name, node, index]
+                refs = [
+                    None
+                    if m is None
+                    else [
+                        m._keras_history[0].name,
+                        index[(id(m._keras_history[0]), m._keras_history[1])],
+                        m._keras_history[2],
+                    ]
+                    for m in node.mask_tensors
+                ]
+                kwargs = {**kwargs, "mask": refs if len(refs) > 1 else refs[0]}
             data = []
             for inbound, node_index, tensor_index in zip(
                 node.inbound_layers, node.node_indices, node.tensor_indices
@@ -232,16 +244,16 @@ def ancillary_layers(model: Any, members: set[int]) -> list:
             name=f"{model.name}_with_losses",
         )
     members.update(id(node) for node in graph._execution)
-    listed = {id(layer) for layer in model.layers}
-    extra = [layer for layer in graph.layers if id(layer) not in listed]
-    weighted = [layer.name for layer in extra if layer.weights]
-    if weighted:  # not among the model's weights: the file could not hold them
-        raise SavingError(
-            f"model {model.name}: layer(s) {weighted} have weights and are read only by "
-            "the tensors given to add_loss / add_metric, so they are not among the model's "
-            "weights and cannot be saved with it; make them part of the model's outputs"
-        )
-    return extra
+    listed = {id(layer) for layer in output_layers(model)}
+    return [layer for layer in graph.layers if id(layer) not in listed]
+
+
+def output_layers(model: Any) -> list:
+    """``model.layers`` without the layers only its add_loss / add_metric tensors read
+    (the model lists those last, as tf.keras 2 does; a config writes them after the
+    graph's own)."""
+    inserted = {id(layer) for layer in model.__dict__.get("_loss_layers", ())}
+    return [layer for layer in model.layers if id(layer) not in inserted]
 
 
 def _apply_added(model: Any, class_name: str, tensor: Any, cfg: Any, where: str) -> None:
@@ -603,10 +615,12 @@ class _Keras3Op:
     def __init__(self, class_name: Any, config: dict[str, Any], where: str) -> None:
         from .. import ops
         from .keras3 import to_snake_case
+        from .keras3_ops import OUR_NAMES
 
         if not isinstance(class_name, str):
             raise SavingError(f"{where}: an op entry without a class_name")
         self.op = to_snake_case(class_name)
+        self.op = OUR_NAMES.get(self.op, self.op)  # GetItem is our getitem
         fn = getattr(ops, self.op, None)
         if self.op not in ops.OPS or fn is None:
             raise SavingError(
@@ -620,13 +634,19 @@ class _Keras3Op:
             for k, v in config.items()
             if k != "name" and not (k == "dtype" and isinstance(v, dict))
         }
+        self.config = config
         self.where = where
 
     def call(self, args: list, kwargs: dict[str, Any], name: Any, context: str) -> Any:
         from ..engine.base_layer import KerasTensor
+        from . import keras3_ops
 
+        if self.op in keras3_ops.TABLE:  # Keras' argument names and places mapped onto ours
+            args, kwargs = keras3_ops.from_keras3(self.op, self.config, args, kwargs, context)
+        else:
+            kwargs = {**self.kwargs, **kwargs}
         try:
-            out = self.fn(*args, **{**self.kwargs, **kwargs})
+            out = self.fn(*args, **kwargs)
         except (TypeError, ValueError) as exc:
             raise SavingError(f"{context}: the op {self.op} cannot be called: {exc}") from None
         if not isinstance(out, KerasTensor):
@@ -638,6 +658,24 @@ class _Keras3Op:
         if isinstance(name, str):
             layer.name = name  # the file's name, not a fresh one
         return layer._inbound_nodes[node_index]
+
+
+def _keras3_constant(value: dict, context: str) -> Any:
+    """A Keras 3 call argument that is plain data (``__numpy__`` / ``__tensor__`` arrays,
+    ``__slice__``, ``__ellipsis__``) as its value; ``_NOT_READY`` for anything else."""
+    from .keras3_ops import read_constant
+
+    kind = value.get("class_name")
+    if kind in ("__numpy__", "__tensor__"):
+        return read_constant(value.get("config"), context)
+    if kind == "__ellipsis__":
+        return Ellipsis
+    if kind == "__slice__" and isinstance(value.get("config"), dict):
+        parts = [value["config"].get(k) for k in ("start", "stop", "step")]
+        if all(p is None or (isinstance(p, int) and not isinstance(p, bool)) for p in parts):
+            return slice(*parts)
+        raise SavingError(f"{context}: a __slice__ whose bounds are not integers or null")
+    return _NOT_READY
 
 
 class _Graph:
@@ -760,6 +798,9 @@ class _Graph:
                 if t is _NOT_READY:
                     waits.append(cfg["keras_history"][0])
                 return t
+            special = _keras3_constant(value, context)
+            if special is not _NOT_READY:
+                return special
             if "class_name" in value and "config" in value:
                 raise UnsafeContentError(
                     f"{context}: a call argument is a serialized "
@@ -816,6 +857,24 @@ class _Graph:
                 if t is _NOT_READY:
                     return _NOT_READY, value[0]
                 kwargs = {**kwargs, key: t}
+        mask = kwargs.get("mask")
+        if mask is not None:  # a mask given to the call: one reference, or one per input
+            single = _looks_like_ref(mask)
+            resolved: list[Any] = []
+            for ref in [mask] if single else (mask if isinstance(mask, list) else [mask]):
+                if ref is None:
+                    resolved.append(None)
+                    continue
+                if not _looks_like_ref(ref):
+                    raise SavingError(
+                        f"{context}: the call's mask must be a tensor reference [layer name, "
+                        f"node index, tensor index] (or a list of them), got {ref!r:.100}"
+                    )
+                t = self.resolve(ref, context)
+                if t is _NOT_READY:
+                    return _NOT_READY, ref[0]
+                resolved.append(t)
+            kwargs = {**kwargs, "mask": resolved[0] if single else resolved}
         return (tensors[0] if len(tensors) == 1 else tensors, kwargs), None
 
     def _clean_kwargs(self, layer: Any, kwargs: dict[str, Any], context: str) -> dict:
@@ -823,7 +882,11 @@ class _Graph:
         for key, value in kwargs.items():
             if key == "training":
                 continue  # the model decides training mode at run time
-            if _names_param(type(layer).__call__, key) or _accepts(layer.call, key):
+            if (
+                key == "mask"
+                or _names_param(type(layer).__call__, key)
+                or _accepts(layer.call, key)
+            ):
                 out[key] = value
             elif value is None:
                 continue  # e.g. Keras 3's mask=None

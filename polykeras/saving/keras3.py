@@ -444,7 +444,9 @@ def _functional_config(model: Any) -> dict[str, Any]:
         k = index[(id(layer), node_index)]
         return [layer.name, k - 1 if isinstance(layer, Sequential) else k, tensor_index]
 
+    from ..engine.op_layer import OpLayer
     from ..layers.merge import _Merge
+    from . import keras3_ops
 
     entries = []
     added_entries: list[dict[str, Any]] = []
@@ -469,6 +471,7 @@ def _functional_config(model: Any) -> dict[str, Any]:
                 "nested model; save to .h5 (or the JSON/YAML config), which keeps them"
             )
         nodes = []
+        op_entry = None
         for node in layer._inbound_nodes:
             if id(node) not in members or not node.inbound_layers:
                 continue
@@ -478,15 +481,26 @@ def _functional_config(model: Any) -> dict[str, Any]:
                     node.input_tensors, node.inbound_layers, node.node_indices, node.tensor_indices
                 )
             ]
+            if isinstance(layer, OpLayer):
+                op_form = keras3_ops.to_keras3(layer, tensors)
+                if op_form is not None:  # Keras 3's own op entry (else an OpLayer entry)
+                    op_entry = op_form[0]
+                    nodes.append(op_form[1])
+                    continue
             listed = len(tensors) > 1 or isinstance(layer, _Merge)
+            call_kwargs = dict(node.arguments or {})
+            if node.mask_tensors:  # a mask given to the call: a tensor in the kwargs
+                masks = [
+                    None if m is None else _ktensor(m, history(*m._keras_history))
+                    for m in node.mask_tensors
+                ]
+                call_kwargs["mask"] = masks if listed else masks[0]
             if hasattr(layer, "keras3_call_args"):  # a layer Keras 3 calls with several args
-                args, kwargs = layer.keras3_call_args(tensors, dict(node.arguments or {}))
+                args, kwargs = layer.keras3_call_args(tensors, call_kwargs)
                 nodes.append({"args": args, "kwargs": kwargs})
                 continue
-            nodes.append(
-                {"args": [tensors] if listed else tensors, "kwargs": dict(node.arguments or {})}
-            )
-        entry = serialize(layer)
+            nodes.append({"args": [tensors] if listed else tensors, "kwargs": call_kwargs})
+        entry = dict(op_entry) if op_entry is not None else serialize(layer)
         entry["name"] = layer.name
         entry["inbound_nodes"] = nodes
         entries.append(entry)

@@ -38,6 +38,9 @@ MAX_INIT_BYTES = 4 * 2**30
 #: (the orthogonal initializer's QR factorisation grows with the cube of the layer size:
 #: LSTM(1024) costs about 9e9 and a few seconds, LSTM(2048) 7e10, LSTM(4096) 5.5e11).
 MAX_INIT_FLOPS = 3 * 10**10
+#: Most values one NumPy constant in a Keras 3 op node's call arguments may hold
+#: (``{"class_name": "__numpy__", ...}``; its JSON is counted in MAX_ITEMS as well).
+MAX_CONSTANT_VALUES = 2**24
 #: Longest layer or weight name.
 MAX_NAME_LENGTH = 1024
 #: Most entries in an HDF5 name list (``layer_names``, ``weight_names``).

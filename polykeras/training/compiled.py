@@ -232,6 +232,9 @@ class Compiled:
                     if any(fn is m for m in self._held):  # one object per output and table
                         fn = type(fn).from_config(fn.get_config())
                     self._held.append(fn)
+                    build = getattr(fn, "build_for_output", None)
+                    if build is not None:  # state sized by the output (F1Score, R2Score)
+                        build(model.outputs[i].shape)
                     row.append((fn.name, fn))
                     continue
                 row.append((_metrics.display_name(item), fn))

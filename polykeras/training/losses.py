@@ -375,3 +375,19 @@ from .loss_classes import (  # noqa: E402,F401
     SparseCategoricalCrossentropy,
     SquaredHinge,
 )
+
+# Keras 3's focal crossentropies, Dice and Tversky (classes and functions, registered by name)
+from . import loss_classes_extra as _extra  # noqa: E402
+from .loss_classes_extra import (  # noqa: E402,F401
+    BinaryFocalCrossentropy,
+    CategoricalFocalCrossentropy,
+    Dice,
+    Tversky,
+    binary_focal_crossentropy,
+    categorical_focal_crossentropy,
+    dice,
+    tversky,
+)
+
+FUNCTIONS.update(_extra.FUNCTIONS)
+_classes.CLASSES.update(_extra.CLASSES)

@@ -139,6 +139,8 @@ def get(identifier: Any) -> Callable[..., Any]:
             return custom() if isinstance(custom, type) else custom
         if identifier in FUNCTIONS:
             return FUNCTIONS[identifier]
+        if identifier in _extra.NAMES:  # Keras 3's names of metric classes ("f1_score")
+            return _extra.NAMES[identifier]()
         name = _losses.canonical_name(identifier)
         if name is not None:
             return _losses.FUNCTIONS[name]
@@ -280,3 +282,29 @@ from .metric_classes import (  # noqa: E402,F401
     TrueNegatives,
     TruePositives,
 )
+
+# more of Keras 3's metric classes (F1Score, R2Score, IoU, PrecisionAtRecall...)
+from . import metric_classes_extra as _extra  # noqa: E402
+from .loss_classes_extra import (  # noqa: E402,F401  (Keras 3 exposes these as metrics too)
+    binary_focal_crossentropy,
+    categorical_focal_crossentropy,
+)
+from .metric_classes_extra import (  # noqa: E402,F401
+    BinaryIoU,
+    CosineSimilarity,
+    F1Score,
+    FBetaScore,
+    IoU,
+    LogCoshError,
+    MeanAbsolutePercentageError,
+    MeanIoU,
+    OneHotIoU,
+    OneHotMeanIoU,
+    PrecisionAtRecall,
+    R2Score,
+    RecallAtPrecision,
+    SensitivityAtSpecificity,
+    SpecificityAtSensitivity,
+)
+
+_classes.CLASSES.update(_extra.CLASSES)

@@ -13,6 +13,7 @@ primitives on raw arrays (nothing here is differentiated).  Every optimizer take
 - Adagrad: ``a += g^2`` (a starts at initial_accumulator_value); ``w -= lr g / sqrt(a + eps)``
 - Adadelta, Adamax, Nadam: as Keras 3.
 - AdamW: Adam with decoupled weight decay (``weight_decay=0.004`` by default).
+- Ftrl, Lion, Lamb, Adafactor: Keras 3's, in :mod:`.optimizers_extra` (registered here).
 
 Keras 3's additions, on every optimizer:
 
@@ -1161,3 +1162,10 @@ sgd, rmsprop, adam, adamw, adagrad, adadelta, adamax, nadam = (
     Adamax,
     Nadam,
 )
+
+
+# Keras 3's later optimizers live in their own module; registered here by name
+from .optimizers_extra import EXTRA_CLASSES, Adafactor, Ftrl, Lamb, Lion  # noqa: E402
+
+CLASSES.update(EXTRA_CLASSES)
+ftrl, lion, lamb, adafactor = Ftrl, Lion, Lamb, Adafactor

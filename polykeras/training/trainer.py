@@ -72,6 +72,20 @@ def _check_batch_size(batch_size: Any, owner: str = "fit") -> int:
         raise DataError(str(exc)) from None
 
 
+def _has_symbolic_losses(model: Any, seen: set[int] | None = None) -> bool:
+    """Whether ``model`` or a model nested in it (at any depth) was given a symbolic tensor
+    with ``add_loss``: its loss joins the outer model's when it runs (tf.keras 2)."""
+    seen = set() if seen is None else seen
+    if id(model) in seen:
+        return False
+    seen.add(id(model))
+    if getattr(model, "_symbolic_losses", None):
+        return True
+    if not getattr(model, "_is_graph_network", False):
+        return False
+    return any(_has_symbolic_losses(layer, seen) for layer in model.layers)
+
+
 class TrainingMixin:
     """compile, fit, evaluate, train_on_batch and test_on_batch (Keras 2 semantics)."""
 
@@ -155,7 +169,7 @@ class TrainingMixin:
         """compile(loss=None) is for models whose loss comes from elsewhere: add_loss, a
         subclassed model's call, or a train_step of their own."""
         return bool(
-            getattr(self, "_symbolic_losses", None)
+            _has_symbolic_losses(self)
             or _custom.overrides(self, "train_step")
             or _custom.overrides(self, "call")
         )
