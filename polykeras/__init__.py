@@ -53,6 +53,7 @@ _SUBMODULES: dict[str, str] = {
 if TYPE_CHECKING:  # what the names above are, for type checkers and editors
     from . import (
         activations,
+        applications,
         backend,
         config,
         constraints,

@@ -343,7 +343,18 @@ def get(identifier: Any) -> Initializer:
         cls = CLASSES.get(name) or ALIASES.get(snake(name))
         if cls is None:
             raise ValueError(f"unknown initializer class {name!r}")
-        return cls(**identifier.get("config", {}))
+        config = dict(identifier.get("config") or {})
+        # Keras 3.15 writes a variance-scaling initializer's fan axes (None: the usual
+        # fans); other values are refused by name
+        for key in ("input_axes", "output_axes"):
+            if key in config:
+                if config[key] is not None:
+                    raise NotImplementedError(
+                        f"initializer {name}: {key}={config[key]!r} is not supported by "
+                        "polykeras (only None: the fans of the weight's usual axes)"
+                    )
+                del config[key]
+        return cls(**config)
     if callable(identifier):
         return identifier
     raise ValueError(f"cannot interpret {identifier!r} as an initializer")

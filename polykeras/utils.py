@@ -180,6 +180,9 @@ _LAZY: dict[str, str] = {
     "serialize_keras_object": "polykeras.utils_extra",
     "deserialize_keras_object": "polykeras.utils_extra",
     "timeseries_dataset_from_array": "polykeras.utils_extra",
+    "image_dataset_from_directory": "polykeras.utils_datasets",
+    "text_dataset_from_directory": "polykeras.utils_datasets",
+    "split_dataset": "polykeras.utils_datasets",
 }
 
 

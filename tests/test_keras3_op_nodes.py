@@ -455,3 +455,16 @@ def test_numpy_constants_within_the_limit_load(tmp_path, monkeypatch):
     )
     model = keras.models.load_model(patched)
     np.testing.assert_allclose(_numpy([model(x)])[0], [[10.0], [74.0]])
+
+
+def test_keras3_initializer_configs_with_fan_axes_are_read():
+    """Keras 3.15 writes ``input_axes`` / ``output_axes`` (None) in variance-scaling
+    initializer configs: read at None, refused by name otherwise."""
+    from polykeras import initializers, layers
+
+    cfg = {"seed": None, "input_axes": None, "output_axes": None}
+    entry = {"module": "keras.initializers", "class_name": "GlorotUniform", "config": cfg}
+    dense = layers.Dense.from_config({"name": "d", "units": 2, "kernel_initializer": entry})
+    assert isinstance(dense.kernel_initializer, initializers.GlorotUniform)
+    with pytest.raises(NotImplementedError, match="input_axes=\\[0\\]"):
+        initializers.get({"class_name": "GlorotUniform", "config": {"input_axes": [0]}})

@@ -181,6 +181,11 @@ CASES = {
         (4, 2),
     ),
     "ConvLSTM2D": (lambda: L.ConvLSTM2D(2, 3, padding="same"), (3, 5, 5, 2)),
+    "EinsumDense": (
+        lambda: L.EinsumDense("abc,cde->abde", (4, 2, 3), bias_axes="de", activation="relu"),
+        (4, 5),
+    ),
+    "DepthwiseConv1D": (lambda: L.DepthwiseConv1D(3, depth_multiplier=2, padding="same"), (5, 2)),
     "RNN": (lambda: L.RNN(L.SimpleRNNCell(3), return_sequences=True), (4, 2)),
     # cells are configs inside an RNN's config: checked through one
     "SimpleRNNCell": (lambda: L.RNN(L.SimpleRNNCell(3, activation="relu")), (4, 2)),

@@ -207,6 +207,8 @@ _lazy(
     "RandomTranslation",
     "RandomZoom",
 )
+# [extra]
+_lazy(".extra", "DepthwiseConv1D", "EinsumDense")
 
 
 def __getattr__(name: str) -> Any:
@@ -293,6 +295,7 @@ if TYPE_CHECKING:  # the names above, for type checkers and editors
         Reshape,
     )
     from .embeddings import Embedding
+    from .extra import DepthwiseConv1D, EinsumDense
     from .legacy import Merge, merge
     from .merge import (
         Add,

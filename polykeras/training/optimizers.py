@@ -652,15 +652,24 @@ _RANGES: dict[str, tuple[float, float | None, bool]] = {
 }
 
 
-def _setup(opt: Optimizer, given: dict[str, Any]) -> None:
+def _setup(opt: Optimizer, given: dict[str, Any], ranges: dict[str, tuple] | None = None) -> None:
+    """Check and set each hyperparameter of ``opt._defaults`` from ``given``: a bool
+    default takes any truth value, a number must lie in its range, ``(low, high,
+    high_open)`` from :data:`_RANGES` or ``(low, high, low_open, high_open)`` from
+    ``ranges`` (a class's own; None: no bound)."""
     owner = type(opt).__name__
     for key, default in opt._defaults.items():
         value = given.get(key, default)
         if isinstance(default, bool):
             setattr(opt, key, bool(value))
             continue
-        low, high, high_open = _RANGES.get(key, (0.0, None, False))
-        setattr(opt, key, as_float(value, key, owner, low=low, high=high, high_open=high_open))
+        spec = (ranges or {}).get(key) or _RANGES.get(key, (0.0, None, False))
+        low, high, low_open, high_open = spec if len(spec) == 4 else (*spec[:2], False, spec[2])
+        setattr(
+            opt,
+            key,
+            as_float(value, key, owner, low=low, high=high, low_open=low_open, high_open=high_open),
+        )
 
 
 class SGD(Optimizer):

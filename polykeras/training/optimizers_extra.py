@@ -26,25 +26,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..utils import as_float
-from .optimizers import Optimizer, _variable_key
-
-
-def _settings(opt: Optimizer, given: dict[str, Any], ranges: dict[str, tuple]) -> None:
-    """Check and set each hyperparameter: ``ranges`` gives ``(low, high, low_open,
-    high_open)`` (None: no bound) per name; a bool default takes any truth value."""
-    owner = type(opt).__name__
-    for key, default in opt._defaults.items():
-        value = given.get(key, default)
-        if isinstance(default, bool):
-            setattr(opt, key, bool(value))
-            continue
-        low, high, low_open, high_open = ranges.get(key, (0.0, None, False, False))
-        setattr(
-            opt,
-            key,
-            as_float(value, key, owner, low=low, high=high, low_open=low_open, high_open=high_open),
-        )
+from .optimizers import Optimizer, _setup, _variable_key
 
 
 class Ftrl(Optimizer):
@@ -79,7 +61,7 @@ class Ftrl(Optimizer):
         **kwargs: Any,
     ):
         super().__init__(learning_rate=learning_rate, **kwargs)
-        _settings(
+        _setup(
             self,
             {
                 "learning_rate_power": learning_rate_power,
@@ -134,7 +116,7 @@ class Lion(Optimizer):
         **kwargs: Any,
     ):
         super().__init__(learning_rate=learning_rate, **kwargs)
-        _settings(
+        _setup(
             self,
             {"beta_1": beta_1, "beta_2": beta_2},
             {"beta_1": (0.0, 1.0, True, False), "beta_2": (0.0, 1.0, False, False)},
@@ -167,7 +149,7 @@ class Lamb(Optimizer):
         **kwargs: Any,
     ):
         super().__init__(learning_rate=learning_rate, **kwargs)
-        _settings(
+        _setup(
             self,
             {"beta_1": beta_1, "beta_2": beta_2, "epsilon": 1e-7 if epsilon is None else epsilon},
             {"beta_1": (0.0, 1.0, False, True), "beta_2": (0.0, 1.0, False, True)},
@@ -223,7 +205,7 @@ class Adafactor(Optimizer):
         **kwargs: Any,
     ):
         super().__init__(learning_rate=learning_rate, **kwargs)
-        _settings(
+        _setup(
             self,
             {
                 "beta_2_decay": beta_2_decay,
