@@ -138,6 +138,7 @@ class DataParallel:
                     )
                 factory = engines[self.communicator][0]
                 self._comm = factory(timeout_s=self.timeout)
+                _shut_down_at_exit(self)
             return self._comm
 
     @property
@@ -847,6 +848,23 @@ def reports_failures(method):
             raise
 
     return wrapper
+
+
+def _shut_down_at_exit(dp: DataParallel) -> None:
+    """Leave the process group before the interpreter tears down: an engine's threads left
+    running then (gloo's) can abort the process at exit (``terminate called without an
+    active exception``), so that a training script that ended well exits with an error."""
+    import atexit
+    import weakref
+
+    ref = weakref.ref(dp)
+
+    def leave() -> None:
+        live = ref()
+        if live is not None:
+            live.shutdown()
+
+    atexit.register(leave)
 
 
 def _started() -> DataParallel | None:
