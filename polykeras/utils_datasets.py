@@ -13,7 +13,6 @@ a per-epoch permutation of the files (same files per epoch, a different order)."
 from __future__ import annotations
 
 import math
-import operator
 import os
 import random
 from typing import Any
@@ -22,6 +21,7 @@ import numpy as np
 
 from . import config
 from .utils import Sequence, as_int
+from .utils_extra import batch_of
 
 #: the image file extensions Keras indexes (lower-cased names are matched)
 IMAGE_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
@@ -269,16 +269,7 @@ class DirectoryDataset(Sequence):
         return batches if self._limit is None else min(batches, self._limit)
 
     def __getitem__(self, index: int) -> Any:
-        index = operator.index(index)
-        n = len(self)
-        if index < 0:
-            index += n
-        if not 0 <= index < n:
-            raise IndexError(f"batch index {index} is out of range for {n} batches")
-        if self.batch_size is None:
-            rows = self._order[index : index + 1]
-        else:
-            rows = self._order[index * self.batch_size : (index + 1) * self.batch_size]
+        rows = batch_of(self._order, index, len(self), self.batch_size)
         x = self._load([self.file_paths[i] for i in rows])
         y = None if self._labels is None else self._labels[rows]
         if self.batch_size is None:

@@ -45,33 +45,18 @@ def _axis(axis: Any, ndim: int) -> int:
     return a % ndim
 
 
-# -- (x, y, sample_weight) ------------------------------------------------------------------------
-def pack_x_y_sample_weight(x: Any, y: Any = None, sample_weight: Any = None) -> Any:
-    """The batch ``fit`` takes: ``x``, ``(x,)`` (when ``x`` is itself a tuple or list),
-    ``(x, y)`` or ``(x, y, sample_weight)``."""
-    if y is None:
-        return x if not isinstance(x, (list, tuple)) else (x,)
-    if sample_weight is None:
-        return (x, y)
-    return (x, y, sample_weight)
-
-
-def unpack_x_y_sample_weight(data: Any) -> tuple[Any, Any, Any]:
-    """``(x, y, sample_weight)`` from a batch, None for what it lacks."""
-    if isinstance(data, list):
-        data = tuple(data)
-    if not isinstance(data, tuple):
-        return (data, None, None)
-    if len(data) == 1:
-        return (data[0], None, None)
-    if len(data) == 2:
-        return (data[0], data[1], None)
-    if len(data) == 3:
-        return (data[0], data[1], data[2])
-    raise ValueError(
-        "Data is expected to be in format `x`, `(x,)`, `(x, y)`, or "
-        f"`(x, y, sample_weight)`, found: {str(data)[:200]}"
-    )
+# -- batches of a Sequence over numbered items ----------------------------------------------------
+def batch_of(order: Any, index: Any, batches: int, batch_size: int | None) -> Any:
+    """The items of batch ``index`` (negative counts from the end) out of ``batches``, taken
+    from ``order`` in ``batch_size`` runs (None: one item per batch)."""
+    index = operator.index(index)
+    if index < 0:
+        index += batches
+    if not 0 <= index < batches:
+        raise IndexError(f"batch index {index} is out of range for {batches} batches")
+    if batch_size is None:
+        return order[index : index + 1]
+    return order[index * batch_size : (index + 1) * batch_size]
 
 
 # -- serialize_keras_object / deserialize_keras_object --------------------------------------------
@@ -266,16 +251,7 @@ class TimeseriesDataset(Sequence):
         return math.ceil(len(self._starts) / self.batch_size)
 
     def __getitem__(self, index: int) -> Any:
-        index = operator.index(index)
-        n = len(self)
-        if index < 0:
-            index += n
-        if not 0 <= index < n:
-            raise IndexError(f"batch index {index} is out of range for {n} batches")
-        if self.batch_size is None:
-            starts = self._starts[index : index + 1]
-        else:
-            starts = self._starts[index * self.batch_size : (index + 1) * self.batch_size]
+        starts = batch_of(self._starts, index, len(self), self.batch_size)
         rows = (starts[:, None] + self._offsets[None, :]) + self._start_index
         x = np.asarray(self._data[rows.reshape(-1)]).reshape(rows.shape + self._data.shape[1:])
         y = None

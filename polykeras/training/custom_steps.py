@@ -57,8 +57,8 @@ def unpack_x_y_sample_weight(data: Any) -> tuple[Any, Any, Any]:
     if len(data) == 3:
         return data[0], data[1], data[2]
     raise ValueError(
-        "data must be x, (x,), (x, y) or (x, y, sample_weight); got a tuple of "
-        f"{len(data)} elements"
+        "Data is expected to be in format `x`, `(x,)`, `(x, y)`, or "
+        f"`(x, y, sample_weight)`, found a tuple of {len(data)} elements: {str(data)[:200]}"
     )
 
 
